@@ -1,0 +1,133 @@
+//! The cryptographic provider boundary (RFC 9420 §5).
+//!
+//! [`CipherSuiteProvider`] is the whole set of primitives one cipher suite
+//! needs; [`CryptoProvider`] maps a [`CipherSuite`] code point to one. The
+//! labeled operations of RFC 9420 §5 and §8 are written once, on top of the
+//! trait, in [`labeled`], so a new suite (for example a PQ suite from
+//! `pq-suites`) only implements the raw primitives.
+
+pub mod labeled;
+#[cfg(feature = "rustcrypto")]
+pub mod rustcrypto;
+mod secret;
+
+use std::sync::Arc;
+
+pub use labeled::LabeledCrypto;
+pub use secret::{HpkePrivateKey, Secret, SignaturePrivateKey};
+
+use crate::codec::CipherSuite;
+use crate::error::CryptoError;
+
+/// The primitives of one MLS cipher suite (RFC 9420 §5.1).
+///
+/// Public keys are passed as their wire serialization (`SerializePublicKey`
+/// for HPKE; the signature scheme's encoding for signatures), private keys
+/// in the newtypes of this module, which zeroize on drop.
+pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
+    /// The code point this provider implements.
+    fn cipher_suite(&self) -> CipherSuite;
+
+    /// `Hash(data)` with the suite's hash function.
+    fn hash(&self, data: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Output length of the hash, which is also `KDF.Nh` in every suite.
+    fn hash_len(&self) -> usize;
+    /// `MAC(key, data)`: HMAC with the suite's hash (RFC 9420 §5.1).
+    fn mac(&self, key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError>;
+
+    /// `KDF.Extract(salt, ikm)`.
+    fn kdf_extract(&self, salt: &[u8], ikm: &[u8]) -> Result<Secret, CryptoError>;
+    /// `KDF.Expand(prk, info, len)`.
+    fn kdf_expand(&self, prk: &[u8], info: &[u8], len: usize) -> Result<Secret, CryptoError>;
+
+    /// `AEAD.Nk`.
+    fn aead_key_len(&self) -> usize;
+    /// `AEAD.Nn`.
+    fn aead_nonce_len(&self) -> usize;
+    /// `AEAD.Seal(key, nonce, aad, pt)`; the tag is appended.
+    fn aead_seal(&self, key: &[u8], nonce: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// `AEAD.Open(key, nonce, aad, ct)`.
+    fn aead_open(&self, key: &[u8], nonce: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError>;
+
+    /// HPKE `SealBase(pk, info, aad, pt)` (RFC 9180 §6.1): returns `(enc, ct)`.
+    fn hpke_seal(&self, pk: &[u8], info: &[u8], aad: &[u8], pt: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError>;
+    /// HPKE `OpenBase(enc, sk, info, aad, ct)` (RFC 9180 §6.1).
+    fn hpke_open(&self, enc: &[u8], sk: &HpkePrivateKey, info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError>;
+    /// `SetupBaseS(pk, info)` then `Export(exporter_context, len)`: returns `(enc, secret)`.
+    fn hpke_export_sender(&self, pk: &[u8], info: &[u8], exporter_context: &[u8], len: usize) -> Result<(Vec<u8>, Secret), CryptoError>;
+    /// `SetupBaseR(enc, sk, info)` then `Export(exporter_context, len)`.
+    fn hpke_export_receiver(&self, enc: &[u8], sk: &HpkePrivateKey, info: &[u8], exporter_context: &[u8], len: usize) -> Result<Secret, CryptoError>;
+    /// `DeriveKeyPair(ikm)` of the suite's KEM (RFC 9180 §7.1.3); returns
+    /// the private key (`SerializePrivateKey`) and the public key.
+    fn kem_derive_key_pair(&self, ikm: &[u8]) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError>;
+    /// A fresh random KEM key pair.
+    fn kem_generate_key_pair(&self) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError>;
+    /// The public key that belongs to a KEM private key.
+    fn kem_public_key(&self, sk: &HpkePrivateKey) -> Result<Vec<u8>, CryptoError>;
+
+    /// A fresh random signature key pair: `(private, public)`.
+    fn signature_generate_key_pair(&self) -> Result<(SignaturePrivateKey, Vec<u8>), CryptoError>;
+    /// The public key of a signature private key.
+    fn signature_public_key(&self, sk: &SignaturePrivateKey) -> Result<Vec<u8>, CryptoError>;
+    /// Signs `msg` (ECDSA signatures are DER, EdDSA ones `R || S`).
+    fn sign(&self, sk: &SignaturePrivateKey, msg: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Verifies `sig` over `msg` under `pk`.
+    fn verify(&self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError>;
+
+    /// Fills `out` with cryptographically secure random bytes.
+    fn random_bytes(&self, out: &mut [u8]) -> Result<(), CryptoError>;
+
+    /// `len` fresh random bytes.
+    fn random_vec(&self, len: usize) -> Result<Vec<u8>, CryptoError> {
+        let mut v = vec![0u8; len];
+        self.random_bytes(&mut v)?;
+        Ok(v)
+    }
+}
+
+/// Maps cipher-suite code points to providers.
+///
+/// Providers compose: [`CryptoProviders`] chains several, so `pq-suites`
+/// adds its suites beside the classical ones without touching `mlsx-base`.
+pub trait CryptoProvider: Send + Sync + std::fmt::Debug {
+    /// The suites this provider implements.
+    fn supported_cipher_suites(&self) -> Vec<CipherSuite>;
+    /// The provider for one suite, if supported.
+    fn cipher_suite_provider(&self, suite: CipherSuite) -> Option<Arc<dyn CipherSuiteProvider>>;
+}
+
+/// An ordered list of providers; the first that supports a suite wins.
+#[derive(Debug, Default, Clone)]
+pub struct CryptoProviders(Vec<Arc<dyn CryptoProvider>>);
+
+impl CryptoProviders {
+    /// An empty chain.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a provider (lower priority than those already present).
+    #[must_use]
+    pub fn with(mut self, provider: Arc<dyn CryptoProvider>) -> Self {
+        self.0.push(provider);
+        self
+    }
+}
+
+impl CryptoProvider for CryptoProviders {
+    fn supported_cipher_suites(&self) -> Vec<CipherSuite> {
+        let mut out: Vec<CipherSuite> = Vec::new();
+        for p in &self.0 {
+            for s in p.supported_cipher_suites() {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    fn cipher_suite_provider(&self, suite: CipherSuite) -> Option<Arc<dyn CipherSuiteProvider>> {
+        self.0.iter().find_map(|p| p.cipher_suite_provider(suite))
+    }
+}

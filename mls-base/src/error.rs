@@ -1,0 +1,143 @@
+//! The one error type of `mlsx-base`.
+
+use crate::codec::CipherSuite;
+
+/// Errors from a [`crate::crypto::CipherSuiteProvider`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The provider does not implement this cipher suite.
+    #[error("unsupported cipher suite {0:?}")]
+    UnsupportedCipherSuite(CipherSuite),
+    /// A key had the wrong length or was not a valid point / scalar.
+    #[error("invalid key material")]
+    InvalidKey,
+    /// A requested output length is not allowed by the primitive.
+    #[error("invalid output length {0}")]
+    InvalidLength(usize),
+    /// AEAD or HPKE decryption failed (wrong key, tampered ciphertext).
+    #[error("decryption failed")]
+    DecryptionFailed,
+    /// AEAD or HPKE encryption failed.
+    #[error("encryption failed")]
+    EncryptionFailed,
+    /// A signature did not verify.
+    #[error("signature verification failed")]
+    InvalidSignature,
+    /// Signature creation failed.
+    #[error("signing failed")]
+    SigningFailed,
+    /// The random number generator failed.
+    #[error("randomness unavailable")]
+    Rng,
+    /// Any other failure inside the provider, with its cause.
+    #[error("provider: {0}")]
+    Provider(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Errors of the MLS engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input could not be decoded (truncated, trailing bytes,
+    /// non-minimal varint, unknown enum value; RFC 9420 §2.1).
+    #[error("decode: {0}")]
+    Codec(#[from] tls_codec::Error),
+    /// A cryptographic operation failed.
+    #[error("crypto: {0}")]
+    Crypto(#[from] CryptoError),
+    /// No provider is registered for this cipher suite.
+    #[error("unsupported cipher suite {0:?}")]
+    UnsupportedCipherSuite(CipherSuite),
+    /// A peer sent something the protocol forbids.
+    #[error("peer: {0}")]
+    Peer(#[from] PeerError),
+    /// The caller asked for something that cannot be done.
+    #[error("misuse: {0}")]
+    Misuse(#[from] MisuseError),
+}
+
+/// Protocol violations by the sender of a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The message is for another group (RFC 9420 §6).
+    #[error("group id does not match")]
+    WrongGroupId,
+    /// The message is for another epoch (RFC 9420 §6).
+    #[error("epoch {0} does not match")]
+    WrongEpoch(u64),
+    /// The membership tag is wrong (RFC 9420 §6.2).
+    #[error("invalid membership tag")]
+    InvalidMembershipTag,
+    /// A member-sent PublicMessage lacks its membership tag (RFC 9420 §6.2).
+    #[error("missing membership tag")]
+    MissingMembershipTag,
+    /// A PublicMessage from a non-member carries a membership tag (RFC 9420 §6.2).
+    #[error("unexpected membership tag")]
+    UnexpectedMembershipTag,
+    /// A commit lacks its confirmation tag (RFC 9420 §6.1).
+    #[error("missing confirmation tag")]
+    MissingConfirmationTag,
+    /// The confirmation tag does not match (RFC 9420 §8.1).
+    #[error("invalid confirmation tag")]
+    InvalidConfirmationTag,
+    /// The PrivateMessage padding has a non-zero byte (RFC 9420 §6.3.1: MUST be zero).
+    #[error("non-zero padding")]
+    NonZeroPadding,
+    /// Sender data names a generation that is too far ahead or already used
+    /// (RFC 9420 §9.2).
+    #[error("generation {0} is unavailable")]
+    GenerationUnavailable(u32),
+    /// The leaf index is outside the tree (RFC 9420 §6.3.2).
+    #[error("leaf {0} is out of range")]
+    LeafOutOfRange(u32),
+    /// Content type and sender type cannot go together (RFC 9420 §6).
+    #[error("sender type not allowed for this content")]
+    InvalidSender,
+    /// Application data or a member's message is not in the form the RFC
+    /// requires (application data MUST be a PrivateMessage, RFC 9420 §6).
+    #[error("content type not allowed in this wire format")]
+    InvalidWireFormatForContent,
+    /// The content type of the ciphertext does not match the header.
+    #[error("content type mismatch")]
+    ContentTypeMismatch,
+    /// The protocol version is not MLS 1.0.
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u16),
+    /// The wire format does not carry the expected message.
+    #[error("unexpected wire format {0}")]
+    UnexpectedWireFormat(u16),
+    /// A PSK's nonce has the wrong length (RFC 9420 §8.4: MUST be KDF.Nh).
+    #[error("PSK nonce length {0} does not match the hash length")]
+    InvalidPskNonce(usize),
+    /// The Welcome has no secrets for this KeyPackage.
+    #[error("welcome has no entry for our KeyPackage")]
+    WelcomeNotForUs,
+}
+
+/// API misuse by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MisuseError {
+    /// A secret has the wrong length for the cipher suite.
+    #[error("secret of length {got} where {expected} was expected")]
+    SecretLength {
+        /// Expected length.
+        expected: usize,
+        /// Given length.
+        got: usize,
+    },
+    /// Too many PSKs (a PSKLabel counts them in a uint16).
+    #[error("too many PSKs")]
+    TooManyPsks,
+    /// A value does not fit its wire-format field.
+    #[error("value too large for its field")]
+    TooLarge,
+    /// The requested leaf is outside the tree.
+    #[error("leaf {0} is out of range")]
+    LeafOutOfRange(u32),
+}
+
+/// Result with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

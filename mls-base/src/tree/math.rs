@@ -1,0 +1,1 @@
+//! Array-based tree math (RFC 9420 Appendix C).

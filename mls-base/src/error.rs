@@ -137,6 +137,25 @@ pub enum MisuseError {
     /// The requested leaf is outside the tree.
     #[error("leaf {0} is out of range")]
     LeafOutOfRange(u32),
+    /// A signed structure needs the group context (group id, leaf index,
+    /// or GroupContext) that was not given.
+    #[error("group context required")]
+    MissingGroupContext,
+    /// The label belongs to RFC 9420's own key schedule.
+    #[error("label reserved by RFC 9420")]
+    ReservedLabel,
+    /// Application data MUST be sent as a PrivateMessage (RFC 9420 §6).
+    #[error("application data cannot be sent in a PublicMessage")]
+    ApplicationDataInPublicMessage,
+    /// The sender type cannot send this content or wire format (RFC 9420 §6).
+    #[error("sender cannot send this content")]
+    InvalidSender,
+    /// A commit needs a confirmation tag and nothing else may have one (RFC 9420 §6.1).
+    #[error("confirmation tag must be present exactly for commits")]
+    ConfirmationTag,
+    /// A member-sent PublicMessage needs the membership key (RFC 9420 §6.2).
+    #[error("membership key required")]
+    MissingMembershipKey,
 }
 
 /// Result with the engine's [`Error`].

@@ -8,6 +8,8 @@
 pub mod codec;
 pub mod crypto;
 pub mod error;
+pub mod framing;
+pub mod schedule;
 pub mod tree;
 
 pub use error::{CryptoError, Error, MisuseError, PeerError, Result};

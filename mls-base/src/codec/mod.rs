@@ -6,6 +6,7 @@
 //! Decode top-level structs with [`tls_codec::DeserializeBytes::tls_deserialize_exact_bytes`],
 //! which rejects trailing bytes.
 
+mod bytes;
 mod codepoints;
 mod credential;
 mod framing;
@@ -14,6 +15,7 @@ mod key_package;
 mod proposal;
 mod tree;
 
+pub use bytes::{VLBytes, read_varint, varint_len, write_varint};
 pub use codepoints::*;
 pub use credential::*;
 pub use framing::*;
@@ -22,23 +24,14 @@ pub use key_package::*;
 pub use proposal::*;
 pub use tree::*;
 
-pub use tls_codec::{DeserializeBytes, Serialize as TlsSerializeTrait, SerializeBytes, Size, VLBytes};
+pub use tls_codec::{DeserializeBytes, Serialize as TlsSerializeTrait, Size};
 
 use crate::error::{Error, MisuseError};
 
 /// Appends `data` as an MLS variable-length vector (`opaque data<V>`,
 /// RFC 9420 §2.1.2).
 pub fn write_vl(out: &mut Vec<u8>, data: &[u8]) -> Result<(), Error> {
-    let len = data.len();
-    if len < 1 << 6 {
-        out.push(len as u8);
-    } else if len < 1 << 14 {
-        out.extend_from_slice(&((len as u16) | 0x4000).to_be_bytes());
-    } else if len < 1 << 30 {
-        out.extend_from_slice(&((len as u32) | 0x8000_0000).to_be_bytes());
-    } else {
-        return Err(MisuseError::TooLarge.into());
-    }
+    write_varint(out, data.len()).map_err(|_| MisuseError::TooLarge)?;
     out.extend_from_slice(data);
     Ok(())
 }
@@ -52,3 +45,6 @@ pub fn encode<T: tls_codec::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Er
 pub fn decode<T: DeserializeBytes>(bytes: &[u8]) -> Result<T, Error> {
     Ok(T::tls_deserialize_exact_bytes(bytes)?)
 }
+
+#[cfg(test)]
+mod tests;

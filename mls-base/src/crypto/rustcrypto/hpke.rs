@@ -1,0 +1,386 @@
+//! RFC 9180 HPKE, base mode, single shot, written for the KEMs that
+//! `hpke-rs` lacks: DHKEM(X448) 0x0021 and DHKEM(P-521) 0x0012. The DHKEM
+//! is generic over the Diffie-Hellman group, so X25519, P-256 and P-384 are
+//! here too; tests check them against `hpke-rs`.
+
+use zeroize::Zeroizing;
+
+use super::primitives::{AeadAlg, HashAlg};
+use crate::crypto::{HpkePrivateKey, Secret};
+use crate::error::CryptoError;
+
+/// The Diffie-Hellman groups of the DHKEMs (RFC 9180 §7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DhAlg {
+    X25519,
+    X448,
+    P256,
+    P384,
+    P521,
+}
+
+macro_rules! nist_dh {
+    ($module:ident, $curve:ident) => {
+        mod $module {
+            use super::*;
+            use $curve::elliptic_curve::sec1::ToSec1Point;
+            use $curve::{PublicKey, SecretKey};
+
+            pub(super) fn public(sk: &[u8]) -> Result<Vec<u8>, CryptoError> {
+                let sk = SecretKey::from_slice(sk).map_err(|_| CryptoError::InvalidKey)?;
+                Ok(sk.public_key().to_sec1_point(false).as_bytes().to_vec())
+            }
+
+            pub(super) fn dh(sk: &[u8], pk: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+                let sk = SecretKey::from_slice(sk).map_err(|_| CryptoError::InvalidKey)?;
+                let pk = PublicKey::from_sec1_bytes(pk).map_err(|_| CryptoError::InvalidKey)?;
+                let shared = $curve::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
+                Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+            }
+
+            pub(super) fn valid(sk: &[u8]) -> bool {
+                SecretKey::from_slice(sk).is_ok()
+            }
+        }
+    };
+}
+
+nist_dh!(p256_dh, p256);
+nist_dh!(p384_dh, p384);
+nist_dh!(p521_dh, p521);
+
+impl DhAlg {
+    /// The KEM identifier (RFC 9180 §7.1).
+    pub(crate) fn kem_id(self) -> u16 {
+        match self {
+            Self::P256 => 0x0010,
+            Self::P384 => 0x0011,
+            Self::P521 => 0x0012,
+            Self::X25519 => 0x0020,
+            Self::X448 => 0x0021,
+        }
+    }
+
+    /// The KDF the KEM uses internally (RFC 9180 §7.1).
+    fn kdf(self) -> HashAlg {
+        match self {
+            Self::X25519 | Self::P256 => HashAlg::Sha256,
+            Self::P384 => HashAlg::Sha384,
+            Self::X448 | Self::P521 => HashAlg::Sha512,
+        }
+    }
+
+    /// `Nsk`.
+    fn sk_len(self) -> usize {
+        match self {
+            Self::X25519 | Self::P256 => 32,
+            Self::P384 => 48,
+            Self::X448 => 56,
+            Self::P521 => 66,
+        }
+    }
+
+    pub(crate) fn public_key(self, sk: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match self {
+            Self::X25519 => {
+                let k: [u8; 32] = sk.try_into().map_err(|_| CryptoError::InvalidKey)?;
+                Ok(x25519_dalek::x25519(k, x25519_dalek::X25519_BASEPOINT_BYTES).to_vec())
+            }
+            Self::X448 => {
+                let k: [u8; 56] = sk.try_into().map_err(|_| CryptoError::InvalidKey)?;
+                let mut base = [0u8; 56];
+                base[0] = 5; // the X448 base point u = 5 (RFC 7748 §4.2)
+                x448::x448(k, base)
+                    .map(|p| p.to_vec())
+                    .ok_or(CryptoError::InvalidKey)
+            }
+            Self::P256 => p256_dh::public(sk),
+            Self::P384 => p384_dh::public(sk),
+            Self::P521 => p521_dh::public(sk),
+        }
+    }
+
+    /// `DH(sk, pk)`; an all-zero X25519/X448 output is rejected (RFC 9180 §7.1.4).
+    fn dh(self, sk: &[u8], pk: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        match self {
+            Self::X25519 => {
+                let k: [u8; 32] = sk.try_into().map_err(|_| CryptoError::InvalidKey)?;
+                let u: [u8; 32] = pk.try_into().map_err(|_| CryptoError::InvalidKey)?;
+                let out = Zeroizing::new(x25519_dalek::x25519(k, u).to_vec());
+                if out.iter().all(|b| *b == 0) {
+                    Err(CryptoError::InvalidKey)
+                } else {
+                    Ok(out)
+                }
+            }
+            Self::X448 => {
+                let k: [u8; 56] = sk.try_into().map_err(|_| CryptoError::InvalidKey)?;
+                let u: [u8; 56] = pk.try_into().map_err(|_| CryptoError::InvalidKey)?;
+                // `x448` returns None for a low-order (all-zero) result.
+                x448::x448(k, u)
+                    .map(|o| Zeroizing::new(o.to_vec()))
+                    .ok_or(CryptoError::InvalidKey)
+            }
+            Self::P256 => p256_dh::dh(sk, pk),
+            Self::P384 => p384_dh::dh(sk, pk),
+            Self::P521 => p521_dh::dh(sk, pk),
+        }
+    }
+
+    fn suite_id(self) -> Vec<u8> {
+        let mut s = b"KEM".to_vec();
+        s.extend_from_slice(&self.kem_id().to_be_bytes());
+        s
+    }
+
+    /// `DeriveKeyPair(ikm)` (RFC 9180 §7.1.3).
+    pub(crate) fn derive_key_pair(
+        self,
+        ikm: &[u8],
+    ) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError> {
+        let kdf = self.kdf();
+        let suite_id = self.suite_id();
+        let dkp_prk = labeled_extract(kdf, &suite_id, b"", b"dkp_prk", ikm);
+        let nsk = self.sk_len();
+        let sk = match self {
+            Self::X25519 | Self::X448 => {
+                labeled_expand(kdf, &suite_id, dkp_prk.as_bytes(), b"sk", b"", nsk)?
+            }
+            Self::P256 | Self::P384 | Self::P521 => {
+                let bitmask = if self == Self::P521 { 0x01 } else { 0xff };
+                let mut found = None;
+                for counter in 0u8..=255 {
+                    let mut bytes = labeled_expand(
+                        kdf,
+                        &suite_id,
+                        dkp_prk.as_bytes(),
+                        b"candidate",
+                        &[counter],
+                        nsk,
+                    )?
+                    .to_zeroizing();
+                    if let Some(first) = bytes.first_mut() {
+                        *first &= bitmask;
+                    }
+                    let ok = match self {
+                        Self::P256 => p256_dh::valid(&bytes),
+                        Self::P384 => p384_dh::valid(&bytes),
+                        _ => p521_dh::valid(&bytes),
+                    };
+                    if ok {
+                        found = Some(Secret::new(std::mem::take(&mut *bytes)));
+                        break;
+                    }
+                }
+                found.ok_or(CryptoError::InvalidKey)?
+            }
+        };
+        let pk = self.public_key(sk.as_bytes())?;
+        Ok((HpkePrivateKey::from_slice(sk.as_bytes()), pk))
+    }
+
+    /// `ExtractAndExpand(dh, kem_context)` (RFC 9180 §4.1).
+    fn extract_and_expand(self, dh: &[u8], kem_context: &[u8]) -> Result<Secret, CryptoError> {
+        let kdf = self.kdf();
+        let suite_id = self.suite_id();
+        let eae_prk = labeled_extract(kdf, &suite_id, b"", b"eae_prk", dh);
+        labeled_expand(
+            kdf,
+            &suite_id,
+            eae_prk.as_bytes(),
+            b"shared_secret",
+            kem_context,
+            kdf.len(),
+        )
+    }
+
+    /// `Encap(pkR)` with the ephemeral key derived from `ikm_e` (RFC 9180 §4.1).
+    fn encap(self, pk_r: &[u8], ikm_e: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError> {
+        let (sk_e, enc) = self.derive_key_pair(ikm_e)?;
+        let dh = self.dh(sk_e.as_bytes(), pk_r)?;
+        let mut kem_context = enc.clone();
+        kem_context.extend_from_slice(pk_r);
+        Ok((self.extract_and_expand(&dh, &kem_context)?, enc))
+    }
+
+    /// `Decap(enc, skR)` (RFC 9180 §4.1).
+    fn decap(self, enc: &[u8], sk_r: &[u8]) -> Result<Secret, CryptoError> {
+        let dh = self.dh(sk_r, enc)?;
+        let mut kem_context = enc.to_vec();
+        kem_context.extend_from_slice(&self.public_key(sk_r)?);
+        self.extract_and_expand(&dh, &kem_context)
+    }
+}
+
+/// `LabeledExtract` (RFC 9180 §4).
+fn labeled_extract(kdf: HashAlg, suite_id: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Secret {
+    let mut input = Zeroizing::new(Vec::with_capacity(
+        7 + suite_id.len() + label.len() + ikm.len(),
+    ));
+    input.extend_from_slice(b"HPKE-v1");
+    input.extend_from_slice(suite_id);
+    input.extend_from_slice(label);
+    input.extend_from_slice(ikm);
+    kdf.extract(salt, &input)
+}
+
+/// `LabeledExpand` (RFC 9180 §4).
+fn labeled_expand(
+    kdf: HashAlg,
+    suite_id: &[u8],
+    prk: &[u8],
+    label: &[u8],
+    info: &[u8],
+    len: usize,
+) -> Result<Secret, CryptoError> {
+    let len16 = u16::try_from(len).map_err(|_| CryptoError::InvalidLength(len))?;
+    let mut labeled_info = Vec::with_capacity(9 + suite_id.len() + label.len() + info.len());
+    labeled_info.extend_from_slice(&len16.to_be_bytes());
+    labeled_info.extend_from_slice(b"HPKE-v1");
+    labeled_info.extend_from_slice(suite_id);
+    labeled_info.extend_from_slice(label);
+    labeled_info.extend_from_slice(info);
+    kdf.expand(prk, &labeled_info, len)
+}
+
+/// One HPKE configuration (KEM, KDF, AEAD) in base mode.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hpke {
+    pub(crate) dh: DhAlg,
+    pub(crate) kdf: HashAlg,
+    pub(crate) aead: AeadAlg,
+}
+
+/// The output of the base-mode key schedule (RFC 9180 §5.1).
+struct Context {
+    key: Secret,
+    base_nonce: Secret,
+    exporter_secret: Secret,
+}
+
+impl Hpke {
+    fn suite_id(&self) -> Vec<u8> {
+        let mut s = b"HPKE".to_vec();
+        s.extend_from_slice(&self.dh.kem_id().to_be_bytes());
+        s.extend_from_slice(&self.kdf.hpke_kdf_id().to_be_bytes());
+        s.extend_from_slice(&self.aead.hpke_id().to_be_bytes());
+        s
+    }
+
+    /// `KeySchedule(mode_base, shared_secret, info, "", "")` (RFC 9180 §5.1).
+    fn key_schedule(&self, shared_secret: &[u8], info: &[u8]) -> Result<Context, CryptoError> {
+        let sid = self.suite_id();
+        let psk_id_hash = labeled_extract(self.kdf, &sid, b"", b"psk_id_hash", b"");
+        let info_hash = labeled_extract(self.kdf, &sid, b"", b"info_hash", info);
+        let mut ctx = vec![0x00u8]; // mode_base
+        ctx.extend_from_slice(psk_id_hash.as_bytes());
+        ctx.extend_from_slice(info_hash.as_bytes());
+        let secret = labeled_extract(self.kdf, &sid, shared_secret, b"secret", b"");
+        Ok(Context {
+            key: labeled_expand(
+                self.kdf,
+                &sid,
+                secret.as_bytes(),
+                b"key",
+                &ctx,
+                self.aead.key_len(),
+            )?,
+            base_nonce: labeled_expand(
+                self.kdf,
+                &sid,
+                secret.as_bytes(),
+                b"base_nonce",
+                &ctx,
+                self.aead.nonce_len(),
+            )?,
+            exporter_secret: labeled_expand(
+                self.kdf,
+                &sid,
+                secret.as_bytes(),
+                b"exp",
+                &ctx,
+                self.kdf.len(),
+            )?,
+        })
+    }
+
+    fn export(
+        &self,
+        ctx: &Context,
+        exporter_context: &[u8],
+        len: usize,
+    ) -> Result<Secret, CryptoError> {
+        labeled_expand(
+            self.kdf,
+            &self.suite_id(),
+            ctx.exporter_secret.as_bytes(),
+            b"sec",
+            exporter_context,
+            len,
+        )
+    }
+
+    /// `SealBase` with the ephemeral key derived from `ikm_e` (fresh random bytes).
+    pub(crate) fn seal(
+        &self,
+        pk_r: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        pt: &[u8],
+        ikm_e: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+        let (shared, enc) = self.dh.encap(pk_r, ikm_e)?;
+        let ctx = self.key_schedule(shared.as_bytes(), info)?;
+        // Sequence number 0: the nonce is base_nonce itself.
+        let ct = self
+            .aead
+            .seal(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, pt)?;
+        Ok((enc, ct))
+    }
+
+    /// `OpenBase`.
+    pub(crate) fn open(
+        &self,
+        enc: &[u8],
+        sk_r: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        let shared = self
+            .dh
+            .decap(enc, sk_r)
+            .map_err(|_| CryptoError::DecryptionFailed)?;
+        let ctx = self.key_schedule(shared.as_bytes(), info)?;
+        self.aead
+            .open(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, ct)
+    }
+
+    /// `SetupBaseS` + `Export`.
+    pub(crate) fn export_sender(
+        &self,
+        pk_r: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        len: usize,
+        ikm_e: &[u8],
+    ) -> Result<(Vec<u8>, Secret), CryptoError> {
+        let (shared, enc) = self.dh.encap(pk_r, ikm_e)?;
+        let ctx = self.key_schedule(shared.as_bytes(), info)?;
+        Ok((enc, self.export(&ctx, exporter_context, len)?))
+    }
+
+    /// `SetupBaseR` + `Export`.
+    pub(crate) fn export_receiver(
+        &self,
+        enc: &[u8],
+        sk_r: &[u8],
+        info: &[u8],
+        exporter_context: &[u8],
+        len: usize,
+    ) -> Result<Secret, CryptoError> {
+        let shared = self.dh.decap(enc, sk_r)?;
+        let ctx = self.key_schedule(shared.as_bytes(), info)?;
+        self.export(&ctx, exporter_context, len)
+    }
+}

@@ -1,0 +1,147 @@
+//! Provider tests: every suite, and the native HPKE against `hpke-rs`.
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::crypto::LabeledCrypto;
+
+fn suites() -> Vec<RustCryptoSuite> {
+    CipherSuite::RFC9420
+        .iter()
+        .map(|s| RustCryptoSuite::new(*s).unwrap())
+        .collect()
+}
+
+#[test]
+fn signatures_round_trip_and_reject_tampering() {
+    for cs in suites() {
+        let (sk, pk) = cs.signature_generate_key_pair().unwrap();
+        assert_eq!(cs.signature_public_key(&sk).unwrap(), pk);
+        let sig = cs.sign(&sk, b"message").unwrap();
+        cs.verify(&pk, b"message", &sig).unwrap();
+        assert!(
+            matches!(
+                cs.verify(&pk, b"messagf", &sig),
+                Err(CryptoError::InvalidSignature)
+            ),
+            "{:?}",
+            cs.suite
+        );
+        let mut bad = sig.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(cs.verify(&pk, b"message", &bad).is_err());
+        // Malformed inputs are errors, not panics.
+        assert!(cs.verify(&pk[1..], b"message", &sig).is_err());
+        assert!(cs.verify(&pk, b"message", &sig[1..]).is_err());
+        assert!(cs.verify(&[], b"message", &[]).is_err());
+        assert!(cs.verify(&vec![0xff; pk.len()], b"message", &sig).is_err());
+        assert!(
+            cs.sign(&SignaturePrivateKey::new(vec![1, 2, 3]), b"m")
+                .is_err()
+        );
+    }
+}
+
+#[test]
+fn hpke_round_trip_and_export_agreement() {
+    for cs in suites() {
+        let (sk, pk) = cs.kem_generate_key_pair().unwrap();
+        assert_eq!(cs.kem_public_key(&sk).unwrap(), pk);
+        let (enc, ct) = cs
+            .hpke_seal(&pk, b"info", b"aad", b"secret message")
+            .unwrap();
+        assert_eq!(
+            cs.hpke_open(&enc, &sk, b"info", b"aad", &ct)
+                .unwrap()
+                .as_bytes(),
+            b"secret message"
+        );
+        assert!(cs.hpke_open(&enc, &sk, b"infx", b"aad", &ct).is_err());
+        assert!(cs.hpke_open(&enc[1..], &sk, b"info", b"aad", &ct).is_err());
+        assert!(cs.hpke_open(&enc, &sk, b"info", b"aad", &ct[1..]).is_err());
+        assert!(cs.hpke_seal(&pk[1..], b"info", b"", b"x").is_err());
+        let (enc, s1) = cs.hpke_export_sender(&pk, b"info", b"ctx", 32).unwrap();
+        let s2 = cs
+            .hpke_export_receiver(&enc, &sk, b"info", b"ctx", 32)
+            .unwrap();
+        assert_eq!(s1, s2);
+    }
+}
+
+#[test]
+fn derive_key_pair_is_deterministic() {
+    for cs in suites() {
+        let (sk1, pk1) = cs.kem_derive_key_pair(&[7u8; 32]).unwrap();
+        let (sk2, pk2) = cs.kem_derive_key_pair(&[7u8; 32]).unwrap();
+        assert_eq!((sk1.as_bytes(), &pk1), (sk2.as_bytes(), &pk2));
+        assert_eq!(cs.kem_public_key(&sk1).unwrap(), pk1);
+        assert_ne!(cs.kem_derive_key_pair(&[8u8; 32]).unwrap().1, pk1);
+    }
+}
+
+/// The native RFC 9180 code and `hpke-rs` agree on the curves both have.
+#[test]
+fn native_hpke_matches_hpke_rs() {
+    for suite in [1u16, 2, 3, 7] {
+        let rs = RustCryptoSuite::new(CipherSuite(suite)).unwrap();
+        let native = RustCryptoSuite {
+            backend: HpkeBackend::Native,
+            ..rs
+        };
+        let ikm = [42u8; 48];
+        let (sk_a, pk_a) = rs.kem_derive_key_pair(&ikm).unwrap();
+        let (sk_b, pk_b) = native.kem_derive_key_pair(&ikm).unwrap();
+        assert_eq!(sk_a.as_bytes(), sk_b.as_bytes(), "suite {suite}");
+        assert_eq!(pk_a, pk_b);
+        let (enc, ct) = native.hpke_seal(&pk_a, b"info", b"aad", b"pt").unwrap();
+        assert_eq!(
+            rs.hpke_open(&enc, &sk_a, b"info", b"aad", &ct)
+                .unwrap()
+                .as_bytes(),
+            b"pt"
+        );
+        let (enc, ct) = rs.hpke_seal(&pk_a, b"info", b"aad", b"pt").unwrap();
+        assert_eq!(
+            native
+                .hpke_open(&enc, &sk_a, b"info", b"aad", &ct)
+                .unwrap()
+                .as_bytes(),
+            b"pt"
+        );
+        let (enc, s1) = rs.hpke_export_sender(&pk_a, b"i", b"c", 40).unwrap();
+        assert_eq!(
+            native
+                .hpke_export_receiver(&enc, &sk_a, b"i", b"c", 40)
+                .unwrap(),
+            s1
+        );
+    }
+}
+
+#[test]
+fn labeled_encryption_round_trip() {
+    for cs in suites() {
+        let (sk, pk) = cs.kem_generate_key_pair().unwrap();
+        let ct = cs
+            .encrypt_with_label(&pk, b"UpdatePathNode", b"ctx", b"path secret")
+            .unwrap();
+        assert_eq!(
+            cs.decrypt_with_label(&sk, b"UpdatePathNode", b"ctx", &ct)
+                .unwrap()
+                .as_bytes(),
+            b"path secret"
+        );
+        assert!(cs.decrypt_with_label(&sk, b"Welcome", b"ctx", &ct).is_err());
+    }
+}
+
+#[test]
+fn provider_maps_exactly_the_rfc_suites() {
+    let p = RustCryptoProvider::new();
+    for s in CipherSuite::RFC9420 {
+        assert_eq!(p.cipher_suite_provider(s).unwrap().cipher_suite(), s);
+    }
+    assert!(p.cipher_suite_provider(CipherSuite(0)).is_none());
+    assert!(p.cipher_suite_provider(CipherSuite(8)).is_none());
+}

@@ -1,1 +1,78 @@
-//! app
+//! # mlsx-app
+//!
+//! The application layer of mlsx. For now it holds the `mlsx` command-line
+//! tool's logic; the consolidated application API and durable storage come
+//! with later work.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use mlsx_base::crypto::CryptoProvider;
+use mlsx_test_vectors::Report;
+
+/// Totals over several vector files.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Cases passed.
+    pub passed: usize,
+    /// Cases failed.
+    pub failed: usize,
+    /// Cases skipped.
+    pub skipped: usize,
+}
+
+/// Runs `mlsx vectors verify` over `paths` (each a file or folder; none means
+/// [`mlsx_test_vectors::vectors_dir`]) and writes the report to `out`: one
+/// line per file, failures and grouped skip reasons indented below it, then
+/// `vectors: N passed, M failed, K skipped`.
+///
+/// ```no_run
+/// use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
+/// let totals = mlsx_app::verify_vectors(&[], &RustCryptoProvider::new(), &mut std::io::stdout())?;
+/// assert_eq!(totals.failed, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn verify_vectors(paths: &[PathBuf], provider: &dyn CryptoProvider, out: &mut dyn Write) -> Result<Totals, Box<dyn std::error::Error>> {
+    let default = [mlsx_test_vectors::vectors_dir()];
+    let paths: &[PathBuf] = if paths.is_empty() { &default } else { paths };
+    let mut totals = Totals::default();
+    for path in paths {
+        if !Path::new(path).exists() {
+            return Err(format!("{}: no such file or folder (set MLS_TEST_VECTORS or pass a path)", path.display()).into());
+        }
+        for report in mlsx_test_vectors::run_path(path, provider)? {
+            print_report(&report, out)?;
+            totals.passed += report.passed;
+            totals.failed += report.failed();
+            totals.skipped += report.skipped.len();
+        }
+    }
+    writeln!(
+        out,
+        "vectors: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.skipped
+    )?;
+    Ok(totals)
+}
+
+fn print_report(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "{}", report.line())?;
+    for f in &report.failures {
+        writeln!(out, "  FAILED {f}")?;
+    }
+    // Group skip reasons: "case 3: reason" -> count per reason.
+    let mut reasons: Vec<(String, usize)> = Vec::new();
+    for s in &report.skipped {
+        let reason = s.split_once(": ").map_or(s.as_str(), |(_, r)| r).to_string();
+        match reasons.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((reason, 1)),
+        }
+    }
+    for (reason, n) in reasons {
+        writeln!(out, "  skipped {n}: {reason}")?;
+    }
+    Ok(())
+}

@@ -43,9 +43,7 @@ fn bench_suite(c: &mut Criterion, suite: CipherSuite) {
     let Ok((sig_sk, sig_pk)) = cs.signature_generate_key_pair() else {
         return;
     };
-    c.bench_function(&format!("sign/raw_100B/{id}"), |b| {
-        b.iter(|| cs.sign(&sig_sk, black_box(&data)))
-    });
+    c.bench_function(&format!("sign/raw_100B/{id}"), |b| b.iter(|| cs.sign(&sig_sk, black_box(&data))));
     c.bench_function(&format!("sign_with_label/100B/{id}"), |b| {
         b.iter(|| cs.sign_with_label(&sig_sk, b"FramedContentTBS", black_box(&data)))
     });
@@ -70,11 +68,7 @@ fn bench_suite(c: &mut Criterion, suite: CipherSuite) {
         });
     }
     c.bench_function(&format!("kem_derive_key_pair/nh/{id}"), |b| {
-        b.iter_batched(
-            || secret.clone(),
-            |s| cs.kem_derive_key_pair(&s),
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(|| secret.clone(), |s| cs.kem_derive_key_pair(&s), BatchSize::SmallInput)
     });
 }
 

@@ -1,1 +1,158 @@
-//! vectors
+//! Runners for the official RFC 9420 test vectors (mlswg/mls-implementations,
+//! format in `test-vectors-format.md`) and, later, mlsx's own vectors.
+//!
+//! The vector files are never copied into this repository: they are read
+//! from `$MLS_TEST_VECTORS` (default `../shared/test-vectors`).
+//!
+//! ```no_run
+//! use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
+//! let reports = mlsx_test_vectors::run_path(&mlsx_test_vectors::vectors_dir(), &RustCryptoProvider::new())?;
+//! for r in &reports {
+//!     println!("{}", r.line());
+//! }
+//! # Ok::<(), mlsx_test_vectors::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod hex_serde;
+pub mod runners;
+
+use std::path::{Path, PathBuf};
+
+use mlsx_base::crypto::CryptoProvider;
+
+pub use hex_serde::Hex;
+pub use runners::FileKind;
+
+/// Errors of the vector runner (not vector failures: those are in [`Report`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or folder could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not valid JSON of the expected shape.
+    #[error("{path}: malformed vector file: {source}")]
+    Json {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The file name does not name a known vector kind.
+    #[error("{0}: unknown vector file (the kind is detected from the file name)")]
+    UnknownKind(PathBuf),
+}
+
+/// The outcome of one vector file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The file name.
+    pub file: String,
+    /// Cases that passed.
+    pub passed: usize,
+    /// One message per failed case.
+    pub failures: Vec<String>,
+    /// One reason per skipped case.
+    pub skipped: Vec<String>,
+}
+
+impl Report {
+    /// An empty report for a file.
+    pub fn new(file: impl Into<String>) -> Self {
+        Self {
+            file: file.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Records the result of case `index`.
+    pub fn record(&mut self, index: usize, result: Result<(), String>) {
+        match result {
+            Ok(()) => self.passed += 1,
+            Err(e) => self.failures.push(format!("case {index}: {e}")),
+        }
+    }
+
+    /// Records a skipped case.
+    pub fn skip(&mut self, index: usize, reason: impl std::fmt::Display) {
+        self.skipped.push(format!("case {index}: {reason}"));
+    }
+
+    /// Number of failed cases.
+    pub fn failed(&self) -> usize {
+        self.failures.len()
+    }
+
+    /// `crypto-basics.json: 7 passed, 0 failed` (plus `, K skipped`).
+    pub fn line(&self) -> String {
+        let mut s = format!("{}: {} passed, {} failed", self.file, self.passed, self.failed());
+        if !self.skipped.is_empty() {
+            s.push_str(&format!(", {} skipped", self.skipped.len()));
+        }
+        s
+    }
+}
+
+/// Where the vectors are: `$MLS_TEST_VECTORS`, else `../shared/test-vectors`
+/// relative to the current directory if it exists, else relative to this
+/// workspace's root (so tests work from any directory).
+pub fn vectors_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("MLS_TEST_VECTORS") {
+        return PathBuf::from(p);
+    }
+    let cwd = PathBuf::from("../shared/test-vectors");
+    if cwd.is_dir() {
+        return cwd;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/test-vectors")
+}
+
+/// Runs one file; its kind comes from its name.
+pub fn run_file(path: &Path, provider: &dyn CryptoProvider) -> Result<Report, Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let kind = FileKind::from_file_name(&name).ok_or_else(|| Error::UnknownKind(path.to_path_buf()))?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut report = Report::new(name);
+    kind.run(&text, provider, &mut report).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(report)
+}
+
+/// Runs a file, or every recognized `*.json` in a folder (sorted by name).
+/// A folder that has an `rfc9420/` subfolder is taken to be the top of
+/// `shared/test-vectors`, and that subfolder is run.
+pub fn run_path(path: &Path, provider: &dyn CryptoProvider) -> Result<Vec<Report>, Error> {
+    if !path.is_dir() {
+        return Ok(vec![run_file(path, provider)?]);
+    }
+    let dir = if path.join("rfc9420").is_dir() {
+        path.join("rfc9420")
+    } else {
+        path.to_path_buf()
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|source| Error::Io { path: dir.clone(), source })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_name().and_then(|n| n.to_str()).and_then(FileKind::from_file_name).is_some()
+        })
+        .collect();
+    files.sort();
+    files.iter().map(|f| run_file(f, provider)).collect()
+}

@@ -193,10 +193,7 @@ mod tests {
         let cs = CipherSuite(0xf123);
         let bytes = cs.tls_serialize_detached().unwrap();
         assert_eq!(bytes, [0xf1, 0x23]);
-        assert_eq!(
-            CipherSuite::tls_deserialize_exact_bytes(&bytes).unwrap(),
-            cs
-        );
+        assert_eq!(CipherSuite::tls_deserialize_exact_bytes(&bytes).unwrap(), cs);
         assert!(CipherSuite::tls_deserialize_exact_bytes(&[0xf1]).is_err());
         assert!(CipherSuite::tls_deserialize_exact_bytes(&[0, 1, 0]).is_err());
         assert_eq!(format!("{cs:?}"), "CipherSuite(0xf123)");

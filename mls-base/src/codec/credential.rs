@@ -103,9 +103,7 @@ impl Credential {
         match self {
             Self::Basic(_) => CredentialType::BASIC,
             Self::X509(_) => CredentialType::X509,
-            Self::Other {
-                credential_type, ..
-            } => *credential_type,
+            Self::Other { credential_type, .. } => *credential_type,
         }
     }
 }
@@ -145,13 +143,7 @@ impl DeserializeBytes for Credential {
             }
             credential_type => {
                 let (data, rest) = VLBytes::tls_deserialize_bytes(rest)?;
-                (
-                    Self::Other {
-                        credential_type,
-                        data,
-                    },
-                    rest,
-                )
+                (Self::Other { credential_type, data }, rest)
             }
         })
     }

@@ -3,10 +3,7 @@
 use super::VLBytes;
 use tls_codec::{DeserializeBytes, Serialize, Size, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
-use super::{
-    Commit, GroupContext, GroupInfo, KeyPackage, Mac, Proposal, ProtocolVersion, Welcome,
-    WireFormat,
-};
+use super::{Commit, GroupContext, GroupInfo, KeyPackage, Mac, Proposal, ProtocolVersion, Welcome, WireFormat};
 use crate::error::Error;
 use crate::tree::math::LeafIndex;
 
@@ -79,10 +76,7 @@ impl FramedContentBody {
     }
 
     /// Decodes a body of a known type that has no content-type byte.
-    pub fn deserialize_untagged(
-        content_type: ContentType,
-        bytes: &[u8],
-    ) -> Result<(Self, &[u8]), Error> {
+    pub fn deserialize_untagged(content_type: ContentType, bytes: &[u8]) -> Result<(Self, &[u8]), Error> {
         Ok(match content_type {
             ContentType::APPLICATION => {
                 let (d, rest) = VLBytes::tls_deserialize_bytes(bytes)?;
@@ -125,11 +119,7 @@ impl FramedContent {
     /// Serializes `FramedContentTBS` (RFC 9420 §6.1): version, wire format,
     /// the content, and the GroupContext when the sender is a member or a
     /// new member committing.
-    pub fn tbs(
-        &self,
-        wire_format: WireFormat,
-        context: Option<&GroupContext>,
-    ) -> Result<Vec<u8>, Error> {
+    pub fn tbs(&self, wire_format: WireFormat, context: Option<&GroupContext>) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(self.tls_serialized_len() + 256);
         ProtocolVersion::MLS10.tls_serialize(&mut out)?;
         wire_format.tls_serialize(&mut out)?;
@@ -154,10 +144,7 @@ pub struct FramedContentAuthData {
 
 impl FramedContentAuthData {
     /// Decodes the auth data of content of the given type.
-    pub fn deserialize_for(
-        content_type: ContentType,
-        bytes: &[u8],
-    ) -> Result<(Self, &[u8]), tls_codec::Error> {
+    pub fn deserialize_for(content_type: ContentType, bytes: &[u8]) -> Result<(Self, &[u8]), tls_codec::Error> {
         let (signature, rest) = VLBytes::tls_deserialize_bytes(bytes)?;
         if content_type == ContentType::COMMIT {
             let (tag, rest) = Mac::tls_deserialize_bytes(rest)?;
@@ -182,11 +169,7 @@ impl FramedContentAuthData {
 
 impl Size for FramedContentAuthData {
     fn tls_serialized_len(&self) -> usize {
-        self.signature.tls_serialized_len()
-            + self
-                .confirmation_tag
-                .as_ref()
-                .map_or(0, Size::tls_serialized_len)
+        self.signature.tls_serialized_len() + self.confirmation_tag.as_ref().map_or(0, Size::tls_serialized_len)
     }
 }
 
@@ -220,9 +203,7 @@ impl Size for AuthenticatedContent {
 
 impl Serialize for AuthenticatedContent {
     fn tls_serialize<W: std::io::Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
-        Ok(self.wire_format.tls_serialize(w)?
-            + self.content.tls_serialize(w)?
-            + self.auth.tls_serialize(w)?)
+        Ok(self.wire_format.tls_serialize(w)? + self.content.tls_serialize(w)? + self.auth.tls_serialize(w)?)
     }
 }
 
@@ -269,10 +250,7 @@ impl Size for PublicMessage {
     fn tls_serialized_len(&self) -> usize {
         self.content.tls_serialized_len()
             + self.auth.tls_serialized_len()
-            + self
-                .membership_tag
-                .as_ref()
-                .map_or(0, Size::tls_serialized_len)
+            + self.membership_tag.as_ref().map_or(0, Size::tls_serialized_len)
     }
 }
 
@@ -311,9 +289,7 @@ impl PublicMessage {
     /// Serializes `AuthenticatedContentTBM { FramedContentTBS content_tbs; FramedContentAuthData auth; }`
     /// (RFC 9420 §6.2), the input of the membership tag.
     pub fn tbm(&self, context: &GroupContext) -> Result<Vec<u8>, Error> {
-        let mut out = self
-            .content
-            .tbs(WireFormat::PUBLIC_MESSAGE, Some(context))?;
+        let mut out = self.content.tbs(WireFormat::PUBLIC_MESSAGE, Some(context))?;
         self.auth.tls_serialize(&mut out)?;
         Ok(out)
     }

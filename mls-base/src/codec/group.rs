@@ -3,9 +3,7 @@
 use super::VLBytes;
 use tls_codec::{Serialize, Size, TlsDeserializeBytes, TlsSerialize, TlsSize};
 
-use super::{
-    CipherSuite, Extension, HpkeCiphertext, KeyPackageRef, Mac, PreSharedKeyId, ProtocolVersion,
-};
+use super::{CipherSuite, Extension, HpkeCiphertext, KeyPackageRef, Mac, PreSharedKeyId, ProtocolVersion};
 use crate::error::Error;
 use crate::tree::math::LeafIndex;
 

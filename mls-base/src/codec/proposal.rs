@@ -3,10 +3,7 @@
 use super::VLBytes;
 use tls_codec::{TlsDeserializeBytes, TlsSerialize, TlsSize};
 
-use super::{
-    CipherSuite, Extension, KeyPackage, LeafNode, ProposalRef, ProposalType, ProtocolVersion,
-    UpdatePath,
-};
+use super::{CipherSuite, Extension, KeyPackage, LeafNode, ProposalRef, ProposalType, ProtocolVersion, UpdatePath};
 use crate::tree::math::LeafIndex;
 
 macro_rules! u8_codepoint {

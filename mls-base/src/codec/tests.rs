@@ -16,19 +16,13 @@ fn leaf_node(source: LeafNodeSource) -> LeafNode {
         credential: Credential::Basic(b"alice".to_vec().into()),
         capabilities: Capabilities {
             versions: vec![ProtocolVersion::MLS10],
-            cipher_suites: vec![
-                CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519,
-                CipherSuite(0x0a0a),
-            ],
+            cipher_suites: vec![CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519, CipherSuite(0x0a0a)],
             extensions: vec![ExtensionType(0xff00)],
             proposals: vec![ProposalType(0xff01)],
             credentials: vec![CredentialType::BASIC, CredentialType::X509],
         },
         leaf_node_source: source,
-        extensions: vec![Extension::new(
-            ExtensionType::APPLICATION_ID,
-            b"app".to_vec(),
-        )],
+        extensions: vec![Extension::new(ExtensionType::APPLICATION_ID, b"app".to_vec())],
         signature: vec![3u8; 64].into(),
     }
 }
@@ -55,10 +49,7 @@ fn group_context() -> GroupContext {
         epoch: 7,
         tree_hash: vec![6u8; 32].into(),
         confirmed_transcript_hash: vec![7u8; 32].into(),
-        extensions: vec![Extension::new(
-            ExtensionType::REQUIRED_CAPABILITIES,
-            vec![0, 0, 0],
-        )],
+        extensions: vec![Extension::new(ExtensionType::REQUIRED_CAPABILITIES, vec![0, 0, 0])],
     }
 }
 
@@ -81,9 +72,7 @@ fn all_proposals() -> Vec<Proposal> {
         Proposal::Update(Update {
             leaf_node: leaf_node(LeafNodeSource::Update),
         }),
-        Proposal::Remove(Remove {
-            removed: LeafIndex(9),
-        }),
+        Proposal::Remove(Remove { removed: LeafIndex(9) }),
         Proposal::PreSharedKey(PreSharedKeyProposal { psk: psk_id() }),
         Proposal::PreSharedKey(PreSharedKeyProposal {
             psk: PreSharedKeyId {
@@ -118,10 +107,7 @@ fn all_proposals() -> Vec<Proposal> {
 }
 
 fn commit() -> Commit {
-    let mut proposals: Vec<ProposalOrRef> = all_proposals()
-        .into_iter()
-        .map(ProposalOrRef::Proposal)
-        .collect();
+    let mut proposals: Vec<ProposalOrRef> = all_proposals().into_iter().map(ProposalOrRef::Proposal).collect();
     proposals.push(ProposalOrRef::Reference(vec![0xaa; 32].into()));
     Commit {
         proposals,
@@ -198,9 +184,7 @@ fn messages() -> Vec<MlsMessage> {
         ))),
         MlsMessage::new(MlsMessageBody::PublicMessage(public_message(
             Sender::External(0),
-            FramedContentBody::Proposal(Proposal::Remove(Remove {
-                removed: LeafIndex(2),
-            })),
+            FramedContentBody::Proposal(Proposal::Remove(Remove { removed: LeafIndex(2) })),
         ))),
         MlsMessage::new(MlsMessageBody::PublicMessage(public_message(
             Sender::NewMemberProposal,
@@ -237,10 +221,7 @@ fn check_strict<T: DeserializeBytes + Serialize + PartialEq + std::fmt::Debug>(v
     }
     let mut long = bytes.clone();
     long.push(0);
-    assert!(
-        T::tls_deserialize_exact_bytes(&long).is_err(),
-        "trailing byte accepted"
-    );
+    assert!(T::tls_deserialize_exact_bytes(&long).is_err(), "trailing byte accepted");
 }
 
 #[test]
@@ -320,9 +301,7 @@ fn confirmation_and_membership_tags_follow_the_rules() {
     // A proposal from a member has a membership tag but no confirmation tag.
     let m = public_message(
         Sender::Member(LeafIndex(0)),
-        FramedContentBody::Proposal(Proposal::Remove(Remove {
-            removed: LeafIndex(1),
-        })),
+        FramedContentBody::Proposal(Proposal::Remove(Remove { removed: LeafIndex(1) })),
     );
     assert!(m.auth.confirmation_tag.is_none());
     check_strict(&MlsMessage::new(MlsMessageBody::PublicMessage(m)));
@@ -331,8 +310,7 @@ fn confirmation_and_membership_tags_follow_the_rules() {
 #[test]
 fn unknown_code_points_round_trip() {
     let mut kp = key_package();
-    kp.extensions
-        .push(Extension::new(ExtensionType(0x1a1a), vec![]));
+    kp.extensions.push(Extension::new(ExtensionType(0x1a1a), vec![]));
     kp.leaf_node.credential = Credential::Other {
         credential_type: CredentialType(0x3a3a),
         data: vec![9].into(),

@@ -52,13 +52,7 @@ pub fn encrypt_context(label: &[u8], context: &[u8]) -> Result<Vec<u8>, Error> {
 pub trait LabeledCrypto: CipherSuiteProvider {
     /// `ExpandWithLabel(secret, label, context, len)` (RFC 9420 §8):
     /// `KDF.Expand(secret, KDFLabel, len)`.
-    fn expand_with_label(
-        &self,
-        secret: &[u8],
-        label: &[u8],
-        context: &[u8],
-        len: usize,
-    ) -> Result<Secret, Error> {
+    fn expand_with_label(&self, secret: &[u8], label: &[u8], context: &[u8], len: usize) -> Result<Secret, Error> {
         let len16 = u16::try_from(len).map_err(|_| MisuseError::TooLarge)?;
         let info = kdf_label(label, context, len16)?;
         Ok(self.kdf_expand(secret, &info, len)?)
@@ -71,13 +65,7 @@ pub trait LabeledCrypto: CipherSuiteProvider {
 
     /// `DeriveTreeSecret(secret, label, generation, len)` (RFC 9420 §9):
     /// `ExpandWithLabel(secret, label, uint32 generation, len)`.
-    fn derive_tree_secret(
-        &self,
-        secret: &[u8],
-        label: &[u8],
-        generation: u32,
-        len: usize,
-    ) -> Result<Secret, Error> {
+    fn derive_tree_secret(&self, secret: &[u8], label: &[u8], generation: u32, len: usize) -> Result<Secret, Error> {
         self.expand_with_label(secret, label, &generation.to_be_bytes(), len)
     }
 
@@ -91,35 +79,18 @@ pub trait LabeledCrypto: CipherSuiteProvider {
     }
 
     /// `SignWithLabel(sk, label, content)` (RFC 9420 §5.1.2).
-    fn sign_with_label(
-        &self,
-        sk: &SignaturePrivateKey,
-        label: &[u8],
-        content: &[u8],
-    ) -> Result<Vec<u8>, Error> {
+    fn sign_with_label(&self, sk: &SignaturePrivateKey, label: &[u8], content: &[u8]) -> Result<Vec<u8>, Error> {
         Ok(self.sign(sk, &sign_content(label, content)?)?)
     }
 
     /// `VerifyWithLabel(pk, label, content, signature)` (RFC 9420 §5.1.2).
-    fn verify_with_label(
-        &self,
-        pk: &[u8],
-        label: &[u8],
-        content: &[u8],
-        signature: &[u8],
-    ) -> Result<(), Error> {
+    fn verify_with_label(&self, pk: &[u8], label: &[u8], content: &[u8], signature: &[u8]) -> Result<(), Error> {
         Ok(self.verify(pk, &sign_content(label, content)?, signature)?)
     }
 
     /// `EncryptWithLabel(pk, label, context, plaintext)` (RFC 9420 §5.1.3):
     /// `SealBase(pk, EncryptContext, "", plaintext)`.
-    fn encrypt_with_label(
-        &self,
-        pk: &[u8],
-        label: &[u8],
-        context: &[u8],
-        plaintext: &[u8],
-    ) -> Result<HpkeCiphertext, Error> {
+    fn encrypt_with_label(&self, pk: &[u8], label: &[u8], context: &[u8], plaintext: &[u8]) -> Result<HpkeCiphertext, Error> {
         let info = encrypt_context(label, context)?;
         let (kem_output, ciphertext) = self.hpke_seal(pk, &info, &[], plaintext)?;
         Ok(HpkeCiphertext {
@@ -129,32 +100,14 @@ pub trait LabeledCrypto: CipherSuiteProvider {
     }
 
     /// `DecryptWithLabel(sk, label, context, kem_output, ciphertext)` (RFC 9420 §5.1.3).
-    fn decrypt_with_label(
-        &self,
-        sk: &HpkePrivateKey,
-        label: &[u8],
-        context: &[u8],
-        ct: &HpkeCiphertext,
-    ) -> Result<Secret, Error> {
+    fn decrypt_with_label(&self, sk: &HpkePrivateKey, label: &[u8], context: &[u8], ct: &HpkeCiphertext) -> Result<Secret, Error> {
         let info = encrypt_context(label, context)?;
-        Ok(self.hpke_open(
-            ct.kem_output.as_slice(),
-            sk,
-            &info,
-            &[],
-            ct.ciphertext.as_slice(),
-        )?)
+        Ok(self.hpke_open(ct.kem_output.as_slice(), sk, &info, &[], ct.ciphertext.as_slice())?)
     }
 
     /// `MLS-Exporter(label, context, len)` (RFC 9420 §8.5):
     /// `ExpandWithLabel(DeriveSecret(exporter_secret, label), "exported", Hash(context), len)`.
-    fn mls_exporter(
-        &self,
-        exporter_secret: &[u8],
-        label: &[u8],
-        context: &[u8],
-        len: usize,
-    ) -> Result<Secret, Error> {
+    fn mls_exporter(&self, exporter_secret: &[u8], label: &[u8], context: &[u8], len: usize) -> Result<Secret, Error> {
         let derived = self.derive_secret(exporter_secret, label)?;
         let ctx_hash = self.hash(context)?;
         self.expand_with_label(derived.as_bytes(), b"exported", &ctx_hash, len)

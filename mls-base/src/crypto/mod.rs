@@ -45,47 +45,16 @@ pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
     /// `AEAD.Nn`.
     fn aead_nonce_len(&self) -> usize;
     /// `AEAD.Seal(key, nonce, aad, pt)`; the tag is appended.
-    fn aead_seal(
-        &self,
-        key: &[u8],
-        nonce: &[u8],
-        aad: &[u8],
-        pt: &[u8],
-    ) -> Result<Vec<u8>, CryptoError>;
+    fn aead_seal(&self, key: &[u8], nonce: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError>;
     /// `AEAD.Open(key, nonce, aad, ct)`.
-    fn aead_open(
-        &self,
-        key: &[u8],
-        nonce: &[u8],
-        aad: &[u8],
-        ct: &[u8],
-    ) -> Result<Secret, CryptoError>;
+    fn aead_open(&self, key: &[u8], nonce: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError>;
 
     /// HPKE `SealBase(pk, info, aad, pt)` (RFC 9180 §6.1): returns `(enc, ct)`.
-    fn hpke_seal(
-        &self,
-        pk: &[u8],
-        info: &[u8],
-        aad: &[u8],
-        pt: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), CryptoError>;
+    fn hpke_seal(&self, pk: &[u8], info: &[u8], aad: &[u8], pt: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError>;
     /// HPKE `OpenBase(enc, sk, info, aad, ct)` (RFC 9180 §6.1).
-    fn hpke_open(
-        &self,
-        enc: &[u8],
-        sk: &HpkePrivateKey,
-        info: &[u8],
-        aad: &[u8],
-        ct: &[u8],
-    ) -> Result<Secret, CryptoError>;
+    fn hpke_open(&self, enc: &[u8], sk: &HpkePrivateKey, info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError>;
     /// `SetupBaseS(pk, info)` then `Export(exporter_context, len)`: returns `(enc, secret)`.
-    fn hpke_export_sender(
-        &self,
-        pk: &[u8],
-        info: &[u8],
-        exporter_context: &[u8],
-        len: usize,
-    ) -> Result<(Vec<u8>, Secret), CryptoError>;
+    fn hpke_export_sender(&self, pk: &[u8], info: &[u8], exporter_context: &[u8], len: usize) -> Result<(Vec<u8>, Secret), CryptoError>;
     /// `SetupBaseR(enc, sk, info)` then `Export(exporter_context, len)`.
     fn hpke_export_receiver(
         &self,

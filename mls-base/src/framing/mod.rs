@@ -11,9 +11,8 @@ use subtle::ConstantTimeEq;
 use tls_codec::{DeserializeBytes, Serialize};
 
 use crate::codec::{
-    AuthenticatedContent, ContentType, FramedContent, FramedContentAuthData, FramedContentBody,
-    GroupContext, Mac, PrivateContentAad, PrivateMessage, PublicMessage, Sender, SenderData,
-    SenderDataAad, WireFormat,
+    AuthenticatedContent, ContentType, FramedContent, FramedContentAuthData, FramedContentBody, GroupContext, Mac, PrivateContentAad,
+    PrivateMessage, PublicMessage, Sender, SenderData, SenderDataAad, WireFormat,
 };
 use crate::crypto::{CipherSuiteProvider, LabeledCrypto, SignaturePrivateKey};
 use crate::error::{Error, MisuseError, PeerError};
@@ -31,11 +30,7 @@ pub fn sign_content(
     content: &FramedContent,
     context: &GroupContext,
 ) -> Result<Vec<u8>, Error> {
-    cs.sign_with_label(
-        sk,
-        FRAMED_CONTENT_TBS_LABEL,
-        &content.tbs(wire_format, Some(context))?,
-    )
+    cs.sign_with_label(sk, FRAMED_CONTENT_TBS_LABEL, &content.tbs(wire_format, Some(context))?)
 }
 
 /// Verifies the signature of authenticated content (RFC 9420 §6.1).
@@ -65,11 +60,7 @@ pub fn check_sender_content(sender: &Sender, content_type: ContentType) -> Resul
         Sender::External(_) | Sender::NewMemberProposal => content_type == ContentType::PROPOSAL,
         Sender::NewMemberCommit => content_type == ContentType::COMMIT,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(PeerError::InvalidSender.into())
-    }
+    if ok { Ok(()) } else { Err(PeerError::InvalidSender.into()) }
 }
 
 /// Builds a PublicMessage (RFC 9420 §6.2): signs the content, attaches the
@@ -158,11 +149,7 @@ pub fn verify_public(
     })
 }
 
-fn check_group_epoch(
-    group_id: &crate::codec::VLBytes,
-    epoch: u64,
-    context: &GroupContext,
-) -> Result<(), Error> {
+fn check_group_epoch(group_id: &crate::codec::VLBytes, epoch: u64, context: &GroupContext) -> Result<(), Error> {
     if group_id.as_slice() != context.group_id.as_slice() {
         return Err(PeerError::WrongGroupId.into());
     }
@@ -249,12 +236,7 @@ pub fn protect_private(
         content_type,
     }
     .tls_serialize_detached()?;
-    let encrypted_sender_data = cs.aead_seal(
-        sd_key.as_bytes(),
-        sd_nonce.as_bytes(),
-        &sd_aad,
-        &sender_data,
-    )?;
+    let encrypted_sender_data = cs.aead_seal(sd_key.as_bytes(), sd_nonce.as_bytes(), &sd_aad, &sender_data)?;
 
     Ok(PrivateMessage {
         group_id: content.group_id,
@@ -325,14 +307,10 @@ pub fn unprotect_private(
 ) -> Result<DecryptedContent, Error> {
     check_group_epoch(&msg.group_id, msg.epoch, context)?;
     let content_type = msg.content_type;
-    if !matches!(
-        content_type,
-        ContentType::APPLICATION | ContentType::PROPOSAL | ContentType::COMMIT
-    ) {
+    if !matches!(content_type, ContentType::APPLICATION | ContentType::PROPOSAL | ContentType::COMMIT) {
         return Err(tls_codec::Error::UnknownValue(content_type.0.into()).into());
     }
-    let (sd_key, sd_nonce) =
-        sender_data_key_nonce(cs, sender_data_secret, msg.ciphertext.as_slice())?;
+    let (sd_key, sd_nonce) = sender_data_key_nonce(cs, sender_data_secret, msg.ciphertext.as_slice())?;
     let sd_aad = SenderDataAad {
         group_id: msg.group_id.clone(),
         epoch: msg.epoch,
@@ -356,18 +334,11 @@ pub fn unprotect_private(
     }
     .tls_serialize_detached()?;
 
-    let (body, auth) = secret_tree.decrypt_with(
-        cs,
-        leaf.0,
-        ratchet_type(content_type),
-        sender_data.generation,
-        |key| {
-            let nonce = xor_reuse_guard(key.nonce.as_bytes(), &sender_data.reuse_guard);
-            let plaintext =
-                cs.aead_open(key.key.as_bytes(), &nonce, &aad, msg.ciphertext.as_slice())?;
-            decode_private_content(content_type, plaintext.as_bytes())
-        },
-    )?;
+    let (body, auth) = secret_tree.decrypt_with(cs, leaf.0, ratchet_type(content_type), sender_data.generation, |key| {
+        let nonce = xor_reuse_guard(key.nonce.as_bytes(), &sender_data.reuse_guard);
+        let plaintext = cs.aead_open(key.key.as_bytes(), &nonce, &aad, msg.ciphertext.as_slice())?;
+        decode_private_content(content_type, plaintext.as_bytes())
+    })?;
     let content = FramedContent {
         group_id: msg.group_id.clone(),
         epoch: msg.epoch,
@@ -383,10 +354,7 @@ pub fn unprotect_private(
 }
 
 /// Decodes `PrivateMessageContent` (RFC 9420 §6.3.1) and checks its padding.
-fn decode_private_content(
-    content_type: ContentType,
-    bytes: &[u8],
-) -> Result<(FramedContentBody, FramedContentAuthData), Error> {
+fn decode_private_content(content_type: ContentType, bytes: &[u8]) -> Result<(FramedContentBody, FramedContentAuthData), Error> {
     let (body, rest) = FramedContentBody::deserialize_untagged(content_type, bytes)?;
     let (auth, padding) = FramedContentAuthData::deserialize_for(content_type, rest)?;
     if padding.iter().any(|b| *b != 0) {

@@ -62,12 +62,7 @@ pub fn joiner_secret(
     group_context: &GroupContext,
 ) -> Result<Secret, Error> {
     let prk = cs.kdf_extract(prev_init_secret, commit_secret)?;
-    cs.expand_with_label(
-        prk.as_bytes(),
-        b"joiner",
-        &encode(group_context)?,
-        cs.hash_len(),
-    )
+    cs.expand_with_label(prk.as_bytes(), b"joiner", &encode(group_context)?, cs.hash_len())
 }
 
 /// The secrets of one epoch (RFC 9420 §8, Table 4). `epoch_secret` itself
@@ -120,8 +115,7 @@ impl EpochSecrets {
         let psk_secret = psk_secret.unwrap_or(&zeros);
         let member_prk = cs.kdf_extract(joiner_secret, psk_secret)?;
         let welcome_secret = cs.derive_secret(member_prk.as_bytes(), b"welcome")?;
-        let epoch_secret =
-            cs.expand_with_label(member_prk.as_bytes(), b"epoch", &encode(group_context)?, nh)?;
+        let epoch_secret = cs.expand_with_label(member_prk.as_bytes(), b"epoch", &encode(group_context)?, nh)?;
         Self::from_epoch_secret(cs, welcome_secret, &epoch_secret, registry)
     }
 
@@ -155,21 +149,12 @@ impl EpochSecrets {
 
     /// The external HPKE key pair, `KEM.DeriveKeyPair(external_secret)`
     /// (RFC 9420 §8.3); the public key goes in the `external_pub` extension.
-    pub fn external_key_pair(
-        &self,
-        cs: &(impl CipherSuiteProvider + ?Sized),
-    ) -> Result<(HpkePrivateKey, Vec<u8>), Error> {
+    pub fn external_key_pair(&self, cs: &(impl CipherSuiteProvider + ?Sized)) -> Result<(HpkePrivateKey, Vec<u8>), Error> {
         Ok(cs.kem_derive_key_pair(self.external_secret.as_bytes())?)
     }
 
     /// `MLS-Exporter(label, context, len)` (RFC 9420 §8.5).
-    pub fn export(
-        &self,
-        cs: &(impl CipherSuiteProvider + ?Sized),
-        label: &[u8],
-        context: &[u8],
-        len: usize,
-    ) -> Result<Secret, Error> {
+    pub fn export(&self, cs: &(impl CipherSuiteProvider + ?Sized), label: &[u8], context: &[u8], len: usize) -> Result<Secret, Error> {
         cs.mls_exporter(self.exporter_secret.as_bytes(), label, context, len)
     }
 
@@ -181,10 +166,7 @@ impl EpochSecrets {
 
 /// The key and nonce that encrypt the GroupInfo in a Welcome
 /// (RFC 9420 §12.4.3.1): `ExpandWithLabel(welcome_secret, "key"/"nonce", "", Nk/Nn)`.
-pub fn welcome_key_nonce(
-    cs: &(impl CipherSuiteProvider + ?Sized),
-    welcome_secret: &[u8],
-) -> Result<(Secret, Secret), Error> {
+pub fn welcome_key_nonce(cs: &(impl CipherSuiteProvider + ?Sized), welcome_secret: &[u8]) -> Result<(Secret, Secret), Error> {
     Ok((
         cs.expand_with_label(welcome_secret, b"key", &[], cs.aead_key_len())?,
         cs.expand_with_label(welcome_secret, b"nonce", &[], cs.aead_nonce_len())?,
@@ -193,11 +175,7 @@ pub fn welcome_key_nonce(
 
 /// The welcome secret alone, from a joiner secret and PSK secret
 /// (RFC 9420 §8): `DeriveSecret(Extract(joiner_secret, psk_secret), "welcome")`.
-pub fn welcome_secret(
-    cs: &(impl CipherSuiteProvider + ?Sized),
-    joiner_secret: &[u8],
-    psk_secret: Option<&[u8]>,
-) -> Result<Secret, Error> {
+pub fn welcome_secret(cs: &(impl CipherSuiteProvider + ?Sized), joiner_secret: &[u8], psk_secret: Option<&[u8]>) -> Result<Secret, Error> {
     let zeros = vec![0u8; cs.hash_len()];
     let prk = cs.kdf_extract(joiner_secret, psk_secret.unwrap_or(&zeros))?;
     cs.derive_secret(prk.as_bytes(), b"welcome")

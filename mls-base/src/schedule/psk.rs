@@ -25,10 +25,7 @@ pub fn psk_label(id: &PreSharedKeyId, index: u16, count: u16) -> Result<Vec<u8>,
 ///
 /// Returns `None` when there are no PSKs: the key schedule then uses Nh
 /// zero bytes, which equals this function's output for an empty list.
-pub fn psk_secret(
-    cs: &(impl CipherSuiteProvider + ?Sized),
-    psks: &[(&PreSharedKeyId, &[u8])],
-) -> Result<Option<Secret>, Error> {
+pub fn psk_secret(cs: &(impl CipherSuiteProvider + ?Sized), psks: &[(&PreSharedKeyId, &[u8])]) -> Result<Option<Secret>, Error> {
     if psks.is_empty() {
         return Ok(None);
     }
@@ -38,12 +35,7 @@ pub fn psk_secret(
     let mut secret = Secret::new(zeros.clone());
     for (index, (id, psk)) in (0u16..).zip(psks) {
         let extracted = cs.kdf_extract(&zeros, psk)?;
-        let input = cs.expand_with_label(
-            extracted.as_bytes(),
-            b"derived psk",
-            &psk_label(id, index, count)?,
-            nh,
-        )?;
+        let input = cs.expand_with_label(extracted.as_bytes(), b"derived psk", &psk_label(id, index, count)?, nh)?;
         secret = cs.kdf_extract(input.as_bytes(), secret.as_bytes())?;
     }
     Ok(Some(secret))

@@ -90,38 +90,21 @@ impl HashRatchet {
     }
 
     /// The key at the current generation, then advance (§9.1).
-    fn take_current(
-        &mut self,
-        cs: &(impl CipherSuiteProvider + ?Sized),
-    ) -> Result<RatchetKey, Error> {
+    fn take_current(&mut self, cs: &(impl CipherSuiteProvider + ?Sized)) -> Result<RatchetKey, Error> {
         let g = self.generation;
         let s = self.secret.as_bytes();
         let key = cs.derive_tree_secret(s, b"key", g, cs.aead_key_len())?;
         let nonce = cs.derive_tree_secret(s, b"nonce", g, cs.aead_nonce_len())?;
         let next = cs.derive_tree_secret(s, b"secret", g, cs.hash_len())?;
-        self.generation = g
-            .checked_add(1)
-            .ok_or(PeerError::GenerationUnavailable(g))?;
+        self.generation = g.checked_add(1).ok_or(PeerError::GenerationUnavailable(g))?;
         self.secret = next;
-        Ok(RatchetKey {
-            generation: g,
-            key,
-            nonce,
-        })
+        Ok(RatchetKey { generation: g, key, nonce })
     }
 
     /// The key of generation `g`, consuming it (§9.2).
-    fn take(
-        &mut self,
-        cs: &(impl CipherSuiteProvider + ?Sized),
-        g: u32,
-        config: &SecretTreeConfig,
-    ) -> Result<RatchetKey, Error> {
+    fn take(&mut self, cs: &(impl CipherSuiteProvider + ?Sized), g: u32, config: &SecretTreeConfig) -> Result<RatchetKey, Error> {
         if g < self.generation {
-            return self
-                .skipped
-                .remove(&g)
-                .ok_or(PeerError::GenerationUnavailable(g).into());
+            return self.skipped.remove(&g).ok_or(PeerError::GenerationUnavailable(g).into());
         }
         if g - self.generation > config.max_forward_distance {
             return Err(PeerError::GenerationUnavailable(g).into());
@@ -181,15 +164,8 @@ impl SecretTree {
     /// A tree for `n_leaves` members rooted at `encryption_secret`
     /// (RFC 9420 §9). `n_leaves` is rounded up to a power of two, the
     /// width of the ratchet tree.
-    pub fn new(
-        encryption_secret: Secret,
-        n_leaves: u32,
-        config: SecretTreeConfig,
-    ) -> Result<Self, Error> {
-        let n_leaves = n_leaves
-            .max(1)
-            .checked_next_power_of_two()
-            .ok_or(MisuseError::TooLarge)?;
+    pub fn new(encryption_secret: Secret, n_leaves: u32, config: SecretTreeConfig) -> Result<Self, Error> {
+        let n_leaves = n_leaves.max(1).checked_next_power_of_two().ok_or(MisuseError::TooLarge)?;
         if n_leaves > 1 << 30 {
             return Err(MisuseError::TooLarge.into());
         }
@@ -211,11 +187,7 @@ impl SecretTree {
 
     /// Derives the ratchets of `leaf` without touching `self`: returns the
     /// ratchets and the node changes to apply when they are kept.
-    fn stage_leaf(
-        &self,
-        cs: &(impl CipherSuiteProvider + ?Sized),
-        leaf: u32,
-    ) -> Result<(LeafRatchets, NodeChanges), Error> {
+    fn stage_leaf(&self, cs: &(impl CipherSuiteProvider + ?Sized), leaf: u32) -> Result<(LeafRatchets, NodeChanges), Error> {
         if leaf >= self.n_leaves {
             return Err(PeerError::LeafOutOfRange(leaf).into());
         }
@@ -236,11 +208,7 @@ impl SecretTree {
                 // missing leaf here means the state is inconsistent.
                 return Err(PeerError::LeafOutOfRange(leaf).into());
             }
-            x = if target < x {
-                x ^ (1 << (k - 1))
-            } else {
-                x ^ (3 << (k - 1))
-            };
+            x = if target < x { x ^ (1 << (k - 1)) } else { x ^ (3 << (k - 1)) };
         };
         changes.removed.push(x);
         let nh = cs.hash_len();
@@ -283,12 +251,7 @@ impl SecretTree {
 
     /// The key for the next message `leaf` sends on ratchet `t`; the key is
     /// consumed (RFC 9420 §9.2).
-    pub fn next_key(
-        &mut self,
-        cs: &(impl CipherSuiteProvider + ?Sized),
-        leaf: u32,
-        t: RatchetType,
-    ) -> Result<RatchetKey, Error> {
+    pub fn next_key(&mut self, cs: &(impl CipherSuiteProvider + ?Sized), leaf: u32, t: RatchetType) -> Result<RatchetKey, Error> {
         let (mut ratchets, changes) = self.stage_leaf(cs, leaf)?;
         let key = ratchets.get_mut(t).take_current(cs)?;
         self.commit(leaf, ratchets, changes);
@@ -386,47 +349,17 @@ mod tests {
         let cs = cs();
         let mut sender = tree(SecretTreeConfig::default());
         let mut receiver = tree(SecretTreeConfig::default());
-        let k0 = sender
-            .next_key(cs.as_ref(), 2, RatchetType::Application)
-            .unwrap();
-        let k1 = sender
-            .next_key(cs.as_ref(), 2, RatchetType::Application)
-            .unwrap();
+        let k0 = sender.next_key(cs.as_ref(), 2, RatchetType::Application).unwrap();
+        let k1 = sender.next_key(cs.as_ref(), 2, RatchetType::Application).unwrap();
         assert_eq!((k0.generation, k1.generation), (0, 1));
         // Out of order: generation 1 first, then 0.
-        assert_eq!(
-            receiver
-                .key_for(cs.as_ref(), 2, RatchetType::Application, 1)
-                .unwrap()
-                .key,
-            k1.key
-        );
-        assert_eq!(
-            receiver
-                .key_for(cs.as_ref(), 2, RatchetType::Application, 0)
-                .unwrap()
-                .key,
-            k0.key
-        );
+        assert_eq!(receiver.key_for(cs.as_ref(), 2, RatchetType::Application, 1).unwrap().key, k1.key);
+        assert_eq!(receiver.key_for(cs.as_ref(), 2, RatchetType::Application, 0).unwrap().key, k0.key);
         // Each key works once (forward secrecy, §9.2).
-        assert!(
-            receiver
-                .key_for(cs.as_ref(), 2, RatchetType::Application, 0)
-                .is_err()
-        );
-        assert!(
-            receiver
-                .key_for(cs.as_ref(), 2, RatchetType::Application, 1)
-                .is_err()
-        );
+        assert!(receiver.key_for(cs.as_ref(), 2, RatchetType::Application, 0).is_err());
+        assert!(receiver.key_for(cs.as_ref(), 2, RatchetType::Application, 1).is_err());
         // Handshake ratchet is independent.
-        assert_ne!(
-            receiver
-                .key_for(cs.as_ref(), 2, RatchetType::Handshake, 0)
-                .unwrap()
-                .key,
-            k0.key
-        );
+        assert_ne!(receiver.key_for(cs.as_ref(), 2, RatchetType::Handshake, 0).unwrap().key, k0.key);
     }
 
     #[test]
@@ -438,8 +371,7 @@ mod tests {
         // remaining: node 2 (leaf 1) and node 5 (right subtree).
         assert_eq!(t.nodes.keys().copied().collect::<Vec<_>>(), vec![2, 5]);
         for leaf in 0..4 {
-            t.next_key(cs.as_ref(), leaf, RatchetType::Handshake)
-                .unwrap();
+            t.next_key(cs.as_ref(), leaf, RatchetType::Handshake).unwrap();
         }
         assert!(t.nodes.is_empty());
     }
@@ -448,18 +380,14 @@ mod tests {
     fn failed_decryption_changes_nothing() {
         let cs = cs();
         let mut t = tree(SecretTreeConfig::default());
-        let r: Result<(), Error> =
-            t.decrypt_with(cs.as_ref(), 3, RatchetType::Application, 5, |_| {
-                Err(PeerError::NonZeroPadding.into())
-            });
+        let r: Result<(), Error> = t.decrypt_with(cs.as_ref(), 3, RatchetType::Application, 5, |_| {
+            Err(PeerError::NonZeroPadding.into())
+        });
         assert!(r.is_err());
         assert_eq!(t.nodes.len(), 1);
         assert!(t.leaves.is_empty());
         // The same generation is still available afterwards.
-        assert!(
-            t.key_for(cs.as_ref(), 3, RatchetType::Application, 5)
-                .is_ok()
-        );
+        assert!(t.key_for(cs.as_ref(), 3, RatchetType::Application, 5).is_ok());
     }
 
     #[test]
@@ -470,30 +398,12 @@ mod tests {
             max_forward_distance: 10,
         };
         let mut t = tree(config);
-        assert!(
-            t.key_for(cs.as_ref(), 0, RatchetType::Application, 11)
-                .is_err()
-        );
-        assert!(
-            t.key_for(cs.as_ref(), 0, RatchetType::Application, 10)
-                .is_ok()
-        );
+        assert!(t.key_for(cs.as_ref(), 0, RatchetType::Application, 11).is_err());
+        assert!(t.key_for(cs.as_ref(), 0, RatchetType::Application, 10).is_ok());
         // Only generations 8 and 9 are kept of the skipped 0..=9.
-        assert!(
-            t.key_for(cs.as_ref(), 0, RatchetType::Application, 7)
-                .is_err()
-        );
-        assert!(
-            t.key_for(cs.as_ref(), 0, RatchetType::Application, 8)
-                .is_ok()
-        );
-        assert!(
-            t.key_for(cs.as_ref(), 0, RatchetType::Application, 9)
-                .is_ok()
-        );
-        assert!(
-            t.key_for(cs.as_ref(), 4, RatchetType::Application, 0)
-                .is_err()
-        );
+        assert!(t.key_for(cs.as_ref(), 0, RatchetType::Application, 7).is_err());
+        assert!(t.key_for(cs.as_ref(), 0, RatchetType::Application, 8).is_ok());
+        assert!(t.key_for(cs.as_ref(), 0, RatchetType::Application, 9).is_ok());
+        assert!(t.key_for(cs.as_ref(), 4, RatchetType::Application, 0).is_err());
     }
 }

@@ -31,11 +31,7 @@ pub fn interim_transcript_hash(
 }
 
 /// `confirmation_tag = MAC(confirmation_key, confirmed_transcript_hash)` (RFC 9420 §8.1).
-pub fn confirmation_tag(
-    cs: &(impl CipherSuiteProvider + ?Sized),
-    confirmation_key: &[u8],
-    confirmed: &[u8],
-) -> Result<Vec<u8>, Error> {
+pub fn confirmation_tag(cs: &(impl CipherSuiteProvider + ?Sized), confirmation_key: &[u8], confirmed: &[u8]) -> Result<Vec<u8>, Error> {
     Ok(cs.mac(confirmation_key, confirmed)?)
 }
 

@@ -10,27 +10,12 @@ use tls_codec::{TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// A leaf's index (`uint32` on the wire).
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Default,
-    TlsSerialize,
-    TlsDeserializeBytes,
-    TlsSize,
-    Serialize,
-    Deserialize,
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, TlsSerialize, TlsDeserializeBytes, TlsSize, Serialize, Deserialize,
 )]
 pub struct LeafIndex(pub u32);
 
 /// A node's index in the array representation.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 pub struct NodeIndex(pub u32);
 
 impl LeafIndex {
@@ -48,7 +33,7 @@ impl NodeIndex {
 
     /// Whether this is a leaf (even index).
     pub fn is_leaf(self) -> bool {
-        self.0 % 2 == 0
+        self.0.is_multiple_of(2)
     }
 
     /// The level: 0 for leaves, `k` for a parent whose subtree has `2^k` leaves.
@@ -189,10 +174,7 @@ mod tests {
         assert_eq!(parent(NodeIndex(7), 4), None);
         assert_eq!(sibling(NodeIndex(0), 4), Some(NodeIndex(2)));
         assert_eq!(sibling(NodeIndex(5), 4), Some(NodeIndex(1)));
-        assert_eq!(
-            direct_path(NodeIndex(0), 4),
-            vec![NodeIndex(1), NodeIndex(3)]
-        );
+        assert_eq!(direct_path(NodeIndex(0), 4), vec![NodeIndex(1), NodeIndex(3)]);
         assert_eq!(copath(NodeIndex(0), 4), vec![NodeIndex(2), NodeIndex(5)]);
         assert_eq!(leaves_under(NodeIndex(5)), 2..4);
         assert_eq!(leaves_under(NodeIndex(3)), 0..4);

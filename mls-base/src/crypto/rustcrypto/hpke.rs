@@ -90,9 +90,7 @@ impl DhAlg {
                 let k: [u8; 56] = sk.try_into().map_err(|_| CryptoError::InvalidKey)?;
                 let mut base = [0u8; 56];
                 base[0] = 5; // the X448 base point u = 5 (RFC 7748 §4.2)
-                x448::x448(k, base)
-                    .map(|p| p.to_vec())
-                    .ok_or(CryptoError::InvalidKey)
+                x448::x448(k, base).map(|p| p.to_vec()).ok_or(CryptoError::InvalidKey)
             }
             Self::P256 => p256_dh::public(sk),
             Self::P384 => p384_dh::public(sk),
@@ -117,9 +115,7 @@ impl DhAlg {
                 let k: [u8; 56] = sk.try_into().map_err(|_| CryptoError::InvalidKey)?;
                 let u: [u8; 56] = pk.try_into().map_err(|_| CryptoError::InvalidKey)?;
                 // `x448` returns None for a low-order (all-zero) result.
-                x448::x448(k, u)
-                    .map(|o| Zeroizing::new(o.to_vec()))
-                    .ok_or(CryptoError::InvalidKey)
+                x448::x448(k, u).map(|o| Zeroizing::new(o.to_vec())).ok_or(CryptoError::InvalidKey)
             }
             Self::P256 => p256_dh::dh(sk, pk),
             Self::P384 => p384_dh::dh(sk, pk),
@@ -134,31 +130,18 @@ impl DhAlg {
     }
 
     /// `DeriveKeyPair(ikm)` (RFC 9180 §7.1.3).
-    pub(crate) fn derive_key_pair(
-        self,
-        ikm: &[u8],
-    ) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError> {
+    pub(crate) fn derive_key_pair(self, ikm: &[u8]) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError> {
         let kdf = self.kdf();
         let suite_id = self.suite_id();
         let dkp_prk = labeled_extract(kdf, &suite_id, b"", b"dkp_prk", ikm);
         let nsk = self.sk_len();
         let sk = match self {
-            Self::X25519 | Self::X448 => {
-                labeled_expand(kdf, &suite_id, dkp_prk.as_bytes(), b"sk", b"", nsk)?
-            }
+            Self::X25519 | Self::X448 => labeled_expand(kdf, &suite_id, dkp_prk.as_bytes(), b"sk", b"", nsk)?,
             Self::P256 | Self::P384 | Self::P521 => {
                 let bitmask = if self == Self::P521 { 0x01 } else { 0xff };
                 let mut found = None;
                 for counter in 0u8..=255 {
-                    let mut bytes = labeled_expand(
-                        kdf,
-                        &suite_id,
-                        dkp_prk.as_bytes(),
-                        b"candidate",
-                        &[counter],
-                        nsk,
-                    )?
-                    .to_zeroizing();
+                    let mut bytes = labeled_expand(kdf, &suite_id, dkp_prk.as_bytes(), b"candidate", &[counter], nsk)?.to_zeroizing();
                     if let Some(first) = bytes.first_mut() {
                         *first &= bitmask;
                     }
@@ -184,14 +167,7 @@ impl DhAlg {
         let kdf = self.kdf();
         let suite_id = self.suite_id();
         let eae_prk = labeled_extract(kdf, &suite_id, b"", b"eae_prk", dh);
-        labeled_expand(
-            kdf,
-            &suite_id,
-            eae_prk.as_bytes(),
-            b"shared_secret",
-            kem_context,
-            kdf.len(),
-        )
+        labeled_expand(kdf, &suite_id, eae_prk.as_bytes(), b"shared_secret", kem_context, kdf.len())
     }
 
     /// `Encap(pkR)` with the ephemeral key derived from `ikm_e` (RFC 9180 §4.1).
@@ -214,9 +190,7 @@ impl DhAlg {
 
 /// `LabeledExtract` (RFC 9180 §4).
 fn labeled_extract(kdf: HashAlg, suite_id: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Secret {
-    let mut input = Zeroizing::new(Vec::with_capacity(
-        7 + suite_id.len() + label.len() + ikm.len(),
-    ));
+    let mut input = Zeroizing::new(Vec::with_capacity(7 + suite_id.len() + label.len() + ikm.len()));
     input.extend_from_slice(b"HPKE-v1");
     input.extend_from_slice(suite_id);
     input.extend_from_slice(label);
@@ -225,14 +199,7 @@ fn labeled_extract(kdf: HashAlg, suite_id: &[u8], salt: &[u8], label: &[u8], ikm
 }
 
 /// `LabeledExpand` (RFC 9180 §4).
-fn labeled_expand(
-    kdf: HashAlg,
-    suite_id: &[u8],
-    prk: &[u8],
-    label: &[u8],
-    info: &[u8],
-    len: usize,
-) -> Result<Secret, CryptoError> {
+fn labeled_expand(kdf: HashAlg, suite_id: &[u8], prk: &[u8], label: &[u8], info: &[u8], len: usize) -> Result<Secret, CryptoError> {
     let len16 = u16::try_from(len).map_err(|_| CryptoError::InvalidLength(len))?;
     let mut labeled_info = Vec::with_capacity(9 + suite_id.len() + label.len() + info.len());
     labeled_info.extend_from_slice(&len16.to_be_bytes());
@@ -277,39 +244,13 @@ impl Hpke {
         ctx.extend_from_slice(info_hash.as_bytes());
         let secret = labeled_extract(self.kdf, &sid, shared_secret, b"secret", b"");
         Ok(Context {
-            key: labeled_expand(
-                self.kdf,
-                &sid,
-                secret.as_bytes(),
-                b"key",
-                &ctx,
-                self.aead.key_len(),
-            )?,
-            base_nonce: labeled_expand(
-                self.kdf,
-                &sid,
-                secret.as_bytes(),
-                b"base_nonce",
-                &ctx,
-                self.aead.nonce_len(),
-            )?,
-            exporter_secret: labeled_expand(
-                self.kdf,
-                &sid,
-                secret.as_bytes(),
-                b"exp",
-                &ctx,
-                self.kdf.len(),
-            )?,
+            key: labeled_expand(self.kdf, &sid, secret.as_bytes(), b"key", &ctx, self.aead.key_len())?,
+            base_nonce: labeled_expand(self.kdf, &sid, secret.as_bytes(), b"base_nonce", &ctx, self.aead.nonce_len())?,
+            exporter_secret: labeled_expand(self.kdf, &sid, secret.as_bytes(), b"exp", &ctx, self.kdf.len())?,
         })
     }
 
-    fn export(
-        &self,
-        ctx: &Context,
-        exporter_context: &[u8],
-        len: usize,
-    ) -> Result<Secret, CryptoError> {
+    fn export(&self, ctx: &Context, exporter_context: &[u8], len: usize) -> Result<Secret, CryptoError> {
         labeled_expand(
             self.kdf,
             &self.suite_id(),
@@ -321,39 +262,19 @@ impl Hpke {
     }
 
     /// `SealBase` with the ephemeral key derived from `ikm_e` (fresh random bytes).
-    pub(crate) fn seal(
-        &self,
-        pk_r: &[u8],
-        info: &[u8],
-        aad: &[u8],
-        pt: &[u8],
-        ikm_e: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    pub(crate) fn seal(&self, pk_r: &[u8], info: &[u8], aad: &[u8], pt: &[u8], ikm_e: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
         let (shared, enc) = self.dh.encap(pk_r, ikm_e)?;
         let ctx = self.key_schedule(shared.as_bytes(), info)?;
         // Sequence number 0: the nonce is base_nonce itself.
-        let ct = self
-            .aead
-            .seal(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, pt)?;
+        let ct = self.aead.seal(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, pt)?;
         Ok((enc, ct))
     }
 
     /// `OpenBase`.
-    pub(crate) fn open(
-        &self,
-        enc: &[u8],
-        sk_r: &[u8],
-        info: &[u8],
-        aad: &[u8],
-        ct: &[u8],
-    ) -> Result<Secret, CryptoError> {
-        let shared = self
-            .dh
-            .decap(enc, sk_r)
-            .map_err(|_| CryptoError::DecryptionFailed)?;
+    pub(crate) fn open(&self, enc: &[u8], sk_r: &[u8], info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
+        let shared = self.dh.decap(enc, sk_r).map_err(|_| CryptoError::DecryptionFailed)?;
         let ctx = self.key_schedule(shared.as_bytes(), info)?;
-        self.aead
-            .open(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, ct)
+        self.aead.open(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, ct)
     }
 
     /// `SetupBaseS` + `Export`.

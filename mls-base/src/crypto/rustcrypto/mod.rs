@@ -25,9 +25,7 @@ mod sig;
 
 use std::sync::Arc;
 
-use hpke_rs::{
-    Hpke as HpkeRs, HpkePrivateKey as HpkeRsPrivateKey, HpkePublicKey as HpkeRsPublicKey, Mode,
-};
+use hpke_rs::{Hpke as HpkeRs, HpkePrivateKey as HpkeRsPrivateKey, HpkePublicKey as HpkeRsPublicKey, Mode};
 use hpke_rs_crypto::types::{AeadAlgorithm, KdfAlgorithm, KemAlgorithm};
 use hpke_rs_rust_crypto::HpkeRustCrypto;
 use rand::Rng;
@@ -79,11 +77,7 @@ impl RustCryptoSuite {
         };
         Some(Self {
             suite,
-            hpke: Hpke {
-                dh,
-                kdf: hash,
-                aead,
-            },
+            hpke: Hpke { dh, kdf: hash, aead },
             hash,
             sig,
             backend,
@@ -161,33 +155,15 @@ impl CipherSuiteProvider for RustCryptoSuite {
         self.hpke.aead.nonce_len()
     }
 
-    fn aead_seal(
-        &self,
-        key: &[u8],
-        nonce: &[u8],
-        aad: &[u8],
-        pt: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
+    fn aead_seal(&self, key: &[u8], nonce: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.hpke.aead.seal(key, nonce, aad, pt)
     }
 
-    fn aead_open(
-        &self,
-        key: &[u8],
-        nonce: &[u8],
-        aad: &[u8],
-        ct: &[u8],
-    ) -> Result<Secret, CryptoError> {
+    fn aead_open(&self, key: &[u8], nonce: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
         self.hpke.aead.open(key, nonce, aad, ct)
     }
 
-    fn hpke_seal(
-        &self,
-        pk: &[u8],
-        info: &[u8],
-        aad: &[u8],
-        pt: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    fn hpke_seal(&self, pk: &[u8], info: &[u8], aad: &[u8], pt: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
         match self.backend {
             HpkeBackend::Native => self.hpke.seal(pk, info, aad, pt, &self.ikm_e()?),
             HpkeBackend::HpkeRs => {
@@ -199,14 +175,7 @@ impl CipherSuiteProvider for RustCryptoSuite {
         }
     }
 
-    fn hpke_open(
-        &self,
-        enc: &[u8],
-        sk: &HpkePrivateKey,
-        info: &[u8],
-        aad: &[u8],
-        ct: &[u8],
-    ) -> Result<Secret, CryptoError> {
+    fn hpke_open(&self, enc: &[u8], sk: &HpkePrivateKey, info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
         match self.backend {
             HpkeBackend::Native => self.hpke.open(enc, sk.as_bytes(), info, aad, ct),
             HpkeBackend::HpkeRs => {
@@ -219,18 +188,9 @@ impl CipherSuiteProvider for RustCryptoSuite {
         }
     }
 
-    fn hpke_export_sender(
-        &self,
-        pk: &[u8],
-        info: &[u8],
-        exporter_context: &[u8],
-        len: usize,
-    ) -> Result<(Vec<u8>, Secret), CryptoError> {
+    fn hpke_export_sender(&self, pk: &[u8], info: &[u8], exporter_context: &[u8], len: usize) -> Result<(Vec<u8>, Secret), CryptoError> {
         match self.backend {
-            HpkeBackend::Native => {
-                self.hpke
-                    .export_sender(pk, info, exporter_context, len, &self.ikm_e()?)
-            }
+            HpkeBackend::Native => self.hpke.export_sender(pk, info, exporter_context, len, &self.ikm_e()?),
             HpkeBackend::HpkeRs => {
                 let pk = HpkeRsPublicKey::new(pk.to_vec());
                 let (enc, secret) = self
@@ -251,10 +211,7 @@ impl CipherSuiteProvider for RustCryptoSuite {
         len: usize,
     ) -> Result<Secret, CryptoError> {
         match self.backend {
-            HpkeBackend::Native => {
-                self.hpke
-                    .export_receiver(enc, sk.as_bytes(), info, exporter_context, len)
-            }
+            HpkeBackend::Native => self.hpke.export_receiver(enc, sk.as_bytes(), info, exporter_context, len),
             HpkeBackend::HpkeRs => {
                 let sk = HpkeRsPrivateKey::new(sk.as_bytes().to_vec());
                 self.hpke_rs()?
@@ -269,15 +226,8 @@ impl CipherSuiteProvider for RustCryptoSuite {
         match self.backend {
             HpkeBackend::Native => self.hpke.dh.derive_key_pair(ikm),
             HpkeBackend::HpkeRs => {
-                let (sk, pk) = self
-                    .hpke_rs()?
-                    .derive_key_pair(ikm)
-                    .map_err(provider_err)?
-                    .into_keys();
-                Ok((
-                    HpkePrivateKey::from_slice(sk.as_slice()),
-                    pk.as_slice().to_vec(),
-                ))
+                let (sk, pk) = self.hpke_rs()?.derive_key_pair(ikm).map_err(provider_err)?.into_keys();
+                Ok((HpkePrivateKey::from_slice(sk.as_slice()), pk.as_slice().to_vec()))
             }
         }
     }

@@ -96,14 +96,9 @@ pub(crate) enum AeadAlg {
 
 macro_rules! aead_op {
     ($alg:expr, $key:expr, $nonce:expr, $op:ident, $payload:expr, $err:expr) => {{
-        fn run<A: Aead + KeyInit>(
-            key: &[u8],
-            nonce: &[u8],
-            payload: Payload<'_, '_>,
-        ) -> Result<Vec<u8>, CryptoError> {
+        fn run<A: Aead + KeyInit>(key: &[u8], nonce: &[u8], payload: Payload<'_, '_>) -> Result<Vec<u8>, CryptoError> {
             let cipher = A::new_from_slice(key).map_err(|_| CryptoError::InvalidKey)?;
-            let nonce =
-                aes_gcm::aead::Nonce::<A>::try_from(nonce).map_err(|_| CryptoError::InvalidKey)?;
+            let nonce = aes_gcm::aead::Nonce::<A>::try_from(nonce).map_err(|_| CryptoError::InvalidKey)?;
             cipher.$op(&nonce, payload).map_err(|_| $err)
         }
         match $alg {
@@ -134,39 +129,12 @@ impl AeadAlg {
         }
     }
 
-    pub(crate) fn seal(
-        self,
-        key: &[u8],
-        nonce: &[u8],
-        aad: &[u8],
-        pt: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
-        aead_op!(
-            self,
-            key,
-            nonce,
-            encrypt,
-            Payload { msg: pt, aad },
-            CryptoError::EncryptionFailed
-        )
+    pub(crate) fn seal(self, key: &[u8], nonce: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        aead_op!(self, key, nonce, encrypt, Payload { msg: pt, aad }, CryptoError::EncryptionFailed)
     }
 
-    pub(crate) fn open(
-        self,
-        key: &[u8],
-        nonce: &[u8],
-        aad: &[u8],
-        ct: &[u8],
-    ) -> Result<Secret, CryptoError> {
-        aead_op!(
-            self,
-            key,
-            nonce,
-            decrypt,
-            Payload { msg: ct, aad },
-            CryptoError::DecryptionFailed
-        )
-        .map(Secret::new)
+    pub(crate) fn open(self, key: &[u8], nonce: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
+        aead_op!(self, key, nonce, decrypt, Payload { msg: ct, aad }, CryptoError::DecryptionFailed).map(Secret::new)
     }
 }
 
@@ -177,18 +145,11 @@ mod tests {
 
     #[test]
     fn aead_round_trip_and_tamper() {
-        for alg in [
-            AeadAlg::Aes128Gcm,
-            AeadAlg::Aes256Gcm,
-            AeadAlg::ChaCha20Poly1305,
-        ] {
+        for alg in [AeadAlg::Aes128Gcm, AeadAlg::Aes256Gcm, AeadAlg::ChaCha20Poly1305] {
             let key = vec![1u8; alg.key_len()];
             let nonce = vec![2u8; alg.nonce_len()];
             let mut ct = alg.seal(&key, &nonce, b"aad", b"hello").unwrap();
-            assert_eq!(
-                alg.open(&key, &nonce, b"aad", &ct).unwrap().as_bytes(),
-                b"hello"
-            );
+            assert_eq!(alg.open(&key, &nonce, b"aad", &ct).unwrap().as_bytes(), b"hello");
             assert!(alg.open(&key, &nonce, b"aaX", &ct).is_err());
             ct[0] ^= 1;
             assert!(alg.open(&key, &nonce, b"aad", &ct).is_err());
@@ -209,10 +170,6 @@ mod tests {
             hex::encode(okm.as_bytes()),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
         );
-        assert!(
-            HashAlg::Sha256
-                .expand(prk.as_bytes(), &info, 255 * 32 + 1)
-                .is_err()
-        );
+        assert!(HashAlg::Sha256.expand(prk.as_bytes(), &info, 255 * 32 + 1).is_err());
     }
 }

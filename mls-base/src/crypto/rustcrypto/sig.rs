@@ -29,17 +29,11 @@ macro_rules! ecdsa_impl {
             }
 
             pub(super) fn public(sk: &[u8]) -> Result<Vec<u8>, CryptoError> {
-                Ok(signing_key(sk)?
-                    .verifying_key()
-                    .to_sec1_point(false)
-                    .as_bytes()
-                    .to_vec())
+                Ok(signing_key(sk)?.verifying_key().to_sec1_point(false).as_bytes().to_vec())
             }
 
             pub(super) fn sign(sk: &[u8], msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
-                let sig: Signature = signing_key(sk)?
-                    .try_sign(msg)
-                    .map_err(|_| CryptoError::SigningFailed)?;
+                let sig: Signature = signing_key(sk)?.try_sign(msg).map_err(|_| CryptoError::SigningFailed)?;
                 let der: DerSignature = sig.to_der();
                 Ok(der.as_bytes().to_vec())
             }
@@ -47,8 +41,7 @@ macro_rules! ecdsa_impl {
             pub(super) fn verify(pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
                 let vk = VerifyingKey::from_sec1_bytes(pk).map_err(|_| CryptoError::InvalidKey)?;
                 let sig = Signature::from_der(sig).map_err(|_| CryptoError::InvalidSignature)?;
-                vk.verify(msg, &sig)
-                    .map_err(|_| CryptoError::InvalidSignature)
+                vk.verify(msg, &sig).map_err(|_| CryptoError::InvalidSignature)
             }
 
             /// Checks that `sk` is a valid scalar of the curve.
@@ -74,10 +67,7 @@ impl SigAlg {
         }
     }
 
-    pub(crate) fn generate(
-        self,
-        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), CryptoError>,
-    ) -> Result<SignaturePrivateKey, CryptoError> {
+    pub(crate) fn generate(self, fill: &mut dyn FnMut(&mut [u8]) -> Result<(), CryptoError>) -> Result<SignaturePrivateKey, CryptoError> {
         let mut sk = Zeroizing::new(vec![0u8; self.private_len()]);
         // Rejection sampling for ECDSA scalars; EdDSA seeds are any bytes.
         for _ in 0..256 {
@@ -124,21 +114,15 @@ impl SigAlg {
         match self {
             Self::Ed25519 => {
                 let pk: &[u8; 32] = pk.try_into().map_err(|_| CryptoError::InvalidKey)?;
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(pk)
-                    .map_err(|_| CryptoError::InvalidKey)?;
-                let sig = ed25519_dalek::Signature::from_slice(sig)
-                    .map_err(|_| CryptoError::InvalidSignature)?;
-                vk.verify_strict(msg, &sig)
-                    .map_err(|_| CryptoError::InvalidSignature)
+                let vk = ed25519_dalek::VerifyingKey::from_bytes(pk).map_err(|_| CryptoError::InvalidKey)?;
+                let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| CryptoError::InvalidSignature)?;
+                vk.verify_strict(msg, &sig).map_err(|_| CryptoError::InvalidSignature)
             }
             Self::Ed448 => {
                 let pk: &[u8; 57] = pk.try_into().map_err(|_| CryptoError::InvalidKey)?;
-                let vk = ed448_goldilocks::VerifyingKey::from_bytes(pk)
-                    .map_err(|_| CryptoError::InvalidKey)?;
-                let sig = ed448_goldilocks::Signature::from_slice(sig)
-                    .map_err(|_| CryptoError::InvalidSignature)?;
-                vk.verify_raw(&sig, msg)
-                    .map_err(|_| CryptoError::InvalidSignature)
+                let vk = ed448_goldilocks::VerifyingKey::from_bytes(pk).map_err(|_| CryptoError::InvalidKey)?;
+                let sig = ed448_goldilocks::Signature::from_slice(sig).map_err(|_| CryptoError::InvalidSignature)?;
+                vk.verify_raw(&sig, msg).map_err(|_| CryptoError::InvalidSignature)
             }
             Self::EcdsaP256 => p256_impl::verify(pk, msg, sig),
             Self::EcdsaP384 => p384_impl::verify(pk, msg, sig),

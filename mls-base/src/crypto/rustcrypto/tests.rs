@@ -6,10 +6,7 @@ use super::*;
 use crate::crypto::LabeledCrypto;
 
 fn suites() -> Vec<RustCryptoSuite> {
-    CipherSuite::RFC9420
-        .iter()
-        .map(|s| RustCryptoSuite::new(*s).unwrap())
-        .collect()
+    CipherSuite::RFC9420.iter().map(|s| RustCryptoSuite::new(*s).unwrap()).collect()
 }
 
 #[test]
@@ -20,10 +17,7 @@ fn signatures_round_trip_and_reject_tampering() {
         let sig = cs.sign(&sk, b"message").unwrap();
         cs.verify(&pk, b"message", &sig).unwrap();
         assert!(
-            matches!(
-                cs.verify(&pk, b"messagf", &sig),
-                Err(CryptoError::InvalidSignature)
-            ),
+            matches!(cs.verify(&pk, b"messagf", &sig), Err(CryptoError::InvalidSignature)),
             "{:?}",
             cs.suite
         );
@@ -36,10 +30,7 @@ fn signatures_round_trip_and_reject_tampering() {
         assert!(cs.verify(&pk, b"message", &sig[1..]).is_err());
         assert!(cs.verify(&[], b"message", &[]).is_err());
         assert!(cs.verify(&vec![0xff; pk.len()], b"message", &sig).is_err());
-        assert!(
-            cs.sign(&SignaturePrivateKey::new(vec![1, 2, 3]), b"m")
-                .is_err()
-        );
+        assert!(cs.sign(&SignaturePrivateKey::new(vec![1, 2, 3]), b"m").is_err());
     }
 }
 
@@ -48,23 +39,14 @@ fn hpke_round_trip_and_export_agreement() {
     for cs in suites() {
         let (sk, pk) = cs.kem_generate_key_pair().unwrap();
         assert_eq!(cs.kem_public_key(&sk).unwrap(), pk);
-        let (enc, ct) = cs
-            .hpke_seal(&pk, b"info", b"aad", b"secret message")
-            .unwrap();
-        assert_eq!(
-            cs.hpke_open(&enc, &sk, b"info", b"aad", &ct)
-                .unwrap()
-                .as_bytes(),
-            b"secret message"
-        );
+        let (enc, ct) = cs.hpke_seal(&pk, b"info", b"aad", b"secret message").unwrap();
+        assert_eq!(cs.hpke_open(&enc, &sk, b"info", b"aad", &ct).unwrap().as_bytes(), b"secret message");
         assert!(cs.hpke_open(&enc, &sk, b"infx", b"aad", &ct).is_err());
         assert!(cs.hpke_open(&enc[1..], &sk, b"info", b"aad", &ct).is_err());
         assert!(cs.hpke_open(&enc, &sk, b"info", b"aad", &ct[1..]).is_err());
         assert!(cs.hpke_seal(&pk[1..], b"info", b"", b"x").is_err());
         let (enc, s1) = cs.hpke_export_sender(&pk, b"info", b"ctx", 32).unwrap();
-        let s2 = cs
-            .hpke_export_receiver(&enc, &sk, b"info", b"ctx", 32)
-            .unwrap();
+        let s2 = cs.hpke_export_receiver(&enc, &sk, b"info", b"ctx", 32).unwrap();
         assert_eq!(s1, s2);
     }
 }
@@ -95,27 +77,11 @@ fn native_hpke_matches_hpke_rs() {
         assert_eq!(sk_a.as_bytes(), sk_b.as_bytes(), "suite {suite}");
         assert_eq!(pk_a, pk_b);
         let (enc, ct) = native.hpke_seal(&pk_a, b"info", b"aad", b"pt").unwrap();
-        assert_eq!(
-            rs.hpke_open(&enc, &sk_a, b"info", b"aad", &ct)
-                .unwrap()
-                .as_bytes(),
-            b"pt"
-        );
+        assert_eq!(rs.hpke_open(&enc, &sk_a, b"info", b"aad", &ct).unwrap().as_bytes(), b"pt");
         let (enc, ct) = rs.hpke_seal(&pk_a, b"info", b"aad", b"pt").unwrap();
-        assert_eq!(
-            native
-                .hpke_open(&enc, &sk_a, b"info", b"aad", &ct)
-                .unwrap()
-                .as_bytes(),
-            b"pt"
-        );
+        assert_eq!(native.hpke_open(&enc, &sk_a, b"info", b"aad", &ct).unwrap().as_bytes(), b"pt");
         let (enc, s1) = rs.hpke_export_sender(&pk_a, b"i", b"c", 40).unwrap();
-        assert_eq!(
-            native
-                .hpke_export_receiver(&enc, &sk_a, b"i", b"c", 40)
-                .unwrap(),
-            s1
-        );
+        assert_eq!(native.hpke_export_receiver(&enc, &sk_a, b"i", b"c", 40).unwrap(), s1);
     }
 }
 
@@ -123,13 +89,9 @@ fn native_hpke_matches_hpke_rs() {
 fn labeled_encryption_round_trip() {
     for cs in suites() {
         let (sk, pk) = cs.kem_generate_key_pair().unwrap();
-        let ct = cs
-            .encrypt_with_label(&pk, b"UpdatePathNode", b"ctx", b"path secret")
-            .unwrap();
+        let ct = cs.encrypt_with_label(&pk, b"UpdatePathNode", b"ctx", b"path secret").unwrap();
         assert_eq!(
-            cs.decrypt_with_label(&sk, b"UpdatePathNode", b"ctx", &ct)
-                .unwrap()
-                .as_bytes(),
+            cs.decrypt_with_label(&sk, b"UpdatePathNode", b"ctx", &ct).unwrap().as_bytes(),
             b"path secret"
         );
         assert!(cs.decrypt_with_label(&sk, b"Welcome", b"ctx", &ct).is_err());

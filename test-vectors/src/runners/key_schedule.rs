@@ -1,0 +1,99 @@
+//! `key-schedule.json`: five epochs of the key schedule (RFC 9420 §8).
+
+use mlsx_base::codec::{CipherSuite, GroupContext, ProtocolVersion, VLBytes, encode};
+use mlsx_base::crypto::CipherSuiteProvider;
+use mlsx_base::schedule::{EpochSecretRegistry, EpochSecrets, joiner_secret};
+use serde::Deserialize;
+
+use super::{check, ctx, suite};
+use crate::{Hex, Report};
+
+#[derive(Deserialize)]
+struct Exporter {
+    label: String,
+    context: Hex,
+    length: usize,
+    secret: Hex,
+}
+
+#[derive(Deserialize)]
+struct Epoch {
+    tree_hash: Hex,
+    commit_secret: Hex,
+    psk_secret: Hex,
+    confirmed_transcript_hash: Hex,
+    group_context: Hex,
+    joiner_secret: Hex,
+    welcome_secret: Hex,
+    init_secret: Hex,
+    sender_data_secret: Hex,
+    encryption_secret: Hex,
+    exporter_secret: Hex,
+    epoch_authenticator: Hex,
+    external_secret: Hex,
+    confirmation_key: Hex,
+    membership_key: Hex,
+    resumption_psk: Hex,
+    external_pub: Hex,
+    exporter: Exporter,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    cipher_suite: u16,
+    group_id: Hex,
+    initial_init_secret: Hex,
+    epochs: Vec<Epoch>,
+}
+
+pub(crate) fn run(json: &str, provider: &dyn mlsx_base::crypto::CryptoProvider, report: &mut Report) -> Result<(), serde_json::Error> {
+    let cases: Vec<Case> = serde_json::from_str(json)?;
+    for (i, c) in cases.iter().enumerate() {
+        if let Some(cs) = suite(provider, c.cipher_suite, i, report) {
+            report.record(i, check_case(cs.as_ref(), c));
+        }
+    }
+    Ok(())
+}
+
+fn check_case(cs: &dyn CipherSuiteProvider, c: &Case) -> Result<(), String> {
+    let mut init_secret = c.initial_init_secret.0.clone();
+    let registry = EpochSecretRegistry::new();
+    for (n, e) in (0u64..).zip(&c.epochs) {
+        let gc = GroupContext {
+            version: ProtocolVersion::MLS10,
+            cipher_suite: CipherSuite(c.cipher_suite),
+            group_id: VLBytes::new(c.group_id.0.clone()),
+            epoch: n,
+            tree_hash: VLBytes::new(e.tree_hash.0.clone()),
+            confirmed_transcript_hash: VLBytes::new(e.confirmed_transcript_hash.0.clone()),
+            extensions: vec![],
+        };
+        let at = |what: &str| format!("epoch {n} {what}");
+        check(&at("group_context"), &encode(&gc).map_err(ctx("encode"))?, &e.group_context)?;
+        let joiner = joiner_secret(cs, &init_secret, &e.commit_secret, &gc).map_err(ctx("joiner"))?;
+        check(&at("joiner_secret"), joiner.as_bytes(), &e.joiner_secret)?;
+        let s = EpochSecrets::from_joiner_secret(cs, joiner.as_bytes(), Some(&e.psk_secret), &gc, &registry).map_err(ctx("epoch"))?;
+        for (name, got, want) in [
+            ("welcome_secret", &s.welcome_secret, &e.welcome_secret),
+            ("init_secret", &s.init_secret, &e.init_secret),
+            ("sender_data_secret", &s.sender_data_secret, &e.sender_data_secret),
+            ("encryption_secret", &s.encryption_secret, &e.encryption_secret),
+            ("exporter_secret", &s.exporter_secret, &e.exporter_secret),
+            ("epoch_authenticator", &s.epoch_authenticator, &e.epoch_authenticator),
+            ("external_secret", &s.external_secret, &e.external_secret),
+            ("confirmation_key", &s.confirmation_key, &e.confirmation_key),
+            ("membership_key", &s.membership_key, &e.membership_key),
+            ("resumption_psk", &s.resumption_psk, &e.resumption_psk),
+        ] {
+            check(&at(name), got.as_bytes(), want)?;
+        }
+        let (_, external_pub) = s.external_key_pair(cs).map_err(ctx("external key pair"))?;
+        check(&at("external_pub"), &external_pub, &e.external_pub)?;
+        let x = &e.exporter;
+        let exported = s.export(cs, x.label.as_bytes(), &x.context, x.length).map_err(ctx("exporter"))?;
+        check(&at("exporter"), exported.as_bytes(), &x.secret)?;
+        init_secret = s.init_secret.as_bytes().to_vec();
+    }
+    Ok(())
+}

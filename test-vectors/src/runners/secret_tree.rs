@@ -1,0 +1,76 @@
+//! `secret-tree.json`: sender-data keys and the hash ratchets (RFC 9420 §6.3.2, §9).
+
+use mlsx_base::crypto::{CipherSuiteProvider, Secret};
+use mlsx_base::schedule::secret_tree::sender_data_key_nonce;
+use mlsx_base::schedule::{RatchetType, SecretTree, SecretTreeConfig};
+use serde::Deserialize;
+
+use super::{check, ctx, suite};
+use crate::{Hex, Report};
+
+#[derive(Deserialize)]
+struct SenderData {
+    sender_data_secret: Hex,
+    ciphertext: Hex,
+    key: Hex,
+    nonce: Hex,
+}
+
+#[derive(Deserialize)]
+struct Generation {
+    generation: u32,
+    handshake_key: Hex,
+    handshake_nonce: Hex,
+    application_key: Hex,
+    application_nonce: Hex,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    cipher_suite: u16,
+    sender_data: SenderData,
+    encryption_secret: Hex,
+    leaves: Vec<Vec<Generation>>,
+}
+
+pub(crate) fn run(json: &str, provider: &dyn mlsx_base::crypto::CryptoProvider, report: &mut Report) -> Result<(), serde_json::Error> {
+    let cases: Vec<Case> = serde_json::from_str(json)?;
+    for (i, c) in cases.iter().enumerate() {
+        if let Some(cs) = suite(provider, c.cipher_suite, i, report) {
+            report.record(i, check_case(cs.as_ref(), c));
+        }
+    }
+    Ok(())
+}
+
+fn check_case(cs: &dyn CipherSuiteProvider, c: &Case) -> Result<(), String> {
+    let sd = &c.sender_data;
+    let (key, nonce) = sender_data_key_nonce(cs, &sd.sender_data_secret, &sd.ciphertext).map_err(ctx("sender data"))?;
+    check("sender_data key", key.as_bytes(), &sd.key)?;
+    check("sender_data nonce", nonce.as_bytes(), &sd.nonce)?;
+
+    let n_leaves = u32::try_from(c.leaves.len()).map_err(|_| "too many leaves".to_string())?;
+    // Generations in the vectors jump far ahead: allow any distance.
+    let config = SecretTreeConfig {
+        out_of_order_tolerance: 0,
+        max_forward_distance: u32::MAX,
+    };
+    let mut tree = SecretTree::new(Secret::from_slice(&c.encryption_secret), n_leaves, config).map_err(ctx("secret tree"))?;
+    for (leaf, gens) in (0u32..).zip(&c.leaves) {
+        for g in gens {
+            for (t, want_key, want_nonce) in [
+                (RatchetType::Handshake, &g.handshake_key, &g.handshake_nonce),
+                (RatchetType::Application, &g.application_key, &g.application_nonce),
+            ] {
+                let k = tree.key_for(cs, leaf, t, g.generation).map_err(ctx("ratchet"))?;
+                check(&format!("leaf {leaf} {t:?} key at {}", g.generation), k.key.as_bytes(), want_key)?;
+                check(
+                    &format!("leaf {leaf} {t:?} nonce at {}", g.generation),
+                    k.nonce.as_bytes(),
+                    want_nonce,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -114,6 +114,31 @@ pub enum PeerError {
     /// The Welcome has no secrets for this KeyPackage.
     #[error("welcome has no entry for our KeyPackage")]
     WelcomeNotForUs,
+    /// A ratchet tree is malformed (RFC 9420 §12.4.3.3: node types at the
+    /// wrong positions, a trailing blank, a size that is too large).
+    #[error("malformed ratchet tree: {0}")]
+    MalformedTree(&'static str),
+    /// A non-blank parent is not parent-hash valid (RFC 9420 §7.9.2).
+    #[error("parent hash of node {0} is not valid")]
+    InvalidParentHash(u32),
+    /// A leaf's signature does not verify (RFC 9420 §7.3).
+    #[error("leaf {0} has an invalid signature")]
+    InvalidLeafSignature(u32),
+    /// An UpdatePath does not match the sender's filtered direct path
+    /// (RFC 9420 §7.6: one node per filtered-direct-path node, one
+    /// ciphertext per resolution node).
+    #[error("UpdatePath does not fit the tree")]
+    InvalidUpdatePath,
+    /// A public key derived from a decrypted path secret differs from the
+    /// one in the UpdatePath (RFC 9420 §7.5).
+    #[error("UpdatePath public key does not match its path secret")]
+    PathKeyMismatch,
+    /// The committer's leaf parent hash does not match the path (RFC 9420 §7.9.2).
+    #[error("committer's leaf parent hash does not match")]
+    LeafParentHashMismatch,
+    /// No node of the UpdatePath is encrypted to a key we hold (RFC 9420 §7.5).
+    #[error("no path secret in the UpdatePath is encrypted to us")]
+    NoPathSecretForUs,
 }
 
 /// API misuse by the caller.

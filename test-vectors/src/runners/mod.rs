@@ -11,6 +11,9 @@ mod psk_secret;
 mod secret_tree;
 mod transcript_hashes;
 mod tree_math;
+mod tree_operations;
+mod tree_validation;
+mod treekem;
 mod welcome;
 
 use std::sync::Arc;
@@ -90,7 +93,10 @@ impl FileKind {
             Self::PskSecret => psk_secret::run(json, provider, report),
             Self::TranscriptHashes => transcript_hashes::run(json, provider, report),
             Self::Welcome => welcome::run(json, provider, report),
-            Self::TreeOperations | Self::TreeValidation | Self::TreeKem | Self::PassiveClient => not_implemented(json, report),
+            Self::TreeOperations => tree_operations::run(json, provider, report),
+            Self::TreeValidation => tree_validation::run(json, provider, report),
+            Self::TreeKem => treekem::run(json, provider, report),
+            Self::PassiveClient => not_implemented(json, report),
         }
     }
 }
@@ -100,7 +106,7 @@ impl FileKind {
 fn not_implemented(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
     let cases: Vec<serde_json::Value> = serde_json::from_str(json)?;
     for i in 0..cases.len() {
-        report.skip(i, "runner not implemented yet (needs the ratchet tree, issue 3)");
+        report.skip(i, "runner not implemented yet (needs the group state machine, issue 3)");
     }
     Ok(())
 }

@@ -136,6 +136,27 @@ pub enum PeerError {
     /// The committer's leaf parent hash does not match the path (RFC 9420 §7.9.2).
     #[error("committer's leaf parent hash does not match")]
     LeafParentHashMismatch,
+    /// A leaf node or KeyPackage is invalid (RFC 9420 §7.3, §10.1).
+    #[error("invalid leaf: {0}")]
+    InvalidLeaf(crate::group::LeafError),
+    /// The committed proposal list is invalid (RFC 9420 §12.2).
+    #[error("invalid proposal list: {0}")]
+    InvalidProposals(&'static str),
+    /// A proposal referenced by a commit is unknown (RFC 9420 §12.4).
+    #[error("unknown proposal reference")]
+    UnknownProposalRef,
+    /// The commit needs an UpdatePath (RFC 9420 §12.4).
+    #[error("commit requires a path")]
+    MissingPath,
+    /// A PSK named by a proposal or Welcome is not available (RFC 9420 §12.4.2).
+    #[error("PSK not available")]
+    MissingPsk,
+    /// A GroupInfo's signature or tree hash is invalid (RFC 9420 §12.4.3.1).
+    #[error("invalid GroupInfo: {0}")]
+    InvalidGroupInfo(&'static str),
+    /// The sender is not a member (blank leaf) or not allowed to send this.
+    #[error("unknown sender")]
+    UnknownSender,
     /// No node of the UpdatePath is encrypted to a key we hold (RFC 9420 §7.5).
     #[error("no path secret in the UpdatePath is encrypted to us")]
     NoPathSecretForUs,
@@ -181,6 +202,24 @@ pub enum MisuseError {
     /// A member-sent PublicMessage needs the membership key (RFC 9420 §6.2).
     #[error("membership key required")]
     MissingMembershipKey,
+    /// The group was left, or a ReInit was committed (RFC 9420 §11.2).
+    #[error("group is no longer active")]
+    GroupInactive,
+    /// Proposals must be committed before sending application data (RFC 9420 §15).
+    #[error("pending proposals must be committed first")]
+    PendingProposals,
+    /// There is no pending commit.
+    #[error("nothing to merge")]
+    NothingToMerge,
+    /// The staged commit is for another epoch or group.
+    #[error("staged commit does not apply to this state")]
+    StaleStagedCommit,
+    /// Our own commit came back: merge the pending commit instead.
+    #[error("own commit: use merge_pending_commit")]
+    OwnCommit,
+    /// External commits are not supported yet.
+    #[error("external commits are not supported yet")]
+    ExternalCommitUnsupported,
 }
 
 /// Result with the engine's [`Error`].

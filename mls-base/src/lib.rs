@@ -9,6 +9,7 @@ pub mod codec;
 pub mod crypto;
 pub mod error;
 pub mod framing;
+pub mod group;
 pub mod schedule;
 pub mod tree;
 

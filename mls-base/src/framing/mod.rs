@@ -16,7 +16,7 @@ use crate::codec::{
 };
 use crate::crypto::{CipherSuiteProvider, LabeledCrypto, SignaturePrivateKey};
 use crate::error::{Error, MisuseError, PeerError};
-use crate::schedule::secret_tree::{RatchetType, SecretTree, sender_data_key_nonce};
+use crate::schedule::secret_tree::{RatchetType, SecretTree, StagedRatchet, sender_data_key_nonce};
 use crate::tree::math::LeafIndex;
 
 /// The signature label of framed content (RFC 9420 §6.1).
@@ -84,12 +84,30 @@ pub fn protect_public(
         return Err(MisuseError::ConfirmationTag.into());
     }
     let signature = sign_content(cs, sk, WireFormat::PUBLIC_MESSAGE, &content, context)?;
-    let mut msg = PublicMessage {
+    seal_public(
+        cs,
         content,
-        auth: FramedContentAuthData {
+        FramedContentAuthData {
             signature: signature.into(),
             confirmation_tag,
         },
+        context,
+        membership_key,
+    )
+}
+
+/// Builds a PublicMessage from content that is already signed (RFC 9420
+/// §6.2): adds the membership tag for a member sender.
+pub fn seal_public(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    content: FramedContent,
+    auth: FramedContentAuthData,
+    context: &GroupContext,
+    membership_key: Option<&[u8]>,
+) -> Result<PublicMessage, Error> {
+    let mut msg = PublicMessage {
+        content,
+        auth,
         membership_tag: None,
     };
     if matches!(msg.content.sender, Sender::Member(_)) {
@@ -189,18 +207,31 @@ pub fn protect_private(
     sender_data_secret: &[u8],
     padding_len: usize,
 ) -> Result<PrivateMessage, Error> {
-    let Sender::Member(leaf) = content.sender else {
-        return Err(MisuseError::InvalidSender.into());
-    };
-    let content_type = content.content_type();
-    if (content_type == ContentType::COMMIT) != confirmation_tag.is_some() {
-        return Err(MisuseError::ConfirmationTag.into());
-    }
     let signature = sign_content(cs, sk, WireFormat::PRIVATE_MESSAGE, &content, context)?;
     let auth = FramedContentAuthData {
         signature: signature.into(),
         confirmation_tag,
     };
+    seal_private(cs, content, auth, secret_tree, sender_data_secret, padding_len)
+}
+
+/// Encrypts content that is already signed into a PrivateMessage (RFC 9420
+/// §6.3), with the sender's next ratchet key and `padding_len` zero bytes.
+pub fn seal_private(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    content: FramedContent,
+    auth: FramedContentAuthData,
+    secret_tree: &mut SecretTree,
+    sender_data_secret: &[u8],
+    padding_len: usize,
+) -> Result<PrivateMessage, Error> {
+    let Sender::Member(leaf) = content.sender else {
+        return Err(MisuseError::InvalidSender.into());
+    };
+    let content_type = content.content_type();
+    if (content_type == ContentType::COMMIT) != auth.confirmation_tag.is_some() {
+        return Err(MisuseError::ConfirmationTag.into());
+    }
 
     // PrivateMessageContent (§6.3.1).
     let mut plaintext = zeroize::Zeroizing::new(Vec::new());
@@ -295,16 +326,17 @@ impl DecryptedContent {
 }
 
 /// Decrypts a PrivateMessage (RFC 9420 §6.3): sender data, then content
-/// with the sender's ratchet key; checks that the padding is all zero and
-/// that a commit carries a confirmation tag. The secret tree is advanced
-/// only if everything here succeeds.
+/// with the sender's ratchet key; checks that the padding is all zero.
+/// The secret tree is not changed: the returned [`StagedRatchet`] consumes
+/// the key when applied with [`SecretTree::apply`], which the caller does
+/// only once the whole message has been accepted.
 pub fn unprotect_private(
     cs: &(impl CipherSuiteProvider + ?Sized),
     msg: &PrivateMessage,
     context: &GroupContext,
-    secret_tree: &mut SecretTree,
+    secret_tree: &SecretTree,
     sender_data_secret: &[u8],
-) -> Result<DecryptedContent, Error> {
+) -> Result<(DecryptedContent, StagedRatchet), Error> {
     check_group_epoch(&msg.group_id, msg.epoch, context)?;
     let content_type = msg.content_type;
     if !matches!(content_type, ContentType::APPLICATION | ContentType::PROPOSAL | ContentType::COMMIT) {
@@ -334,7 +366,7 @@ pub fn unprotect_private(
     }
     .tls_serialize_detached()?;
 
-    let (body, auth) = secret_tree.decrypt_with(cs, leaf.0, ratchet_type(content_type), sender_data.generation, |key| {
+    let ((body, auth), staged) = secret_tree.decrypt_staged(cs, leaf.0, ratchet_type(content_type), sender_data.generation, |key| {
         let nonce = xor_reuse_guard(key.nonce.as_bytes(), &sender_data.reuse_guard);
         let plaintext = cs.aead_open(key.key.as_bytes(), &nonce, &aad, msg.ciphertext.as_slice())?;
         decode_private_content(content_type, plaintext.as_bytes())
@@ -346,11 +378,14 @@ pub fn unprotect_private(
         authenticated_data: msg.authenticated_data.clone(),
         body,
     };
-    Ok(DecryptedContent {
-        content,
-        auth,
-        generation: sender_data.generation,
-    })
+    Ok((
+        DecryptedContent {
+            content,
+            auth,
+            generation: sender_data.generation,
+        },
+        staged,
+    ))
 }
 
 /// Decodes `PrivateMessageContent` (RFC 9420 §6.3.1) and checks its padding.

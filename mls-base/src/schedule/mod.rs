@@ -8,5 +8,5 @@ mod transcript;
 
 pub use key_schedule::*;
 pub use psk::*;
-pub use secret_tree::{RatchetType, SecretTree, SecretTreeConfig};
+pub use secret_tree::{RatchetType, SecretTree, SecretTreeConfig, StagedRatchet};
 pub use transcript::*;

@@ -269,11 +269,35 @@ impl SecretTree {
         generation: u32,
         decrypt: impl FnOnce(&RatchetKey) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        let (out, staged) = self.decrypt_staged(cs, leaf, t, generation, decrypt)?;
+        self.apply(staged);
+        Ok(out)
+    }
+
+    /// Like [`Self::decrypt_with`] but leaves the tree untouched: the
+    /// returned [`StagedRatchet`] consumes the key when given to
+    /// [`Self::apply`], which the caller does once every later check of the
+    /// message has passed.
+    pub fn decrypt_staged<T>(
+        &self,
+        cs: &(impl CipherSuiteProvider + ?Sized),
+        leaf: u32,
+        t: RatchetType,
+        generation: u32,
+        decrypt: impl FnOnce(&RatchetKey) -> Result<T, Error>,
+    ) -> Result<(T, StagedRatchet), Error> {
         let (mut ratchets, changes) = self.stage_leaf(cs, leaf)?;
         let key = ratchets.get_mut(t).take(cs, generation, &self.config)?;
         let out = decrypt(&key)?;
+        Ok((out, StagedRatchet { leaf, ratchets, changes }))
+    }
+
+    /// Applies a staged ratchet advance made on this tree.
+    pub fn apply(&mut self, staged: StagedRatchet) {
+        let StagedRatchet {
+            leaf, ratchets, changes, ..
+        } = staged;
         self.commit(leaf, ratchets, changes);
-        Ok(out)
     }
 
     /// The key of `(leaf, t, generation)`, consuming it. For tests and
@@ -301,6 +325,14 @@ impl SecretTree {
             RatchetType::Application => r.application.generation,
         })
     }
+}
+
+/// A ratchet advance computed by [`SecretTree::decrypt_staged`], not yet applied.
+#[derive(Debug)]
+pub struct StagedRatchet {
+    leaf: u32,
+    ratchets: LeafRatchets,
+    changes: NodeChanges,
 }
 
 #[derive(Debug, Default)]

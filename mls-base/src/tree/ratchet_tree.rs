@@ -108,6 +108,18 @@ impl RatchetTree {
         })
     }
 
+    /// Every HPKE public key in the tree (leaves and parents).
+    pub fn all_encryption_keys(&self) -> std::collections::HashSet<crate::codec::HpkePublicKey> {
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|n| match n {
+                Node::Leaf(l) => l.encryption_key.clone(),
+                Node::Parent(p) => p.encryption_key.clone(),
+            })
+            .collect()
+    }
+
     /// The root's index.
     pub fn root(&self) -> NodeIndex {
         math::root(self.n_leaves()).unwrap_or(NodeIndex(0))

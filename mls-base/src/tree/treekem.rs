@@ -59,6 +59,11 @@ impl TreePrivateKeys {
         Ok(())
     }
 
+    /// Drops the key of node `x`.
+    pub fn remove(&mut self, x: NodeIndex) {
+        self.keys.remove(&x.0);
+    }
+
     /// Nodes with a key.
     pub fn nodes(&self) -> impl Iterator<Item = NodeIndex> + '_ {
         self.keys.keys().map(|x| NodeIndex(*x))

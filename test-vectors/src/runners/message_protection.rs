@@ -135,8 +135,8 @@ impl Checker<'_> {
         let MlsMessageBody::PrivateMessage(m) = decode::<MlsMessage>(what, msg)?.body else {
             return Err(format!("{what}_priv is not a PrivateMessage"));
         };
-        let mut tree = self.tree()?;
-        let dec = unprotect_private(self.cs, &m, self.context, &mut tree, &self.c.sender_data_secret).map_err(ctx("unprotect given"))?;
+        let tree = self.tree()?;
+        let (dec, _) = unprotect_private(self.cs, &m, self.context, &tree, &self.c.sender_data_secret).map_err(ctx("unprotect given"))?;
         let ac = dec
             .verify(self.cs, &self.c.signature_pub, self.context)
             .map_err(ctx("signature of given"))?;
@@ -156,16 +156,20 @@ impl Checker<'_> {
         )
         .map_err(ctx("protect_private"))?;
         let mut receiver_tree = self.tree()?;
-        let dec = unprotect_private(self.cs, &ours, self.context, &mut receiver_tree, &self.c.sender_data_secret)
-            .map_err(ctx("unprotect own"))?;
+        let (dec, staged) =
+            unprotect_private(self.cs, &ours, self.context, &receiver_tree, &self.c.sender_data_secret).map_err(ctx("unprotect own"))?;
         let ac = dec
             .verify(self.cs, &self.c.signature_pub, self.context)
             .map_err(ctx("signature of own"))?;
         if &ac.content.body != want {
             return Err(format!("{what}: own PrivateMessage content differs"));
         }
+        // Until the staged ratchet is applied, the message can be decrypted again.
+        unprotect_private(self.cs, &ours, self.context, &receiver_tree, &self.c.sender_data_secret)
+            .map_err(ctx("unprotect own, before apply"))?;
+        receiver_tree.apply(staged);
         // A second decryption of the same message fails: its key is consumed (§9.2).
-        if unprotect_private(self.cs, &ours, self.context, &mut receiver_tree, &self.c.sender_data_secret).is_ok() {
+        if unprotect_private(self.cs, &ours, self.context, &receiver_tree, &self.c.sender_data_secret).is_ok() {
             return Err(format!("{what}: replayed PrivateMessage decrypted twice"));
         }
         Ok(())

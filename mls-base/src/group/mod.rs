@@ -1,0 +1,748 @@
+//! The group state machine (RFC 9420 §11–§15).
+//!
+//! A [`Group`] is one member's state in one epoch. Incoming messages go
+//! through [`Group::process_message`]: a rejected message leaves the group
+//! exactly as it was (decryption keys are consumed only once the message is
+//! accepted). An incoming commit becomes a [`StagedCommit`] that the caller
+//! merges explicitly; a commit we create is held as a pending commit until
+//! [`Group::merge_pending_commit`] or [`Group::clear_pending_commit`].
+//!
+//! ```
+//! use mlsx_base::codec::CipherSuite;
+//! use mlsx_base::crypto::{CryptoProvider, rustcrypto::RustCryptoProvider};
+//! use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, Received};
+//!
+//! let provider = RustCryptoProvider::new();
+//! let suite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
+//! let cs = provider.cipher_suite_provider(suite).ok_or(mlsx_base::Error::UnsupportedCipherSuite(suite))?;
+//!
+//! // Bob publishes a KeyPackage; Alice creates a group and adds him.
+//! let bob_kp = Identity::basic(cs.as_ref(), b"bob")?.key_package(cs.as_ref())?;
+//! let mut alice = Group::create(cs.clone(), Identity::basic(cs.as_ref(), b"alice")?, b"group".to_vec(), GroupConfig::default())?;
+//! let out = alice.commit(CommitOptions::add(vec![bob_kp.key_package.clone()]))?;
+//! alice.merge_pending_commit()?;
+//! let mut bob = Group::join(cs.clone(), out.welcome.as_ref().ok_or(mlsx_base::Error::Misuse(mlsx_base::MisuseError::NothingToMerge))?, bob_kp, None, GroupConfig::default())?;
+//!
+//! // Application data, both ways.
+//! let msg = alice.encrypt_application(b"hi bob", b"")?;
+//! let Received::Application { data, .. } = bob.process_message(&msg)? else { unreachable!() };
+//! assert_eq!(data, b"hi bob");
+//! assert_eq!(alice.epoch_authenticator(), bob.epoch_authenticator());
+//! # Ok::<(), mlsx_base::Error>(())
+//! ```
+
+mod commit;
+mod validation;
+mod welcome;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+pub use commit::{CommitOptions, CommitOutput, StagedCommit};
+pub use validation::{
+    BasicCredentialValidator, CredentialValidator, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError, now, validate_key_package,
+    validate_leaf,
+};
+
+use crate::codec::{
+    AuthenticatedContent, Capabilities, CipherSuite, ContentType, Credential, CredentialType, Extension, ExtensionType, ExternalSender,
+    FramedContent, FramedContentBody, GroupContext, KeyPackage, LeafNode, LeafNodeSource, Lifetime, MlsMessage, MlsMessageBody, Proposal,
+    ProposalRef, ProtocolVersion, Sender, VLBytes, WireFormat, encode, find_extension,
+};
+use crate::crypto::labeled::PROPOSAL_REF_LABEL;
+use crate::crypto::{CipherSuiteProvider, HpkePrivateKey, LabeledCrypto, Secret, SignaturePrivateKey};
+use crate::error::{Error, MisuseError, PeerError};
+use crate::framing::{self, protect_private, protect_public, unprotect_private, verify_public};
+use crate::schedule::{EpochSecretRegistry, EpochSecrets, SecretTree, SecretTreeConfig, confirmation_tag, interim_transcript_hash};
+use crate::tree::math::LeafIndex;
+use crate::tree::treekem::TreePrivateKeys;
+use crate::tree::{LEAF_NODE_TBS_LABEL, RatchetTree};
+
+/// A member's signing identity: credential, signature key pair, capabilities.
+#[derive(Debug)]
+pub struct Identity {
+    /// The credential.
+    pub credential: Credential,
+    /// The public signature key.
+    pub signature_key: Vec<u8>,
+    /// The private signature key.
+    pub signer: SignaturePrivateKey,
+    /// What this client supports (RFC 9420 §7.2).
+    pub capabilities: Capabilities,
+    /// Lifetime of KeyPackages made from this identity, in seconds from now.
+    pub key_package_lifetime: u64,
+}
+
+impl Identity {
+    /// A basic credential with a fresh signature key, supporting the
+    /// provider's suite and basic credentials.
+    pub fn basic(cs: &(impl CipherSuiteProvider + ?Sized), name: &[u8]) -> Result<Self, Error> {
+        let (signer, signature_key) = cs.signature_generate_key_pair()?;
+        Ok(Self {
+            credential: Credential::Basic(VLBytes::new(name.to_vec())),
+            signature_key,
+            signer,
+            capabilities: Capabilities {
+                versions: vec![ProtocolVersion::MLS10],
+                cipher_suites: vec![cs.cipher_suite()],
+                extensions: vec![],
+                proposals: vec![],
+                credentials: vec![CredentialType::BASIC],
+            },
+            key_package_lifetime: 90 * 24 * 3600,
+        })
+    }
+
+    /// An explicit copy (the private key is a secret).
+    pub fn duplicate(&self) -> Self {
+        Self {
+            credential: self.credential.clone(),
+            signature_key: self.signature_key.clone(),
+            signer: self.signer.duplicate(),
+            capabilities: self.capabilities.clone(),
+            key_package_lifetime: self.key_package_lifetime,
+        }
+    }
+
+    /// Signs a leaf (RFC 9420 §7.2).
+    pub(crate) fn sign_leaf(
+        &self,
+        cs: &(impl CipherSuiteProvider + ?Sized),
+        leaf: &mut LeafNode,
+        group: Option<(&[u8], LeafIndex)>,
+    ) -> Result<(), Error> {
+        leaf.signature = cs.sign_with_label(&self.signer, LEAF_NODE_TBS_LABEL, &leaf.tbs(group)?)?.into();
+        Ok(())
+    }
+
+    /// A fresh KeyPackage with its private keys (RFC 9420 §10).
+    pub fn key_package(&self, cs: &(impl CipherSuiteProvider + ?Sized)) -> Result<KeyPackageBundle, Error> {
+        let (init_key, init_pub) = cs.kem_generate_key_pair()?;
+        let (leaf_key, leaf_pub) = cs.kem_generate_key_pair()?;
+        let t = now();
+        let mut leaf = LeafNode {
+            encryption_key: leaf_pub.into(),
+            signature_key: self.signature_key.clone().into(),
+            credential: self.credential.clone(),
+            capabilities: self.capabilities.clone(),
+            leaf_node_source: LeafNodeSource::KeyPackage(Lifetime {
+                not_before: t.saturating_sub(3600),
+                not_after: t.saturating_add(self.key_package_lifetime),
+            }),
+            extensions: vec![],
+            signature: VLBytes::default(),
+        };
+        self.sign_leaf(cs, &mut leaf, None)?;
+        let mut key_package = KeyPackage {
+            version: ProtocolVersion::MLS10,
+            cipher_suite: cs.cipher_suite(),
+            init_key: init_pub.into(),
+            leaf_node: leaf,
+            extensions: vec![],
+            signature: VLBytes::default(),
+        };
+        key_package.signature = cs.sign_with_label(&self.signer, KEY_PACKAGE_TBS_LABEL, &key_package.tbs()?)?.into();
+        Ok(KeyPackageBundle {
+            key_package,
+            init_key,
+            leaf_key,
+            identity: self.duplicate(),
+        })
+    }
+}
+
+/// A KeyPackage and the private state needed to join with it.
+#[derive(Debug)]
+pub struct KeyPackageBundle {
+    /// The public KeyPackage.
+    pub key_package: KeyPackage,
+    /// Private key of `init_key`.
+    pub init_key: HpkePrivateKey,
+    /// Private key of the leaf's `encryption_key`.
+    pub leaf_key: HpkePrivateKey,
+    /// The identity that signed it.
+    pub identity: Identity,
+}
+
+impl KeyPackageBundle {
+    /// An explicit copy (holds private keys).
+    pub fn duplicate(&self) -> Self {
+        Self {
+            key_package: self.key_package.clone(),
+            init_key: self.init_key.duplicate(),
+            leaf_key: self.leaf_key.duplicate(),
+            identity: self.identity.duplicate(),
+        }
+    }
+}
+
+/// Group policy.
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    /// Out-of-order window and forward limit of the secret tree.
+    pub secret_tree: SecretTreeConfig,
+    /// PrivateMessage plaintexts are zero-padded to a multiple of this (RFC 9420 §6.3.1); 0 = no padding.
+    pub padding_block: usize,
+    /// Put the `ratchet_tree` extension in Welcome GroupInfos.
+    pub ratchet_tree_extension: bool,
+    /// Send handshake messages as PrivateMessage (else PublicMessage).
+    pub encrypt_handshake: bool,
+    /// How many past epochs keep keys for late application messages.
+    pub max_past_epochs: usize,
+    /// Extra epoch secrets (the key-schedule hook).
+    pub epoch_secrets: EpochSecretRegistry,
+    /// The Authentication Service.
+    pub validator: Arc<dyn CredentialValidator>,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            secret_tree: SecretTreeConfig::default(),
+            padding_block: 32,
+            ratchet_tree_extension: true,
+            encrypt_handshake: false,
+            max_past_epochs: 3,
+            epoch_secrets: EpochSecretRegistry::new(),
+            validator: Arc::new(BasicCredentialValidator),
+        }
+    }
+}
+
+/// A proposal received (or sent) in the current epoch, kept for commits by reference.
+#[derive(Clone, Debug)]
+pub struct CachedProposal {
+    /// `ProposalRef` (RFC 9420 §5.2).
+    pub reference: ProposalRef,
+    /// The proposal.
+    pub proposal: Proposal,
+    /// Who proposed it.
+    pub sender: Sender,
+}
+
+/// Keys of a past epoch, kept for late application messages.
+#[derive(Debug)]
+struct PastEpoch {
+    context: GroupContext,
+    secret_tree: SecretTree,
+    sender_data_secret: Secret,
+    /// Signature keys of the members then, by leaf.
+    signature_keys: BTreeMap<u32, Vec<u8>>,
+}
+
+/// What [`Group::process_message`] accepted.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Received {
+    /// Application data from a member.
+    Application {
+        /// The sender's leaf.
+        sender: LeafIndex,
+        /// The data.
+        data: Vec<u8>,
+        /// The message's authenticated data.
+        authenticated_data: Vec<u8>,
+        /// The epoch it was sent in.
+        epoch: u64,
+    },
+    /// A proposal, now cached for a later commit.
+    Proposal(CachedProposal),
+    /// A valid commit, to be merged with [`Group::merge_staged_commit`].
+    Commit(StagedCommit),
+}
+
+/// One member's view of a group in one epoch.
+#[derive(Debug)]
+pub struct Group {
+    cs: Arc<dyn CipherSuiteProvider>,
+    config: GroupConfig,
+    identity: Identity,
+    context: GroupContext,
+    tree: RatchetTree,
+    keys: TreePrivateKeys,
+    secrets: EpochSecrets,
+    secret_tree: SecretTree,
+    interim_transcript_hash: Vec<u8>,
+    pending: Vec<CachedProposal>,
+    pending_commit: Option<StagedCommit>,
+    past: VecDeque<(u64, PastEpoch)>,
+    external_psks: BTreeMap<Vec<u8>, Secret>,
+    resumption_psks: BTreeMap<u64, Secret>,
+    /// The private key of the leaf in our own pending Update proposal.
+    pending_leaf_key: Option<HpkePrivateKey>,
+    active: bool,
+}
+
+impl Group {
+    /// Creates a one-member group at epoch 0 (RFC 9420 §11).
+    pub fn create(cs: Arc<dyn CipherSuiteProvider>, identity: Identity, group_id: Vec<u8>, config: GroupConfig) -> Result<Self, Error> {
+        Self::create_with_extensions(cs, identity, group_id, vec![], config)
+    }
+
+    /// Creates a group with GroupContext extensions.
+    pub fn create_with_extensions(
+        cs: Arc<dyn CipherSuiteProvider>,
+        identity: Identity,
+        group_id: Vec<u8>,
+        extensions: Vec<Extension>,
+        config: GroupConfig,
+    ) -> Result<Self, Error> {
+        let c = cs.as_ref();
+        let (leaf_key, leaf_pub) = c.kem_generate_key_pair()?;
+        let mut leaf = LeafNode {
+            encryption_key: leaf_pub.into(),
+            signature_key: identity.signature_key.clone().into(),
+            credential: identity.credential.clone(),
+            capabilities: identity.capabilities.clone(),
+            leaf_node_source: LeafNodeSource::KeyPackage(Lifetime {
+                not_before: 0,
+                not_after: u64::MAX,
+            }),
+            extensions: vec![],
+            signature: VLBytes::default(),
+        };
+        identity.sign_leaf(c, &mut leaf, None)?;
+        let mut tree = RatchetTree::new(leaf);
+        let mut context = GroupContext {
+            version: ProtocolVersion::MLS10,
+            cipher_suite: c.cipher_suite(),
+            group_id: group_id.into(),
+            epoch: 0,
+            tree_hash: VLBytes::default(),
+            confirmed_transcript_hash: VLBytes::default(),
+            extensions,
+        };
+        context.tree_hash = tree.tree_hash(c)?.into();
+        // §11: a random epoch secret; the confirmation tag is over the empty transcript.
+        let epoch_secret = Secret::new(c.random_vec(c.hash_len())?);
+        let welcome = Secret::new(vec![]);
+        let secrets = EpochSecrets::from_epoch_secret(c, welcome, &epoch_secret, &config.epoch_secrets)?;
+        let tag = confirmation_tag(c, secrets.confirmation_key.as_bytes(), &[])?;
+        let interim_transcript_hash = interim_transcript_hash(c, &[], &tag)?;
+        let secret_tree = SecretTree::new(secrets.encryption_secret.duplicate(), 1, config.secret_tree)?;
+        Ok(Self {
+            keys: TreePrivateKeys::new(LeafIndex(0), leaf_key),
+            cs,
+            config,
+            identity,
+            context,
+            tree,
+            secrets,
+            secret_tree,
+            interim_transcript_hash,
+            pending: vec![],
+            pending_commit: None,
+            past: VecDeque::new(),
+            external_psks: BTreeMap::new(),
+            resumption_psks: BTreeMap::new(),
+            pending_leaf_key: None,
+            active: true,
+        })
+    }
+
+    /// The cipher suite provider.
+    pub fn cipher_suite_provider(&self) -> &dyn CipherSuiteProvider {
+        self.cs.as_ref()
+    }
+
+    /// The current GroupContext.
+    pub fn context(&self) -> &GroupContext {
+        &self.context
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.context.epoch
+    }
+
+    /// The cipher suite.
+    pub fn cipher_suite(&self) -> CipherSuite {
+        self.context.cipher_suite
+    }
+
+    /// Our leaf.
+    pub fn own_leaf(&self) -> LeafIndex {
+        self.keys.own_leaf
+    }
+
+    /// The public ratchet tree.
+    pub fn tree(&self) -> &RatchetTree {
+        &self.tree
+    }
+
+    /// Members: leaf index and leaf node.
+    pub fn members(&self) -> impl Iterator<Item = (LeafIndex, &LeafNode)> {
+        self.tree.leaves()
+    }
+
+    /// Whether the group can still be used (not removed, no ReInit committed).
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Proposals cached in this epoch.
+    pub fn pending_proposals(&self) -> &[CachedProposal] {
+        &self.pending
+    }
+
+    /// `epoch_authenticator` (RFC 9420 §8.7).
+    pub fn epoch_authenticator(&self) -> &[u8] {
+        self.secrets.epoch_authenticator.as_bytes()
+    }
+
+    /// `MLS-Exporter(label, context, len)` (RFC 9420 §8.5).
+    pub fn export_secret(&self, label: &[u8], context: &[u8], len: usize) -> Result<Secret, Error> {
+        self.secrets.export(self.cs.as_ref(), label, context, len)
+    }
+
+    /// A secret registered through the key-schedule hook, for this epoch.
+    pub fn extra_epoch_secret(&self, label: &[u8]) -> Option<&Secret> {
+        self.secrets.extra(label)
+    }
+
+    /// Registers an external PSK (RFC 9420 §8.4).
+    pub fn add_external_psk(&mut self, psk_id: Vec<u8>, psk: Secret) {
+        self.external_psks.insert(psk_id, psk);
+    }
+
+    fn ensure_active(&self) -> Result<(), Error> {
+        if self.active {
+            Ok(())
+        } else {
+            Err(MisuseError::GroupInactive.into())
+        }
+    }
+
+    fn framed(&self, body: FramedContentBody, authenticated_data: &[u8]) -> FramedContent {
+        FramedContent {
+            group_id: self.context.group_id.clone(),
+            epoch: self.context.epoch,
+            sender: Sender::Member(self.own_leaf()),
+            authenticated_data: authenticated_data.to_vec().into(),
+            body,
+        }
+    }
+
+    fn padding_for(&self, len: usize) -> usize {
+        match self.config.padding_block {
+            0 => 0,
+            b => (b - len % b) % b,
+        }
+    }
+
+    /// Encrypts application data (RFC 9420 §15). Pending proposals must be
+    /// committed first (§15: a member MUST NOT send application data with
+    /// valid proposals outstanding).
+    pub fn encrypt_application(&mut self, data: &[u8], authenticated_data: &[u8]) -> Result<MlsMessage, Error> {
+        self.ensure_active()?;
+        if !self.pending.is_empty() {
+            return Err(MisuseError::PendingProposals.into());
+        }
+        let content = self.framed(FramedContentBody::Application(data.to_vec().into()), authenticated_data);
+        let padding = self.padding_for(data.len());
+        let msg = protect_private(
+            self.cs.as_ref(),
+            &self.identity.signer,
+            content,
+            None,
+            &self.context,
+            &mut self.secret_tree,
+            self.secrets.sender_data_secret.as_bytes(),
+            padding,
+        )?;
+        Ok(MlsMessage::new(MlsMessageBody::PrivateMessage(msg)))
+    }
+
+    /// Protects a handshake message in the configured wire format and
+    /// returns it with its AuthenticatedContent.
+    fn protect_handshake(
+        &mut self,
+        content: FramedContent,
+        tag: Option<crate::codec::Mac>,
+    ) -> Result<(MlsMessage, AuthenticatedContent), Error> {
+        let cs = self.cs.as_ref();
+        if self.config.encrypt_handshake {
+            let signature = framing::sign_content(cs, &self.identity.signer, WireFormat::PRIVATE_MESSAGE, &content, &self.context)?;
+            let auth = crate::codec::FramedContentAuthData {
+                signature: signature.into(),
+                confirmation_tag: tag.clone(),
+            };
+            let ac = AuthenticatedContent {
+                wire_format: WireFormat::PRIVATE_MESSAGE,
+                content: content.clone(),
+                auth,
+            };
+            let padding = self.padding_for(64);
+            let msg = protect_private(
+                cs,
+                &self.identity.signer,
+                content,
+                tag,
+                &self.context,
+                &mut self.secret_tree,
+                self.secrets.sender_data_secret.as_bytes(),
+                padding,
+            )?;
+            // Signatures of Ed25519/Ed448 and RFC 6979 ECDSA are deterministic, so `ac` matches what was sent.
+            Ok((MlsMessage::new(MlsMessageBody::PrivateMessage(msg)), ac))
+        } else {
+            let msg = protect_public(
+                cs,
+                &self.identity.signer,
+                content,
+                tag,
+                &self.context,
+                Some(self.secrets.membership_key.as_bytes()),
+            )?;
+            let ac = AuthenticatedContent {
+                wire_format: WireFormat::PUBLIC_MESSAGE,
+                content: msg.content.clone(),
+                auth: msg.auth.clone(),
+            };
+            Ok((MlsMessage::new(MlsMessageBody::PublicMessage(msg)), ac))
+        }
+    }
+
+    /// `ProposalRef` of a proposal message (RFC 9420 §5.2).
+    fn proposal_ref(&self, ac: &AuthenticatedContent) -> Result<ProposalRef, Error> {
+        Ok(self.cs.ref_hash(PROPOSAL_REF_LABEL, &encode(ac)?)?.into())
+    }
+
+    /// Sends a proposal (RFC 9420 §12.1) and caches it for our next commit.
+    pub fn propose(&mut self, proposal: Proposal, authenticated_data: &[u8]) -> Result<MlsMessage, Error> {
+        self.ensure_active()?;
+        let content = self.framed(FramedContentBody::Proposal(proposal.clone()), authenticated_data);
+        let (msg, ac) = self.protect_handshake(content, None)?;
+        let reference = self.proposal_ref(&ac)?;
+        self.pending.push(CachedProposal {
+            reference,
+            proposal,
+            sender: Sender::Member(self.own_leaf()),
+        });
+        Ok(msg)
+    }
+
+    /// A signed update of our own leaf for an Update proposal (new encryption key).
+    pub fn propose_update(&mut self) -> Result<MlsMessage, Error> {
+        let cs = self.cs.as_ref();
+        let own = self.own_leaf();
+        let mut leaf = self.tree.leaf(own).cloned().ok_or(PeerError::UnknownSender)?;
+        let (sk, pk) = cs.kem_generate_key_pair()?;
+        leaf.encryption_key = pk.into();
+        leaf.leaf_node_source = LeafNodeSource::Update;
+        self.identity
+            .sign_leaf(cs, &mut leaf, Some((self.context.group_id.as_slice(), own)))?;
+        let msg = self.propose(Proposal::Update(crate::codec::Update { leaf_node: leaf }), &[])?;
+        self.pending_update_keys_insert(sk);
+        Ok(msg)
+    }
+
+    fn pending_update_keys_insert(&mut self, sk: HpkePrivateKey) {
+        // The new leaf key takes effect if a commit includes our Update.
+        self.pending_leaf_key = Some(sk);
+    }
+
+    /// Processes an incoming message (RFC 9420 §6, §12.4.2, §15). On any
+    /// error the group is unchanged.
+    pub fn process_message(&mut self, msg: &MlsMessage) -> Result<Received, Error> {
+        if msg.version != ProtocolVersion::MLS10 {
+            return Err(PeerError::UnsupportedVersion(msg.version.0).into());
+        }
+        match &msg.body {
+            MlsMessageBody::PublicMessage(m) => {
+                if m.content.epoch != self.context.epoch {
+                    return Err(PeerError::WrongEpoch(m.content.epoch).into());
+                }
+                let key = self.sender_signature_key(&m.content.sender, &m.content.body)?;
+                let ac = verify_public(
+                    self.cs.as_ref(),
+                    m,
+                    &self.context,
+                    Some(self.secrets.membership_key.as_bytes()),
+                    &key,
+                )?;
+                self.accept(ac, None)
+            }
+            MlsMessageBody::PrivateMessage(m) => {
+                if m.epoch != self.context.epoch {
+                    return self.process_past_epoch(m);
+                }
+                let (dec, staged) = unprotect_private(
+                    self.cs.as_ref(),
+                    m,
+                    &self.context,
+                    &self.secret_tree,
+                    self.secrets.sender_data_secret.as_bytes(),
+                )?;
+                let leaf = dec.sender_leaf().ok_or(PeerError::UnknownSender)?;
+                let key = self
+                    .tree
+                    .leaf(leaf)
+                    .map(|l| l.signature_key.as_slice().to_vec())
+                    .ok_or(PeerError::UnknownSender)?;
+                let ac = dec.verify(self.cs.as_ref(), &key, &self.context)?;
+                self.accept(ac, Some(staged))
+            }
+            other => Err(PeerError::UnexpectedWireFormat(other.wire_format().0).into()),
+        }
+    }
+
+    fn sender_signature_key(&self, sender: &Sender, body: &FramedContentBody) -> Result<Vec<u8>, Error> {
+        match (sender, body) {
+            (Sender::Member(l), _) => self
+                .tree
+                .leaf(*l)
+                .map(|n| n.signature_key.as_slice().to_vec())
+                .ok_or(PeerError::UnknownSender.into()),
+            (Sender::External(i), _) => {
+                let ext = find_extension(&self.context.extensions, ExtensionType::EXTERNAL_SENDERS).ok_or(PeerError::UnknownSender)?;
+                let senders: Vec<ExternalSender> = crate::codec::decode(ext.extension_data.as_slice())?;
+                let s = senders.get(*i as usize).ok_or(PeerError::UnknownSender)?;
+                Ok(s.signature_key.as_slice().to_vec())
+            }
+            (Sender::NewMemberProposal, FramedContentBody::Proposal(Proposal::Add(add))) => {
+                Ok(add.key_package.leaf_node.signature_key.as_slice().to_vec())
+            }
+            (Sender::NewMemberCommit, FramedContentBody::Commit(c)) => c
+                .path
+                .as_ref()
+                .map(|p| p.leaf_node.signature_key.as_slice().to_vec())
+                .ok_or(PeerError::MissingPath.into()),
+            _ => Err(PeerError::InvalidSender.into()),
+        }
+    }
+
+    fn accept(&mut self, ac: AuthenticatedContent, staged: Option<crate::schedule::StagedRatchet>) -> Result<Received, Error> {
+        let out = match &ac.content.body {
+            FramedContentBody::Application(data) => {
+                let Sender::Member(sender) = ac.content.sender else {
+                    return Err(PeerError::InvalidSender.into());
+                };
+                if ac.wire_format != WireFormat::PRIVATE_MESSAGE {
+                    return Err(PeerError::InvalidWireFormatForContent.into());
+                }
+                Received::Application {
+                    sender,
+                    data: data.as_slice().to_vec(),
+                    authenticated_data: ac.content.authenticated_data.as_slice().to_vec(),
+                    epoch: ac.content.epoch,
+                }
+            }
+            FramedContentBody::Proposal(p) => {
+                commit::check_proposal_sender(&ac.content.sender, p)?;
+                if ac.content.sender == Sender::Member(self.own_leaf()) {
+                    return Err(PeerError::InvalidSender.into());
+                }
+                let cached = CachedProposal {
+                    reference: self.proposal_ref(&ac)?,
+                    proposal: p.clone(),
+                    sender: ac.content.sender,
+                };
+                self.pending.push(cached.clone());
+                Received::Proposal(cached)
+            }
+            FramedContentBody::Commit(c) => {
+                let staged_commit = self.stage_commit(&ac, c, staged)?;
+                return Ok(Received::Commit(staged_commit));
+            }
+        };
+        if let Some(s) = staged {
+            self.secret_tree.apply(s);
+        }
+        Ok(out)
+    }
+
+    fn process_past_epoch(&mut self, m: &crate::codec::PrivateMessage) -> Result<Received, Error> {
+        if m.content_type != ContentType::APPLICATION {
+            return Err(PeerError::WrongEpoch(m.epoch).into());
+        }
+        let cs = self.cs.clone();
+        let past = self
+            .past
+            .iter_mut()
+            .find(|(e, _)| *e == m.epoch)
+            .map(|(_, p)| p)
+            .ok_or(PeerError::WrongEpoch(m.epoch))?;
+        let (dec, staged) = unprotect_private(cs.as_ref(), m, &past.context, &past.secret_tree, past.sender_data_secret.as_bytes())?;
+        let leaf = dec.sender_leaf().ok_or(PeerError::UnknownSender)?;
+        let key = past.signature_keys.get(&leaf.0).ok_or(PeerError::UnknownSender)?.clone();
+        let ac = dec.verify(cs.as_ref(), &key, &past.context)?;
+        let FramedContentBody::Application(data) = &ac.content.body else {
+            return Err(PeerError::ContentTypeMismatch.into());
+        };
+        past.secret_tree.apply(staged);
+        Ok(Received::Application {
+            sender: leaf,
+            data: data.as_slice().to_vec(),
+            authenticated_data: ac.content.authenticated_data.as_slice().to_vec(),
+            epoch: m.epoch,
+        })
+    }
+
+    /// Moves the group to the epoch of a staged commit.
+    pub fn merge_staged_commit(&mut self, staged: StagedCommit) -> Result<(), Error> {
+        if staged.parent_epoch != self.context.epoch || staged.context.group_id != self.context.group_id {
+            return Err(MisuseError::StaleStagedCommit.into());
+        }
+        let mut staged = staged;
+        if let Some(r) = staged.ratchet.take() {
+            self.secret_tree.apply(r);
+        }
+        self.install(staged);
+        Ok(())
+    }
+
+    /// Merges the commit we created last.
+    pub fn merge_pending_commit(&mut self) -> Result<(), Error> {
+        let staged = self.pending_commit.take().ok_or(MisuseError::NothingToMerge)?;
+        self.install(staged);
+        Ok(())
+    }
+
+    /// Discards the commit we created last.
+    pub fn clear_pending_commit(&mut self) {
+        self.pending_commit = None;
+    }
+
+    fn install(&mut self, s: StagedCommit) {
+        let signature_keys = self
+            .tree
+            .leaves()
+            .map(|(i, l)| (i.0, l.signature_key.as_slice().to_vec()))
+            .collect();
+        let old_tree = std::mem::replace(&mut self.secret_tree, s.secret_tree);
+        let old_context = std::mem::replace(&mut self.context, s.context);
+        let old_secrets = std::mem::replace(&mut self.secrets, s.secrets);
+        self.resumption_psks
+            .insert(old_context.epoch, old_secrets.resumption_psk.duplicate());
+        let old_sds = old_secrets.sender_data_secret.duplicate();
+        self.resumption_psks
+            .insert(self.context.epoch, self.secrets.resumption_psk.duplicate());
+        while self.resumption_psks.len() > self.config.max_past_epochs + 1 {
+            self.resumption_psks.pop_first();
+        }
+        if self.config.max_past_epochs > 0 {
+            self.past.push_back((
+                old_context.epoch,
+                PastEpoch {
+                    context: old_context,
+                    secret_tree: old_tree,
+                    sender_data_secret: old_sds,
+                    signature_keys,
+                },
+            ));
+            while self.past.len() > self.config.max_past_epochs {
+                self.past.pop_front();
+            }
+        }
+        self.tree = s.tree;
+        self.keys = s.keys;
+        self.interim_transcript_hash = s.interim_transcript_hash;
+        self.pending.clear();
+        self.pending_commit = None;
+        self.pending_leaf_key = None;
+        if s.removed_self || s.reinit.is_some() {
+            self.active = false;
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Welcome messages: creating them for new members and joining with one
+//! (RFC 9420 §12.4.3.1).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use super::commit::Applied;
+use super::validation::{GroupParams, LeafContext, validate_leaf};
+use super::{Group, GroupConfig, KeyPackageBundle};
+use crate::codec::{
+    EncryptedGroupSecrets, ExtensionType, GroupInfo, GroupSecrets, MlsMessage, MlsMessageBody, Node, PathSecret, RatchetTreeNodes, Welcome,
+    decode, encode, find_extension,
+};
+use crate::crypto::labeled::KEY_PACKAGE_REF_LABEL;
+use crate::crypto::{CipherSuiteProvider, LabeledCrypto, Secret};
+use crate::error::{Error, PeerError};
+use crate::schedule::{
+    EpochSecrets, SecretTree, interim_transcript_hash, psk_secret, verify_confirmation_tag, welcome_key_nonce, welcome_secret,
+};
+use crate::tree::RatchetTree;
+use crate::tree::math::{self, LeafIndex, NodeIndex};
+use crate::tree::treekem::{TreePrivateKeys, next_path_secret, node_key_pair};
+
+/// The label of Welcome encryption (RFC 9420 §12.4.3.1).
+pub const WELCOME_LABEL: &[u8] = b"Welcome";
+
+impl Group {
+    /// Builds the Welcome for the members a commit adds (RFC 9420 §12.4.3.1).
+    pub(super) fn welcome(
+        &self,
+        group_info: &GroupInfo,
+        joiner: &Secret,
+        psk: Option<&Secret>,
+        applied: &Applied,
+        path_secrets: &[(NodeIndex, Secret)],
+    ) -> Result<Welcome, Error> {
+        let cs = self.cs.as_ref();
+        let ws = welcome_secret(cs, joiner.as_bytes(), psk.map(Secret::as_bytes))?;
+        let (key, nonce) = welcome_key_nonce(cs, ws.as_bytes())?;
+        let encrypted_group_info = cs.aead_seal(key.as_bytes(), nonce.as_bytes(), &[], &encode(group_info)?)?;
+        let own = self.own_leaf().node().ok_or(PeerError::UnknownSender)?;
+        let mut secrets = Vec::with_capacity(applied.added.len());
+        for (leaf, kp) in &applied.added {
+            let x = leaf.node().ok_or(PeerError::UnknownSender)?;
+            let lca = math::common_ancestor(own, x);
+            let path_secret = path_secrets.iter().find(|(n, _)| *n == lca).map(|(_, s)| PathSecret {
+                path_secret: s.as_bytes().to_vec().into(),
+            });
+            let gs = GroupSecrets {
+                joiner_secret: joiner.as_bytes().to_vec().into(),
+                path_secret,
+                psks: applied.psks.clone(),
+            };
+            let plain = zeroize::Zeroizing::new(encode(&gs)?);
+            let ct = cs.encrypt_with_label(kp.init_key.as_slice(), WELCOME_LABEL, &encrypted_group_info, &plain)?;
+            secrets.push(EncryptedGroupSecrets {
+                new_member: cs.ref_hash(KEY_PACKAGE_REF_LABEL, &encode(kp)?)?.into(),
+                encrypted_group_secrets: ct,
+            });
+        }
+        Ok(Welcome {
+            cipher_suite: self.context.cipher_suite,
+            secrets,
+            encrypted_group_info: encrypted_group_info.into(),
+        })
+    }
+
+    /// Joins a group with a Welcome (RFC 9420 §12.4.3.1). `tree` is the
+    /// ratchet tree when the GroupInfo has no `ratchet_tree` extension.
+    pub fn join(
+        cs: Arc<dyn CipherSuiteProvider>,
+        welcome: &MlsMessage,
+        bundle: KeyPackageBundle,
+        tree: Option<RatchetTreeNodes>,
+        config: GroupConfig,
+    ) -> Result<Self, Error> {
+        Self::join_with_psks(cs, welcome, bundle, tree, config, BTreeMap::new())
+    }
+
+    /// [`Group::join`] with external PSKs the Welcome may name.
+    pub fn join_with_psks(
+        cs: Arc<dyn CipherSuiteProvider>,
+        welcome: &MlsMessage,
+        bundle: KeyPackageBundle,
+        tree: Option<RatchetTreeNodes>,
+        config: GroupConfig,
+        external_psks: BTreeMap<Vec<u8>, Secret>,
+    ) -> Result<Self, Error> {
+        let c = cs.as_ref();
+        let MlsMessageBody::Welcome(welcome) = &welcome.body else {
+            return Err(PeerError::UnexpectedWireFormat(welcome.body.wire_format().0).into());
+        };
+        let kp = &bundle.key_package;
+        if welcome.cipher_suite != kp.cipher_suite || welcome.cipher_suite != c.cipher_suite() {
+            return Err(PeerError::InvalidGroupInfo("cipher suite differs from the KeyPackage").into());
+        }
+        let kp_ref = c.ref_hash(KEY_PACKAGE_REF_LABEL, &encode(kp)?)?;
+        let entry = welcome
+            .secrets
+            .iter()
+            .find(|s| s.new_member.as_slice() == kp_ref)
+            .ok_or(PeerError::WelcomeNotForUs)?;
+        let plain = c.decrypt_with_label(
+            &bundle.init_key,
+            WELCOME_LABEL,
+            welcome.encrypted_group_info.as_slice(),
+            &entry.encrypted_group_secrets,
+        )?;
+        let gs: GroupSecrets = decode(plain.as_bytes())?;
+
+        // PSKs (§12.4.3.1): only external ones can be resolved by a new member here.
+        let mut values = vec![];
+        for id in &gs.psks {
+            if id.psk_nonce.len() != c.hash_len() {
+                return Err(PeerError::InvalidPskNonce(id.psk_nonce.len()).into());
+            }
+            let v = match &id.psk {
+                crate::codec::Psk::External(e) => external_psks.get(e.psk_id.as_slice()).map(Secret::duplicate),
+                _ => None,
+            };
+            values.push(v.ok_or(PeerError::MissingPsk)?);
+        }
+        let pairs: Vec<_> = gs.psks.iter().zip(values.iter().map(Secret::as_bytes)).collect();
+        let psk = psk_secret(c, &pairs)?;
+
+        let ws = welcome_secret(c, gs.joiner_secret.as_slice(), psk.as_ref().map(Secret::as_bytes))?;
+        let (key, nonce) = welcome_key_nonce(c, ws.as_bytes())?;
+        let gi_bytes = c.aead_open(key.as_bytes(), nonce.as_bytes(), &[], welcome.encrypted_group_info.as_slice())?;
+        let gi: GroupInfo = decode(gi_bytes.as_bytes())?;
+        let context = gi.group_context.clone();
+        if context.cipher_suite != welcome.cipher_suite || context.version != kp.version {
+            return Err(PeerError::InvalidGroupInfo("version or cipher suite").into());
+        }
+
+        // The tree: from the extension, else from the caller.
+        let nodes = match (find_extension(&gi.extensions, ExtensionType::RATCHET_TREE), tree) {
+            (Some(ext), _) => decode::<RatchetTreeNodes>(ext.extension_data.as_slice())?,
+            (None, Some(t)) => t,
+            (None, None) => return Err(PeerError::InvalidGroupInfo("no ratchet tree").into()),
+        };
+        let mut tree = RatchetTree::from_nodes(nodes)?;
+        let signer = tree.leaf(gi.signer).ok_or(PeerError::InvalidGroupInfo("signer is not a member"))?;
+        c.verify_with_label(
+            signer.signature_key.as_slice(),
+            b"GroupInfoTBS",
+            &gi.tbs()?,
+            gi.signature.as_slice(),
+        )
+        .map_err(|_| PeerError::InvalidGroupInfo("signature"))?;
+        if tree.tree_hash(c)? != context.tree_hash.as_slice() {
+            return Err(PeerError::InvalidGroupInfo("tree hash").into());
+        }
+        tree.verify_parent_hashes(c)?;
+        validate_tree_leaves(c, &tree, &context, &config)?;
+
+        // Our leaf: the one carrying our KeyPackage's leaf node.
+        let own = tree
+            .leaves()
+            .find(|(_, l)| **l == kp.leaf_node)
+            .map(|(i, _)| i)
+            .ok_or(PeerError::InvalidGroupInfo("our leaf is not in the tree"))?;
+        let mut keys = TreePrivateKeys::new(own, bundle.leaf_key.duplicate());
+        if let Some(ps) = &gs.path_secret {
+            install_path_secret(c, &tree, &mut keys, own, gi.signer, ps.path_secret.as_slice())?;
+        }
+
+        let secrets = EpochSecrets::from_joiner_secret(
+            c,
+            gs.joiner_secret.as_slice(),
+            psk.as_ref().map(Secret::as_bytes),
+            &context,
+            &config.epoch_secrets,
+        )?;
+        verify_confirmation_tag(
+            c,
+            secrets.confirmation_key.as_bytes(),
+            context.confirmed_transcript_hash.as_slice(),
+            gi.confirmation_tag.as_slice(),
+        )?;
+        let interim = interim_transcript_hash(c, context.confirmed_transcript_hash.as_slice(), gi.confirmation_tag.as_slice())?;
+        let secret_tree = SecretTree::new(secrets.encryption_secret.duplicate(), tree.n_leaves(), config.secret_tree)?;
+        let mut resumption_psks = BTreeMap::new();
+        resumption_psks.insert(context.epoch, secrets.resumption_psk.duplicate());
+        Ok(Self {
+            cs,
+            config,
+            identity: bundle.identity,
+            context,
+            tree,
+            keys,
+            secrets,
+            secret_tree,
+            interim_transcript_hash: interim,
+            pending: vec![],
+            pending_commit: None,
+            past: VecDeque::new(),
+            external_psks,
+            resumption_psks,
+            pending_leaf_key: None,
+            active: true,
+        })
+    }
+}
+
+/// Validates every leaf of a tree we join (RFC 9420 §7.3, §12.4.3.1).
+fn validate_tree_leaves(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    tree: &RatchetTree,
+    context: &crate::codec::GroupContext,
+    config: &GroupConfig,
+) -> Result<(), Error> {
+    let params = GroupParams {
+        cipher_suite: context.cipher_suite,
+        group_id: context.group_id.as_slice(),
+        extensions: &context.extensions,
+        tree,
+        validator: config.validator.as_ref(),
+    };
+    for (i, leaf) in tree.leaves() {
+        let ctx = match &leaf.leaf_node_source {
+            crate::codec::LeafNodeSource::KeyPackage(_) => {
+                // A KeyPackage leaf may have expired since it was added: only check its signature and fields (§7.3 RECOMMENDED, not MUST).
+                crate::tree::verify_leaf_signature(cs, leaf, context.group_id.as_slice(), i)?;
+                continue;
+            }
+            crate::codec::LeafNodeSource::Update => LeafContext::Update(i),
+            crate::codec::LeafNodeSource::Commit(_) => LeafContext::Commit(i),
+        };
+        if let LeafContext::Update(_) = ctx {
+            // The "encryption key changed" rule only applies to an Update being processed.
+            crate::tree::verify_leaf_signature(cs, leaf, context.group_id.as_slice(), i)?;
+            continue;
+        }
+        validate_leaf(cs, leaf, ctx, &params)?;
+    }
+    Ok(())
+}
+
+/// Installs the path secret of our common ancestor with the committer and
+/// derives the keys above it on the committer's filtered direct path
+/// (RFC 9420 §12.4.3.1), checking each against the tree.
+fn install_path_secret(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    tree: &RatchetTree,
+    keys: &mut TreePrivateKeys,
+    own: LeafIndex,
+    committer: LeafIndex,
+    path_secret: &[u8],
+) -> Result<(), Error> {
+    let (Some(a), Some(b)) = (own.node(), committer.node()) else {
+        return Err(PeerError::InvalidGroupInfo("leaf index").into());
+    };
+    let lca = math::common_ancestor(a, b);
+    let fdp = tree.filtered_direct_path(committer)?;
+    let start = fdp
+        .iter()
+        .position(|x| *x == lca)
+        .ok_or(PeerError::InvalidGroupInfo("path secret for a node off the committer's path"))?;
+    let mut secret = Secret::from_slice(path_secret);
+    for x in fdp.iter().skip(start) {
+        let (sk, pk) = node_key_pair(cs, secret.as_bytes())?;
+        match tree.node(*x) {
+            Some(Node::Parent(p)) if p.encryption_key.as_slice() == pk => keys.insert(*x, sk),
+            _ => return Err(PeerError::PathKeyMismatch.into()),
+        }
+        secret = next_path_secret(cs, secret.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! End-to-end group tests (RFC 9420 §11–§15) over every RFC 9420 suite.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use mlsx_base::codec::{
+    CipherSuite, Extension, ExtensionType, ExternalPsk, GroupContextExtensions, MlsMessage, MlsMessageBody, PreSharedKeyId,
+    PreSharedKeyProposal, Proposal, Psk, VLBytes,
+};
+use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
+use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider, Secret};
+use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, Received};
+use mlsx_base::tree::math::LeafIndex;
+use mlsx_base::{Error, PeerError};
+use tls_codec::{DeserializeBytes, Serialize};
+
+fn cs(suite: CipherSuite) -> Arc<dyn CipherSuiteProvider> {
+    RustCryptoProvider::new().cipher_suite_provider(suite).unwrap()
+}
+
+fn suite1() -> Arc<dyn CipherSuiteProvider> {
+    cs(CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519)
+}
+
+fn config(encrypt_handshake: bool) -> GroupConfig {
+    GroupConfig {
+        encrypt_handshake,
+        ..GroupConfig::default()
+    }
+}
+
+/// Alice creates a group and adds `names` in one commit; everyone joins.
+fn group_of(cs: &Arc<dyn CipherSuiteProvider>, names: &[&str], encrypt_handshake: bool) -> Vec<Group> {
+    let mut alice = Group::create(
+        cs.clone(),
+        Identity::basic(cs.as_ref(), b"alice").unwrap(),
+        b"g".to_vec(),
+        config(encrypt_handshake),
+    )
+    .unwrap();
+    if names.is_empty() {
+        return vec![alice];
+    }
+    let bundles: Vec<_> = names
+        .iter()
+        .map(|n| {
+            Identity::basic(cs.as_ref(), n.as_bytes())
+                .unwrap()
+                .key_package(cs.as_ref())
+                .unwrap()
+        })
+        .collect();
+    let out = alice
+        .commit(CommitOptions::add(bundles.iter().map(|b| b.key_package.clone()).collect()))
+        .unwrap();
+    alice.merge_pending_commit().unwrap();
+    let welcome = out.welcome.unwrap();
+    let mut all = vec![alice];
+    for b in bundles {
+        all.push(Group::join(cs.clone(), &welcome, b, None, config(encrypt_handshake)).unwrap());
+    }
+    all
+}
+
+fn assert_in_sync(groups: &[Group]) {
+    let first = &groups[0];
+    for g in groups {
+        assert_eq!(g.epoch(), first.epoch());
+        assert_eq!(g.epoch_authenticator(), first.epoch_authenticator());
+        assert_eq!(g.context(), first.context());
+        assert_eq!(
+            g.export_secret(b"test", b"ctx", 32).unwrap(),
+            first.export_secret(b"test", b"ctx", 32).unwrap()
+        );
+    }
+}
+
+/// Sends `msg` from `from` to every other group, merging commits.
+fn deliver(groups: &mut [Group], from: usize, msg: &MlsMessage) {
+    // Round-trip through bytes like a real transport.
+    let bytes = msg.tls_serialize_detached().unwrap();
+    let msg = MlsMessage::tls_deserialize_exact_bytes(&bytes).unwrap();
+    for (i, g) in groups.iter_mut().enumerate() {
+        if i == from {
+            continue;
+        }
+        match g.process_message(&msg).unwrap() {
+            Received::Commit(staged) => g.merge_staged_commit(staged).unwrap(),
+            Received::Proposal(_) | Received::Application { .. } => {}
+        }
+    }
+}
+
+fn commit_and_deliver(groups: &mut [Group], from: usize, options: CommitOptions) -> Option<MlsMessage> {
+    let out = groups[from].commit(options).unwrap();
+    groups[from].merge_pending_commit().unwrap();
+    deliver(groups, from, &out.commit);
+    out.welcome
+}
+
+#[test]
+fn every_suite_creates_adds_talks_updates_and_removes() {
+    for suite in CipherSuite::RFC9420 {
+        for encrypt in [false, true] {
+            let cs = cs(suite);
+            let mut g = group_of(&cs, &["bob", "carol", "dave"], encrypt);
+            assert_in_sync(&g);
+            assert_eq!(g[0].members().count(), 4);
+            // Application data from each member to all.
+            for from in 0..g.len() {
+                let m = g[from].encrypt_application(format!("hello from {from}").as_bytes(), b"ad").unwrap();
+                for (i, r) in g.iter_mut().enumerate() {
+                    if i == from {
+                        continue;
+                    }
+                    let Received::Application {
+                        sender,
+                        data,
+                        authenticated_data,
+                        ..
+                    } = r.process_message(&m).unwrap()
+                    else {
+                        panic!()
+                    };
+                    assert_eq!(
+                        (sender, data, authenticated_data),
+                        (LeafIndex(from as u32), format!("hello from {from}").into_bytes(), b"ad".to_vec())
+                    );
+                }
+            }
+            // Bob commits an empty commit with a path (self-update).
+            commit_and_deliver(&mut g, 1, CommitOptions::default());
+            assert_in_sync(&g);
+            // Carol removes Dave.
+            commit_and_deliver(&mut g, 2, CommitOptions::remove(vec![LeafIndex(3)]));
+            let dave = g.pop().unwrap();
+            assert!(!dave.is_active(), "suite {suite:?}");
+            assert_in_sync(&g);
+            assert_eq!(g[0].members().count(), 3);
+        }
+    }
+}
+
+#[test]
+fn update_proposal_by_reference() {
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob", "carol"], false);
+    let upd = g[1].propose_update().unwrap();
+    deliver(&mut g, 1, &upd);
+    assert_eq!(g[0].pending_proposals().len(), 1);
+    commit_and_deliver(
+        &mut g,
+        0,
+        CommitOptions {
+            force_path: false,
+            ..CommitOptions::default()
+        },
+    );
+    assert_in_sync(&g);
+    // Bob's new leaf key works: Carol's path encrypts to it.
+    commit_and_deliver(&mut g, 2, CommitOptions::default());
+    assert_in_sync(&g);
+}
+
+#[test]
+fn add_proposal_by_reference_and_welcome() {
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob"], true);
+    let carol = Identity::basic(cs.as_ref(), b"carol").unwrap().key_package(cs.as_ref()).unwrap();
+    let p = g[1]
+        .propose(
+            Proposal::Add(mlsx_base::codec::Add {
+                key_package: carol.key_package.clone(),
+            }),
+            b"",
+        )
+        .unwrap();
+    deliver(&mut g, 1, &p);
+    let welcome = commit_and_deliver(&mut g, 0, CommitOptions::default()).unwrap();
+    g.push(Group::join(cs.clone(), &welcome, carol, None, config(true)).unwrap());
+    assert_in_sync(&g);
+}
+
+#[test]
+fn join_without_ratchet_tree_extension_needs_the_tree() {
+    let cs = suite1();
+    let cfg = GroupConfig {
+        ratchet_tree_extension: false,
+        ..GroupConfig::default()
+    };
+    let mut alice = Group::create(
+        cs.clone(),
+        Identity::basic(cs.as_ref(), b"alice").unwrap(),
+        b"g".to_vec(),
+        cfg.clone(),
+    )
+    .unwrap();
+    let bob = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+    let out = alice.commit(CommitOptions::add(vec![bob.key_package.clone()])).unwrap();
+    alice.merge_pending_commit().unwrap();
+    let welcome = out.welcome.unwrap();
+    assert!(matches!(
+        Group::join(cs.clone(), &welcome, bob.duplicate(), None, cfg.clone()),
+        Err(Error::Peer(PeerError::InvalidGroupInfo("no ratchet tree")))
+    ));
+    let bob = Group::join(cs.clone(), &welcome, bob, Some(alice.tree().to_nodes()), cfg).unwrap();
+    assert_in_sync(&[alice, bob]);
+}
+
+#[test]
+fn external_psk_and_group_context_extensions() {
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob"], false);
+    for m in g.iter_mut() {
+        m.add_external_psk(b"psk1".to_vec(), Secret::new(vec![7; 32]));
+    }
+    let psk = Proposal::PreSharedKey(PreSharedKeyProposal {
+        psk: PreSharedKeyId {
+            psk: Psk::External(ExternalPsk {
+                psk_id: VLBytes::new(b"psk1".to_vec()),
+            }),
+            psk_nonce: VLBytes::new(vec![1; 32]),
+        },
+    });
+    commit_and_deliver(
+        &mut g,
+        0,
+        CommitOptions {
+            proposals: vec![psk],
+            ..CommitOptions::default()
+        },
+    );
+    assert_in_sync(&g);
+    let gce = Proposal::GroupContextExtensions(GroupContextExtensions {
+        extensions: vec![Extension::new(ExtensionType::REQUIRED_CAPABILITIES, vec![0, 0, 2, 0, 1])],
+    });
+    commit_and_deliver(
+        &mut g,
+        1,
+        CommitOptions {
+            proposals: vec![gce],
+            ..CommitOptions::default()
+        },
+    );
+    assert_in_sync(&g);
+    assert_eq!(g[0].context().extensions.len(), 1);
+}
+
+#[test]
+fn out_of_order_and_past_epoch_application_messages() {
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob"], false);
+    let m1 = g[0].encrypt_application(b"one", b"").unwrap();
+    let m2 = g[0].encrypt_application(b"two", b"").unwrap();
+    let late = g[0].encrypt_application(b"late", b"").unwrap();
+    // Out of order within the window.
+    assert!(matches!(g[1].process_message(&m2).unwrap(), Received::Application { data, .. } if data == b"two"));
+    assert!(matches!(g[1].process_message(&m1).unwrap(), Received::Application { data, .. } if data == b"one"));
+    // Replays fail: the key is consumed.
+    assert!(g[1].process_message(&m1).is_err());
+    // A new epoch starts; the late message from the previous one still opens.
+    commit_and_deliver(&mut g, 0, CommitOptions::default());
+    assert!(matches!(g[1].process_message(&late).unwrap(), Received::Application { data, epoch, .. } if data == b"late" && epoch == 1));
+}
+
+#[test]
+fn rejected_messages_leave_the_group_unchanged() {
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob", "carol"], true);
+    let good = g[0].encrypt_application(b"payload", b"").unwrap();
+    let bytes = good.tls_serialize_detached().unwrap();
+    // Flip every byte position of the ciphertext tail in turn: each tampered copy is rejected,
+    // and afterwards the original still decrypts (no key was consumed).
+    for pos in (bytes.len() - 40)..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[pos] ^= 0x01;
+        if let Ok(m) = MlsMessage::tls_deserialize_exact_bytes(&bad) {
+            assert!(g[1].process_message(&m).is_err());
+        }
+    }
+    // A commit with a wrong confirmation tag is rejected without touching state.
+    let out = g[2].commit(CommitOptions::default()).unwrap();
+    g[2].clear_pending_commit();
+    let mut tampered = out.commit.clone();
+    if let MlsMessageBody::PrivateMessage(pm) = &mut tampered.body {
+        let mut ct = pm.ciphertext.as_slice().to_vec();
+        let last = ct.len() - 1;
+        ct[last] ^= 1;
+        pm.ciphertext = VLBytes::new(ct);
+    }
+    let epoch = g[1].epoch();
+    assert!(g[1].process_message(&tampered).is_err());
+    assert_eq!(g[1].epoch(), epoch);
+    assert!(matches!(g[1].process_message(&good).unwrap(), Received::Application { data, .. } if data == b"payload"));
+    // The untampered commit still processes.
+    assert!(matches!(g[1].process_message(&out.commit).unwrap(), Received::Commit(_)));
+}
+
+#[test]
+fn invalid_proposal_lists_are_rejected() {
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob"], false);
+    // Removing the committer.
+    assert!(g[0].commit(CommitOptions::remove(vec![LeafIndex(0)])).is_err());
+    // Removing a blank leaf.
+    assert!(g[0].commit(CommitOptions::remove(vec![LeafIndex(5)])).is_err());
+    // Adding a member already present (same KeyPackage leaf keys).
+    let carol = Identity::basic(cs.as_ref(), b"carol").unwrap().key_package(cs.as_ref()).unwrap();
+    assert!(
+        g[0].commit(CommitOptions::add(vec![carol.key_package.clone(), carol.key_package.clone()]))
+            .is_err()
+    );
+    // Application data cannot be sent with proposals pending.
+    let _ = g[0]
+        .propose(Proposal::Remove(mlsx_base::codec::Remove { removed: LeafIndex(1) }), b"")
+        .unwrap();
+    assert!(g[0].encrypt_application(b"x", b"").is_err());
+}
+
+#[test]
+fn larger_group_with_blanks_stays_in_sync() {
+    let cs = suite1();
+    let names: Vec<String> = (0..9).map(|i| format!("m{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut g = group_of(&cs, &refs, false);
+    commit_and_deliver(&mut g, 3, CommitOptions::remove(vec![LeafIndex(1), LeafIndex(2)]));
+    // Drop the removed members' states (indices 1 and 2).
+    g.remove(2);
+    g.remove(1);
+    assert_in_sync(&g);
+    commit_and_deliver(&mut g, 5, CommitOptions::default());
+    assert_in_sync(&g);
+    let newcomer = Identity::basic(cs.as_ref(), b"new").unwrap().key_package(cs.as_ref()).unwrap();
+    let out = g[0].commit(CommitOptions::add(vec![newcomer.key_package.clone()])).unwrap();
+    g[0].merge_pending_commit().unwrap();
+    deliver(&mut g, 0, &out.commit);
+    g.push(Group::join(cs.clone(), out.welcome.as_ref().unwrap(), newcomer, None, GroupConfig::default()).unwrap());
+    assert_in_sync(&g);
+    let last = g.len() - 1;
+    commit_and_deliver(&mut g, last, CommitOptions::default());
+    assert_in_sync(&g);
+}

@@ -341,3 +341,58 @@ fn larger_group_with_blanks_stays_in_sync() {
     commit_and_deliver(&mut g, last, CommitOptions::default());
     assert_in_sync(&g);
 }
+
+#[test]
+fn external_join_and_resync() {
+    for suite in [
+        CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519,
+        CipherSuite::MLS_256_DHKEMX448_AES256GCM_SHA512_ED448,
+    ] {
+        let cs = cs(suite);
+        let mut g = group_of(&cs, &["bob", "carol"], false);
+        let gi = g[0].group_info().unwrap();
+        let erin = Identity::basic(cs.as_ref(), b"erin").unwrap();
+        let (erin_group, commit) = Group::join_external(cs.clone(), &gi, None, erin, None, GroupConfig::default()).unwrap();
+        deliver(&mut g, usize::MAX, &commit);
+        g.push(erin_group);
+        assert_in_sync(&g);
+        // Carol resyncs: she rejoins externally, removing her old leaf.
+        let gi = g[1].group_info().unwrap();
+        let carol2 = Identity::basic(cs.as_ref(), b"carol").unwrap();
+        let (carol_group, commit) =
+            Group::join_external(cs.clone(), &gi, None, carol2, Some(LeafIndex(2)), GroupConfig::default()).unwrap();
+        let old_carol = g.remove(2);
+        deliver(&mut g, usize::MAX, &commit);
+        g.push(carol_group);
+        assert_in_sync(&g);
+        assert!(old_carol.is_active());
+        // The new member can commit and talk.
+        let last = g.len() - 1;
+        commit_and_deliver(&mut g, last, CommitOptions::default());
+        assert_in_sync(&g);
+        let m = g[last].encrypt_application(b"back", b"").unwrap();
+        assert!(matches!(g[0].process_message(&m).unwrap(), Received::Application { data, .. } if data == b"back"));
+    }
+}
+
+#[test]
+fn external_commit_with_wrong_tag_is_rejected() {
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob"], false);
+    let gi = g[0].group_info().unwrap();
+    let (_, mut commit) = Group::join_external(
+        cs.clone(),
+        &gi,
+        None,
+        Identity::basic(cs.as_ref(), b"x").unwrap(),
+        None,
+        GroupConfig::default(),
+    )
+    .unwrap();
+    if let MlsMessageBody::PublicMessage(pm) = &mut commit.body {
+        pm.auth.confirmation_tag = Some(vec![0u8; 32].into());
+    }
+    let before = g[1].epoch_authenticator().to_vec();
+    assert!(g[1].process_message(&commit).is_err());
+    assert_eq!(g[1].epoch_authenticator(), before);
+}

@@ -168,13 +168,18 @@ pub(super) struct Applied {
     pub(super) path_required: bool,
 }
 
+/// The HPKE exporter label of external initialization (RFC 9420 §8.3).
+pub const EXTERNAL_INIT_LABEL: &[u8] = b"MLS 1.0 external init secret";
+
 fn invalid(why: &'static str) -> Error {
     PeerError::InvalidProposals(why).into()
 }
 
 impl Group {
     /// Validates (§12.2) and applies (§12.3) a regular commit's proposals.
-    pub(super) fn apply_proposals(&self, committer: LeafIndex, list: &[(Proposal, Sender)]) -> Result<Applied, Error> {
+    pub(super) fn apply_proposals(&self, committer: LeafIndex, list: &[(Proposal, Sender)], receiving: bool) -> Result<Applied, Error> {
+        // §7.3: lifetimes MUST be checked when sending, and are checked when receiving unless configured off.
+        let check_lifetime = !receiving || self.config.check_received_lifetimes;
         let cs = self.cs.as_ref();
         let mut tree = self.tree.clone();
         let mut extensions = self.context.extensions.clone();
@@ -232,6 +237,7 @@ impl Group {
                     extensions: &params_ext,
                     tree: &self.tree,
                     validator: self.config.validator.as_ref(),
+                    check_lifetime,
                 };
                 validate_leaf(cs, &u.leaf_node, LeafContext::Update(*l), &params)?;
                 tree.update_leaf(*l, u.leaf_node.clone())?;
@@ -265,6 +271,7 @@ impl Group {
                     extensions: &params_ext,
                     tree: &tree,
                     validator: self.config.validator.as_ref(),
+                    check_lifetime,
                 };
                 validate_key_package(cs, &a.key_package, &params)?;
                 let l = tree.add_leaf(a.key_package.leaf_node.clone())?;
@@ -356,7 +363,7 @@ impl Group {
             refs.push(ProposalOrRef::Proposal(p.clone()));
             list.push((p.clone(), Sender::Member(own)));
         }
-        let mut applied = self.apply_proposals(own, &list)?;
+        let mut applied = self.apply_proposals(own, &list, false)?;
         let use_path = (options.force_path || applied.path_required) && applied.reinit.is_none();
         let excluded: Vec<LeafIndex> = applied.added.iter().map(|(l, _)| *l).collect();
 
@@ -477,7 +484,7 @@ impl Group {
 
     /// A signed GroupInfo for a new epoch (RFC 9420 §12.4.3), with the
     /// `external_pub` extension and, if configured, `ratchet_tree`.
-    fn sign_group_info(
+    pub(super) fn sign_group_info(
         &self,
         context: &GroupContext,
         tree: &RatchetTree,
@@ -507,6 +514,61 @@ impl Group {
         Ok(gi)
     }
 
+    /// Validates an external commit's proposal list (RFC 9420 §12.2, §12.4.3.2)
+    /// and applies it: an optional Remove (resync), the joiner's leaf in the
+    /// leftmost blank position, PSKs; and derives `init_secret` from the
+    /// ExternalInit with the group's external key pair (§8.3).
+    fn apply_external_commit(&self, commit: &Commit) -> Result<(LeafIndex, Applied, Secret), Error> {
+        let cs = self.cs.as_ref();
+        let path = commit.path.as_ref().ok_or(PeerError::MissingPath)?;
+        let mut kem_output = None;
+        let mut remove = None;
+        let mut psks = vec![];
+        for p in &commit.proposals {
+            let ProposalOrRef::Proposal(p) = p else {
+                return Err(invalid("external commit with a proposal by reference"));
+            };
+            match p {
+                Proposal::ExternalInit(e) if kem_output.is_none() => kem_output = Some(e.kem_output.clone()),
+                Proposal::Remove(r) if remove.is_none() => remove = Some(r.removed),
+                Proposal::PreSharedKey(psk) => {
+                    if psk.psk.psk_nonce.len() != cs.hash_len() {
+                        return Err(PeerError::InvalidPskNonce(psk.psk.psk_nonce.len()).into());
+                    }
+                    if psks.contains(&psk.psk) {
+                        return Err(invalid("duplicate PSK"));
+                    }
+                    psks.push(psk.psk.clone());
+                }
+                _ => return Err(invalid("external commit may hold one ExternalInit, one Remove and PSKs only")),
+            }
+        }
+        let kem_output = kem_output.ok_or(invalid("external commit without ExternalInit"))?;
+        let mut tree = self.tree.clone();
+        let mut removed = vec![];
+        if let Some(r) = remove {
+            if tree.leaf(r).is_none() {
+                return Err(invalid("Remove of a blank leaf"));
+            }
+            tree.remove_leaf(r)?;
+            removed.push(r);
+        }
+        let committer = tree.add_leaf(path.leaf_node.clone())?;
+        let (external_sk, _) = self.secrets.external_key_pair(cs)?;
+        let init_secret = cs.hpke_export_receiver(kem_output.as_slice(), &external_sk, &[], EXTERNAL_INIT_LABEL, cs.hash_len())?;
+        let applied = Applied {
+            tree,
+            extensions: self.context.extensions.clone(),
+            added: vec![],
+            removed,
+            updated: vec![],
+            psks,
+            reinit: None,
+            path_required: true,
+        };
+        Ok((committer, applied, init_secret))
+    }
+
     /// Validates a received commit and computes the next epoch (RFC 9420 §12.4.2).
     pub(super) fn stage_commit(
         &self,
@@ -515,27 +577,35 @@ impl Group {
         ratchet: Option<StagedRatchet>,
     ) -> Result<StagedCommit, Error> {
         let cs = self.cs.as_ref();
-        let Sender::Member(committer) = ac.content.sender else {
-            return Err(MisuseError::ExternalCommitUnsupported.into());
-        };
-        if committer == self.own_leaf() {
-            return Err(MisuseError::OwnCommit.into());
-        }
-        let mut list = Vec::with_capacity(commit.proposals.len());
-        for p in &commit.proposals {
-            match p {
-                ProposalOrRef::Proposal(p) => list.push((p.clone(), Sender::Member(committer))),
-                ProposalOrRef::Reference(r) => {
-                    let c = self
-                        .pending
-                        .iter()
-                        .find(|c| &c.reference == r)
-                        .ok_or(PeerError::UnknownProposalRef)?;
-                    list.push((c.proposal.clone(), c.sender));
+        let external = ac.content.sender == Sender::NewMemberCommit;
+        let (committer, mut applied, init_secret) = match ac.content.sender {
+            Sender::Member(committer) => {
+                if committer == self.own_leaf() {
+                    return Err(MisuseError::OwnCommit.into());
                 }
+                let mut list = Vec::with_capacity(commit.proposals.len());
+                for p in &commit.proposals {
+                    match p {
+                        ProposalOrRef::Proposal(p) => list.push((p.clone(), Sender::Member(committer))),
+                        ProposalOrRef::Reference(r) => {
+                            let c = self
+                                .pending
+                                .iter()
+                                .find(|c| &c.reference == r)
+                                .ok_or(PeerError::UnknownProposalRef)?;
+                            list.push((c.proposal.clone(), c.sender));
+                        }
+                    }
+                }
+                (
+                    committer,
+                    self.apply_proposals(committer, &list, true)?,
+                    self.secrets.init_secret.duplicate(),
+                )
             }
-        }
-        let mut applied = self.apply_proposals(committer, &list)?;
+            Sender::NewMemberCommit => self.apply_external_commit(commit)?,
+            _ => return Err(PeerError::InvalidSender.into()),
+        };
         if applied.path_required && commit.path.is_none() {
             return Err(PeerError::MissingPath.into());
         }
@@ -561,15 +631,18 @@ impl Group {
                     extensions: &applied.extensions,
                     tree: &applied.tree,
                     validator: self.config.validator.as_ref(),
+                    check_lifetime: self.config.check_received_lifetimes,
                 };
                 validate_leaf(cs, &path.leaf_node, LeafContext::Commit(committer), &params)?;
                 let old = applied.tree.leaf(committer).ok_or(PeerError::UnknownSender)?;
-                if old.encryption_key == path.leaf_node.encryption_key {
+                if !external && old.encryption_key == path.leaf_node.encryption_key {
                     return Err(PeerError::InvalidLeaf(super::LeafError::EncryptionKeyNotChanged).into());
                 }
                 // §12.4.2: no public key of the path may already be in the tree.
                 let existing = applied.tree.all_encryption_keys();
-                if path.nodes.iter().any(|n| existing.contains(&n.encryption_key)) || existing.contains(&path.leaf_node.encryption_key) {
+                if path.nodes.iter().any(|n| existing.contains(&n.encryption_key))
+                    || (!external && existing.contains(&path.leaf_node.encryption_key))
+                {
                     return Err(PeerError::InvalidUpdatePath.into());
                 }
                 applied.tree.merge_update_path(cs, committer, path)?;
@@ -611,7 +684,7 @@ impl Group {
                 removed: applied.removed,
             });
         };
-        let joiner = joiner_secret(cs, self.secrets.init_secret.as_bytes(), commit_secret.as_bytes(), &new_context)?;
+        let joiner = joiner_secret(cs, init_secret.as_bytes(), commit_secret.as_bytes(), &new_context)?;
         let secrets = EpochSecrets::from_joiner_secret(
             cs,
             joiner.as_bytes(),

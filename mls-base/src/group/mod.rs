@@ -32,6 +32,7 @@
 //! ```
 
 mod commit;
+mod external;
 mod validation;
 mod welcome;
 
@@ -193,6 +194,9 @@ pub struct GroupConfig {
     pub epoch_secrets: EpochSecretRegistry,
     /// The Authentication Service.
     pub validator: Arc<dyn CredentialValidator>,
+    /// Check the lifetime of KeyPackages received from others (RFC 9420
+    /// §7.3 RECOMMENDED). Our own commits always check it (MUST).
+    pub check_received_lifetimes: bool,
 }
 
 impl Default for GroupConfig {
@@ -205,6 +209,7 @@ impl Default for GroupConfig {
             max_past_epochs: 3,
             epoch_secrets: EpochSecretRegistry::new(),
             validator: Arc::new(BasicCredentialValidator),
+            check_received_lifetimes: true,
         }
     }
 }

@@ -110,6 +110,9 @@ pub struct GroupParams<'a> {
     pub tree: &'a RatchetTree,
     /// The Authentication Service.
     pub validator: &'a dyn CredentialValidator,
+    /// Check KeyPackage lifetimes against the clock (§7.3: MUST when
+    /// sending, RECOMMENDED when receiving).
+    pub check_lifetime: bool,
 }
 
 /// Validates a LeafNode (RFC 9420 §7.3).
@@ -145,7 +148,7 @@ pub fn validate_leaf(
     if !ok_source {
         return Err(bad(LeafError::WrongSource));
     }
-    if let LeafNodeSource::KeyPackage(lt) = &leaf.leaf_node_source {
+    if let (LeafNodeSource::KeyPackage(lt), true) = (&leaf.leaf_node_source, params.check_lifetime) {
         let t = now();
         if t < lt.not_before || t > lt.not_after {
             return Err(bad(LeafError::Expired));

@@ -132,27 +132,7 @@ impl Group {
             return Err(PeerError::InvalidGroupInfo("version or cipher suite").into());
         }
 
-        // The tree: from the extension, else from the caller.
-        let nodes = match (find_extension(&gi.extensions, ExtensionType::RATCHET_TREE), tree) {
-            (Some(ext), _) => decode::<RatchetTreeNodes>(ext.extension_data.as_slice())?,
-            (None, Some(t)) => t,
-            (None, None) => return Err(PeerError::InvalidGroupInfo("no ratchet tree").into()),
-        };
-        let mut tree = RatchetTree::from_nodes(nodes)?;
-        let signer = tree.leaf(gi.signer).ok_or(PeerError::InvalidGroupInfo("signer is not a member"))?;
-        c.verify_with_label(
-            signer.signature_key.as_slice(),
-            b"GroupInfoTBS",
-            &gi.tbs()?,
-            gi.signature.as_slice(),
-        )
-        .map_err(|_| PeerError::InvalidGroupInfo("signature"))?;
-        if tree.tree_hash(c)? != context.tree_hash.as_slice() {
-            return Err(PeerError::InvalidGroupInfo("tree hash").into());
-        }
-        tree.verify_parent_hashes(c)?;
-        validate_tree_leaves(c, &tree, &context, &config)?;
-
+        let tree = verified_tree(c, &gi, tree, &config)?;
         // Our leaf: the one carrying our KeyPackage's leaf node.
         let own = tree
             .leaves()
@@ -202,6 +182,38 @@ impl Group {
     }
 }
 
+/// The ratchet tree of a GroupInfo we join with (from its `ratchet_tree`
+/// extension, else `tree`), checked as RFC 9420 §12.4.3.1 requires: the
+/// GroupInfo signature by its signer, the tree hash, parent hashes, leaves.
+pub(super) fn verified_tree(
+    c: &(impl CipherSuiteProvider + ?Sized),
+    gi: &GroupInfo,
+    tree: Option<RatchetTreeNodes>,
+    config: &GroupConfig,
+) -> Result<RatchetTree, Error> {
+    let context = &gi.group_context;
+    let nodes = match (find_extension(&gi.extensions, ExtensionType::RATCHET_TREE), tree) {
+        (Some(ext), _) => decode::<RatchetTreeNodes>(ext.extension_data.as_slice())?,
+        (None, Some(t)) => t,
+        (None, None) => return Err(PeerError::InvalidGroupInfo("no ratchet tree").into()),
+    };
+    let mut tree = RatchetTree::from_nodes(nodes)?;
+    let signer = tree.leaf(gi.signer).ok_or(PeerError::InvalidGroupInfo("signer is not a member"))?;
+    c.verify_with_label(
+        signer.signature_key.as_slice(),
+        b"GroupInfoTBS",
+        &gi.tbs()?,
+        gi.signature.as_slice(),
+    )
+    .map_err(|_| PeerError::InvalidGroupInfo("signature"))?;
+    if tree.tree_hash(c)? != context.tree_hash.as_slice() {
+        return Err(PeerError::InvalidGroupInfo("tree hash").into());
+    }
+    tree.verify_parent_hashes(c)?;
+    validate_tree_leaves(c, &tree, context, config)?;
+    Ok(tree)
+}
+
 /// Validates every leaf of a tree we join (RFC 9420 §7.3, §12.4.3.1).
 fn validate_tree_leaves(
     cs: &(impl CipherSuiteProvider + ?Sized),
@@ -215,6 +227,7 @@ fn validate_tree_leaves(
         extensions: &context.extensions,
         tree,
         validator: config.validator.as_ref(),
+        check_lifetime: config.check_received_lifetimes,
     };
     for (i, leaf) in tree.leaves() {
         let ctx = match &leaf.leaf_node_source {

@@ -7,6 +7,7 @@ mod deserialization;
 mod key_schedule;
 mod message_protection;
 mod messages;
+mod passive_client;
 mod psk_secret;
 mod secret_tree;
 mod transcript_hashes;
@@ -96,19 +97,9 @@ impl FileKind {
             Self::TreeOperations => tree_operations::run(json, provider, report),
             Self::TreeValidation => tree_validation::run(json, provider, report),
             Self::TreeKem => treekem::run(json, provider, report),
-            Self::PassiveClient => not_implemented(json, report),
+            Self::PassiveClient => passive_client::run(json, provider, report),
         }
     }
-}
-
-/// Kinds whose engine part is not built yet: every case is reported
-/// skipped, never passed.
-fn not_implemented(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
-    let cases: Vec<serde_json::Value> = serde_json::from_str(json)?;
-    for i in 0..cases.len() {
-        report.skip(i, "runner not implemented yet (needs the group state machine, issue 3)");
-    }
-    Ok(())
 }
 
 /// The provider for a case's suite, or a recorded skip.

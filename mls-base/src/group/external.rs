@@ -1,0 +1,157 @@
+//! Joining by external commit (RFC 9420 §12.4.3.2).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use super::commit::EXTERNAL_INIT_LABEL;
+use super::welcome::verified_tree;
+use super::{Group, GroupConfig, Identity};
+use crate::codec::{
+    AuthenticatedContent, Commit, ExtensionType, ExternalInit, ExternalPub, FramedContent, FramedContentAuthData, FramedContentBody,
+    GroupInfo, LeafNode, LeafNodeSource, MlsMessage, MlsMessageBody, Proposal, ProposalOrRef, RatchetTreeNodes, Remove, Sender, VLBytes,
+    WireFormat, decode, encode, find_extension,
+};
+use crate::crypto::{CipherSuiteProvider, Secret};
+use crate::error::{Error, PeerError};
+use crate::framing::{self, seal_public};
+use crate::schedule::{EpochSecrets, SecretTree, confirmation_tag, confirmed_transcript_hash, interim_transcript_hash, joiner_secret};
+use crate::tree::math::LeafIndex;
+use crate::tree::treekem::{self, TreePrivateKeys};
+
+impl Group {
+    /// Joins a group by external commit from its GroupInfo (RFC 9420
+    /// §12.4.3.2). `resync` removes an old leaf of ours in the same commit.
+    /// Returns the group at the new epoch and the commit to send to the
+    /// members.
+    pub fn join_external(
+        cs: Arc<dyn CipherSuiteProvider>,
+        group_info: &GroupInfo,
+        tree: Option<RatchetTreeNodes>,
+        identity: Identity,
+        resync: Option<LeafIndex>,
+        config: GroupConfig,
+    ) -> Result<(Self, MlsMessage), Error> {
+        let c = cs.as_ref();
+        let old_context = group_info.group_context.clone();
+        if old_context.cipher_suite != c.cipher_suite() {
+            return Err(PeerError::InvalidGroupInfo("cipher suite").into());
+        }
+        let mut tree = verified_tree(c, group_info, tree, &config)?;
+        let ext =
+            find_extension(&group_info.extensions, ExtensionType::EXTERNAL_PUB).ok_or(PeerError::InvalidGroupInfo("no external_pub"))?;
+        let external_pub: ExternalPub = decode(ext.extension_data.as_slice())?;
+        let (kem_output, init_secret) =
+            c.hpke_export_sender(external_pub.external_pub.as_slice(), &[], EXTERNAL_INIT_LABEL, c.hash_len())?;
+
+        let mut proposals = vec![ProposalOrRef::Proposal(Proposal::ExternalInit(ExternalInit {
+            kem_output: kem_output.into(),
+        }))];
+        if let Some(r) = resync {
+            tree.remove_leaf(r)?;
+            proposals.push(ProposalOrRef::Proposal(Proposal::Remove(Remove { removed: r })));
+        }
+        // Our leaf goes to the leftmost blank position; UpdatePath replaces it.
+        let (leaf_sk, leaf_pk) = c.kem_generate_key_pair()?;
+        let placeholder = LeafNode {
+            encryption_key: leaf_pk.into(),
+            signature_key: identity.signature_key.clone().into(),
+            credential: identity.credential.clone(),
+            capabilities: identity.capabilities.clone(),
+            leaf_node_source: LeafNodeSource::Commit(VLBytes::default()),
+            extensions: vec![],
+            signature: VLBytes::default(),
+        };
+        let own = tree.add_leaf(placeholder.clone())?;
+        let keys = TreePrivateKeys::new(own, leaf_sk);
+        let group_id = old_context.group_id.as_slice().to_vec();
+        let mut provisional = old_context.clone();
+        provisional.epoch = old_context.epoch.checked_add(1).ok_or(crate::error::MisuseError::TooLarge)?;
+        let enc = treekem::encap(
+            c,
+            &mut tree,
+            &keys,
+            own,
+            &[],
+            |encryption_key, parent_hash| {
+                let mut leaf = placeholder;
+                leaf.encryption_key = encryption_key;
+                leaf.leaf_node_source = LeafNodeSource::Commit(parent_hash.into());
+                identity.sign_leaf(c, &mut leaf, Some((&group_id, own)))?;
+                Ok(leaf)
+            },
+            |th| {
+                let mut p = provisional.clone();
+                p.tree_hash = th.to_vec().into();
+                encode(&p)
+            },
+        )?;
+
+        let content = FramedContent {
+            group_id: old_context.group_id.clone(),
+            epoch: old_context.epoch,
+            sender: Sender::NewMemberCommit,
+            authenticated_data: VLBytes::default(),
+            body: FramedContentBody::Commit(Commit {
+                proposals,
+                path: Some(enc.update_path),
+            }),
+        };
+        let signature = framing::sign_content(c, &identity.signer, WireFormat::PUBLIC_MESSAGE, &content, &old_context)?;
+        let mut ac = AuthenticatedContent {
+            wire_format: WireFormat::PUBLIC_MESSAGE,
+            content,
+            auth: FramedContentAuthData {
+                signature: signature.into(),
+                confirmation_tag: None,
+            },
+        };
+        let interim_before = interim_transcript_hash(
+            c,
+            old_context.confirmed_transcript_hash.as_slice(),
+            group_info.confirmation_tag.as_slice(),
+        )?;
+        let confirmed = confirmed_transcript_hash(c, &interim_before, &ac)?;
+        let mut context = provisional;
+        context.tree_hash = tree.tree_hash(c)?.into();
+        context.confirmed_transcript_hash = confirmed.clone().into();
+        let joiner = joiner_secret(c, init_secret.as_bytes(), enc.commit_secret.as_bytes(), &context)?;
+        let secrets = EpochSecrets::from_joiner_secret(c, joiner.as_bytes(), None, &context, &config.epoch_secrets)?;
+        let tag = confirmation_tag(c, secrets.confirmation_key.as_bytes(), &confirmed)?;
+        let interim = interim_transcript_hash(c, &confirmed, &tag)?;
+        ac.auth.confirmation_tag = Some(tag.into());
+        let msg = seal_public(c, ac.content, ac.auth, &old_context, None)?;
+        let secret_tree = SecretTree::new(secrets.encryption_secret.duplicate(), tree.n_leaves(), config.secret_tree)?;
+        let mut resumption_psks: BTreeMap<u64, Secret> = BTreeMap::new();
+        resumption_psks.insert(context.epoch, secrets.resumption_psk.duplicate());
+        let group = Self {
+            cs,
+            config,
+            identity,
+            context,
+            tree,
+            keys: enc.keys,
+            secrets,
+            secret_tree,
+            interim_transcript_hash: interim,
+            pending: vec![],
+            pending_commit: None,
+            past: VecDeque::new(),
+            external_psks: BTreeMap::new(),
+            resumption_psks,
+            pending_leaf_key: None,
+            active: true,
+        };
+        Ok((group, MlsMessage::new(MlsMessageBody::PublicMessage(msg))))
+    }
+
+    /// The current epoch's signed GroupInfo, for external joiners or
+    /// out-of-band distribution (RFC 9420 §12.4.3).
+    pub fn group_info(&self) -> Result<GroupInfo, Error> {
+        let tag = confirmation_tag(
+            self.cs.as_ref(),
+            self.secrets.confirmation_key.as_bytes(),
+            self.context.confirmed_transcript_hash.as_slice(),
+        )?;
+        self.sign_group_info(&self.context, &self.tree, &self.secrets, tag)
+    }
+}

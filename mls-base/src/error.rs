@@ -52,6 +52,9 @@ pub enum Error {
     /// A peer sent something the protocol forbids.
     #[error("peer: {0}")]
     Peer(#[from] PeerError),
+    /// Saving or loading state failed.
+    #[error("storage: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The caller asked for something that cannot be done.
     #[error("misuse: {0}")]
     Misuse(#[from] MisuseError),
@@ -217,9 +220,12 @@ pub enum MisuseError {
     /// Our own commit came back: merge the pending commit instead.
     #[error("own commit: use merge_pending_commit")]
     OwnCommit,
-    /// External commits are not supported yet.
-    #[error("external commits are not supported yet")]
-    ExternalCommitUnsupported,
+    /// A pending commit must be merged or cleared first.
+    #[error("a pending commit must be merged or cleared first")]
+    PendingCommit,
+    /// A saved group state could not be read back.
+    #[error("corrupt saved state")]
+    CorruptState,
 }
 
 /// Result with the engine's [`Error`].

@@ -396,3 +396,77 @@ fn external_commit_with_wrong_tag_is_rejected() {
     assert!(g[1].process_message(&commit).is_err());
     assert_eq!(g[1].epoch_authenticator(), before);
 }
+
+#[test]
+fn state_survives_save_and_load() {
+    use mlsx_base::group::{GroupStorage, MemoryGroupStorage};
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob", "carol"], true);
+    let m = g[0].encrypt_application(b"before", b"").unwrap();
+    let mut storage = MemoryGroupStorage::default();
+    storage.store(b"bob", g[1].save().unwrap()).unwrap();
+    let saved = storage.load(b"bob").unwrap().unwrap();
+    g[1] = Group::load(cs.clone(), &saved, config(true)).unwrap();
+    assert_eq!(g[1].save().unwrap().as_slice(), saved.as_slice());
+    assert!(matches!(g[1].process_message(&m).unwrap(), Received::Application { data, .. } if data == b"before"));
+    commit_and_deliver(&mut g, 1, CommitOptions::default());
+    assert_in_sync(&g);
+    // A truncated or garbled state is an error, not a panic.
+    assert!(Group::load(cs.clone(), &saved[..saved.len() / 2], config(true)).is_err());
+    assert!(Group::load(cs.clone(), &[], config(true)).is_err());
+}
+
+mod rejected_messages {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn fixture() -> (Vec<Group>, Vec<Vec<u8>>) {
+        let cs = suite1();
+        let mut g = group_of(&cs, &["bob", "carol"], true);
+        let app = g[0].encrypt_application(b"hello", b"ad").unwrap();
+        let prop = g[2]
+            .propose(Proposal::Remove(mlsx_base::codec::Remove { removed: LeafIndex(0) }), b"")
+            .unwrap();
+        let out = g[2].commit(CommitOptions::default()).unwrap();
+        g[2].clear_pending_commit();
+        let msgs = [app, prop, out.commit]
+            .iter()
+            .map(|m| m.tls_serialize_detached().unwrap())
+            .collect();
+        (g, msgs)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// A rejected message — mutated, or a replay — leaves Bob's
+        /// serialized state byte-identical.
+        #[test]
+        fn state_is_unchanged_by_rejected_messages(which in 0usize..3, pos in any::<prop::sample::Index>(), xor in 1u8..=255) {
+            let (mut g, msgs) = fixture();
+            let mut bytes = msgs[which].clone();
+            let i = pos.index(bytes.len());
+            bytes[i] ^= xor;
+            let before = g[1].save().unwrap();
+            if let Ok(m) = MlsMessage::tls_deserialize_exact_bytes(&bytes)
+                && g[1].process_message(&m).is_err()
+            {
+                let after = g[1].save().unwrap();
+                prop_assert_eq!(after.as_slice(), before.as_slice());
+            }
+            // Replay: accept the original once, then the second copy is rejected and changes nothing.
+            let original = MlsMessage::tls_deserialize_exact_bytes(&msgs[0]).unwrap();
+            let fresh = fixture_bob_after(&mut g, &original);
+            let after_first = g[1].save().unwrap();
+            prop_assert!(g[1].process_message(&original).is_err());
+            let after = g[1].save().unwrap();
+            prop_assert_eq!(after.as_slice(), after_first.as_slice());
+            prop_assert!(fresh);
+        }
+    }
+
+    fn fixture_bob_after(g: &mut [Group], msg: &MlsMessage) -> bool {
+        g[1].process_message(msg).is_ok()
+    }
+}

@@ -33,6 +33,7 @@
 
 mod commit;
 mod external;
+mod state;
 mod validation;
 mod welcome;
 
@@ -40,6 +41,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 pub use commit::{CommitOptions, CommitOutput, StagedCommit};
+pub use state::{GroupStorage, MemoryGroupStorage};
 pub use validation::{
     BasicCredentialValidator, CredentialValidator, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError, now, validate_key_package,
     validate_leaf,

@@ -180,3 +180,74 @@ pub fn welcome_secret(cs: &(impl CipherSuiteProvider + ?Sized), joiner_secret: &
     let prk = cs.kdf_extract(joiner_secret, psk_secret.unwrap_or(&zeros))?;
     cs.derive_secret(prk.as_bytes(), b"welcome")
 }
+
+/// Serializable form of [`EpochSecrets`], for persistence only. Zeroized on drop.
+#[derive(serde::Serialize, serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub(crate) struct EpochSecretsState {
+    /// The ten RFC 9420 secrets in the order of [`EpochSecrets::to_state`].
+    secrets: Vec<Vec<u8>>,
+    extra: Vec<LabeledSecret>,
+}
+
+/// A labeled secret in saved state.
+#[derive(serde::Serialize, serde::Deserialize, zeroize::Zeroize)]
+pub(crate) struct LabeledSecret {
+    pub(crate) label: Vec<u8>,
+    pub(crate) secret: Vec<u8>,
+}
+
+impl EpochSecrets {
+    fn fields(&self) -> [&Secret; 10] {
+        [
+            &self.welcome_secret,
+            &self.sender_data_secret,
+            &self.encryption_secret,
+            &self.exporter_secret,
+            &self.external_secret,
+            &self.confirmation_key,
+            &self.membership_key,
+            &self.resumption_psk,
+            &self.epoch_authenticator,
+            &self.init_secret,
+        ]
+    }
+
+    /// The secrets for persistence.
+    pub(crate) fn to_state(&self) -> EpochSecretsState {
+        EpochSecretsState {
+            secrets: self.fields().iter().map(|s| s.as_bytes().to_vec()).collect(),
+            extra: self
+                .extra
+                .iter()
+                .map(|(l, s)| LabeledSecret {
+                    label: l.clone(),
+                    secret: s.as_bytes().to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Restores secrets saved with [`Self::to_state`].
+    pub(crate) fn from_state(state: &EpochSecretsState) -> Result<Self, Error> {
+        let [a, b, c, d, e, f, g, h, i, j] = state.secrets.as_slice() else {
+            return Err(MisuseError::CorruptState.into());
+        };
+        Ok(Self {
+            welcome_secret: Secret::from_slice(a),
+            sender_data_secret: Secret::from_slice(b),
+            encryption_secret: Secret::from_slice(c),
+            exporter_secret: Secret::from_slice(d),
+            external_secret: Secret::from_slice(e),
+            confirmation_key: Secret::from_slice(f),
+            membership_key: Secret::from_slice(g),
+            resumption_psk: Secret::from_slice(h),
+            epoch_authenticator: Secret::from_slice(i),
+            init_secret: Secret::from_slice(j),
+            extra: state
+                .extra
+                .iter()
+                .map(|e| (e.label.clone(), Secret::from_slice(&e.secret)))
+                .collect(),
+        })
+    }
+}

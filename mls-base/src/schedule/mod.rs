@@ -7,6 +7,7 @@ pub mod secret_tree;
 mod transcript;
 
 pub use key_schedule::*;
+pub(crate) use key_schedule::{EpochSecretsState, LabeledSecret};
 pub use psk::*;
 pub use secret_tree::{RatchetType, SecretTree, SecretTreeConfig, StagedRatchet};
 pub use transcript::*;

@@ -357,6 +357,138 @@ pub fn sender_data_key_nonce(
     ))
 }
 
+/// Serializable form of a secret tree, for persistence only. Zeroized on drop.
+#[derive(serde::Serialize, serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub(crate) struct SecretTreeState {
+    n_leaves: u32,
+    out_of_order_tolerance: u32,
+    max_forward_distance: u32,
+    nodes: Vec<NodeSecretState>,
+    leaves: Vec<LeafState>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, zeroize::Zeroize)]
+struct NodeSecretState {
+    node: u32,
+    secret: Vec<u8>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, zeroize::Zeroize)]
+struct RatchetState {
+    secret: Vec<u8>,
+    generation: u32,
+    skipped: Vec<SkippedState>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, zeroize::Zeroize)]
+struct SkippedState {
+    generation: u32,
+    key: Vec<u8>,
+    nonce: Vec<u8>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, zeroize::Zeroize)]
+struct LeafState {
+    leaf: u32,
+    handshake: RatchetState,
+    application: RatchetState,
+}
+
+impl RatchetState {
+    fn of(r: &HashRatchet) -> Self {
+        Self {
+            secret: r.secret.as_bytes().to_vec(),
+            generation: r.generation,
+            skipped: r
+                .skipped
+                .values()
+                .map(|k| SkippedState {
+                    generation: k.generation,
+                    key: k.key.as_bytes().to_vec(),
+                    nonce: k.nonce.as_bytes().to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    fn restore(&self) -> HashRatchet {
+        HashRatchet {
+            secret: Secret::from_slice(&self.secret),
+            generation: self.generation,
+            skipped: self
+                .skipped
+                .iter()
+                .map(|k| {
+                    (
+                        k.generation,
+                        RatchetKey {
+                            generation: k.generation,
+                            key: Secret::from_slice(&k.key),
+                            nonce: Secret::from_slice(&k.nonce),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+impl SecretTree {
+    /// The tree's state for persistence.
+    pub(crate) fn to_state(&self) -> SecretTreeState {
+        SecretTreeState {
+            n_leaves: self.n_leaves,
+            out_of_order_tolerance: self.config.out_of_order_tolerance,
+            max_forward_distance: self.config.max_forward_distance,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(n, s)| NodeSecretState {
+                    node: *n,
+                    secret: s.as_bytes().to_vec(),
+                })
+                .collect(),
+            leaves: self
+                .leaves
+                .iter()
+                .map(|(l, r)| LeafState {
+                    leaf: *l,
+                    handshake: RatchetState::of(&r.handshake),
+                    application: RatchetState::of(&r.application),
+                })
+                .collect(),
+        }
+    }
+
+    /// Restores a tree saved with [`Self::to_state`].
+    pub(crate) fn from_state(state: &SecretTreeState) -> Result<Self, Error> {
+        if !state.n_leaves.is_power_of_two() || state.n_leaves > 1 << 30 {
+            return Err(MisuseError::TooLarge.into());
+        }
+        Ok(Self {
+            n_leaves: state.n_leaves,
+            config: SecretTreeConfig {
+                out_of_order_tolerance: state.out_of_order_tolerance,
+                max_forward_distance: state.max_forward_distance,
+            },
+            nodes: state.nodes.iter().map(|n| (n.node, Secret::from_slice(&n.secret))).collect(),
+            leaves: state
+                .leaves
+                .iter()
+                .map(|l| {
+                    (
+                        l.leaf,
+                        LeafRatchets {
+                            handshake: l.handshake.restore(),
+                            application: l.application.restore(),
+                        },
+                    )
+                })
+                .collect(),
+        })
+    }
+}
+
 #[cfg(all(test, feature = "rustcrypto"))]
 mod tests {
     #![allow(clippy::unwrap_used)]

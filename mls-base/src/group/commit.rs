@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use subtle::ConstantTimeEq;
 
-use super::validation::{GroupParams, LeafContext, validate_key_package, validate_leaf};
+use super::validation::{GroupParams, LeafContext, MemberSummary, validate_key_package, validate_leaf};
 use super::{Group, KeyPackage};
 use crate::codec::{
     AuthenticatedContent, Commit, Extension, ExtensionType, FramedContentAuthData, FramedContentBody, GroupContext, GroupInfo,
@@ -220,6 +220,7 @@ impl Group {
         let params_ext = extensions.clone();
         // Updates.
         let mut updated = vec![];
+        let mut update_summary: Option<MemberSummary> = None;
         for (p, sender) in list {
             if let Proposal::Update(u) = p {
                 let Sender::Member(l) = sender else {
@@ -231,12 +232,14 @@ impl Group {
                 if !touched.insert(l.0) {
                     return Err(invalid("two Updates/Removes for one leaf"));
                 }
+                let summary = update_summary.get_or_insert_with(|| MemberSummary::of(&self.tree));
                 let params = GroupParams {
                     cipher_suite: self.context.cipher_suite,
                     group_id: self.context.group_id.as_slice(),
                     extensions: &params_ext,
                     tree: &self.tree,
                     validator: self.config.validator.as_ref(),
+                    summary,
                     check_lifetime,
                 };
                 validate_leaf(cs, &u.leaf_node, LeafContext::Update(*l), &params)?;
@@ -263,17 +266,21 @@ impl Group {
         }
         // Adds, in order.
         let mut added = vec![];
+        let mut add_summary: Option<MemberSummary> = None;
         for (p, _) in list {
             if let Proposal::Add(a) = p {
+                let summary = add_summary.get_or_insert_with(|| MemberSummary::of(&tree));
                 let params = GroupParams {
                     cipher_suite: self.context.cipher_suite,
                     group_id: self.context.group_id.as_slice(),
                     extensions: &params_ext,
                     tree: &tree,
                     validator: self.config.validator.as_ref(),
+                    summary,
                     check_lifetime,
                 };
                 validate_key_package(cs, &a.key_package, &params)?;
+                summary.add(&a.key_package.leaf_node);
                 let l = tree.add_leaf(a.key_package.leaf_node.clone())?;
                 added.push((l, a.key_package.clone()));
             }
@@ -625,11 +632,13 @@ impl Group {
         keys.prune(&applied.tree);
         let commit_secret = match &commit.path {
             Some(path) => {
+                let summary = MemberSummary::of(&applied.tree);
                 let params = GroupParams {
                     cipher_suite: self.context.cipher_suite,
                     group_id: self.context.group_id.as_slice(),
                     extensions: &applied.extensions,
                     tree: &applied.tree,
+                    summary: &summary,
                     validator: self.config.validator.as_ref(),
                     check_lifetime: self.config.check_received_lifetimes,
                 };

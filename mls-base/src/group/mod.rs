@@ -43,8 +43,8 @@ use std::sync::Arc;
 pub use commit::{CommitOptions, CommitOutput, StagedCommit};
 pub use state::{GroupStorage, MemoryGroupStorage};
 pub use validation::{
-    BasicCredentialValidator, CredentialValidator, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError, now, validate_key_package,
-    validate_leaf,
+    BasicCredentialValidator, CredentialValidator, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError, MemberSummary, now,
+    validate_key_package, validate_leaf,
 };
 
 use crate::codec::{

@@ -1,6 +1,7 @@
 //! LeafNode and KeyPackage validation (RFC 9420 §7.3, §10.1) and the
 //! credential-validation hook (§5.3.1).
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tls_codec::DeserializeBytes;
@@ -110,6 +111,8 @@ pub struct GroupParams<'a> {
     pub tree: &'a RatchetTree,
     /// The Authentication Service.
     pub validator: &'a dyn CredentialValidator,
+    /// The members of `tree`, counted (see [`MemberSummary`]).
+    pub summary: &'a MemberSummary,
     /// Check KeyPackage lifetimes against the clock (§7.3: MUST when
     /// sending, RECOMMENDED when receiving).
     pub check_lifetime: bool,
@@ -180,33 +183,89 @@ pub fn validate_leaf(
             return Err(bad(LeafError::MissingRequiredCapability));
         }
     }
-    // Credential types: ours supported by all, theirs supported by us.
-    let own_type = leaf.credential.credential_type();
+    // Credential types: ours supported by all others, theirs supported by
+    // us; keys unique (§7.3). Counted over the members other than the leaf
+    // this one replaces.
     let replaced = match ctx {
-        LeafContext::Update(i) | LeafContext::Commit(i) => Some(i),
+        LeafContext::Update(i) | LeafContext::Commit(i) => params.tree.leaf(i),
         LeafContext::KeyPackage => None,
     };
-    for (i, member) in params.tree.leaves() {
-        if Some(i) == replaced {
-            if let LeafContext::Update(_) = ctx
-                && member.encryption_key == leaf.encryption_key
-            {
-                return Err(bad(LeafError::EncryptionKeyNotChanged));
-            }
-            continue;
-        }
-        if !member.capabilities.credentials.contains(&own_type) {
-            return Err(bad(LeafError::UnsupportedCredential(own_type)));
-        }
-        let theirs = member.credential.credential_type();
-        if !caps.credentials.contains(&theirs) {
-            return Err(bad(LeafError::MissingCredentialSupport(theirs)));
-        }
-        if member.signature_key == leaf.signature_key || member.encryption_key == leaf.encryption_key {
-            return Err(bad(LeafError::DuplicateKey));
+    if let (LeafContext::Update(_), Some(old)) = (ctx, replaced)
+        && old.encryption_key == leaf.encryption_key
+    {
+        return Err(bad(LeafError::EncryptionKeyNotChanged));
+    }
+    let summary = params.summary;
+    let minus = |count: u32, replaced_has: bool| count.saturating_sub(u32::from(replaced_has));
+    let others = minus(summary.members, replaced.is_some());
+    let own_type = leaf.credential.credential_type();
+    let supporting = minus(
+        summary.supports.get(&own_type).copied().unwrap_or(0),
+        replaced.is_some_and(|r| r.capabilities.credentials.contains(&own_type)),
+    );
+    if supporting < others {
+        return Err(bad(LeafError::UnsupportedCredential(own_type)));
+    }
+    for (t, n) in &summary.in_use {
+        let used_by_others = minus(*n, replaced.is_some_and(|r| r.credential.credential_type() == *t));
+        if used_by_others > 0 && !caps.credentials.contains(t) {
+            return Err(bad(LeafError::MissingCredentialSupport(*t)));
         }
     }
+    let dup = |map: &HashMap<Vec<u8>, u32>, key: &[u8], replaced_key: Option<&[u8]>| {
+        minus(map.get(key).copied().unwrap_or(0), replaced_key == Some(key)) > 0
+    };
+    if dup(
+        &summary.signature_keys,
+        leaf.signature_key.as_slice(),
+        replaced.map(|r| r.signature_key.as_slice()),
+    ) || dup(
+        &summary.encryption_keys,
+        leaf.encryption_key.as_slice(),
+        replaced.map(|r| r.encryption_key.as_slice()),
+    ) {
+        return Err(bad(LeafError::DuplicateKey));
+    }
     Ok(())
+}
+
+/// What leaf validation needs to know about the members, counted once so
+/// that validating k new leaves against n members costs O(k + n), not
+/// O(k·n).
+#[derive(Clone, Debug, Default)]
+pub struct MemberSummary {
+    members: u32,
+    signature_keys: HashMap<Vec<u8>, u32>,
+    encryption_keys: HashMap<Vec<u8>, u32>,
+    /// Members supporting each credential type.
+    supports: BTreeMap<CredentialType, u32>,
+    /// Members using each credential type.
+    in_use: BTreeMap<CredentialType, u32>,
+}
+
+impl MemberSummary {
+    /// The summary of a tree's members.
+    pub fn of(tree: &RatchetTree) -> Self {
+        let mut s = Self::default();
+        for (_, leaf) in tree.leaves() {
+            s.add(leaf);
+        }
+        s
+    }
+
+    /// Counts one more member.
+    pub fn add(&mut self, leaf: &LeafNode) {
+        self.members += 1;
+        *self.signature_keys.entry(leaf.signature_key.as_slice().to_vec()).or_default() += 1;
+        *self.encryption_keys.entry(leaf.encryption_key.as_slice().to_vec()).or_default() += 1;
+        let mut seen = std::collections::BTreeSet::new();
+        for t in &leaf.capabilities.credentials {
+            if seen.insert(*t) {
+                *self.supports.entry(*t).or_default() += 1;
+            }
+        }
+        *self.in_use.entry(leaf.credential.credential_type()).or_default() += 1;
+    }
 }
 
 /// Validates a KeyPackage for a group (RFC 9420 §10.1).

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::commit::Applied;
-use super::validation::{GroupParams, LeafContext, validate_leaf};
+use super::validation::{GroupParams, LeafContext, MemberSummary, validate_leaf};
 use super::{Group, GroupConfig, KeyPackageBundle};
 use crate::codec::{
     EncryptedGroupSecrets, ExtensionType, GroupInfo, GroupSecrets, MlsMessage, MlsMessageBody, Node, PathSecret, RatchetTreeNodes, Welcome,
@@ -221,7 +221,9 @@ fn validate_tree_leaves(
     context: &crate::codec::GroupContext,
     config: &GroupConfig,
 ) -> Result<(), Error> {
+    let summary = MemberSummary::of(tree);
     let params = GroupParams {
+        summary: &summary,
         cipher_suite: context.cipher_suite,
         group_id: context.group_id.as_slice(),
         extensions: &context.extensions,

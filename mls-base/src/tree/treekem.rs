@@ -107,7 +107,10 @@ impl TreePrivateKeys {
 /// The resolution of `c` without the leaves added by the current commit
 /// (RFC 9420 §7.6).
 fn resolution_excluding(tree: &RatchetTree, c: NodeIndex, excluded: &[LeafIndex]) -> Vec<NodeIndex> {
-    let excluded: Vec<NodeIndex> = excluded.iter().filter_map(|l| l.node()).collect();
+    if excluded.is_empty() {
+        return tree.resolution(c);
+    }
+    let excluded: std::collections::HashSet<NodeIndex> = excluded.iter().filter_map(|l| l.node()).collect();
     tree.resolution(c).into_iter().filter(|x| !excluded.contains(x)).collect()
 }
 

@@ -223,6 +223,15 @@ pub enum MisuseError {
     /// A pending commit must be merged or cleared first.
     #[error("a pending commit must be merged or cleared first")]
     PendingCommit,
+    /// A reinit/branch PSK can only go into the first commit of a new group.
+    #[error("resumption PSK outside a founding commit")]
+    NotAFoundingCommit,
+    /// No ReInit has been committed in this group.
+    #[error("no ReInit was committed")]
+    NoReInit,
+    /// A parameter does not match (suite of a provider, ReInit parameters).
+    #[error("parameters do not match")]
+    ParameterMismatch,
     /// A saved group state could not be read back.
     #[error("corrupt saved state")]
     CorruptState,

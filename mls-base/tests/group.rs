@@ -470,3 +470,88 @@ mod rejected_messages {
         g[1].process_message(msg).is_ok()
     }
 }
+
+#[test]
+fn branch_and_reinit() {
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob", "carol"], false);
+    // Alice branches a subgroup with Bob.
+    let bob_id = Identity::basic(cs.as_ref(), b"bob").unwrap();
+    let bob_kp = bob_id.key_package(cs.as_ref()).unwrap();
+    let (sub_alice, out) = g[0]
+        .branch(b"sub".to_vec(), vec![bob_kp.key_package.clone()], GroupConfig::default())
+        .unwrap();
+    let sub_bob = Group::join_resumed(
+        cs.clone(),
+        out.welcome.as_ref().unwrap(),
+        bob_kp,
+        None,
+        GroupConfig::default(),
+        &g[1],
+    )
+    .unwrap();
+    assert_eq!(sub_alice.epoch(), 1);
+    assert_in_sync(&[sub_alice, sub_bob]);
+    // Without the old group's state the branch PSK is unavailable.
+    let bob_kp2 = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+    let (_, out2) = g[0]
+        .branch(b"sub2".to_vec(), vec![bob_kp2.key_package.clone()], GroupConfig::default())
+        .unwrap();
+    assert!(Group::join(cs.clone(), out2.welcome.as_ref().unwrap(), bob_kp2, None, GroupConfig::default()).is_err());
+
+    // Carol proposes to reinitialize into suite 3; Alice commits it.
+    let suite3 = cs_of(CipherSuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_ED25519);
+    let reinit = Proposal::ReInit(mlsx_base::codec::ReInit {
+        group_id: VLBytes::new(b"g2".to_vec()),
+        version: mlsx_base::codec::ProtocolVersion::MLS10,
+        cipher_suite: suite3.cipher_suite(),
+        extensions: vec![],
+    });
+    let out = g[0]
+        .commit(CommitOptions {
+            proposals: vec![reinit],
+            force_path: false,
+            ..CommitOptions::default()
+        })
+        .unwrap();
+    g[0].merge_pending_commit().unwrap();
+    deliver(&mut g, 0, &out.commit);
+    assert!(g.iter().all(|m| !m.is_active()));
+    assert!(g[0].encrypt_application(b"x", b"").is_err());
+    // Alice sets up the new group; Bob and Carol join it with their old states.
+    let mut kps = vec![];
+    for name in ["bob", "carol"] {
+        let mut id = Identity::basic(suite3.as_ref(), name.as_bytes()).unwrap();
+        id.capabilities.cipher_suites = vec![suite3.cipher_suite()];
+        kps.push(id.key_package(suite3.as_ref()).unwrap());
+    }
+    let alice3 = Identity::basic(suite3.as_ref(), b"alice").unwrap();
+    let (new_alice, out) = g[0]
+        .reinit(
+            suite3.clone(),
+            alice3,
+            kps.iter().map(|b| b.key_package.clone()).collect(),
+            GroupConfig::default(),
+        )
+        .unwrap();
+    let mut next = vec![new_alice];
+    for (i, b) in kps.into_iter().enumerate() {
+        next.push(
+            Group::join_resumed(
+                suite3.clone(),
+                out.welcome.as_ref().unwrap(),
+                b,
+                None,
+                GroupConfig::default(),
+                &g[i + 1],
+            )
+            .unwrap(),
+        );
+    }
+    assert_in_sync(&next);
+    assert_eq!(next[0].context().group_id.as_slice(), b"g2");
+}
+
+fn cs_of(suite: CipherSuite) -> Arc<dyn CipherSuiteProvider> {
+    cs(suite)
+}

@@ -350,6 +350,19 @@ impl Group {
     /// Creates a commit (RFC 9420 §12.4.1). The new epoch is held as the
     /// pending commit until [`Group::merge_pending_commit`].
     pub fn commit(&mut self, options: CommitOptions) -> Result<CommitOutput, Error> {
+        self.commit_with(options, None)
+    }
+
+    /// [`Group::commit`], plus for the founding commit of a reinitialized or
+    /// branched group the resumption PSK that links it to its predecessor
+    /// (RFC 9420 §11.2, §11.3). That PSK is not a proposal (a PreSharedKey
+    /// proposal with usage reinit or branch is invalid); it enters the key
+    /// schedule and the Welcome only.
+    pub(super) fn commit_with(
+        &mut self,
+        options: CommitOptions,
+        founding: Option<(PreSharedKeyId, Secret)>,
+    ) -> Result<CommitOutput, Error> {
         self.ensure_active()?;
         let cs = self.cs.clone();
         let cs = cs.as_ref();
@@ -407,7 +420,16 @@ impl Group {
             (None, Secret::new(vec![0u8; cs.hash_len()]), keys, vec![])
         };
 
-        let psk = self.psk_secret_of(&applied.psks)?;
+        let mut psk_values = self.psk_values(&applied.psks)?;
+        if let Some((id, secret)) = founding {
+            if self.context.epoch != 0 {
+                return Err(MisuseError::NotAFoundingCommit.into());
+            }
+            applied.psks.push(id);
+            psk_values.push(secret);
+        }
+        let pairs: Vec<(&PreSharedKeyId, &[u8])> = applied.psks.iter().zip(psk_values.iter().map(Secret::as_bytes)).collect();
+        let psk = psk_secret(cs, &pairs)?;
         let wire_format = if self.config.encrypt_handshake {
             WireFormat::PRIVATE_MESSAGE
         } else {

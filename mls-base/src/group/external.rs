@@ -139,6 +139,7 @@ impl Group {
             external_psks: BTreeMap::new(),
             resumption_psks,
             pending_leaf_key: None,
+            last_reinit: None,
             active: true,
         };
         Ok((group, MlsMessage::new(MlsMessageBody::PublicMessage(msg))))

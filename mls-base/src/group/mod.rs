@@ -33,6 +33,7 @@
 
 mod commit;
 mod external;
+mod resumption;
 mod state;
 mod validation;
 mod welcome;
@@ -277,6 +278,8 @@ pub struct Group {
     resumption_psks: BTreeMap<u64, Secret>,
     /// The private key of the leaf in our own pending Update proposal.
     pending_leaf_key: Option<HpkePrivateKey>,
+    /// The ReInit of the last commit, once merged (RFC 9420 §11.2).
+    last_reinit: Option<crate::codec::ReInit>,
     active: bool,
 }
 
@@ -343,6 +346,7 @@ impl Group {
             external_psks: BTreeMap::new(),
             resumption_psks: BTreeMap::new(),
             pending_leaf_key: None,
+            last_reinit: None,
             active: true,
         })
     }
@@ -751,5 +755,6 @@ impl Group {
         if s.removed_self || s.reinit.is_some() {
             self.active = false;
         }
+        self.last_reinit = s.reinit;
     }
 }

@@ -72,6 +72,7 @@ struct GroupState {
     external_psks: Vec<LabeledSecret>,
     resumption_psks: Vec<EpochPsk>,
     pending_leaf_key: Vec<u8>,
+    last_reinit: Vec<u8>,
     active: u8,
 }
 
@@ -150,6 +151,10 @@ impl Group {
                 })
                 .collect(),
             pending_leaf_key: self.pending_leaf_key.as_ref().map(|k| k.as_bytes().to_vec()).unwrap_or_default(),
+            last_reinit: match &self.last_reinit {
+                Some(r) => encode(r)?,
+                None => vec![],
+            },
             active: u8::from(self.active),
         };
         let bytes = postcard::to_allocvec(&state).map_err(|e| Error::Storage(Box::new(e)))?;
@@ -229,6 +234,11 @@ impl Group {
                 .map(|e| (e.epoch, Secret::from_slice(&e.secret)))
                 .collect::<BTreeMap<_, _>>(),
             pending_leaf_key: (!state.pending_leaf_key.is_empty()).then(|| HpkePrivateKey::from_slice(&state.pending_leaf_key)),
+            last_reinit: if state.last_reinit.is_empty() {
+                None
+            } else {
+                Some(decode(&state.last_reinit)?)
+            },
             active: state.active != 0,
         })
     }

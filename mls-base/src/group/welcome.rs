@@ -86,6 +86,18 @@ impl Group {
         config: GroupConfig,
         external_psks: BTreeMap<Vec<u8>, Secret>,
     ) -> Result<Self, Error> {
+        Self::join_inner(cs, welcome, bundle, tree, config, external_psks, None)
+    }
+
+    pub(super) fn join_inner(
+        cs: Arc<dyn CipherSuiteProvider>,
+        welcome: &MlsMessage,
+        bundle: KeyPackageBundle,
+        tree: Option<RatchetTreeNodes>,
+        config: GroupConfig,
+        external_psks: BTreeMap<Vec<u8>, Secret>,
+        prior: Option<&Group>,
+    ) -> Result<Self, Error> {
         let c = cs.as_ref();
         let MlsMessageBody::Welcome(welcome) = &welcome.body else {
             return Err(PeerError::UnexpectedWireFormat(welcome.body.wire_format().0).into());
@@ -114,8 +126,11 @@ impl Group {
             if id.psk_nonce.len() != c.hash_len() {
                 return Err(PeerError::InvalidPskNonce(id.psk_nonce.len()).into());
             }
-            let v = match &id.psk {
-                crate::codec::Psk::External(e) => external_psks.get(e.psk_id.as_slice()).map(Secret::duplicate),
+            let v = match (&id.psk, prior) {
+                (crate::codec::Psk::External(e), _) => external_psks.get(e.psk_id.as_slice()).map(Secret::duplicate),
+                (crate::codec::Psk::Resumption(r), Some(p)) if r.psk_group_id == p.context.group_id => {
+                    p.resumption_psks.get(&r.psk_epoch).map(Secret::duplicate)
+                }
                 _ => None,
             };
             values.push(v.ok_or(PeerError::MissingPsk)?);
@@ -143,6 +158,9 @@ impl Group {
         if let Some(ps) = &gs.path_secret {
             install_path_secret(c, &tree, &mut keys, own, gi.signer, ps.path_secret.as_slice())?;
         }
+        // §12.4.3.1: a Welcome with a reinit or branch PSK must start epoch 1
+        // of a group that matches its predecessor.
+        super::resumption::check_resumption_join(&gs.psks, &context, &tree, prior)?;
 
         let secrets = EpochSecrets::from_joiner_secret(
             c,
@@ -177,6 +195,7 @@ impl Group {
             external_psks,
             resumption_psks,
             pending_leaf_key: None,
+            last_reinit: None,
             active: true,
         })
     }

@@ -555,3 +555,46 @@ fn branch_and_reinit() {
 fn cs_of(suite: CipherSuite) -> Arc<dyn CipherSuiteProvider> {
     cs(suite)
 }
+
+#[test]
+fn external_sender_proposal_committed_by_reference() {
+    use mlsx_base::codec::{Credential, ExternalSender, FramedContent, FramedContentBody, Remove, Sender};
+    let cs = suite1();
+    let (ds_sk, ds_pk) = cs.signature_generate_key_pair().unwrap();
+    let senders = vec![ExternalSender { signature_key: ds_pk.into(), credential: Credential::Basic(VLBytes::new(b"ds".to_vec())) }];
+    let ext = Extension::new(ExtensionType::EXTERNAL_SENDERS, mlsx_base::codec::encode(&senders).unwrap());
+    let mut alice =
+        Group::create_with_extensions(cs.clone(), Identity::basic(cs.as_ref(), b"alice").unwrap(), b"g".to_vec(), vec![ext], GroupConfig::default())
+            .unwrap();
+    let bob = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+    let out = alice.commit(CommitOptions::add(vec![bob.key_package.clone()])).unwrap();
+    alice.merge_pending_commit().unwrap();
+    let bob = Group::join(cs.clone(), out.welcome.as_ref().unwrap(), bob, None, GroupConfig::default()).unwrap();
+    let mut g = vec![alice, bob];
+    // The delivery service (external sender 0) proposes removing Bob.
+    let content = FramedContent {
+        group_id: g[0].context().group_id.clone(),
+        epoch: g[0].epoch(),
+        sender: Sender::External(0),
+        authenticated_data: VLBytes::default(),
+        body: FramedContentBody::Proposal(Proposal::Remove(Remove { removed: LeafIndex(1) })),
+    };
+    let msg = mlsx_base::framing::protect_public(cs.as_ref(), &ds_sk, content, None, g[0].context(), None).unwrap();
+    let msg = MlsMessage::new(MlsMessageBody::PublicMessage(msg));
+    deliver(&mut g, usize::MAX, &msg);
+    assert_eq!(g[0].pending_proposals().len(), 1);
+    commit_and_deliver(&mut g, 0, CommitOptions::default());
+    assert!(!g[1].is_active());
+    assert_eq!(g[0].members().count(), 1);
+    // A forged external proposal (wrong key) is rejected.
+    let (other_sk, _) = cs.signature_generate_key_pair().unwrap();
+    let content = FramedContent {
+        group_id: g[0].context().group_id.clone(),
+        epoch: g[0].epoch(),
+        sender: Sender::External(0),
+        authenticated_data: VLBytes::default(),
+        body: FramedContentBody::Proposal(Proposal::Remove(Remove { removed: LeafIndex(0) })),
+    };
+    let forged = mlsx_base::framing::protect_public(cs.as_ref(), &other_sk, content, None, g[0].context(), None).unwrap();
+    assert!(g[0].process_message(&MlsMessage::new(MlsMessageBody::PublicMessage(forged))).is_err());
+}

@@ -561,11 +561,19 @@ fn external_sender_proposal_committed_by_reference() {
     use mlsx_base::codec::{Credential, ExternalSender, FramedContent, FramedContentBody, Remove, Sender};
     let cs = suite1();
     let (ds_sk, ds_pk) = cs.signature_generate_key_pair().unwrap();
-    let senders = vec![ExternalSender { signature_key: ds_pk.into(), credential: Credential::Basic(VLBytes::new(b"ds".to_vec())) }];
+    let senders = vec![ExternalSender {
+        signature_key: ds_pk.into(),
+        credential: Credential::Basic(VLBytes::new(b"ds".to_vec())),
+    }];
     let ext = Extension::new(ExtensionType::EXTERNAL_SENDERS, mlsx_base::codec::encode(&senders).unwrap());
-    let mut alice =
-        Group::create_with_extensions(cs.clone(), Identity::basic(cs.as_ref(), b"alice").unwrap(), b"g".to_vec(), vec![ext], GroupConfig::default())
-            .unwrap();
+    let mut alice = Group::create_with_extensions(
+        cs.clone(),
+        Identity::basic(cs.as_ref(), b"alice").unwrap(),
+        b"g".to_vec(),
+        vec![ext],
+        GroupConfig::default(),
+    )
+    .unwrap();
     let bob = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
     let out = alice.commit(CommitOptions::add(vec![bob.key_package.clone()])).unwrap();
     alice.merge_pending_commit().unwrap();
@@ -596,5 +604,8 @@ fn external_sender_proposal_committed_by_reference() {
         body: FramedContentBody::Proposal(Proposal::Remove(Remove { removed: LeafIndex(0) })),
     };
     let forged = mlsx_base::framing::protect_public(cs.as_ref(), &other_sk, content, None, g[0].context(), None).unwrap();
-    assert!(g[0].process_message(&MlsMessage::new(MlsMessageBody::PublicMessage(forged))).is_err());
+    assert!(
+        g[0].process_message(&MlsMessage::new(MlsMessageBody::PublicMessage(forged)))
+            .is_err()
+    );
 }

@@ -102,6 +102,29 @@ impl FileKind {
     }
 }
 
+/// Runs the cases of a file whose cases each name a cipher suite: decodes
+/// the array, skips cases of suites the provider lacks, records the rest.
+pub(crate) fn run_per_suite<C: serde::de::DeserializeOwned>(
+    json: &str,
+    provider: &dyn CryptoProvider,
+    report: &mut Report,
+    suite_of: impl Fn(&C) -> u16,
+    check_case: impl Fn(Arc<dyn CipherSuiteProvider>, &C) -> Result<(), String>,
+) -> Result<(), serde_json::Error> {
+    let cases: Vec<C> = serde_json::from_str(json)?;
+    for (i, c) in cases.iter().enumerate() {
+        if let Some(cs) = suite(provider, suite_of(c), i, report) {
+            report.record(i, check_case(cs, c));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a TLS value that must use all of `bytes`, naming it in the error.
+pub(crate) fn decode<T: tls_codec::DeserializeBytes>(what: &str, bytes: &[u8]) -> Result<T, String> {
+    T::tls_deserialize_exact_bytes(bytes).map_err(|e| format!("{what}: decode: {e:?}"))
+}
+
 /// The provider for a case's suite, or a recorded skip.
 pub(crate) fn suite(
     provider: &dyn CryptoProvider,

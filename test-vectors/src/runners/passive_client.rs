@@ -8,9 +8,8 @@ use mlsx_base::codec::{KeyPackage, MlsMessage, MlsMessageBody, RatchetTreeNodes}
 use mlsx_base::crypto::{CipherSuiteProvider, HpkePrivateKey, Secret, SignaturePrivateKey};
 use mlsx_base::group::{Group, GroupConfig, Identity, KeyPackageBundle, Received};
 use serde::Deserialize;
-use tls_codec::DeserializeBytes;
 
-use super::{check, ctx, suite};
+use super::{check, ctx, decode};
 use crate::{Hex, Report};
 
 #[derive(Deserialize)]
@@ -41,17 +40,7 @@ struct Case {
 }
 
 pub(crate) fn run(json: &str, provider: &dyn mlsx_base::crypto::CryptoProvider, report: &mut Report) -> Result<(), serde_json::Error> {
-    let cases: Vec<Case> = serde_json::from_str(json)?;
-    for (i, c) in cases.iter().enumerate() {
-        if let Some(cs) = suite(provider, c.cipher_suite, i, report) {
-            report.record(i, check_case(cs, c));
-        }
-    }
-    Ok(())
-}
-
-fn decode<T: DeserializeBytes>(what: &str, b: &[u8]) -> Result<T, String> {
-    T::tls_deserialize_exact_bytes(b).map_err(|e| format!("{what}: decode: {e:?}"))
+    super::run_per_suite(json, provider, report, |c: &Case| c.cipher_suite, check_case)
 }
 
 fn check_case(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<(), String> {

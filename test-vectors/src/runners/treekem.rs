@@ -9,7 +9,7 @@ use mlsx_base::tree::{LEAF_NODE_TBS_LABEL, RatchetTree};
 use serde::Deserialize;
 use tls_codec::DeserializeBytes;
 
-use super::{check, ctx, suite};
+use super::{check, ctx};
 use crate::{Hex, Report};
 
 #[derive(Deserialize)]
@@ -47,13 +47,13 @@ struct Case {
 }
 
 pub(crate) fn run(json: &str, provider: &dyn mlsx_base::crypto::CryptoProvider, report: &mut Report) -> Result<(), serde_json::Error> {
-    let cases: Vec<Case> = serde_json::from_str(json)?;
-    for (i, c) in cases.iter().enumerate() {
-        if let Some(cs) = suite(provider, c.cipher_suite, i, report) {
-            report.record(i, check_case(cs.as_ref(), c));
-        }
-    }
-    Ok(())
+    super::run_per_suite(
+        json,
+        provider,
+        report,
+        |c: &Case| c.cipher_suite,
+        |cs, c| check_case(cs.as_ref(), c),
+    )
 }
 
 fn context(c: &Case, tree_hash: &[u8]) -> Result<Vec<u8>, mlsx_base::Error> {

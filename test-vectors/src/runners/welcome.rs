@@ -5,9 +5,8 @@ use mlsx_base::crypto::labeled::KEY_PACKAGE_REF_LABEL;
 use mlsx_base::crypto::{CipherSuiteProvider, HpkePrivateKey, LabeledCrypto};
 use mlsx_base::schedule::{EpochSecretRegistry, EpochSecrets, verify_confirmation_tag, welcome_key_nonce, welcome_secret};
 use serde::Deserialize;
-use tls_codec::DeserializeBytes;
 
-use super::{ctx, suite};
+use super::{ctx, decode};
 use crate::{Hex, Report};
 
 #[derive(Deserialize)]
@@ -20,17 +19,13 @@ struct Case {
 }
 
 pub(crate) fn run(json: &str, provider: &dyn mlsx_base::crypto::CryptoProvider, report: &mut Report) -> Result<(), serde_json::Error> {
-    let cases: Vec<Case> = serde_json::from_str(json)?;
-    for (i, c) in cases.iter().enumerate() {
-        if let Some(cs) = suite(provider, c.cipher_suite, i, report) {
-            report.record(i, check_case(cs.as_ref(), c));
-        }
-    }
-    Ok(())
-}
-
-fn decode<T: DeserializeBytes>(what: &str, b: &[u8]) -> Result<T, String> {
-    T::tls_deserialize_exact_bytes(b).map_err(|e| format!("{what}: decode: {e:?}"))
+    super::run_per_suite(
+        json,
+        provider,
+        report,
+        |c: &Case| c.cipher_suite,
+        |cs, c| check_case(cs.as_ref(), c),
+    )
 }
 
 fn check_case(cs: &dyn CipherSuiteProvider, c: &Case) -> Result<(), String> {

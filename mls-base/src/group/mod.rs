@@ -36,6 +36,8 @@ mod resumption;
 mod state;
 mod validation;
 mod welcome;
+#[cfg(feature = "x509")]
+mod x509;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -46,6 +48,8 @@ pub use validation::{
     BasicCredentialValidator, CredentialValidator, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError, MemberSummary, now,
     validate_key_package, validate_leaf,
 };
+#[cfg(feature = "x509")]
+pub use x509::X509CredentialValidator;
 
 use crate::codec::{
     AuthenticatedContent, Capabilities, CipherSuite, ContentType, Credential, CredentialType, Extension, ExtensionType, ExternalSender,

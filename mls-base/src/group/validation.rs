@@ -77,6 +77,9 @@ pub enum LeafError {
     /// A KeyPackage is for another version or suite (RFC 9420 §10.1).
     #[error("KeyPackage version or cipher suite does not match the group")]
     KeyPackageMismatch,
+    /// The Authentication Service rejected the credential (RFC 9420 §5.3.1).
+    #[error("credential rejected: {0}")]
+    CredentialRejected(&'static str),
     /// A KeyPackage signature does not verify (RFC 9420 §10.1).
     #[error("invalid KeyPackage signature")]
     InvalidKeyPackageSignature,

@@ -99,6 +99,20 @@ pub trait LabeledCrypto: CipherSuiteProvider {
         })
     }
 
+    /// `EncryptWithLabel` of one plaintext per recipient with the same label
+    /// and context, through [`CipherSuiteProvider::hpke_seal_batch`].
+    fn encrypt_with_label_batch(&self, recipients: &[(&[u8], &[u8])], label: &[u8], context: &[u8]) -> Result<Vec<HpkeCiphertext>, Error> {
+        let info = encrypt_context(label, context)?;
+        Ok(self
+            .hpke_seal_batch(recipients, &info, &[])?
+            .into_iter()
+            .map(|(kem_output, ciphertext)| HpkeCiphertext {
+                kem_output: kem_output.into(),
+                ciphertext: ciphertext.into(),
+            })
+            .collect())
+    }
+
     /// `DecryptWithLabel(sk, label, context, kem_output, ciphertext)` (RFC 9420 §5.1.3).
     fn decrypt_with_label(&self, sk: &HpkePrivateKey, label: &[u8], context: &[u8], ct: &HpkeCiphertext) -> Result<Secret, Error> {
         let info = encrypt_context(label, context)?;

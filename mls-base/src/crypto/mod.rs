@@ -51,6 +51,15 @@ pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
 
     /// HPKE `SealBase(pk, info, aad, pt)` (RFC 9180 §6.1): returns `(enc, ct)`.
     fn hpke_seal(&self, pk: &[u8], info: &[u8], aad: &[u8], pt: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError>;
+    /// `SealBase` of one plaintext per recipient, all with the same `info`
+    /// and `aad`. Equivalent to calling [`Self::hpke_seal`] for each; a
+    /// provider may share the work that does not depend on the recipient
+    /// (the Welcome encrypts to every new member with the whole encrypted
+    /// GroupInfo as `info`).
+    fn hpke_seal_batch(&self, recipients: &[(&[u8], &[u8])], info: &[u8], aad: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CryptoError> {
+        recipients.iter().map(|(pk, pt)| self.hpke_seal(pk, info, aad, pt)).collect()
+    }
+
     /// HPKE `OpenBase(enc, sk, info, aad, ct)` (RFC 9180 §6.1).
     fn hpke_open(&self, enc: &[u8], sk: &HpkePrivateKey, info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError>;
     /// `SetupBaseS(pk, info)` then `Export(exporter_context, len)`: returns `(enc, secret)`.

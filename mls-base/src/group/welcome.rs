@@ -40,7 +40,8 @@ impl Group {
         let encrypted_group_info = cs.aead_seal(key.as_bytes(), nonce.as_bytes(), &[], &encode(group_info)?)?;
         let own = self.own_leaf().node().ok_or(PeerError::UnknownSender)?;
         let mut secrets = Vec::with_capacity(applied.added.len());
-        for (leaf, kp) in &applied.added {
+        let mut plains = Vec::with_capacity(applied.added.len());
+        for (leaf, _) in &applied.added {
             let x = leaf.node().ok_or(PeerError::UnknownSender)?;
             let lca = math::common_ancestor(own, x);
             let path_secret = path_secrets.iter().find(|(n, _)| *n == lca).map(|(_, s)| PathSecret {
@@ -51,8 +52,18 @@ impl Group {
                 path_secret,
                 psks: applied.psks.clone(),
             };
-            let plain = zeroize::Zeroizing::new(encode(&gs)?);
-            let ct = cs.encrypt_with_label(kp.init_key.as_slice(), WELCOME_LABEL, &encrypted_group_info, &plain)?;
+            plains.push(zeroize::Zeroizing::new(encode(&gs)?));
+        }
+        // One batch: the encrypted GroupInfo is the HPKE info of every
+        // entry, and with the ratchet tree inside it is large.
+        let recipients: Vec<(&[u8], &[u8])> = applied
+            .added
+            .iter()
+            .zip(&plains)
+            .map(|((_, kp), p)| (kp.init_key.as_slice(), p.as_slice()))
+            .collect();
+        let cts = cs.encrypt_with_label_batch(&recipients, WELCOME_LABEL, &encrypted_group_info)?;
+        for ((_, kp), ct) in applied.added.iter().zip(cts) {
             secrets.push(EncryptedGroupSecrets {
                 new_member: cs.ref_hash(KEY_PACKAGE_REF_LABEL, &encode(kp)?)?.into(),
                 encrypted_group_secrets: ct,

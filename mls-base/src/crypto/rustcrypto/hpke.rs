@@ -236,9 +236,19 @@ impl Hpke {
 
     /// `KeySchedule(mode_base, shared_secret, info, "", "")` (RFC 9180 §5.1).
     fn key_schedule(&self, shared_secret: &[u8], info: &[u8]) -> Result<Context, CryptoError> {
+        let info_hash = self.info_hash(info);
+        self.key_schedule_hashed(shared_secret, &info_hash)
+    }
+
+    /// `LabeledExtract("", "info_hash", info)`: independent of the
+    /// recipient, so a batch of seals with one `info` computes it once.
+    pub(crate) fn info_hash(&self, info: &[u8]) -> Secret {
+        labeled_extract(self.kdf, &self.suite_id(), b"", b"info_hash", info)
+    }
+
+    fn key_schedule_hashed(&self, shared_secret: &[u8], info_hash: &Secret) -> Result<Context, CryptoError> {
         let sid = self.suite_id();
         let psk_id_hash = labeled_extract(self.kdf, &sid, b"", b"psk_id_hash", b"");
-        let info_hash = labeled_extract(self.kdf, &sid, b"", b"info_hash", info);
         let mut ctx = vec![0x00u8]; // mode_base
         ctx.extend_from_slice(psk_id_hash.as_bytes());
         ctx.extend_from_slice(info_hash.as_bytes());
@@ -266,6 +276,21 @@ impl Hpke {
         let (shared, enc) = self.dh.encap(pk_r, ikm_e)?;
         let ctx = self.key_schedule(shared.as_bytes(), info)?;
         // Sequence number 0: the nonce is base_nonce itself.
+        let ct = self.aead.seal(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, pt)?;
+        Ok((enc, ct))
+    }
+
+    /// `SealBase` with a precomputed info hash (see [`Self::info_hash`]).
+    pub(crate) fn seal_hashed(
+        &self,
+        pk_r: &[u8],
+        info_hash: &Secret,
+        aad: &[u8],
+        pt: &[u8],
+        ikm_e: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+        let (shared, enc) = self.dh.encap(pk_r, ikm_e)?;
+        let ctx = self.key_schedule_hashed(shared.as_bytes(), info_hash)?;
         let ct = self.aead.seal(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, pt)?;
         Ok((enc, ct))
     }

@@ -175,6 +175,16 @@ impl CipherSuiteProvider for RustCryptoSuite {
         }
     }
 
+    fn hpke_seal_batch(&self, recipients: &[(&[u8], &[u8])], info: &[u8], aad: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CryptoError> {
+        // The native RFC 9180 code (cross-checked against hpke-rs) hashes
+        // `info` once for the whole batch.
+        let info_hash = self.hpke.info_hash(info);
+        recipients
+            .iter()
+            .map(|(pk, pt)| self.hpke.seal_hashed(pk, &info_hash, aad, pt, &self.ikm_e()?))
+            .collect()
+    }
+
     fn hpke_open(&self, enc: &[u8], sk: &HpkePrivateKey, info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
         match self.backend {
             HpkeBackend::Native => self.hpke.open(enc, sk.as_bytes(), info, aad, ct),

@@ -107,3 +107,23 @@ fn provider_maps_exactly_the_rfc_suites() {
     assert!(p.cipher_suite_provider(CipherSuite(0)).is_none());
     assert!(p.cipher_suite_provider(CipherSuite(8)).is_none());
 }
+
+#[test]
+fn batch_seal_opens_like_single_seals() {
+    for cs in suites() {
+        let (sk1, pk1) = cs.kem_generate_key_pair().unwrap();
+        let (sk2, pk2) = cs.kem_generate_key_pair().unwrap();
+        let out = cs
+            .hpke_seal_batch(&[(&pk1, b"one"), (&pk2, b"two")], b"shared info", b"aad")
+            .unwrap();
+        assert_eq!(
+            cs.hpke_open(&out[0].0, &sk1, b"shared info", b"aad", &out[0].1).unwrap().as_bytes(),
+            b"one"
+        );
+        assert_eq!(
+            cs.hpke_open(&out[1].0, &sk2, b"shared info", b"aad", &out[1].1).unwrap().as_bytes(),
+            b"two"
+        );
+        assert!(cs.hpke_open(&out[1].0, &sk2, b"other info", b"aad", &out[1].1).is_err());
+    }
+}

@@ -19,6 +19,9 @@ pub use secret::{HpkePrivateKey, Secret, SignaturePrivateKey};
 use crate::codec::CipherSuite;
 use crate::error::CryptoError;
 
+/// An HPKE `(enc, ciphertext)` pair.
+pub type HpkeSealed = (Vec<u8>, Vec<u8>);
+
 /// The primitives of one MLS cipher suite (RFC 9420 §5.1).
 ///
 /// Public keys are passed as their wire serialization (`SerializePublicKey`
@@ -56,7 +59,7 @@ pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
     /// provider may share the work that does not depend on the recipient
     /// (the Welcome encrypts to every new member with the whole encrypted
     /// GroupInfo as `info`).
-    fn hpke_seal_batch(&self, recipients: &[(&[u8], &[u8])], info: &[u8], aad: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CryptoError> {
+    fn hpke_seal_batch(&self, recipients: &[(&[u8], &[u8])], info: &[u8], aad: &[u8]) -> Result<Vec<HpkeSealed>, CryptoError> {
         recipients.iter().map(|(pk, pt)| self.hpke_seal(pk, info, aad, pt)).collect()
     }
 

@@ -175,7 +175,7 @@ impl CipherSuiteProvider for RustCryptoSuite {
         }
     }
 
-    fn hpke_seal_batch(&self, recipients: &[(&[u8], &[u8])], info: &[u8], aad: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CryptoError> {
+    fn hpke_seal_batch(&self, recipients: &[(&[u8], &[u8])], info: &[u8], aad: &[u8]) -> Result<Vec<super::HpkeSealed>, CryptoError> {
         // The native RFC 9180 code (cross-checked against hpke-rs) hashes
         // `info` once for the whole batch.
         let info_hash = self.hpke.info_hash(info);

@@ -144,7 +144,7 @@ pub enum PeerError {
     InvalidLeaf(crate::group::LeafError),
     /// The committed proposal list is invalid (RFC 9420 §12.2).
     #[error("invalid proposal list: {0}")]
-    InvalidProposals(&'static str),
+    InvalidProposals(ProposalListError),
     /// A proposal referenced by a commit is unknown (RFC 9420 §12.4).
     #[error("unknown proposal reference")]
     UnknownProposalRef,
@@ -239,3 +239,61 @@ pub enum MisuseError {
 
 /// Result with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a committed proposal list is invalid: one variant per rule of
+/// RFC 9420 §12.2 (and the per-proposal rules it refers to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProposalListError {
+    /// An ExternalInit in a member's commit (RFC 9420 §12.2).
+    #[error("an ExternalInit in a member's commit")]
+    ExternalInitInRegularCommit,
+    /// A GroupContextExtensions that some member does not support (RFC 9420 §12.1.7).
+    #[error("a GroupContextExtensions that some member does not support")]
+    UnsupportedGroupContextExtensions,
+    /// A ReInit to an older protocol version (RFC 9420 §12.1.5).
+    #[error("a ReInit to an older protocol version")]
+    ReInitToOlderVersion,
+    /// A ReInit together with other proposals (RFC 9420 §12.2).
+    #[error("a ReInit together with other proposals")]
+    ReInitNotAlone,
+    /// A Remove of a blank leaf (RFC 9420 §12.1.3).
+    #[error("a Remove of a blank leaf")]
+    RemoveOfBlankLeaf,
+    /// A Remove of the committer (RFC 9420 §12.2).
+    #[error("a Remove of the committer")]
+    RemoveOfCommitter,
+    /// An Update not sent by a member (RFC 9420 §12.1.2).
+    #[error("an Update not sent by a member")]
+    UpdateFromNonMember,
+    /// An Update from the committer (RFC 9420 §12.2).
+    #[error("an Update from the committer")]
+    UpdateFromCommitter,
+    /// Two PreSharedKey proposals with the same PreSharedKeyID (RFC 9420 §12.2).
+    #[error("two PreSharedKey proposals with the same PreSharedKeyID")]
+    DuplicatePsk,
+    /// Two extensions of one type in a list (RFC 9420 §13.4).
+    #[error("two extensions of one type in a list")]
+    DuplicateExtension,
+    /// An external commit with a proposal other than one ExternalInit, one Remove and PSKs (RFC 9420 §12.2).
+    #[error("an external commit with a proposal other than one ExternalInit, one Remove and PSKs")]
+    ExternalCommitProposalNotAllowed,
+    /// An external commit with a proposal by reference (RFC 9420 §12.4.3.2).
+    #[error("an external commit with a proposal by reference")]
+    ExternalCommitByReference,
+    /// An external commit without ExternalInit (RFC 9420 §12.2).
+    #[error("an external commit without ExternalInit")]
+    ExternalCommitWithoutExternalInit,
+    /// More than one GroupContextExtensions (RFC 9420 §12.2).
+    #[error("more than one GroupContextExtensions")]
+    MultipleGroupContextExtensions,
+    /// A PreSharedKey proposal with usage reinit or branch (RFC 9420 §11.2, §11.3, §12.1.4).
+    #[error("a PreSharedKey proposal with usage reinit or branch")]
+    ResumptionPskUsageNotAllowed,
+    /// Several Update/Remove proposals for one leaf (RFC 9420 §12.2).
+    #[error("several Update/Remove proposals for one leaf")]
+    MultipleChangesToLeaf,
+    /// An Update for our leaf that we did not propose in this epoch (RFC 9420 §12.1.2).
+    #[error("an Update for our leaf that we did not propose in this epoch")]
+    UnknownUpdateForUs,
+}

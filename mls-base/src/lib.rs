@@ -13,4 +13,4 @@ pub mod group;
 pub mod schedule;
 pub mod tree;
 
-pub use error::{CryptoError, Error, MisuseError, PeerError, Result};
+pub use error::{CryptoError, Error, MisuseError, PeerError, ProposalListError, Result};

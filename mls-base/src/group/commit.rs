@@ -13,7 +13,7 @@ use crate::codec::{
     RequiredCapabilities, ResumptionPskUsage, Sender, VLBytes, WireFormat, encode, find_extension,
 };
 use crate::crypto::{LabeledCrypto, Secret};
-use crate::error::{Error, MisuseError, PeerError};
+use crate::error::{Error, MisuseError, PeerError, ProposalListError};
 use crate::framing::{self, seal_private, seal_public};
 use crate::schedule::{
     EpochSecrets, SecretTree, StagedRatchet, confirmation_tag, confirmed_transcript_hash, interim_transcript_hash, joiner_secret,
@@ -171,7 +171,7 @@ pub(super) struct Applied {
 /// The HPKE exporter label of external initialization (RFC 9420 §8.3).
 pub const EXTERNAL_INIT_LABEL: &[u8] = b"MLS 1.0 external init secret";
 
-fn invalid(why: &'static str) -> Error {
+fn invalid(why: ProposalListError) -> Error {
     PeerError::InvalidProposals(why).into()
 }
 
@@ -198,20 +198,20 @@ impl Group {
                 }
                 Proposal::ReInit(r) => {
                     if r.version < ProtocolVersion::MLS10 {
-                        return Err(invalid("ReInit to an older version"));
+                        return Err(invalid(ProposalListError::ReInitToOlderVersion));
                     }
                     reinit = Some(r.clone());
                 }
-                Proposal::ExternalInit(_) => return Err(invalid("ExternalInit in a regular commit")),
+                Proposal::ExternalInit(_) => return Err(invalid(ProposalListError::ExternalInitInRegularCommit)),
                 Proposal::Update(_) | Proposal::Remove(_) => path_required = true,
                 _ => {}
             }
         }
         if gce > 1 {
-            return Err(invalid("more than one GroupContextExtensions"));
+            return Err(invalid(ProposalListError::MultipleGroupContextExtensions));
         }
         if reinit.is_some() && list.len() != 1 {
-            return Err(invalid("ReInit with other proposals"));
+            return Err(invalid(ProposalListError::ReInitNotAlone));
         }
         // GroupContextExtensions: every member must support the new extensions (§12.1.7).
         if gce == 1 {
@@ -224,13 +224,13 @@ impl Group {
         for (p, sender) in list {
             if let Proposal::Update(u) = p {
                 let Sender::Member(l) = sender else {
-                    return Err(invalid("Update from a non-member"));
+                    return Err(invalid(ProposalListError::UpdateFromNonMember));
                 };
                 if *l == committer {
-                    return Err(invalid("Update from the committer"));
+                    return Err(invalid(ProposalListError::UpdateFromCommitter));
                 }
                 if !touched.insert(l.0) {
-                    return Err(invalid("two Updates/Removes for one leaf"));
+                    return Err(invalid(ProposalListError::MultipleChangesToLeaf));
                 }
                 let summary = update_summary.get_or_insert_with(|| MemberSummary::of(&self.tree));
                 let params = GroupParams {
@@ -252,13 +252,13 @@ impl Group {
         for (p, _) in list {
             if let Proposal::Remove(r) = p {
                 if r.removed == committer {
-                    return Err(invalid("Remove of the committer"));
+                    return Err(invalid(ProposalListError::RemoveOfCommitter));
                 }
                 if !touched.insert(r.removed.0) {
-                    return Err(invalid("two Updates/Removes for one leaf"));
+                    return Err(invalid(ProposalListError::MultipleChangesToLeaf));
                 }
                 if tree.leaf(r.removed).is_none() {
-                    return Err(invalid("Remove of a blank leaf"));
+                    return Err(invalid(ProposalListError::RemoveOfBlankLeaf));
                 }
                 tree.remove_leaf(r.removed)?;
                 removed.push(r.removed);
@@ -295,10 +295,10 @@ impl Group {
                 if let Psk::Resumption(r) = &id.psk
                     && r.usage != ResumptionPskUsage::APPLICATION
                 {
-                    return Err(invalid("reinit/branch PSK in a regular commit"));
+                    return Err(invalid(ProposalListError::ResumptionPskUsageNotAllowed));
                 }
                 if psk_ids.contains(id) {
-                    return Err(invalid("duplicate PSK"));
+                    return Err(invalid(ProposalListError::DuplicatePsk));
                 }
                 psk_ids.push(id.clone());
             }
@@ -555,7 +555,7 @@ impl Group {
         let mut psks = vec![];
         for p in &commit.proposals {
             let ProposalOrRef::Proposal(p) = p else {
-                return Err(invalid("external commit with a proposal by reference"));
+                return Err(invalid(ProposalListError::ExternalCommitByReference));
             };
             match p {
                 Proposal::ExternalInit(e) if kem_output.is_none() => kem_output = Some(e.kem_output.clone()),
@@ -565,19 +565,19 @@ impl Group {
                         return Err(PeerError::InvalidPskNonce(psk.psk.psk_nonce.len()).into());
                     }
                     if psks.contains(&psk.psk) {
-                        return Err(invalid("duplicate PSK"));
+                        return Err(invalid(ProposalListError::DuplicatePsk));
                     }
                     psks.push(psk.psk.clone());
                 }
-                _ => return Err(invalid("external commit may hold one ExternalInit, one Remove and PSKs only")),
+                _ => return Err(invalid(ProposalListError::ExternalCommitProposalNotAllowed)),
             }
         }
-        let kem_output = kem_output.ok_or(invalid("external commit without ExternalInit"))?;
+        let kem_output = kem_output.ok_or(invalid(ProposalListError::ExternalCommitWithoutExternalInit))?;
         let mut tree = self.tree.clone();
         let mut removed = vec![];
         if let Some(r) = remove {
             if tree.leaf(r).is_none() {
-                return Err(invalid("Remove of a blank leaf"));
+                return Err(invalid(ProposalListError::RemoveOfBlankLeaf));
             }
             tree.remove_leaf(r)?;
             removed.push(r);
@@ -646,7 +646,7 @@ impl Group {
             let sk = self
                 .pending_leaf_key
                 .as_ref()
-                .ok_or(PeerError::InvalidProposals("Update for us that we did not send"))?;
+                .ok_or(PeerError::InvalidProposals(ProposalListError::UnknownUpdateForUs))?;
             if let Some(x) = own.node() {
                 keys.insert(x, sk.duplicate());
             }
@@ -768,7 +768,7 @@ fn check_members_support(tree: &RatchetTree, extensions: &[Extension]) -> Result
                 && rc.credential_types.iter().all(|t| caps.credentials.contains(t));
         }
         if !ok {
-            return Err(invalid("GroupContextExtensions unsupported by a member"));
+            return Err(invalid(ProposalListError::UnsupportedGroupContextExtensions));
         }
     }
     Ok(())
@@ -784,7 +784,7 @@ impl ExtensionsChecked for Vec<Extension> {
         let mut seen = BTreeSet::new();
         for e in self {
             if !seen.insert(e.extension_type) {
-                return Err(invalid("duplicate extension type"));
+                return Err(invalid(ProposalListError::DuplicateExtension));
             }
         }
         Ok(self.clone())

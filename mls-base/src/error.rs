@@ -208,7 +208,7 @@ pub enum MisuseError {
     /// The group was left, or a ReInit was committed (RFC 9420 §11.2).
     #[error("group is no longer active")]
     GroupInactive,
-    /// Proposals must be committed before sending application data (RFC 9420 §15).
+    /// Proposals must be committed before sending application data (RFC 9420 §12.4).
     #[error("pending proposals must be committed first")]
     PendingProposals,
     /// There is no pending commit.

@@ -445,8 +445,8 @@ impl Group {
     }
 
     /// Encrypts application data (RFC 9420 §15). Pending proposals must be
-    /// committed first (§15: a member MUST NOT send application data with
-    /// valid proposals outstanding).
+    /// committed first (§12.4: a member that has observed valid proposals
+    /// in the epoch MUST send a Commit before sending application data).
     pub fn encrypt_application(&mut self, data: &[u8], authenticated_data: &[u8]) -> Result<MlsMessage, Error> {
         self.ensure_active()?;
         if !self.pending.is_empty() {

@@ -1,0 +1,186 @@
+//! Live interop with OpenMLS 0.9 (openmls_rust_crypto): Welcome both ways,
+//! commits both ways, application messages both ways, suites 1, 2, 3.
+//! Only serialized bytes cross between the two (they use different
+//! generations of the RustCrypto and tls_codec crates).
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use mlsx_base::codec::{CipherSuite, MlsMessage, decode, encode};
+use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
+use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
+use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, Received};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+
+const SUITES: [(u16, Ciphersuite); 3] = [
+    (1, Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519),
+    (2, Ciphersuite::MLS_128_DHKEMP256_AES128GCM_SHA256_P256),
+    (3, Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519),
+];
+
+struct Peer {
+    provider: OpenMlsRustCrypto,
+    signer: SignatureKeyPair,
+    credential: CredentialWithKey,
+}
+
+fn peer(suite: Ciphersuite, name: &str) -> Peer {
+    let provider = OpenMlsRustCrypto::default();
+    let signer = SignatureKeyPair::new(suite.signature_algorithm()).unwrap();
+    signer.store(provider.storage()).unwrap();
+    let credential = CredentialWithKey {
+        credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
+        signature_key: signer.to_public_vec().into(),
+    };
+    Peer {
+        provider,
+        signer,
+        credential,
+    }
+}
+
+fn ours(suite: u16) -> Arc<dyn CipherSuiteProvider> {
+    RustCryptoProvider::new().cipher_suite_provider(CipherSuite(suite)).unwrap()
+}
+
+fn to_ours(m: &MlsMessageOut) -> MlsMessage {
+    decode(&m.to_bytes().unwrap()).unwrap()
+}
+
+fn to_peer(m: &MlsMessage) -> MlsMessageIn {
+    MlsMessageIn::tls_deserialize_exact(encode(m).unwrap()).unwrap()
+}
+
+fn process(p: &Peer, g: &mut MlsGroup, m: &MlsMessage) -> ProcessedMessageContent {
+    let msg = to_peer(m).try_into_protocol_message().unwrap();
+    g.process_message(&p.provider, msg).unwrap().into_content()
+}
+
+fn app_both_ways(mine: &mut Group, p: &Peer, theirs: &mut MlsGroup) {
+    let m = theirs.create_message(&p.provider, &p.signer, b"from openmls").unwrap();
+    match mine.process_message(&to_ours(&m)).unwrap() {
+        Received::Application { data, .. } => assert_eq!(data, b"from openmls"),
+        other => panic!("{other:?}"),
+    }
+    let m = mine.encrypt_application(b"from mlsx", b"").unwrap();
+    match process(p, theirs, &m) {
+        ProcessedMessageContent::ApplicationMessage(a) => assert_eq!(a.into_bytes(), b"from mlsx"),
+        _ => panic!("not an application message"),
+    }
+}
+
+fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .use_ratchet_tree_extension(true)
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .build()
+}
+
+#[test]
+fn openmls_creates_and_adds_mlsx() {
+    for (id, suite) in SUITES {
+        let cs = ours(id);
+        let alice = peer(suite, "alice");
+        let config = MlsGroupCreateConfig::builder()
+            .ciphersuite(suite)
+            .use_ratchet_tree_extension(true)
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
+        let mut group = MlsGroup::new(&alice.provider, &alice.signer, &config, alice.credential.clone()).unwrap();
+        let bob = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+        let kp_in = KeyPackageIn::tls_deserialize_exact(encode(&bob.key_package).unwrap()).unwrap();
+        let kp = kp_in.validate(alice.provider.crypto(), ProtocolVersion::Mls10).unwrap();
+        let (_, welcome, _) = group.add_members(&alice.provider, &alice.signer, &[kp]).unwrap();
+        group.merge_pending_commit(&alice.provider).unwrap();
+        let mut mine = Group::join(cs.clone(), &to_ours(&welcome), bob, None, GroupConfig::default()).unwrap();
+        assert_eq!(mine.epoch_authenticator(), group.epoch_authenticator().as_slice(), "suite {id}");
+        app_both_ways(&mut mine, &alice, &mut group);
+
+        // OpenMLS self-update; mlsx follows.
+        let bundle = group.self_update(&alice.provider, &alice.signer, Default::default()).unwrap();
+        group.merge_pending_commit(&alice.provider).unwrap();
+        let Received::Commit(staged) = mine.process_message(&to_ours(bundle.commit())).unwrap() else {
+            panic!()
+        };
+        mine.merge_staged_commit(staged).unwrap();
+        assert_eq!(
+            mine.epoch_authenticator(),
+            group.epoch_authenticator().as_slice(),
+            "suite {id} after OpenMLS commit"
+        );
+
+        // mlsx commits; OpenMLS follows.
+        let out = mine.commit(CommitOptions::default()).unwrap();
+        mine.merge_pending_commit().unwrap();
+        let ProcessedMessageContent::StagedCommitMessage(staged) = process(&alice, &mut group, &out.commit) else {
+            panic!()
+        };
+        group.merge_staged_commit(&alice.provider, *staged).unwrap();
+        assert_eq!(
+            mine.epoch_authenticator(),
+            group.epoch_authenticator().as_slice(),
+            "suite {id} after mlsx commit"
+        );
+        app_both_ways(&mut mine, &alice, &mut group);
+    }
+}
+
+#[test]
+fn mlsx_creates_and_adds_openmls() {
+    for (id, suite) in SUITES {
+        for encrypt_handshake in [false, true] {
+            let cs = ours(id);
+            let config = GroupConfig {
+                encrypt_handshake,
+                ..GroupConfig::default()
+            };
+            let mut mine = Group::create(
+                cs.clone(),
+                Identity::basic(cs.as_ref(), b"alice").unwrap(),
+                b"interop".to_vec(),
+                config,
+            )
+            .unwrap();
+            let bob = peer(suite, "bob");
+            let bundle = KeyPackage::builder()
+                .build(suite, &bob.provider, &bob.signer, bob.credential.clone())
+                .unwrap();
+            let kp = decode(&bundle.key_package().tls_serialize_detached().unwrap()).unwrap();
+            let out = mine.commit(CommitOptions::add(vec![kp])).unwrap();
+            mine.merge_pending_commit().unwrap();
+            let MlsMessageBodyIn::Welcome(welcome) = to_peer(out.welcome.as_ref().unwrap()).extract() else {
+                panic!()
+            };
+            let mut theirs = StagedWelcome::new_from_welcome(&bob.provider, &join_config(), welcome, None)
+                .unwrap()
+                .into_group(&bob.provider)
+                .unwrap();
+            assert_eq!(mine.epoch_authenticator(), theirs.epoch_authenticator().as_slice(), "suite {id}");
+            app_both_ways(&mut mine, &bob, &mut theirs);
+
+            // OpenMLS commits; mlsx follows; then mlsx commits.
+            let b = theirs.self_update(&bob.provider, &bob.signer, Default::default()).unwrap();
+            theirs.merge_pending_commit(&bob.provider).unwrap();
+            let Received::Commit(staged) = mine.process_message(&to_ours(b.commit())).unwrap() else {
+                panic!()
+            };
+            mine.merge_staged_commit(staged).unwrap();
+            let out = mine.commit(CommitOptions::default()).unwrap();
+            mine.merge_pending_commit().unwrap();
+            let ProcessedMessageContent::StagedCommitMessage(staged) = process(&bob, &mut theirs, &out.commit) else {
+                panic!()
+            };
+            theirs.merge_staged_commit(&bob.provider, *staged).unwrap();
+            assert_eq!(
+                mine.epoch_authenticator(),
+                theirs.epoch_authenticator().as_slice(),
+                "suite {id} after commits"
+            );
+            app_both_ways(&mut mine, &bob, &mut theirs);
+        }
+    }
+}

@@ -212,3 +212,65 @@ fn external_join_both_ways() {
         app_both_ways(&mut mine, &mut dave_g);
     }
 }
+
+#[test]
+fn group_context_extensions_and_reinit_from_mlsx() {
+    use mlsx_base::codec::{Extension, ExtensionType, GroupContextExtensions, Proposal, ProtocolVersion, ReInit, VLBytes};
+    for suite in SUITES {
+        let cs = ours(suite);
+        let mut mine = Group::create(
+            cs.clone(),
+            Identity::basic(cs.as_ref(), b"alice").unwrap(),
+            b"gce".to_vec(),
+            GroupConfig::default(),
+        )
+        .unwrap();
+        let bob = peer(suite, "bob");
+        let m = to_ours(
+            &bob.generate_key_package_message(ExtensionList::default(), ExtensionList::default(), None)
+                .unwrap(),
+        );
+        let MlsMessageBody::KeyPackage(kp) = m.body else { panic!() };
+        let out = mine.commit(CommitOptions::add(vec![kp])).unwrap();
+        mine.merge_pending_commit().unwrap();
+        let (mut theirs, _) = bob.join_group(None, &to_peer(out.welcome.as_ref().unwrap()), None).unwrap();
+
+        // GroupContextExtensions: an empty required_capabilities extension.
+        let gce = Proposal::GroupContextExtensions(GroupContextExtensions {
+            extensions: vec![Extension::new(ExtensionType::REQUIRED_CAPABILITIES, vec![0, 0, 0])],
+        });
+        let out = mine
+            .commit(CommitOptions {
+                proposals: vec![gce],
+                ..CommitOptions::default()
+            })
+            .unwrap();
+        mine.merge_pending_commit().unwrap();
+        theirs.process_incoming_message(to_peer(&out.commit)).unwrap();
+        assert_eq!(mine.epoch_authenticator(), peer_auth(&theirs), "suite {suite} after GCE");
+
+        // ReInit: both sides stop using the group.
+        let reinit = Proposal::ReInit(ReInit {
+            group_id: VLBytes::new(b"gce-2".to_vec()),
+            version: ProtocolVersion::MLS10,
+            cipher_suite: CipherSuite(suite),
+            extensions: vec![],
+        });
+        let out = mine
+            .commit(CommitOptions {
+                proposals: vec![reinit],
+                force_path: false,
+                ..CommitOptions::default()
+            })
+            .unwrap();
+        mine.merge_pending_commit().unwrap();
+        theirs.process_incoming_message(to_peer(&out.commit)).unwrap();
+        assert_eq!(mine.epoch_authenticator(), peer_auth(&theirs), "suite {suite} after ReInit");
+        assert!(!mine.is_active());
+        assert!(mine.encrypt_application(b"x", b"").is_err());
+        // Observed deviation (drafts/interop.md): mls-rs 0.57 still encrypts
+        // application messages after a ReInit commit, where RFC 9420 §12.4.2
+        // says the client MUST NOT use the group to send messages.
+        assert!(theirs.encrypt_application_message(b"x", vec![]).is_ok());
+    }
+}

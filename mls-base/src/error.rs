@@ -163,6 +163,48 @@ pub enum PeerError {
     /// No node of the UpdatePath is encrypted to a key we hold (RFC 9420 §7.5).
     #[error("no path secret in the UpdatePath is encrypted to us")]
     NoPathSecretForUs,
+    /// A proposal of a type the group has no handler for (RFC 9420 §12.2:
+    /// unsupported proposal types make a proposal invalid).
+    #[error("unsupported proposal type {0:#06x}")]
+    UnsupportedProposalType(u16),
+    /// A registered extension outside the contexts it is allowed in (RFC 9420 §13.3).
+    #[error("extension {extension_type:#06x} not allowed in {context:?}")]
+    ExtensionNotAllowed {
+        /// The extension type.
+        extension_type: u16,
+        /// Where it appeared.
+        context: crate::group::hooks::ExtensionContext,
+    },
+    /// An extension handler rejected an extension's data or a change of it.
+    #[error("extension {extension_type:#06x} rejected: {reason}")]
+    ExtensionRejected {
+        /// The extension type.
+        extension_type: u16,
+        /// Why.
+        reason: String,
+    },
+    /// A proposal handler rejected a proposal.
+    #[error("proposal of type {proposal_type:#06x} rejected: {reason}")]
+    ProposalRejected {
+        /// The proposal type.
+        proposal_type: u16,
+        /// Why.
+        reason: String,
+    },
+    /// A framing handler rejected a message's `authenticated_data` (RFC 9420 §6).
+    #[error("authenticated data rejected: {0}")]
+    AuthenticatedDataRejected(String),
+    /// A framing handler rejected a message's `application_data`.
+    #[error("application data rejected: {0}")]
+    ApplicationDataRejected(String),
+    /// A wire-format handler rejected a message.
+    #[error("message of wire format {wire_format:#06x} rejected: {reason}")]
+    WireFormatRejected {
+        /// The wire format.
+        wire_format: u16,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// API misuse by the caller.
@@ -296,4 +338,16 @@ pub enum ProposalListError {
     /// An Update for our leaf that we did not propose in this epoch (RFC 9420 §12.1.2).
     #[error("an Update for our leaf that we did not propose in this epoch")]
     UnknownUpdateForUs,
+    /// A proposal of a type that not every member supports (RFC 9420 §12.2, §13.4).
+    #[error("a proposal type not supported by every member")]
+    ProposalTypeUnsupportedByMember,
+    /// A proposal committed by value whose type allows only references.
+    #[error("a proposal committed by value whose type allows only references")]
+    ByReferenceOnly,
+    /// A proposal from a sender its type does not allow (RFC 9420 §12.1, §17.4 "External").
+    #[error("a proposal from a sender its type does not allow")]
+    SenderNotAllowed,
+    /// A proposal type that may not appear in an external commit (RFC 9420 §12.2).
+    #[error("a proposal type not allowed in an external commit")]
+    NotAllowedInExternalCommit,
 }

@@ -87,7 +87,7 @@ fn deliver(groups: &mut [Group], from: usize, msg: &MlsMessage) {
         }
         match g.process_message(&msg).unwrap() {
             Received::Commit(staged) => g.merge_staged_commit(staged).unwrap(),
-            Received::Proposal(_) | Received::Application { .. } => {}
+            Received::Proposal(_) | Received::Application { .. } | Received::Envelope { .. } => {}
         }
     }
 }

@@ -163,7 +163,7 @@ impl<C: MlsConfig> Member<C> {
                     None
                 }
                 Received::Application { data, .. } => Some(data),
-                Received::Proposal(_) => None,
+                Received::Proposal(_) | Received::Envelope { .. } => None,
             },
             Member::R(g) => match g.process_incoming_message(mls_rs::MlsMessage::from_bytes(msg).unwrap()).unwrap() {
                 ReceivedMessage::ApplicationMessage(d) => Some(d.data().to_vec()),

@@ -347,26 +347,35 @@ pub struct PrivateContentAad {
     pub authenticated_data: VLBytes,
 }
 
+/// A message body of a wire format RFC 9420 does not define (an envelope
+/// such as a targeted message or a message pair): the wire format and the
+/// body's bytes, delimited by the format's registered
+/// [`BodySyntax`](super::syntax::BodySyntax) (to the end of the input by
+/// default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomBody {
+    /// The wire format.
+    pub wire_format: WireFormat,
+    /// The body's bytes.
+    pub body: Vec<u8>,
+}
+
 /// The `select (wire_format)` part of `MLSMessage` (RFC 9420 §6).
-#[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
-#[repr(u16)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
 pub enum MlsMessageBody {
     /// `mls_public_message(1)`.
-    #[tls_codec(discriminant = 1)]
     PublicMessage(PublicMessage),
     /// `mls_private_message(2)`.
-    #[tls_codec(discriminant = 2)]
     PrivateMessage(PrivateMessage),
     /// `mls_welcome(3)`.
-    #[tls_codec(discriminant = 3)]
     Welcome(Welcome),
     /// `mls_group_info(4)`.
-    #[tls_codec(discriminant = 4)]
     GroupInfo(GroupInfo),
     /// `mls_key_package(5)`.
-    #[tls_codec(discriminant = 5)]
     KeyPackage(KeyPackage),
+    /// Any other wire format.
+    Custom(CustomBody),
 }
 
 impl MlsMessageBody {
@@ -378,6 +387,68 @@ impl MlsMessageBody {
             Self::Welcome(_) => WireFormat::WELCOME,
             Self::GroupInfo(_) => WireFormat::GROUP_INFO,
             Self::KeyPackage(_) => WireFormat::KEY_PACKAGE,
+            Self::Custom(c) => c.wire_format,
+        }
+    }
+}
+
+impl tls_codec::Size for MlsMessageBody {
+    fn tls_serialized_len(&self) -> usize {
+        2 + match self {
+            Self::PublicMessage(x) => x.tls_serialized_len(),
+            Self::PrivateMessage(x) => x.tls_serialized_len(),
+            Self::Welcome(x) => x.tls_serialized_len(),
+            Self::GroupInfo(x) => x.tls_serialized_len(),
+            Self::KeyPackage(x) => x.tls_serialized_len(),
+            Self::Custom(c) => c.body.len(),
+        }
+    }
+}
+
+impl tls_codec::Serialize for MlsMessageBody {
+    fn tls_serialize<W: std::io::Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
+        let t = self.wire_format().tls_serialize(w)?;
+        let n = match self {
+            Self::PublicMessage(x) => x.tls_serialize(w)?,
+            Self::PrivateMessage(x) => x.tls_serialize(w)?,
+            Self::Welcome(x) => x.tls_serialize(w)?,
+            Self::GroupInfo(x) => x.tls_serialize(w)?,
+            Self::KeyPackage(x) => x.tls_serialize(w)?,
+            Self::Custom(c) => {
+                w.write_all(&c.body)?;
+                c.body.len()
+            }
+        };
+        Ok(t + n)
+    }
+}
+
+impl tls_codec::DeserializeBytes for MlsMessageBody {
+    fn tls_deserialize_bytes(bytes: &[u8]) -> Result<(Self, &[u8]), tls_codec::Error> {
+        fn body<T: tls_codec::DeserializeBytes>(
+            bytes: &[u8],
+            f: fn(T) -> MlsMessageBody,
+        ) -> Result<(MlsMessageBody, &[u8]), tls_codec::Error> {
+            let (x, rest) = T::tls_deserialize_bytes(bytes)?;
+            Ok((f(x), rest))
+        }
+        let (t, rest) = WireFormat::tls_deserialize_bytes(bytes)?;
+        match t {
+            WireFormat::PUBLIC_MESSAGE => body(rest, Self::PublicMessage),
+            WireFormat::PRIVATE_MESSAGE => body(rest, Self::PrivateMessage),
+            WireFormat::WELCOME => body(rest, Self::Welcome),
+            WireFormat::GROUP_INFO => body(rest, Self::GroupInfo),
+            WireFormat::KEY_PACKAGE => body(rest, Self::KeyPackage),
+            other => {
+                let (b, rest) = super::syntax::wire_format_syntax(other).split(rest)?;
+                Ok((
+                    Self::Custom(CustomBody {
+                        wire_format: other,
+                        body: b.to_vec(),
+                    }),
+                    rest,
+                ))
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ mod framing;
 mod group;
 mod key_package;
 mod proposal;
+pub mod syntax;
 mod tree;
 
 pub use bytes::{VLBytes, read_varint, varint_len, write_varint};

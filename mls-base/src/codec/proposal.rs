@@ -137,35 +137,60 @@ pub struct GroupContextExtensions {
     pub extensions: Vec<Extension>,
 }
 
+/// A proposal of a type RFC 9420 does not define (RFC 9420 §13.2): its
+/// type and the exact bytes of its body as they are on the wire, found with
+/// the type's registered [`BodySyntax`](super::syntax::BodySyntax).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomProposal {
+    /// The proposal type.
+    pub proposal_type: ProposalType,
+    /// The body's wire bytes (everything after `proposal_type`).
+    pub body: Vec<u8>,
+}
+
+impl CustomProposal {
+    /// A proposal whose body is the encoding of `body` (a struct of the
+    /// type's own syntax).
+    pub fn new(proposal_type: ProposalType, body: Vec<u8>) -> Self {
+        Self { proposal_type, body }
+    }
+
+    /// A proposal whose body is `opaque data<V>`, the default syntax of
+    /// unregistered types (and how mls-rs and OpenMLS encode custom proposals).
+    pub fn opaque(proposal_type: ProposalType, data: &[u8]) -> Result<Self, tls_codec::Error> {
+        use tls_codec::Serialize as _;
+        Ok(Self {
+            proposal_type,
+            body: VLBytes::new(data.to_vec()).tls_serialize_detached()?,
+        })
+    }
+}
+
 /// `Proposal` (RFC 9420 §12.1).
 ///
-/// Only the RFC 9420 types decode here; a proposal type from a draft is a
-/// decode error (`UnknownValue`) until a handler for it is registered.
-#[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
-#[repr(u16)]
+/// The seven RFC 9420 types decode to their structs; any other type decodes
+/// to [`Proposal::Custom`] with the syntax registered for it in
+/// [`syntax`](super::syntax) (`opaque<V>` by default). Whether a group
+/// accepts it is decided by the group's proposal handlers.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
 pub enum Proposal {
     /// `add(1)`.
-    #[tls_codec(discriminant = 1)]
     Add(Add),
     /// `update(2)`.
-    #[tls_codec(discriminant = 2)]
     Update(Update),
     /// `remove(3)`.
-    #[tls_codec(discriminant = 3)]
     Remove(Remove),
     /// `psk(4)`.
-    #[tls_codec(discriminant = 4)]
     PreSharedKey(PreSharedKeyProposal),
     /// `reinit(5)`.
-    #[tls_codec(discriminant = 5)]
     ReInit(ReInit),
     /// `external_init(6)`.
-    #[tls_codec(discriminant = 6)]
     ExternalInit(ExternalInit),
     /// `group_context_extensions(7)`.
-    #[tls_codec(discriminant = 7)]
     GroupContextExtensions(GroupContextExtensions),
+    /// Any other type.
+    Custom(CustomProposal),
 }
 
 impl Proposal {
@@ -179,6 +204,71 @@ impl Proposal {
             Self::ReInit(_) => ProposalType::REINIT,
             Self::ExternalInit(_) => ProposalType::EXTERNAL_INIT,
             Self::GroupContextExtensions(_) => ProposalType::GROUP_CONTEXT_EXTENSIONS,
+            Self::Custom(c) => c.proposal_type,
+        }
+    }
+}
+
+impl tls_codec::Size for Proposal {
+    fn tls_serialized_len(&self) -> usize {
+        2 + match self {
+            Self::Add(x) => x.tls_serialized_len(),
+            Self::Update(x) => x.tls_serialized_len(),
+            Self::Remove(x) => x.tls_serialized_len(),
+            Self::PreSharedKey(x) => x.tls_serialized_len(),
+            Self::ReInit(x) => x.tls_serialized_len(),
+            Self::ExternalInit(x) => x.tls_serialized_len(),
+            Self::GroupContextExtensions(x) => x.tls_serialized_len(),
+            Self::Custom(c) => c.body.len(),
+        }
+    }
+}
+
+impl tls_codec::Serialize for Proposal {
+    fn tls_serialize<W: std::io::Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
+        let t = self.proposal_type().tls_serialize(w)?;
+        let n = match self {
+            Self::Add(x) => x.tls_serialize(w)?,
+            Self::Update(x) => x.tls_serialize(w)?,
+            Self::Remove(x) => x.tls_serialize(w)?,
+            Self::PreSharedKey(x) => x.tls_serialize(w)?,
+            Self::ReInit(x) => x.tls_serialize(w)?,
+            Self::ExternalInit(x) => x.tls_serialize(w)?,
+            Self::GroupContextExtensions(x) => x.tls_serialize(w)?,
+            Self::Custom(c) => {
+                w.write_all(&c.body)?;
+                c.body.len()
+            }
+        };
+        Ok(t + n)
+    }
+}
+
+impl tls_codec::DeserializeBytes for Proposal {
+    fn tls_deserialize_bytes(bytes: &[u8]) -> Result<(Self, &[u8]), tls_codec::Error> {
+        fn body<T: tls_codec::DeserializeBytes>(bytes: &[u8], f: fn(T) -> Proposal) -> Result<(Proposal, &[u8]), tls_codec::Error> {
+            let (x, rest) = T::tls_deserialize_bytes(bytes)?;
+            Ok((f(x), rest))
+        }
+        let (t, rest) = ProposalType::tls_deserialize_bytes(bytes)?;
+        match t {
+            ProposalType::ADD => body(rest, Self::Add),
+            ProposalType::UPDATE => body(rest, Self::Update),
+            ProposalType::REMOVE => body(rest, Self::Remove),
+            ProposalType::PSK => body(rest, Self::PreSharedKey),
+            ProposalType::REINIT => body(rest, Self::ReInit),
+            ProposalType::EXTERNAL_INIT => body(rest, Self::ExternalInit),
+            ProposalType::GROUP_CONTEXT_EXTENSIONS => body(rest, Self::GroupContextExtensions),
+            other => {
+                let (b, rest) = super::syntax::proposal_syntax(other).split(rest)?;
+                Ok((
+                    Self::Custom(CustomProposal {
+                        proposal_type: other,
+                        body: b.to_vec(),
+                    }),
+                    rest,
+                ))
+            }
         }
     }
 }

@@ -290,10 +290,26 @@ fn invalid_optional_and_enum_values_are_rejected() {
     assert_eq!(bytes[proposals_len], 1);
     bytes[proposals_len] = 2;
     assert!(Commit::tls_deserialize_exact_bytes(&bytes).is_err());
-    // Unknown proposal type, sender type and wire format.
+    // Unknown proposal types decode as opaque<V> unless registered; a body
+    // that is not a valid opaque<V> (or has trailing bytes) is rejected.
     assert!(Proposal::tls_deserialize_exact_bytes(&[0x00, 0x08, 0, 0, 0, 1]).is_err());
+    assert!(matches!(
+        Proposal::tls_deserialize_exact_bytes(&[0x00, 0x08, 2, 0, 1]).unwrap(),
+        Proposal::Custom(CustomProposal { proposal_type: ProposalType(8), body }) if body == [2, 0, 1]
+    ));
+    assert!(Proposal::tls_deserialize_exact_bytes(&[0x00, 0x08, 3, 0, 1]).is_err());
+    // Unknown sender types are errors; an unknown wire format's body runs to the end.
     assert!(Sender::tls_deserialize_exact_bytes(&[5, 0, 0, 0, 0]).is_err());
-    assert!(MlsMessage::tls_deserialize_exact_bytes(&[0, 1, 0, 9]).is_err());
+    assert!(MlsMessage::tls_deserialize_exact_bytes(&[0, 1, 0, 1]).is_err());
+    let m = MlsMessage::tls_deserialize_exact_bytes(&[0, 1, 0, 9, 7, 7]).unwrap();
+    assert_eq!(
+        m.body,
+        MlsMessageBody::Custom(CustomBody {
+            wire_format: WireFormat(9),
+            body: vec![7, 7]
+        })
+    );
+    assert_eq!(m.tls_serialize_detached().unwrap(), [0, 1, 0, 9, 7, 7]);
 }
 
 #[test]

@@ -6,11 +6,14 @@ use std::collections::BTreeSet;
 use subtle::ConstantTimeEq;
 
 use super::validation::{GroupParams, LeafContext, MemberSummary, validate_key_package, validate_leaf};
+use std::collections::BTreeMap;
+
+use super::hooks::{ExtensionContext, Hooks, ProposalItem, ProposalStage, ProposalState};
 use super::{Group, KeyPackage};
 use crate::codec::{
     AuthenticatedContent, Commit, Extension, ExtensionType, FramedContentAuthData, FramedContentBody, GroupContext, GroupInfo,
-    HpkePublicKey, LeafNodeSource, MlsMessage, MlsMessageBody, PreSharedKeyId, Proposal, ProposalOrRef, ProtocolVersion, Psk, ReInit,
-    RequiredCapabilities, ResumptionPskUsage, Sender, VLBytes, WireFormat, encode, find_extension,
+    HpkePublicKey, LeafNodeSource, MlsMessage, MlsMessageBody, PreSharedKeyId, Proposal, ProposalOrRef, ProposalType, ProtocolVersion, Psk,
+    ReInit, RequiredCapabilities, ResumptionPskUsage, Sender, VLBytes, WireFormat, encode, find_extension,
 };
 use crate::crypto::{LabeledCrypto, Secret};
 use crate::error::{Error, MisuseError, PeerError, ProposalListError};
@@ -97,9 +100,26 @@ pub struct StagedCommit {
     pub(super) reinit: Option<ReInit>,
     pub(super) added: Vec<LeafIndex>,
     pub(super) removed: Vec<LeafIndex>,
+    pub(super) records: Vec<(ProposalType, Vec<u8>)>,
 }
 
 impl StagedCommit {
+    /// The GroupContext of the new epoch.
+    pub fn context(&self) -> &GroupContext {
+        &self.context
+    }
+
+    /// The ratchet tree of the new epoch.
+    pub fn tree(&self) -> &RatchetTree {
+        &self.tree
+    }
+
+    /// What proposal handlers recorded while applying the commit
+    /// ([`ProposalState::record`]), in order, with the proposal type.
+    pub fn hook_records(&self) -> &[(ProposalType, Vec<u8>)] {
+        &self.records
+    }
+
     /// The epoch this commit starts.
     pub fn epoch(&self) -> u64 {
         self.context.epoch
@@ -142,18 +162,65 @@ impl StagedCommit {
     }
 }
 
-/// Which senders may send which proposals (RFC 9420 §12.1.8, §17.4 "External").
-pub(super) fn check_proposal_sender(sender: &Sender, p: &Proposal) -> Result<(), Error> {
+/// Which senders may send which proposals (RFC 9420 §12.1.8, §17.4
+/// "External"; the handler's flags for other types).
+pub(super) fn check_proposal_sender(hooks: &Hooks, sender: &Sender, p: &Proposal) -> Result<(), Error> {
+    let flags = match p {
+        Proposal::Custom(c) => Some(
+            hooks
+                .proposal(c.proposal_type)
+                .ok_or(PeerError::UnsupportedProposalType(c.proposal_type.0))?
+                .flags(),
+        ),
+        _ => None,
+    };
     let ok = match sender {
         Sender::Member(_) => !matches!(p, Proposal::ExternalInit(_)),
-        Sender::External(_) => matches!(
-            p,
-            Proposal::Add(_) | Proposal::Remove(_) | Proposal::PreSharedKey(_) | Proposal::ReInit(_) | Proposal::GroupContextExtensions(_)
-        ),
+        Sender::External(_) => match flags {
+            Some(f) => f.external_senders,
+            None => matches!(
+                p,
+                Proposal::Add(_)
+                    | Proposal::Remove(_)
+                    | Proposal::PreSharedKey(_)
+                    | Proposal::ReInit(_)
+                    | Proposal::GroupContextExtensions(_)
+            ),
+        },
         Sender::NewMemberProposal => matches!(p, Proposal::Add(_)),
         Sender::NewMemberCommit => false,
     };
     if ok { Ok(()) } else { Err(PeerError::InvalidSender.into()) }
+}
+
+/// A proposal in a commit's list, resolved.
+#[derive(Clone, Debug)]
+pub(super) struct Listed {
+    pub(super) proposal: Proposal,
+    pub(super) sender: Sender,
+    pub(super) by_reference: bool,
+}
+
+/// Removes a leaf under the rules of Remove proposals (RFC 9420 §12.1.3, §12.2).
+fn remove_checked(
+    tree: &mut RatchetTree,
+    touched: &mut BTreeSet<u32>,
+    removed: &mut Vec<LeafIndex>,
+    committer: Option<LeafIndex>,
+    leaf: LeafIndex,
+) -> Result<(), Error> {
+    if Some(leaf) == committer {
+        return Err(invalid(ProposalListError::RemoveOfCommitter));
+    }
+    if !touched.insert(leaf.0) {
+        return Err(invalid(ProposalListError::MultipleChangesToLeaf));
+    }
+    if tree.leaf(leaf).is_none() {
+        return Err(invalid(ProposalListError::RemoveOfBlankLeaf));
+    }
+    tree.remove_leaf(leaf)?;
+    removed.push(leaf);
+    Ok(())
 }
 
 /// The result of applying a proposal list to the current state (§12.3).
@@ -166,6 +233,19 @@ pub(super) struct Applied {
     pub(super) psks: Vec<PreSharedKeyId>,
     pub(super) reinit: Option<ReInit>,
     pub(super) path_required: bool,
+    pub(super) records: Vec<(ProposalType, Vec<u8>)>,
+}
+
+/// Mutable state threaded through the proposal handlers of one commit.
+struct HandlerRun<'a> {
+    /// `Sender::Member` of the committer, or `Sender::NewMemberCommit`.
+    committer: Sender,
+    tree: &'a mut RatchetTree,
+    extensions: &'a mut Vec<Extension>,
+    touched: &'a mut BTreeSet<u32>,
+    removed: &'a mut Vec<LeafIndex>,
+    path_required: &'a mut bool,
+    records: &'a mut Vec<(ProposalType, Vec<u8>)>,
 }
 
 /// The HPKE exporter label of external initialization (RFC 9420 §8.3).
@@ -177,7 +257,7 @@ fn invalid(why: ProposalListError) -> Error {
 
 impl Group {
     /// Validates (§12.2) and applies (§12.3) a regular commit's proposals.
-    pub(super) fn apply_proposals(&self, committer: LeafIndex, list: &[(Proposal, Sender)], receiving: bool) -> Result<Applied, Error> {
+    pub(super) fn apply_proposals(&self, committer: LeafIndex, list: &[Listed], receiving: bool) -> Result<Applied, Error> {
         // §7.3: lifetimes MUST be checked when sending, and are checked when receiving unless configured off.
         let check_lifetime = !receiving || self.config.check_received_lifetimes;
         let cs = self.cs.as_ref();
@@ -188,13 +268,34 @@ impl Group {
         let mut psk_ids: Vec<PreSharedKeyId> = vec![];
         let mut reinit = None;
         let mut path_required = list.is_empty();
-        for (p, sender) in list {
-            check_proposal_sender(sender, p)?;
+        let mut custom_types = BTreeSet::new();
+        for Listed {
+            proposal: p,
+            sender,
+            by_reference,
+        } in list
+        {
+            check_proposal_sender(&self.config.hooks, sender, p)?;
             match p {
                 Proposal::GroupContextExtensions(g) => {
                     gce += 1;
                     extensions = g.extensions.extensions_checked()?;
+                    self.check_context_extensions(&self.context.extensions, &extensions, ProposalType::GROUP_CONTEXT_EXTENSIONS)?;
                     path_required = true;
+                }
+                Proposal::Custom(c) => {
+                    let h = self
+                        .config
+                        .hooks
+                        .proposal(c.proposal_type)
+                        .ok_or(PeerError::UnsupportedProposalType(c.proposal_type.0))?;
+                    let flags = h.flags();
+                    if flags.by_reference_only && !by_reference {
+                        return Err(invalid(ProposalListError::ByReferenceOnly));
+                    }
+                    path_required |= flags.requires_path;
+                    h.validate(self, sender, &c.body)?;
+                    custom_types.insert(c.proposal_type);
                 }
                 Proposal::ReInit(r) => {
                     if r.version < ProtocolVersion::MLS10 {
@@ -213,6 +314,15 @@ impl Group {
         if reinit.is_some() && list.len() != 1 {
             return Err(invalid(ProposalListError::ReInitNotAlone));
         }
+        // §12.2, §13.4: a new proposal type must be supported by every member.
+        if !custom_types.is_empty()
+            && !self
+                .tree
+                .leaves()
+                .all(|(_, l)| custom_types.iter().all(|t| l.capabilities.proposals.contains(t)))
+        {
+            return Err(invalid(ProposalListError::ProposalTypeUnsupportedByMember));
+        }
         // GroupContextExtensions: every member must support the new extensions (§12.1.7).
         if gce == 1 {
             check_members_support(&tree, &extensions)?;
@@ -221,7 +331,7 @@ impl Group {
         // Updates.
         let mut updated = vec![];
         let mut update_summary: Option<MemberSummary> = None;
-        for (p, sender) in list {
+        for Listed { proposal: p, sender, .. } in list {
             if let Proposal::Update(u) = p {
                 let Sender::Member(l) = sender else {
                     return Err(invalid(ProposalListError::UpdateFromNonMember));
@@ -241,33 +351,36 @@ impl Group {
                     validator: self.config.validator.as_ref(),
                     summary,
                     check_lifetime,
+                    hooks: &self.config.hooks,
                 };
                 validate_leaf(cs, &u.leaf_node, LeafContext::Update(*l), &params)?;
                 tree.update_leaf(*l, u.leaf_node.clone())?;
                 updated.push(*l);
             }
         }
-        // Removes.
         let mut removed = vec![];
-        for (p, _) in list {
+        let mut records = vec![];
+        let mut run = HandlerRun {
+            committer: Sender::Member(committer),
+            tree: &mut tree,
+            extensions: &mut extensions,
+            touched: &mut touched,
+            removed: &mut removed,
+            path_required: &mut path_required,
+            records: &mut records,
+        };
+        // New proposal types applied between Updates and Removes.
+        self.run_handlers(&mut run, list, |s| s == ProposalStage::AfterUpdates)?;
+        // Removes.
+        for Listed { proposal: p, .. } in list {
             if let Proposal::Remove(r) = p {
-                if r.removed == committer {
-                    return Err(invalid(ProposalListError::RemoveOfCommitter));
-                }
-                if !touched.insert(r.removed.0) {
-                    return Err(invalid(ProposalListError::MultipleChangesToLeaf));
-                }
-                if tree.leaf(r.removed).is_none() {
-                    return Err(invalid(ProposalListError::RemoveOfBlankLeaf));
-                }
-                tree.remove_leaf(r.removed)?;
-                removed.push(r.removed);
+                remove_checked(&mut tree, &mut touched, &mut removed, Some(committer), r.removed)?;
             }
         }
         // Adds, in order.
         let mut added = vec![];
         let mut add_summary: Option<MemberSummary> = None;
-        for (p, _) in list {
+        for Listed { proposal: p, .. } in list {
             if let Proposal::Add(a) = p {
                 let summary = add_summary.get_or_insert_with(|| MemberSummary::of(&tree));
                 let params = GroupParams {
@@ -278,6 +391,7 @@ impl Group {
                     validator: self.config.validator.as_ref(),
                     summary,
                     check_lifetime,
+                    hooks: &self.config.hooks,
                 };
                 validate_key_package(cs, &a.key_package, &params)?;
                 summary.add(&a.key_package.leaf_node);
@@ -286,7 +400,7 @@ impl Group {
             }
         }
         // PSKs, in order.
-        for (p, _) in list {
+        for Listed { proposal: p, .. } in list {
             if let Proposal::PreSharedKey(psk) = p {
                 let id = &psk.psk;
                 if id.psk_nonce.len() != cs.hash_len() {
@@ -303,6 +417,21 @@ impl Group {
                 psk_ids.push(id.clone());
             }
         }
+        // New proposal types applied after the RFC 9420 ones.
+        let before = extensions.clone();
+        let mut run = HandlerRun {
+            committer: Sender::Member(committer),
+            tree: &mut tree,
+            extensions: &mut extensions,
+            touched: &mut touched,
+            removed: &mut removed,
+            path_required: &mut path_required,
+            records: &mut records,
+        };
+        self.run_handlers(&mut run, list, |s| matches!(s, ProposalStage::AfterDefault(_)))?;
+        if extensions != before {
+            check_members_support(&tree, &extensions)?;
+        }
         Ok(Applied {
             tree,
             extensions,
@@ -312,18 +441,100 @@ impl Group {
             psks: psk_ids,
             reinit,
             path_required,
+            records,
         })
+    }
+
+    /// Runs the handlers of the new proposal types in `list` whose stage
+    /// passes `stage`, in stage order, each with all of its proposals in
+    /// commit order (RFC 9420 §12.3 for the RFC types; the handler's
+    /// [`ProposalStage`] for the others).
+    fn run_handlers(&self, run: &mut HandlerRun<'_>, list: &[Listed], stage: impl Fn(ProposalStage) -> bool) -> Result<(), Error> {
+        let mut by_type: BTreeMap<(ProposalStage, ProposalType), Vec<ProposalItem<'_>>> = BTreeMap::new();
+        for l in list {
+            if let Proposal::Custom(c) = &l.proposal {
+                let h = self
+                    .config
+                    .hooks
+                    .proposal(c.proposal_type)
+                    .ok_or(PeerError::UnsupportedProposalType(c.proposal_type.0))?;
+                if stage(h.stage()) {
+                    by_type.entry((h.stage(), c.proposal_type)).or_default().push(ProposalItem {
+                        sender: l.sender,
+                        body: &c.body,
+                        by_reference: l.by_reference,
+                    });
+                }
+            }
+        }
+        for ((_, t), items) in by_type {
+            let h = self.config.hooks.proposal(t).ok_or(PeerError::UnsupportedProposalType(t.0))?;
+            let old = run.extensions.clone();
+            let mut state = ProposalState {
+                group: self,
+                committer: run.committer,
+                tree: run.tree,
+                extensions: run.extensions,
+                removals: vec![],
+                path_required: false,
+                records: run.records,
+                proposal_type: t,
+                extensions_changed: false,
+            };
+            h.apply(&mut state, &items)?;
+            let ProposalState {
+                removals,
+                path_required,
+                extensions_changed,
+                ..
+            } = state;
+            *run.path_required |= path_required;
+            if extensions_changed {
+                let new = run.extensions.extensions_checked()?;
+                self.check_context_extensions(&old, &new, t)?;
+            }
+            let committer = match run.committer {
+                Sender::Member(l) => Some(l),
+                _ => None,
+            };
+            for leaf in removals {
+                remove_checked(run.tree, run.touched, run.removed, committer, leaf)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a new GroupContext extension list with the extension
+    /// handlers: each registered type in the new list, and each change of a
+    /// registered type (RFC 9420 §12.1.7, §13.4).
+    pub(super) fn check_context_extensions(&self, old: &[Extension], new: &[Extension], cause: ProposalType) -> Result<(), Error> {
+        let hooks = &self.config.hooks;
+        hooks.validate_extensions(ExtensionContext::GroupContext, new)?;
+        let types: BTreeSet<ExtensionType> = old.iter().chain(new).map(|e| e.extension_type).collect();
+        for t in types {
+            let Some(h) = hooks.extension(t) else { continue };
+            let o = find_extension(old, t).map(|e| e.extension_data.as_slice());
+            let n = find_extension(new, t).map(|e| e.extension_data.as_slice());
+            if o != n {
+                h.validate_change(o, n, cause, self)?;
+            }
+        }
+        Ok(())
     }
 
     /// Looks up the secrets of PSKs (§8.4).
     pub(super) fn psk_values(&self, ids: &[PreSharedKeyId]) -> Result<Vec<Secret>, Error> {
+        let store = self.config.hooks.psk_store();
         ids.iter()
-            .map(|id| match &id.psk {
-                Psk::External(e) => self.external_psks.get(e.psk_id.as_slice()).map(Secret::duplicate),
-                Psk::Resumption(r) if r.psk_group_id == self.context.group_id => {
-                    self.resumption_psks.get(&r.psk_epoch).map(Secret::duplicate)
-                }
-                _ => None,
+            .map(|id| {
+                let own = match &id.psk {
+                    Psk::External(e) => self.external_psks.get(e.psk_id.as_slice()).map(Secret::duplicate),
+                    Psk::Resumption(r) if r.psk_group_id == self.context.group_id => {
+                        self.resumption_psks.get(&r.psk_epoch).map(Secret::duplicate)
+                    }
+                    _ => None,
+                };
+                own.or_else(|| store.and_then(|s| s.psk(&id.psk)))
             })
             .map(|s| s.ok_or(PeerError::MissingPsk.into()))
             .collect()
@@ -368,7 +579,7 @@ impl Group {
         let cs = cs.as_ref();
         let own = self.own_leaf();
         let mut refs: Vec<ProposalOrRef> = vec![];
-        let mut list: Vec<(Proposal, Sender)> = vec![];
+        let mut list: Vec<Listed> = vec![];
         if options.include_pending {
             for c in &self.pending {
                 // §12.2: the committer cannot commit its own Update.
@@ -376,12 +587,20 @@ impl Group {
                     continue;
                 }
                 refs.push(ProposalOrRef::Reference(c.reference.clone()));
-                list.push((c.proposal.clone(), c.sender));
+                list.push(Listed {
+                    proposal: c.proposal.clone(),
+                    sender: c.sender,
+                    by_reference: true,
+                });
             }
         }
         for p in &options.proposals {
             refs.push(ProposalOrRef::Proposal(p.clone()));
-            list.push((p.clone(), Sender::Member(own)));
+            list.push(Listed {
+                proposal: p.clone(),
+                sender: Sender::Member(own),
+                by_reference: false,
+            });
         }
         let mut applied = self.apply_proposals(own, &list, false)?;
         let use_path = (options.force_path || applied.path_required) && applied.reinit.is_none();
@@ -438,7 +657,7 @@ impl Group {
         let content = self.framed(
             FramedContentBody::Commit(Commit { proposals: refs, path }),
             &options.authenticated_data,
-        );
+        )?;
         let signature = framing::sign_content(cs, &self.identity.signer, wire_format, &content, &self.context)?;
         let mut ac = AuthenticatedContent {
             wire_format,
@@ -503,6 +722,7 @@ impl Group {
             reinit: applied.reinit,
             added: excluded,
             removed: applied.removed,
+            records: applied.records,
         });
         Ok(CommitOutput {
             commit,
@@ -549,18 +769,28 @@ impl Group {
     /// ExternalInit with the group's external key pair (§8.3).
     fn apply_external_commit(&self, commit: &Commit) -> Result<(LeafIndex, Applied, Secret), Error> {
         let cs = self.cs.as_ref();
+        let hooks = &self.config.hooks;
         let path = commit.path.as_ref().ok_or(PeerError::MissingPath)?;
         let mut kem_output = None;
         let mut remove = None;
         let mut psks = vec![];
+        let mut list: Vec<Listed> = vec![];
         for p in &commit.proposals {
-            let ProposalOrRef::Proposal(p) = p else {
-                return Err(invalid(ProposalListError::ExternalCommitByReference));
+            let (p, sender, by_reference) = match p {
+                ProposalOrRef::Proposal(p) => (p, Sender::NewMemberCommit, false),
+                ProposalOrRef::Reference(r) => {
+                    let c = self
+                        .pending
+                        .iter()
+                        .find(|c| &c.reference == r)
+                        .ok_or(PeerError::UnknownProposalRef)?;
+                    (&c.proposal, c.sender, true)
+                }
             };
-            match p {
-                Proposal::ExternalInit(e) if kem_output.is_none() => kem_output = Some(e.kem_output.clone()),
-                Proposal::Remove(r) if remove.is_none() => remove = Some(r.removed),
-                Proposal::PreSharedKey(psk) => {
+            match (p, by_reference) {
+                (Proposal::ExternalInit(e), false) if kem_output.is_none() => kem_output = Some(e.kem_output.clone()),
+                (Proposal::Remove(r), false) if remove.is_none() => remove = Some(r.removed),
+                (Proposal::PreSharedKey(psk), false) => {
                     if psk.psk.psk_nonce.len() != cs.hash_len() {
                         return Err(PeerError::InvalidPskNonce(psk.psk.psk_nonce.len()).into());
                     }
@@ -569,31 +799,80 @@ impl Group {
                     }
                     psks.push(psk.psk.clone());
                 }
+                (Proposal::Custom(c), _) => {
+                    let h = hooks
+                        .proposal(c.proposal_type)
+                        .ok_or(PeerError::UnsupportedProposalType(c.proposal_type.0))?;
+                    let f = h.flags();
+                    let allowed = if by_reference {
+                        f.by_reference_in_external_commit
+                    } else {
+                        f.in_external_commit && !f.by_reference_only
+                    };
+                    if !allowed {
+                        return Err(invalid(ProposalListError::NotAllowedInExternalCommit));
+                    }
+                    if !self.tree.leaves().all(|(_, l)| l.capabilities.proposals.contains(&c.proposal_type)) {
+                        return Err(invalid(ProposalListError::ProposalTypeUnsupportedByMember));
+                    }
+                    h.validate(self, &sender, &c.body)?;
+                    list.push(Listed {
+                        proposal: p.clone(),
+                        sender,
+                        by_reference,
+                    });
+                }
+                (_, true) => return Err(invalid(ProposalListError::ExternalCommitByReference)),
                 _ => return Err(invalid(ProposalListError::ExternalCommitProposalNotAllowed)),
             }
         }
         let kem_output = kem_output.ok_or(invalid(ProposalListError::ExternalCommitWithoutExternalInit))?;
         let mut tree = self.tree.clone();
+        let mut extensions = self.context.extensions.clone();
+        let mut touched = BTreeSet::new();
         let mut removed = vec![];
+        let mut records = vec![];
+        let mut path_required = true;
+        let mut run = HandlerRun {
+            committer: Sender::NewMemberCommit,
+            tree: &mut tree,
+            extensions: &mut extensions,
+            touched: &mut touched,
+            removed: &mut removed,
+            path_required: &mut path_required,
+            records: &mut records,
+        };
+        self.run_handlers(&mut run, &list, |s| s == ProposalStage::AfterUpdates)?;
         if let Some(r) = remove {
-            if tree.leaf(r).is_none() {
-                return Err(invalid(ProposalListError::RemoveOfBlankLeaf));
-            }
-            tree.remove_leaf(r)?;
-            removed.push(r);
+            remove_checked(&mut tree, &mut touched, &mut removed, None, r)?;
         }
         let committer = tree.add_leaf(path.leaf_node.clone())?;
+        let before = extensions.clone();
+        let mut run = HandlerRun {
+            committer: Sender::NewMemberCommit,
+            tree: &mut tree,
+            extensions: &mut extensions,
+            touched: &mut touched,
+            removed: &mut removed,
+            path_required: &mut path_required,
+            records: &mut records,
+        };
+        self.run_handlers(&mut run, &list, |s| matches!(s, ProposalStage::AfterDefault(_)))?;
+        if extensions != before {
+            check_members_support(&tree, &extensions)?;
+        }
         let (external_sk, _) = self.secrets.external_key_pair(cs)?;
         let init_secret = cs.hpke_export_receiver(kem_output.as_slice(), &external_sk, &[], EXTERNAL_INIT_LABEL, cs.hash_len())?;
         let applied = Applied {
             tree,
-            extensions: self.context.extensions.clone(),
+            extensions,
             added: vec![],
             removed,
             updated: vec![],
             psks,
             reinit: None,
-            path_required: true,
+            path_required,
+            records,
         };
         Ok((committer, applied, init_secret))
     }
@@ -615,14 +894,22 @@ impl Group {
                 let mut list = Vec::with_capacity(commit.proposals.len());
                 for p in &commit.proposals {
                     match p {
-                        ProposalOrRef::Proposal(p) => list.push((p.clone(), Sender::Member(committer))),
+                        ProposalOrRef::Proposal(p) => list.push(Listed {
+                            proposal: p.clone(),
+                            sender: Sender::Member(committer),
+                            by_reference: false,
+                        }),
                         ProposalOrRef::Reference(r) => {
                             let c = self
                                 .pending
                                 .iter()
                                 .find(|c| &c.reference == r)
                                 .ok_or(PeerError::UnknownProposalRef)?;
-                            list.push((c.proposal.clone(), c.sender));
+                            list.push(Listed {
+                                proposal: c.proposal.clone(),
+                                sender: c.sender,
+                                by_reference: true,
+                            });
                         }
                     }
                 }
@@ -663,6 +950,7 @@ impl Group {
                     summary: &summary,
                     validator: self.config.validator.as_ref(),
                     check_lifetime: self.config.check_received_lifetimes,
+                    hooks: &self.config.hooks,
                 };
                 validate_leaf(cs, &path.leaf_node, LeafContext::Commit(committer), &params)?;
                 let old = applied.tree.leaf(committer).ok_or(PeerError::UnknownSender)?;
@@ -713,6 +1001,7 @@ impl Group {
                 reinit: None,
                 added: excluded,
                 removed: applied.removed,
+                records: applied.records,
             });
         };
         let joiner = joiner_secret(cs, init_secret.as_bytes(), commit_secret.as_bytes(), &new_context)?;
@@ -746,6 +1035,7 @@ impl Group {
             reinit: applied.reinit,
             added: excluded,
             removed: applied.removed,
+            records: applied.records,
         })
     }
 }

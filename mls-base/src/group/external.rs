@@ -36,6 +36,12 @@ impl Group {
         if old_context.cipher_suite != c.cipher_suite() {
             return Err(PeerError::InvalidGroupInfo("cipher suite").into());
         }
+        config
+            .hooks
+            .validate_extensions(super::hooks::ExtensionContext::GroupContext, &old_context.extensions)?;
+        config
+            .hooks
+            .validate_extensions(super::hooks::ExtensionContext::GroupInfo, &group_info.extensions)?;
         let mut tree = verified_tree(c, group_info, tree, &config)?;
         let ext =
             find_extension(&group_info.extensions, ExtensionType::EXTERNAL_PUB).ok_or(PeerError::InvalidGroupInfo("no external_pub"))?;

@@ -32,6 +32,7 @@
 
 mod commit;
 mod external;
+pub mod hooks;
 mod resumption;
 mod state;
 mod validation;
@@ -43,10 +44,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 pub use commit::{CommitOptions, CommitOutput, StagedCommit};
+pub use hooks::Hooks;
 pub use state::{GroupStorage, MemoryGroupStorage};
 pub use validation::{
-    BasicCredentialValidator, CredentialValidator, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError, MemberSummary, now,
-    validate_key_package, validate_leaf,
+    BasicCredentialValidator, CredentialValidator, CredentialValidators, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError,
+    MemberSummary, now, validate_key_package, validate_leaf,
 };
 #[cfg(feature = "x509")]
 pub use x509::X509CredentialValidator;
@@ -203,6 +205,9 @@ pub struct GroupConfig {
     /// Check the lifetime of KeyPackages received from others (RFC 9420
     /// §7.3 RECOMMENDED). Our own commits always check it (MUST).
     pub check_received_lifetimes: bool,
+    /// Handlers for proposal types, extensions, wire formats, framing and
+    /// PSKs beyond RFC 9420 (see [`hooks`]).
+    pub hooks: Hooks,
 }
 
 impl Default for GroupConfig {
@@ -216,6 +221,7 @@ impl Default for GroupConfig {
             epoch_secrets: EpochSecretRegistry::new(),
             validator: Arc::new(BasicCredentialValidator),
             check_received_lifetimes: true,
+            hooks: Hooks::new(),
         }
     }
 }
@@ -260,6 +266,13 @@ pub enum Received {
     Proposal(CachedProposal),
     /// A valid commit, to be merged with [`Group::merge_staged_commit`].
     Commit(StagedCommit),
+    /// A message of a wire format handled by a [`hooks::WireFormatHandler`].
+    Envelope {
+        /// The wire format.
+        wire_format: WireFormat,
+        /// What the handler found.
+        envelope: hooks::Envelope,
+    },
 }
 
 /// One member's view of a group in one epoch.
@@ -301,6 +314,9 @@ impl Group {
         config: GroupConfig,
     ) -> Result<Self, Error> {
         let c = cs.as_ref();
+        config
+            .hooks
+            .validate_extensions(hooks::ExtensionContext::GroupContext, &extensions)?;
         let (leaf_key, leaf_pub) = c.kem_generate_key_pair()?;
         let mut leaf = LeafNode {
             encryption_key: leaf_pub.into(),
@@ -414,6 +430,29 @@ impl Group {
         self.secrets.extra(label)
     }
 
+    /// The group's configuration.
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// Our signing identity, with the private signature key (for
+    /// extensions that sign with the member's leaf key).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The private key of our leaf's `encryption_key` (for extensions that
+    /// decrypt what is sent to the member's leaf, RFC 9420 §5.1.3).
+    pub fn own_leaf_private_key(&self) -> Option<&HpkePrivateKey> {
+        self.own_leaf().node().and_then(|x| self.keys.key(x))
+    }
+
+    /// The group's external key pair of this epoch (RFC 9420 §8.3), private
+    /// key and public key.
+    pub fn external_key_pair(&self) -> Result<(HpkePrivateKey, Vec<u8>), Error> {
+        self.secrets.external_key_pair(self.cs.as_ref())
+    }
+
     /// Registers an external PSK (RFC 9420 §8.4).
     pub fn add_external_psk(&mut self, psk_id: Vec<u8>, psk: Secret) {
         self.external_psks.insert(psk_id, psk);
@@ -427,14 +466,15 @@ impl Group {
         }
     }
 
-    fn framed(&self, body: FramedContentBody, authenticated_data: &[u8]) -> FramedContent {
-        FramedContent {
+    /// Frames content we send; framing handlers shape `authenticated_data`.
+    fn framed(&self, body: FramedContentBody, authenticated_data: &[u8]) -> Result<FramedContent, Error> {
+        Ok(FramedContent {
             group_id: self.context.group_id.clone(),
             epoch: self.context.epoch,
             sender: Sender::Member(self.own_leaf()),
-            authenticated_data: authenticated_data.to_vec().into(),
+            authenticated_data: self.config.hooks.frame_aad(&self.context, authenticated_data)?.into(),
             body,
-        }
+        })
     }
 
     fn padding_for(&self, len: usize) -> usize {
@@ -452,8 +492,12 @@ impl Group {
         if !self.pending.is_empty() {
             return Err(MisuseError::PendingProposals.into());
         }
-        let content = self.framed(FramedContentBody::Application(data.to_vec().into()), authenticated_data);
+        let mut data = data.to_vec();
+        for h in self.config.hooks.framing() {
+            data = h.frame_application_data(&self.context, data)?;
+        }
         let padding = self.padding_for(data.len());
+        let content = self.framed(FramedContentBody::Application(data.into()), authenticated_data)?;
         let msg = protect_private(
             self.cs.as_ref(),
             &self.identity.signer,
@@ -525,7 +569,7 @@ impl Group {
     /// Sends a proposal (RFC 9420 §12.1) and caches it for our next commit.
     pub fn propose(&mut self, proposal: Proposal, authenticated_data: &[u8]) -> Result<MlsMessage, Error> {
         self.ensure_active()?;
-        let content = self.framed(FramedContentBody::Proposal(proposal.clone()), authenticated_data);
+        let content = self.framed(FramedContentBody::Proposal(proposal.clone()), authenticated_data)?;
         let (msg, ac) = self.protect_handshake(content, None)?;
         let reference = self.proposal_ref(&ac)?;
         self.pending.push(CachedProposal {
@@ -597,6 +641,18 @@ impl Group {
                 let ac = dec.verify(self.cs.as_ref(), &key, &self.context)?;
                 self.accept(ac, Some(staged))
             }
+            MlsMessageBody::Custom(c) => {
+                let h = self
+                    .config
+                    .hooks
+                    .wire_format(c.wire_format)
+                    .ok_or(PeerError::UnexpectedWireFormat(c.wire_format.0))?;
+                let envelope = h.process(self, &c.body)?;
+                Ok(Received::Envelope {
+                    wire_format: c.wire_format,
+                    envelope,
+                })
+            }
             other => Err(PeerError::UnexpectedWireFormat(other.wire_format().0).into()),
         }
     }
@@ -627,6 +683,9 @@ impl Group {
     }
 
     fn accept(&mut self, ac: AuthenticatedContent, staged: Option<crate::schedule::StagedRatchet>) -> Result<Received, Error> {
+        self.config
+            .hooks
+            .check_aad(&self.context, ac.content.authenticated_data.as_slice())?;
         let out = match &ac.content.body {
             FramedContentBody::Application(data) => {
                 let Sender::Member(sender) = ac.content.sender else {
@@ -634,6 +693,9 @@ impl Group {
                 };
                 if ac.wire_format != WireFormat::PRIVATE_MESSAGE {
                     return Err(PeerError::InvalidWireFormatForContent.into());
+                }
+                for h in self.config.hooks.framing() {
+                    h.check_application_data(&self.context, data.as_slice())?;
                 }
                 Received::Application {
                     sender,
@@ -643,7 +705,18 @@ impl Group {
                 }
             }
             FramedContentBody::Proposal(p) => {
-                commit::check_proposal_sender(&ac.content.sender, p)?;
+                commit::check_proposal_sender(&self.config.hooks, &ac.content.sender, p)?;
+                if let Proposal::Custom(c) = p {
+                    let h = self
+                        .config
+                        .hooks
+                        .proposal(c.proposal_type)
+                        .ok_or(PeerError::UnsupportedProposalType(c.proposal_type.0))?;
+                    if h.flags().public_message_only && ac.wire_format != WireFormat::PUBLIC_MESSAGE {
+                        return Err(PeerError::InvalidWireFormatForContent.into());
+                    }
+                    h.validate(self, &ac.content.sender, &c.body)?;
+                }
                 if ac.content.sender == Sender::Member(self.own_leaf()) {
                     return Err(PeerError::InvalidSender.into());
                 }
@@ -684,6 +757,12 @@ impl Group {
         let FramedContentBody::Application(data) = &ac.content.body else {
             return Err(PeerError::ContentTypeMismatch.into());
         };
+        self.config
+            .hooks
+            .check_aad(&past.context, ac.content.authenticated_data.as_slice())?;
+        for h in self.config.hooks.framing() {
+            h.check_application_data(&past.context, data.as_slice())?;
+        }
         past.secret_tree.apply(staged);
         Ok(Received::Application {
             sender: leaf,

@@ -2,6 +2,7 @@
 //! credential-validation hook (§5.3.1).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tls_codec::DeserializeBytes;
@@ -37,6 +38,59 @@ impl CredentialValidator for BasicCredentialValidator {
             Credential::Basic(_) => Ok(()),
             other => Err(PeerError::InvalidLeaf(LeafError::UnsupportedCredential(other.credential_type())).into()),
         }
+    }
+}
+
+/// A credential validator per credential type (RFC 9420 §5.3.1): each
+/// registered type goes to its validator, every other type to the
+/// fallback. This is how new credential types plug in.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mlsx_base::codec::{Credential, CredentialType, VLBytes};
+/// use mlsx_base::group::{BasicCredentialValidator, CredentialValidator, CredentialValidators};
+///
+/// #[derive(Debug)]
+/// struct AcceptTokens;
+/// impl CredentialValidator for AcceptTokens {
+///     fn validate(&self, _: &Credential, _: &[u8]) -> Result<(), mlsx_base::Error> {
+///         Ok(())
+///     }
+/// }
+/// let token = CredentialType(0xf001);
+/// let v = CredentialValidators::new(Arc::new(BasicCredentialValidator)).with(token, Arc::new(AcceptTokens));
+/// let cred = Credential::Other { credential_type: token, data: VLBytes::new(b"t".to_vec()) };
+/// assert!(v.validate(&cred, b"key").is_ok());
+/// assert!(v.validate(&Credential::Basic(VLBytes::new(b"a".to_vec())), b"key").is_ok());
+/// ```
+#[derive(Clone, Debug)]
+pub struct CredentialValidators {
+    by_type: BTreeMap<CredentialType, Arc<dyn CredentialValidator>>,
+    fallback: Arc<dyn CredentialValidator>,
+}
+
+impl CredentialValidators {
+    /// Every type to `fallback` until others are registered.
+    pub fn new(fallback: Arc<dyn CredentialValidator>) -> Self {
+        Self {
+            by_type: BTreeMap::new(),
+            fallback,
+        }
+    }
+
+    /// Routes one credential type to `validator`.
+    pub fn with(mut self, credential_type: CredentialType, validator: Arc<dyn CredentialValidator>) -> Self {
+        self.by_type.insert(credential_type, validator);
+        self
+    }
+}
+
+impl CredentialValidator for CredentialValidators {
+    fn validate(&self, credential: &Credential, signature_key: &[u8]) -> Result<(), Error> {
+        self.by_type
+            .get(&credential.credential_type())
+            .unwrap_or(&self.fallback)
+            .validate(credential, signature_key)
     }
 }
 
@@ -94,6 +148,10 @@ pub enum LeafContext {
     Update(LeafIndex),
     /// In a commit's UpdatePath for this leaf.
     Commit(LeafIndex),
+    /// Already at this position of a tree we join or load (RFC 9420
+    /// §12.4.3.1): any source; the lifetime of a KeyPackage leaf is not
+    /// checked (it may have expired since it was added).
+    InTree(LeafIndex),
 }
 
 /// Seconds since the Unix epoch.
@@ -119,6 +177,9 @@ pub struct GroupParams<'a> {
     /// Check KeyPackage lifetimes against the clock (§7.3: MUST when
     /// sending, RECOMMENDED when receiving).
     pub check_lifetime: bool,
+    /// The extension handlers (LeafNode and KeyPackage extensions of
+    /// registered types are validated by them).
+    pub hooks: &'a super::Hooks,
 }
 
 /// Validates a LeafNode (RFC 9420 §7.3).
@@ -142,7 +203,7 @@ pub fn validate_leaf(
             )
             .map_err(|_| bad(LeafError::InvalidKeyPackageSignature))?;
         }
-        LeafContext::Update(i) | LeafContext::Commit(i) => verify_leaf_signature(cs, leaf, params.group_id, i)?,
+        LeafContext::Update(i) | LeafContext::Commit(i) | LeafContext::InTree(i) => verify_leaf_signature(cs, leaf, params.group_id, i)?,
     }
     // Source.
     let ok_source = matches!(
@@ -150,11 +211,13 @@ pub fn validate_leaf(
         (LeafContext::KeyPackage, LeafNodeSource::KeyPackage(_))
             | (LeafContext::Update(_), LeafNodeSource::Update)
             | (LeafContext::Commit(_), LeafNodeSource::Commit(_))
+            | (LeafContext::InTree(_), _)
     );
     if !ok_source {
         return Err(bad(LeafError::WrongSource));
     }
-    if let (LeafNodeSource::KeyPackage(lt), true) = (&leaf.leaf_node_source, params.check_lifetime) {
+    let check_lifetime = params.check_lifetime && !matches!(ctx, LeafContext::InTree(_));
+    if let (LeafNodeSource::KeyPackage(lt), true) = (&leaf.leaf_node_source, check_lifetime) {
         let t = now();
         if t < lt.not_before || t > lt.not_after {
             return Err(bad(LeafError::Expired));
@@ -164,7 +227,11 @@ pub fn validate_leaf(
     if !caps.versions.contains(&ProtocolVersion::MLS10) || !caps.cipher_suites.contains(&params.cipher_suite) {
         return Err(bad(LeafError::UnsupportedGroupParameters));
     }
-    // Extensions must be listed (defaults are implicitly supported, §7.2).
+    // Extensions must be listed (defaults are implicitly supported, §7.2),
+    // and registered ones must satisfy their handlers (§13.4).
+    params
+        .hooks
+        .validate_extensions(super::hooks::ExtensionContext::LeafNode, &leaf.extensions)?;
     for e in &leaf.extensions {
         if !e.extension_type.is_default() && !caps.extensions.contains(&e.extension_type) {
             return Err(bad(LeafError::UnlistedExtension(e.extension_type)));
@@ -190,7 +257,7 @@ pub fn validate_leaf(
     // us; keys unique (§7.3). Counted over the members other than the leaf
     // this one replaces.
     let replaced = match ctx {
-        LeafContext::Update(i) | LeafContext::Commit(i) => params.tree.leaf(i),
+        LeafContext::Update(i) | LeafContext::Commit(i) | LeafContext::InTree(i) => params.tree.leaf(i),
         LeafContext::KeyPackage => None,
     };
     if let (LeafContext::Update(_), Some(old)) = (ctx, replaced)
@@ -287,5 +354,8 @@ pub fn validate_key_package(cs: &(impl CipherSuiteProvider + ?Sized), kp: &KeyPa
     if kp.init_key == kp.leaf_node.encryption_key {
         return Err(bad(LeafError::InitKeyReused));
     }
+    params
+        .hooks
+        .validate_extensions(super::hooks::ExtensionContext::KeyPackage, &kp.extensions)?;
     validate_leaf(cs, &kp.leaf_node, LeafContext::KeyPackage, params)
 }

@@ -131,19 +131,21 @@ impl Group {
         )?;
         let gs: GroupSecrets = decode(plain.as_bytes())?;
 
-        // PSKs (§12.4.3.1): only external ones can be resolved by a new member here.
+        // PSKs (§12.4.3.1): the given external PSKs, the predecessor's
+        // resumption PSKs, then the PSK store.
         let mut values = vec![];
         for id in &gs.psks {
             if id.psk_nonce.len() != c.hash_len() {
                 return Err(PeerError::InvalidPskNonce(id.psk_nonce.len()).into());
             }
-            let v = match (&id.psk, prior) {
+            let own = match (&id.psk, prior) {
                 (crate::codec::Psk::External(e), _) => external_psks.get(e.psk_id.as_slice()).map(Secret::duplicate),
                 (crate::codec::Psk::Resumption(r), Some(p)) if r.psk_group_id == p.context.group_id => {
                     p.resumption_psks.get(&r.psk_epoch).map(Secret::duplicate)
                 }
                 _ => None,
             };
+            let v = own.or_else(|| config.hooks.psk_store().and_then(|s| s.psk(&id.psk)));
             values.push(v.ok_or(PeerError::MissingPsk)?);
         }
         let pairs: Vec<_> = gs.psks.iter().zip(values.iter().map(Secret::as_bytes)).collect();
@@ -158,6 +160,12 @@ impl Group {
             return Err(PeerError::InvalidGroupInfo("version or cipher suite").into());
         }
 
+        config
+            .hooks
+            .validate_extensions(super::hooks::ExtensionContext::GroupContext, &context.extensions)?;
+        config
+            .hooks
+            .validate_extensions(super::hooks::ExtensionContext::GroupInfo, &gi.extensions)?;
         let tree = verified_tree(c, &gi, tree, &config)?;
         // Our leaf: the one carrying our KeyPackage's leaf node.
         let own = tree
@@ -260,23 +268,10 @@ fn validate_tree_leaves(
         tree,
         validator: config.validator.as_ref(),
         check_lifetime: config.check_received_lifetimes,
+        hooks: &config.hooks,
     };
     for (i, leaf) in tree.leaves() {
-        let ctx = match &leaf.leaf_node_source {
-            crate::codec::LeafNodeSource::KeyPackage(_) => {
-                // A KeyPackage leaf may have expired since it was added: only check its signature and fields (§7.3 RECOMMENDED, not MUST).
-                crate::tree::verify_leaf_signature(cs, leaf, context.group_id.as_slice(), i)?;
-                continue;
-            }
-            crate::codec::LeafNodeSource::Update => LeafContext::Update(i),
-            crate::codec::LeafNodeSource::Commit(_) => LeafContext::Commit(i),
-        };
-        if let LeafContext::Update(_) = ctx {
-            // The "encryption key changed" rule only applies to an Update being processed.
-            crate::tree::verify_leaf_signature(cs, leaf, context.group_id.as_slice(), i)?;
-            continue;
-        }
-        validate_leaf(cs, leaf, ctx, &params)?;
+        validate_leaf(cs, leaf, LeafContext::InTree(i), &params)?;
     }
     Ok(())
 }

@@ -24,7 +24,8 @@ pub struct Totals {
 }
 
 /// Runs `mlsx vectors verify` over `paths` (each a file or folder; none means
-/// [`mlsx_test_vectors::vectors_dir`]) and writes the report to `out`: one
+/// [`mlsx_test_vectors::vectors_dir`] plus, when present,
+/// [`mlsx_test_vectors::generated_dir`]) and writes the report to `out`: one
 /// line per file, failures and grouped skip reasons indented below it, then
 /// `vectors: N passed, M failed, K skipped`.
 ///
@@ -35,7 +36,10 @@ pub struct Totals {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn verify_vectors(paths: &[PathBuf], provider: &dyn CryptoProvider, out: &mut dyn Write) -> Result<Totals, Box<dyn std::error::Error>> {
-    let default = [mlsx_test_vectors::vectors_dir()];
+    let mut default = vec![mlsx_test_vectors::vectors_dir()];
+    if mlsx_test_vectors::generated_dir().is_dir() {
+        default.push(mlsx_test_vectors::generated_dir());
+    }
     let paths: &[PathBuf] = if paths.is_empty() { &default } else { paths };
     let mut totals = Totals::default();
     for path in paths {

@@ -117,6 +117,13 @@ pub fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/test-vectors")
 }
 
+/// Vectors mlsx generated itself and keeps in this repository
+/// (`test-vectors/generated/`): passive-client scenarios recorded from
+/// mls-rs, and later vectors for what has no official ones.
+pub fn generated_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("generated")
+}
+
 /// Runs one file; its kind comes from its name.
 pub fn run_file(path: &Path, provider: &dyn CryptoProvider) -> Result<Report, Error> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bench;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -21,6 +21,13 @@ enum Command {
         #[command(subcommand)]
         command: VectorsCommand,
     },
+    /// Prints the side-by-side benchmark (`cargo bench --bench peers`) as a
+    /// Markdown table of medians and mlsx / fastest-peer ratios.
+    BenchReport {
+        /// Criterion's output folder.
+        #[arg(default_value = "target/criterion")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -36,6 +43,23 @@ enum VectorsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::BenchReport { dir } => match mlsx_app::bench::read_rows(&dir) {
+            Ok(rows) if !rows.is_empty() => {
+                print!("{}", mlsx_app::bench::markdown(&rows));
+                ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                eprintln!(
+                    "mlsx: no peers/* results in {} (run cargo bench -p mlsx-base --bench peers)",
+                    dir.display()
+                );
+                ExitCode::from(2)
+            }
+            Err(e) => {
+                eprintln!("mlsx: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Vectors {
             command: VectorsCommand::Verify { paths },
         } => {

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod error;
 pub mod framing;
 pub mod group;
+mod par;
 pub mod schedule;
 pub mod tree;
 

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use subtle::ConstantTimeEq;
 
-use super::validation::{GroupParams, LeafContext, MemberSummary, validate_key_package, validate_leaf};
+use super::validation::{
+    GroupParams, LeafContext, MemberSummary, check_key_package_authenticity, validate_key_package_fields, validate_leaf,
+};
 use std::collections::BTreeMap;
 
 use super::hooks::{ExtensionContext, Hooks, ProposalItem, ProposalStage, ProposalState};
@@ -380,6 +382,17 @@ impl Group {
         // Adds, in order.
         let mut added = vec![];
         let mut add_summary: Option<MemberSummary> = None;
+        // Signatures and credentials of the new members first, in parallel.
+        let adds: Vec<&KeyPackage> = list
+            .iter()
+            .filter_map(|l| match &l.proposal {
+                Proposal::Add(a) => Some(&a.key_package),
+                _ => None,
+            })
+            .collect();
+        let suite = self.context.cipher_suite;
+        let validator = self.config.validator.as_ref();
+        crate::par::try_map(&adds, |kp| check_key_package_authenticity(cs, kp, suite, validator))?;
         for Listed { proposal: p, .. } in list {
             if let Proposal::Add(a) = p {
                 let summary = add_summary.get_or_insert_with(|| MemberSummary::of(&tree));
@@ -393,7 +406,7 @@ impl Group {
                     check_lifetime,
                     hooks: &self.config.hooks,
                 };
-                validate_key_package(cs, &a.key_package, &params)?;
+                validate_key_package_fields(&a.key_package, &params)?;
                 summary.add(&a.key_package.leaf_node);
                 let l = tree.add_leaf(a.key_package.leaf_node.clone())?;
                 added.push((l, a.key_package.clone()));

@@ -48,7 +48,8 @@ pub use hooks::Hooks;
 pub use state::{GroupStorage, MemoryGroupStorage};
 pub use validation::{
     BasicCredentialValidator, CredentialValidator, CredentialValidators, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError,
-    MemberSummary, now, validate_key_package, validate_leaf,
+    MemberSummary, check_key_package_authenticity, check_leaf_authenticity, now, validate_key_package, validate_key_package_fields,
+    validate_leaf, validate_leaf_fields,
 };
 #[cfg(feature = "x509")]
 pub use x509::X509CredentialValidator;

@@ -182,16 +182,32 @@ pub struct GroupParams<'a> {
     pub hooks: &'a super::Hooks,
 }
 
-/// Validates a LeafNode (RFC 9420 §7.3).
+/// Validates a LeafNode (RFC 9420 §7.3): its authenticity
+/// ([`check_leaf_authenticity`]) and its fields against the group
+/// ([`validate_leaf_fields`]).
 pub fn validate_leaf(
     cs: &(impl CipherSuiteProvider + ?Sized),
     leaf: &LeafNode,
     ctx: LeafContext,
     params: &GroupParams<'_>,
 ) -> Result<(), Error> {
+    check_leaf_authenticity(cs, leaf, ctx, params.group_id, params.validator)?;
+    validate_leaf_fields(leaf, ctx, params)
+}
+
+/// The checks of a LeafNode that do not depend on the rest of the group
+/// (RFC 9420 §7.3): the Authentication Service accepts its credential, and
+/// its signature verifies in its context. Independent per leaf, so callers
+/// may run it for many leaves in parallel.
+pub fn check_leaf_authenticity(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    leaf: &LeafNode,
+    ctx: LeafContext,
+    group_id: &[u8],
+    validator: &dyn CredentialValidator,
+) -> Result<(), Error> {
     let bad = |e: LeafError| -> Error { PeerError::InvalidLeaf(e).into() };
-    params.validator.validate(&leaf.credential, leaf.signature_key.as_slice())?;
-    // Signature.
+    validator.validate(&leaf.credential, leaf.signature_key.as_slice())?;
     match ctx {
         LeafContext::KeyPackage => {
             let tbs = leaf.tbs(None)?;
@@ -201,10 +217,16 @@ pub fn validate_leaf(
                 &tbs,
                 leaf.signature.as_slice(),
             )
-            .map_err(|_| bad(LeafError::InvalidKeyPackageSignature))?;
+            .map_err(|_| bad(LeafError::InvalidKeyPackageSignature))
         }
-        LeafContext::Update(i) | LeafContext::Commit(i) | LeafContext::InTree(i) => verify_leaf_signature(cs, leaf, params.group_id, i)?,
+        LeafContext::Update(i) | LeafContext::Commit(i) | LeafContext::InTree(i) => verify_leaf_signature(cs, leaf, group_id, i),
     }
+}
+
+/// The checks of a LeafNode against the group (RFC 9420 §7.3): source,
+/// lifetime, capabilities, extensions, credential-type support, unique keys.
+pub fn validate_leaf_fields(leaf: &LeafNode, ctx: LeafContext, params: &GroupParams<'_>) -> Result<(), Error> {
+    let bad = |e: LeafError| -> Error { PeerError::InvalidLeaf(e).into() };
     // Source.
     let ok_source = matches!(
         (ctx, &leaf.leaf_node_source),
@@ -338,10 +360,24 @@ impl MemberSummary {
     }
 }
 
-/// Validates a KeyPackage for a group (RFC 9420 §10.1).
+/// Validates a KeyPackage for a group (RFC 9420 §10.1):
+/// [`check_key_package_authenticity`], then [`validate_key_package_fields`].
 pub fn validate_key_package(cs: &(impl CipherSuiteProvider + ?Sized), kp: &KeyPackage, params: &GroupParams<'_>) -> Result<(), Error> {
+    check_key_package_authenticity(cs, kp, params.cipher_suite, params.validator)?;
+    validate_key_package_fields(kp, params)
+}
+
+/// The checks of a KeyPackage that do not depend on the group's members
+/// (RFC 9420 §10.1): version and suite, its signature, and its leaf's
+/// authenticity. Independent per KeyPackage (parallelizable).
+pub fn check_key_package_authenticity(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    kp: &KeyPackage,
+    cipher_suite: crate::codec::CipherSuite,
+    validator: &dyn CredentialValidator,
+) -> Result<(), Error> {
     let bad = |e: LeafError| -> Error { PeerError::InvalidLeaf(e).into() };
-    if kp.version != ProtocolVersion::MLS10 || kp.cipher_suite != params.cipher_suite {
+    if kp.version != ProtocolVersion::MLS10 || kp.cipher_suite != cipher_suite {
         return Err(bad(LeafError::KeyPackageMismatch));
     }
     cs.verify_with_label(
@@ -351,11 +387,17 @@ pub fn validate_key_package(cs: &(impl CipherSuiteProvider + ?Sized), kp: &KeyPa
         kp.signature.as_slice(),
     )
     .map_err(|_| bad(LeafError::InvalidKeyPackageSignature))?;
+    check_leaf_authenticity(cs, &kp.leaf_node, LeafContext::KeyPackage, &[], validator)
+}
+
+/// The checks of a KeyPackage against the group (RFC 9420 §10.1): distinct
+/// init and encryption keys, extensions, and the leaf's fields.
+pub fn validate_key_package_fields(kp: &KeyPackage, params: &GroupParams<'_>) -> Result<(), Error> {
     if kp.init_key == kp.leaf_node.encryption_key {
-        return Err(bad(LeafError::InitKeyReused));
+        return Err(PeerError::InvalidLeaf(LeafError::InitKeyReused).into());
     }
     params
         .hooks
         .validate_extensions(super::hooks::ExtensionContext::KeyPackage, &kp.extensions)?;
-    validate_leaf(cs, &kp.leaf_node, LeafContext::KeyPackage, params)
+    validate_leaf_fields(&kp.leaf_node, LeafContext::KeyPackage, params)
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::commit::Applied;
-use super::validation::{GroupParams, LeafContext, MemberSummary, validate_leaf};
+use super::validation::{GroupParams, LeafContext, MemberSummary, check_leaf_authenticity, validate_leaf_fields};
 use super::{Group, GroupConfig, KeyPackageBundle};
 use crate::codec::{
     EncryptedGroupSecrets, ExtensionType, GroupInfo, GroupSecrets, MlsMessage, MlsMessageBody, Node, PathSecret, RatchetTreeNodes, Welcome,
@@ -270,8 +270,15 @@ fn validate_tree_leaves(
         check_lifetime: config.check_received_lifetimes,
         hooks: &config.hooks,
     };
-    for (i, leaf) in tree.leaves() {
-        validate_leaf(cs, leaf, LeafContext::InTree(i), &params)?;
+    // Signatures and credentials in parallel, then the checks against the group.
+    let leaves: Vec<(LeafIndex, &crate::codec::LeafNode)> = tree.leaves().collect();
+    let group_id = context.group_id.as_slice();
+    let validator = config.validator.as_ref();
+    crate::par::try_map(&leaves, |(i, leaf)| {
+        check_leaf_authenticity(cs, leaf, LeafContext::InTree(*i), group_id, validator)
+    })?;
+    for (i, leaf) in leaves {
+        validate_leaf_fields(leaf, LeafContext::InTree(i), &params)?;
     }
     Ok(())
 }

@@ -250,19 +250,27 @@ pub fn encap(
     let mut merged = tree.clone();
     merged.merge_update_path(cs, sender, &update_path)?;
     let ctx = context(&merged.tree_hash(cs)?)?;
+    // Every (resolution node, path secret) pair is encrypted under the same
+    // context: one batch, which the provider may spread over the cores.
+    let mut owners = vec![];
+    let mut recipients: Vec<(Vec<u8>, &[u8])> = vec![];
     for (i, (p, ps)) in secrets.iter().enumerate() {
         let c = merged.copath_child(sender, *p).ok_or(PeerError::InvalidUpdatePath)?;
-        let mut cts = Vec::new();
         for x in resolution_excluding(&merged, c, excluded) {
             let pk = match merged.node(x) {
-                Some(crate::codec::Node::Leaf(l)) => l.encryption_key.clone(),
-                Some(crate::codec::Node::Parent(pn)) => pn.encryption_key.clone(),
+                Some(crate::codec::Node::Leaf(l)) => l.encryption_key.as_slice().to_vec(),
+                Some(crate::codec::Node::Parent(pn)) => pn.encryption_key.as_slice().to_vec(),
                 None => return Err(PeerError::InvalidUpdatePath.into()),
             };
-            cts.push(cs.encrypt_with_label(pk.as_slice(), UPDATE_PATH_NODE_LABEL, &ctx, ps.as_bytes())?);
+            owners.push(i);
+            recipients.push((pk, ps.as_bytes()));
         }
+    }
+    let batch: Vec<(&[u8], &[u8])> = recipients.iter().map(|(pk, ps)| (pk.as_slice(), *ps)).collect();
+    let cts = cs.encrypt_with_label_batch(&batch, UPDATE_PATH_NODE_LABEL, &ctx)?;
+    for (i, ct) in owners.into_iter().zip(cts) {
         if let Some(n) = update_path.nodes.get_mut(i) {
-            n.encrypted_path_secret = cts;
+            n.encrypted_path_secret.push(ct);
         }
     }
     *tree = merged;

@@ -178,11 +178,11 @@ impl CipherSuiteProvider for RustCryptoSuite {
     fn hpke_seal_batch(&self, recipients: &[(&[u8], &[u8])], info: &[u8], aad: &[u8]) -> Result<Vec<super::HpkeSealed>, CryptoError> {
         // The native RFC 9180 code (cross-checked against hpke-rs) hashes
         // `info` once for the whole batch.
+        // The recipients are independent: spread them over the cores.
         let info_hash = self.hpke.info_hash(info);
-        recipients
-            .iter()
-            .map(|(pk, pt)| self.hpke.seal_hashed(pk, &info_hash, aad, pt, &self.ikm_e()?))
-            .collect()
+        crate::par::try_map(recipients, |(pk, pt)| {
+            self.hpke.seal_hashed(pk, &info_hash, aad, pt, &self.ikm_e()?)
+        })
     }
 
     fn hpke_open(&self, enc: &[u8], sk: &HpkePrivateKey, info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {

@@ -39,6 +39,11 @@ pub struct CommitOptions {
     pub force_path: bool,
     /// The message's authenticated data.
     pub authenticated_data: Vec<u8>,
+    /// Also return the new epoch's signed GroupInfo (for a Delivery Service
+    /// that serves external joiners) when there is no Welcome. Signing it
+    /// costs a signature and serializing the tree, so it is off by default;
+    /// [`Group::group_info`] makes one later.
+    pub group_info: bool,
 }
 
 impl Default for CommitOptions {
@@ -48,6 +53,7 @@ impl Default for CommitOptions {
             include_pending: true,
             force_path: true,
             authenticated_data: vec![],
+            group_info: false,
         }
     }
 }
@@ -83,8 +89,10 @@ pub struct CommitOutput {
     pub commit: MlsMessage,
     /// The Welcome, if members were added.
     pub welcome: Option<MlsMessage>,
-    /// The signed GroupInfo of the new epoch.
-    pub group_info: GroupInfo,
+    /// The signed GroupInfo of the new epoch: present when the commit adds
+    /// members (it is inside the Welcome) or [`CommitOptions::group_info`]
+    /// asked for it.
+    pub group_info: Option<GroupInfo>,
 }
 
 /// A validated commit, ready to become the group's next epoch.
@@ -711,11 +719,14 @@ impl Group {
             MlsMessage::new(MlsMessageBody::PublicMessage(m))
         };
 
-        let group_info = self.sign_group_info(&new_context, &applied.tree, &secrets, tag)?;
-        let welcome = if applied.added.is_empty() {
+        let group_info = if applied.added.is_empty() && !options.group_info {
             None
         } else {
-            Some(self.welcome(&group_info, &joiner, psk.as_ref(), &applied, &path_secrets)?)
+            Some(self.sign_group_info(&new_context, &applied.tree, &secrets, tag)?)
+        };
+        let welcome = match (&group_info, applied.added.is_empty()) {
+            (Some(gi), false) => Some(self.welcome(gi, &joiner, psk.as_ref(), &applied, &path_secrets)?),
+            _ => None,
         };
         let secret_tree = SecretTree::new(
             secrets.encryption_secret.duplicate(),

@@ -244,21 +244,34 @@ pub(super) fn verified_tree(
         gi.signature.as_slice(),
     )
     .map_err(|_| PeerError::InvalidGroupInfo("signature"))?;
-    if tree.tree_hash(c)? != context.tree_hash.as_slice() {
-        return Err(PeerError::InvalidGroupInfo("tree hash").into());
-    }
-    tree.verify_parent_hashes(c)?;
-    validate_tree_leaves(c, &tree, context, config)?;
-    Ok(tree)
+    // The leaves' signatures and credentials (most of the work, independent
+    // of the rest) are checked alongside the tree and parent hashes, on a
+    // copy of the leaves.
+    let leaves: Vec<(LeafIndex, crate::codec::LeafNode)> = tree.leaves().map(|(i, l)| (i, l.clone())).collect();
+    let group_id = context.group_id.as_slice();
+    let validator = config.validator.as_ref();
+    let (authentic, structure) = crate::par::join(
+        || {
+            crate::par::try_map(&leaves, |(i, leaf)| {
+                check_leaf_authenticity(c, leaf, LeafContext::InTree(*i), group_id, validator)
+            })
+        },
+        || -> Result<RatchetTree, Error> {
+            if tree.tree_hash(c)? != context.tree_hash.as_slice() {
+                return Err(PeerError::InvalidGroupInfo("tree hash").into());
+            }
+            tree.verify_parent_hashes(c)?;
+            validate_tree_leaves(&tree, context, config)?;
+            Ok(tree)
+        },
+    );
+    authentic?;
+    structure
 }
 
-/// Validates every leaf of a tree we join (RFC 9420 §7.3, §12.4.3.1).
-fn validate_tree_leaves(
-    cs: &(impl CipherSuiteProvider + ?Sized),
-    tree: &RatchetTree,
-    context: &crate::codec::GroupContext,
-    config: &GroupConfig,
-) -> Result<(), Error> {
+/// Validates every leaf of a tree we join against the group (RFC 9420
+/// §7.3, §12.4.3.1); their authenticity is checked by the caller.
+fn validate_tree_leaves(tree: &RatchetTree, context: &crate::codec::GroupContext, config: &GroupConfig) -> Result<(), Error> {
     let summary = MemberSummary::of(tree);
     let params = GroupParams {
         summary: &summary,
@@ -270,14 +283,7 @@ fn validate_tree_leaves(
         check_lifetime: config.check_received_lifetimes,
         hooks: &config.hooks,
     };
-    // Signatures and credentials in parallel, then the checks against the group.
-    let leaves: Vec<(LeafIndex, &crate::codec::LeafNode)> = tree.leaves().collect();
-    let group_id = context.group_id.as_slice();
-    let validator = config.validator.as_ref();
-    crate::par::try_map(&leaves, |(i, leaf)| {
-        check_leaf_authenticity(cs, leaf, LeafContext::InTree(*i), group_id, validator)
-    })?;
-    for (i, leaf) in leaves {
+    for (i, leaf) in tree.leaves() {
         validate_leaf_fields(leaf, LeafContext::InTree(i), &params)?;
     }
     Ok(())

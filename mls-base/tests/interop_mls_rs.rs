@@ -274,3 +274,131 @@ fn group_context_extensions_and_reinit_from_mlsx() {
         assert!(theirs.encrypt_application_message(b"x", vec![]).is_ok());
     }
 }
+
+/// A two-member group, mlsx (alice) and mls-rs (bob).
+fn pair<C: MlsConfig>(suite: u16, bob: &Client<C>, alice: &Identity) -> (Group, mls_rs::Group<C>) {
+    let cs = ours(suite);
+    let mut mine = Group::create(cs, alice.duplicate(), b"resume".to_vec(), GroupConfig::default()).unwrap();
+    let m = to_ours(
+        &bob.generate_key_package_message(ExtensionList::default(), ExtensionList::default(), None)
+            .unwrap(),
+    );
+    let MlsMessageBody::KeyPackage(kp) = m.body else { panic!() };
+    let out = mine.commit(CommitOptions::add(vec![kp])).unwrap();
+    mine.merge_pending_commit().unwrap();
+    let (theirs, _) = bob.join_group(None, &to_peer(out.welcome.as_ref().unwrap()), None).unwrap();
+    (mine, theirs)
+}
+
+fn kp_of(m: &mls_rs::MlsMessage) -> mlsx_base::codec::KeyPackage {
+    let MlsMessageBody::KeyPackage(kp) = to_ours(m).body else {
+        panic!()
+    };
+    kp
+}
+
+/// Resumption (RFC 9420 §11.2, §11.3) across implementations: a group
+/// reinitialized by one side and joined by the other, and branches created
+/// by each side and joined by the other. The resumption PSK links the new
+/// group to the old one, so equal epoch authenticators show both derived it.
+#[test]
+fn reinit_and_branch_with_mls_rs() {
+    use mlsx_base::codec::{Proposal, ProtocolVersion, ReInit, VLBytes};
+    for suite in SUITES {
+        let cs = ours(suite);
+        let alice = Identity::basic(cs.as_ref(), b"alice").unwrap();
+
+        // mlsx commits a ReInit and creates the new group; mls-rs joins it.
+        let bob = peer(suite, "bob");
+        let (mut mine, mut theirs) = pair(suite, &bob, &alice);
+        let reinit = Proposal::ReInit(ReInit {
+            group_id: VLBytes::new(b"resume-reinit".to_vec()),
+            version: ProtocolVersion::MLS10,
+            cipher_suite: CipherSuite(suite),
+            extensions: vec![],
+        });
+        let out = mine
+            .commit(CommitOptions {
+                proposals: vec![reinit],
+                force_path: false,
+                ..CommitOptions::default()
+            })
+            .unwrap();
+        mine.merge_pending_commit().unwrap();
+        theirs.process_incoming_message(to_peer(&out.commit)).unwrap();
+        let rc = theirs.get_reinit_client(None, None).unwrap();
+        let bob_kp = kp_of(&rc.generate_key_package(None).unwrap());
+        let (mut new_mine, out) = mine
+            .reinit(cs.clone(), alice.duplicate(), vec![bob_kp], GroupConfig::default())
+            .unwrap();
+        let (mut new_theirs, _) = rc.join(&to_peer(out.welcome.as_ref().unwrap()), None, None).unwrap();
+        assert_eq!(new_mine.epoch_authenticator(), peer_auth(&new_theirs), "suite {suite}: mlsx reinit");
+        app_both_ways(&mut new_mine, &mut new_theirs);
+
+        // mls-rs commits a ReInit and creates the new group; mlsx joins it.
+        let bob = peer(suite, "bob");
+        let (mut mine, mut theirs) = pair(suite, &bob, &alice);
+        let out = theirs
+            .commit_builder()
+            .reinit(
+                Some(b"resume-reinit-2".to_vec()),
+                mls_rs::ProtocolVersion::MLS_10,
+                mls_rs::CipherSuite::from(suite),
+                ExtensionList::default(),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        theirs.apply_pending_commit().unwrap();
+        let Received::Commit(staged) = mine.process_message(&to_ours(&out.commit_message)).unwrap() else {
+            panic!()
+        };
+        assert!(staged.reinit().is_some());
+        mine.merge_staged_commit(staged).unwrap();
+        let alice_kp = alice.key_package(cs.as_ref()).unwrap();
+        let rc = theirs.get_reinit_client(None, None).unwrap();
+        let (mut new_theirs, welcomes) = rc
+            .commit(
+                vec![to_peer(&MlsMessage::new(MlsMessageBody::KeyPackage(alice_kp.key_package.clone())))],
+                ExtensionList::default(),
+                None,
+            )
+            .unwrap();
+        let mut new_mine = Group::join_resumed(cs.clone(), &to_ours(&welcomes[0]), alice_kp, None, GroupConfig::default(), &mine).unwrap();
+        assert_eq!(
+            new_mine.epoch_authenticator(),
+            peer_auth(&new_theirs),
+            "suite {suite}: mls-rs reinit"
+        );
+        app_both_ways(&mut new_mine, &mut new_theirs);
+
+        // mlsx branches; mls-rs joins the subgroup.
+        let bob = peer(suite, "bob");
+        let (mine, theirs) = pair(suite, &bob, &alice);
+        let bob_kp = kp_of(
+            &bob.generate_key_package_message(ExtensionList::default(), ExtensionList::default(), None)
+                .unwrap(),
+        );
+        let (mut sub_mine, out) = mine.branch(b"sub-1".to_vec(), vec![bob_kp], GroupConfig::default()).unwrap();
+        let (mut sub_theirs, _) = theirs.join_subgroup(&to_peer(out.welcome.as_ref().unwrap()), None, None).unwrap();
+        assert_eq!(sub_mine.epoch_authenticator(), peer_auth(&sub_theirs), "suite {suite}: mlsx branch");
+        app_both_ways(&mut sub_mine, &mut sub_theirs);
+
+        // mls-rs branches; mlsx joins the subgroup.
+        let alice_kp = alice.key_package(cs.as_ref()).unwrap();
+        let (mut sub_theirs, welcomes) = theirs
+            .branch(
+                b"sub-2".to_vec(),
+                vec![to_peer(&MlsMessage::new(MlsMessageBody::KeyPackage(alice_kp.key_package.clone())))],
+                None,
+            )
+            .unwrap();
+        let mut sub_mine = Group::join_resumed(cs.clone(), &to_ours(&welcomes[0]), alice_kp, None, GroupConfig::default(), &mine).unwrap();
+        assert_eq!(
+            sub_mine.epoch_authenticator(),
+            peer_auth(&sub_theirs),
+            "suite {suite}: mls-rs branch"
+        );
+        app_both_ways(&mut sub_mine, &mut sub_theirs);
+    }
+}

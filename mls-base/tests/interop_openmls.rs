@@ -184,3 +184,150 @@ fn mlsx_creates_and_adds_openmls() {
         }
     }
 }
+
+/// External joins (RFC 9420 §12.4.3.2) both ways: OpenMLS joins an mlsx
+/// group from mlsx's GroupInfo, and mlsx joins an OpenMLS group from
+/// OpenMLS's GroupInfo (tree in the GroupInfo and out of band).
+#[test]
+fn external_joins_both_ways() {
+    for (id, suite) in SUITES {
+        let cs = ours(id);
+        // OpenMLS joins an mlsx group.
+        let mut mine = Group::create(
+            cs.clone(),
+            Identity::basic(cs.as_ref(), b"alice").unwrap(),
+            b"external".to_vec(),
+            GroupConfig::default(),
+        )
+        .unwrap();
+        let bob = peer(suite, "bob");
+        let MlsMessageBodyIn::GroupInfo(gi) = to_peer(&MlsMessage::new(mlsx_base::codec::MlsMessageBody::GroupInfo(
+            mine.group_info().unwrap(),
+        )))
+        .extract() else {
+            panic!()
+        };
+        let (mut theirs, bundle) = MlsGroup::external_commit_builder()
+            .with_config(join_config())
+            .build_group(&bob.provider, gi, bob.credential.clone())
+            .unwrap()
+            .load_psks(bob.provider.storage())
+            .unwrap()
+            .build(bob.provider.rand(), bob.provider.crypto(), &bob.signer, |_| true)
+            .unwrap()
+            .finalize(&bob.provider)
+            .unwrap();
+        let Received::Commit(staged) = mine.process_message(&to_ours(bundle.commit())).unwrap() else {
+            panic!()
+        };
+        mine.merge_staged_commit(staged).unwrap();
+        assert_eq!(
+            mine.epoch_authenticator(),
+            theirs.epoch_authenticator().as_slice(),
+            "suite {id}: OpenMLS joins"
+        );
+        app_both_ways(&mut mine, &bob, &mut theirs);
+
+        // mlsx joins an OpenMLS group, with the tree out of band.
+        let carol = peer(suite, "carol");
+        let config = MlsGroupCreateConfig::builder()
+            .ciphersuite(suite)
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
+        let mut group = MlsGroup::new(&carol.provider, &carol.signer, &config, carol.credential.clone()).unwrap();
+        let gi = group.export_group_info(carol.provider.crypto(), &carol.signer, false).unwrap();
+        let mlsx_base::codec::MlsMessageBody::GroupInfo(gi) = to_ours(&gi).body else {
+            panic!()
+        };
+        let tree = decode(&group.export_ratchet_tree().tls_serialize_detached().unwrap()).unwrap();
+        let (mut mine, commit) = Group::join_external(
+            cs.clone(),
+            &gi,
+            Some(tree),
+            Identity::basic(cs.as_ref(), b"dave").unwrap(),
+            None,
+            GroupConfig::default(),
+        )
+        .unwrap();
+        let ProcessedMessageContent::StagedCommitMessage(staged) = process(&carol, &mut group, &commit) else {
+            panic!()
+        };
+        group.merge_staged_commit(&carol.provider, *staged).unwrap();
+        assert_eq!(
+            mine.epoch_authenticator(),
+            group.epoch_authenticator().as_slice(),
+            "suite {id}: mlsx joins"
+        );
+        app_both_ways(&mut mine, &carol, &mut group);
+        // And the OpenMLS member can commit in the new epoch.
+        let b = group.self_update(&carol.provider, &carol.signer, Default::default()).unwrap();
+        group.merge_pending_commit(&carol.provider).unwrap();
+        let Received::Commit(staged) = mine.process_message(&to_ours(b.commit())).unwrap() else {
+            panic!()
+        };
+        mine.merge_staged_commit(staged).unwrap();
+        assert_eq!(
+            mine.epoch_authenticator(),
+            group.epoch_authenticator().as_slice(),
+            "suite {id}: after commit"
+        );
+    }
+}
+
+/// OpenMLS 0.9 has no API to propose a ReInit or to branch (resumption,
+/// RFC 9420 §11.2-§11.3), so resumption cannot be tested with it. It does
+/// process a ReInit committed by mlsx: both sides reach the same epoch.
+/// It then keeps sending, which RFC 9420 §12.4.2 forbids.
+#[test]
+fn openmls_processes_a_reinit_from_mlsx() {
+    use mlsx_base::codec::{Proposal, ProtocolVersion, ReInit, VLBytes};
+    for (id, suite) in SUITES {
+        let cs = ours(id);
+        let mut mine = Group::create(
+            cs.clone(),
+            Identity::basic(cs.as_ref(), b"alice").unwrap(),
+            b"reinit".to_vec(),
+            GroupConfig::default(),
+        )
+        .unwrap();
+        let bob = peer(suite, "bob");
+        let bundle = KeyPackage::builder()
+            .build(suite, &bob.provider, &bob.signer, bob.credential.clone())
+            .unwrap();
+        let kp = decode(&bundle.key_package().tls_serialize_detached().unwrap()).unwrap();
+        let out = mine.commit(CommitOptions::add(vec![kp])).unwrap();
+        mine.merge_pending_commit().unwrap();
+        let MlsMessageBodyIn::Welcome(welcome) = to_peer(out.welcome.as_ref().unwrap()).extract() else {
+            panic!()
+        };
+        let mut theirs = StagedWelcome::new_from_welcome(&bob.provider, &join_config(), welcome, None)
+            .unwrap()
+            .into_group(&bob.provider)
+            .unwrap();
+        let reinit = Proposal::ReInit(ReInit {
+            group_id: VLBytes::new(b"reinit-2".to_vec()),
+            version: ProtocolVersion::MLS10,
+            cipher_suite: CipherSuite(id),
+            extensions: vec![],
+        });
+        let out = mine
+            .commit(CommitOptions {
+                proposals: vec![reinit],
+                force_path: false,
+                ..CommitOptions::default()
+            })
+            .unwrap();
+        mine.merge_pending_commit().unwrap();
+        let ProcessedMessageContent::StagedCommitMessage(staged) = process(&bob, &mut theirs, &out.commit) else {
+            panic!()
+        };
+        theirs.merge_staged_commit(&bob.provider, *staged).unwrap();
+        assert_eq!(mine.epoch_authenticator(), theirs.epoch_authenticator().as_slice(), "suite {id}");
+        assert!(!mine.is_active());
+        assert!(mine.encrypt_application(b"x", b"").is_err());
+        // Observed deviation (drafts/interop.md), as with mls-rs: OpenMLS 0.9
+        // still encrypts application messages after a ReInit commit, where
+        // RFC 9420 §12.4.2 says the group MUST NOT be used to send messages.
+        assert!(theirs.create_message(&bob.provider, &bob.signer, b"x").is_ok());
+    }
+}

@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main, measurement::WallTime};
+use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main, measurement::WallTime};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -56,8 +56,12 @@ impl Groups<'_> {
     fn group(&mut self, op: &str, n: usize) -> BenchmarkGroup<'_, WallTime> {
         let mut g = self.c.benchmark_group(format!("peers/{op}"));
         if n >= 1000 {
+            // Flat sampling: 10 samples of equal size, so that an operation
+            // of seconds is not run 55 times as linear sampling would.
             g.sample_size(10);
+            g.sampling_mode(SamplingMode::Flat);
             g.warm_up_time(Duration::from_millis(500));
+            g.measurement_time(Duration::from_secs(if n >= 10000 { 20 } else { 5 }));
         }
         g
     }

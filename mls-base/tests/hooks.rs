@@ -517,6 +517,10 @@ fn leave() -> Proposal {
     Proposal::Custom(CustomProposal::new(LEAVE, vec![]))
 }
 
+fn cs_ref(g: &Group) -> &dyn CipherSuiteProvider {
+    g.cipher_suite_provider()
+}
+
 fn expect_err<T: std::fmt::Debug>(r: Result<T, Error>) -> Error {
     r.expect_err("expected an error")
 }
@@ -825,8 +829,22 @@ fn framing_handlers_shape_authenticated_and_application_data() {
     };
     assert_eq!(data, b"\x01hi");
     assert_eq!(authenticated_data, b"v1:meta");
-    // Handshake messages are framed too.
+    // Handshake messages are framed too, including an external joiner's commit.
     commit_all(&mut g, 1, CommitOptions::default());
+    let gi = g[0].group_info().unwrap();
+    let ext = identity(cs_ref(&g[0]), "ext");
+    let (joined, commit) = Group::join_external(cs(), &gi, None, ext, None, with_framing()).unwrap();
+    let MlsMessageBody::PublicMessage(pm) = &commit.body else {
+        panic!()
+    };
+    assert!(pm.content.authenticated_data.as_slice().starts_with(b"v1:"));
+    for m in g.iter_mut() {
+        let Received::Commit(s) = m.process_message(&commit).unwrap() else {
+            panic!()
+        };
+        m.merge_staged_commit(s).unwrap();
+    }
+    assert_eq!(joined.epoch_authenticator(), g[0].epoch_authenticator());
 
     // A member without the handler sends raw data: rejected, state unchanged.
     let cs = cs();

@@ -96,7 +96,8 @@ impl Group {
             group_id: old_context.group_id.clone(),
             epoch: old_context.epoch,
             sender: Sender::NewMemberCommit,
-            authenticated_data: VLBytes::default(),
+            // Framing handlers shape the authenticated data of every message we send.
+            authenticated_data: config.hooks.frame_aad(&old_context, &[])?.into(),
             body: FramedContentBody::Commit(Commit {
                 proposals,
                 path: Some(enc.update_path),

@@ -104,6 +104,45 @@ pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A KEM as HPKE uses it (RFC 9180 §4): the component a cipher suite
+/// swaps to change its key encapsulation, for example to ML-KEM or a PQ/T
+/// hybrid. [`rustcrypto::ComposedSuite`] builds a whole
+/// [`CipherSuiteProvider`] from one of these, a KDF, an AEAD and a
+/// [`SignatureScheme`].
+///
+/// Private keys are `SerializePrivateKey` output; public keys and `enc` are
+/// `SerializePublicKey` output. Implementations must validate every public
+/// key and `enc` they are given, since both arrive from the network.
+pub trait HpkeKem: Send + Sync + std::fmt::Debug {
+    /// The HPKE KEM identifier (the `kem_id` of `suite_id`).
+    fn kem_id(&self) -> u16;
+    /// `DeriveKeyPair(ikm)`: `(private, public)`.
+    fn derive_key_pair(&self, ikm: &[u8]) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError>;
+    /// `GenerateKeyPair()`: `(private, public)`.
+    fn generate_key_pair(&self) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError>;
+    /// The public key of a private key.
+    fn public_key(&self, sk: &HpkePrivateKey) -> Result<Vec<u8>, CryptoError>;
+    /// `Encap(pkR)`: `(shared_secret, enc)`, with fresh randomness.
+    fn encap(&self, pk: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError>;
+    /// `Decap(enc, skR)`: the shared secret.
+    fn decap(&self, enc: &[u8], sk: &HpkePrivateKey) -> Result<Secret, CryptoError>;
+}
+
+/// A signature scheme (RFC 9420 §5.1.2), the other component a cipher
+/// suite may swap.
+pub trait SignatureScheme: Send + Sync + std::fmt::Debug {
+    /// The TLS `SignatureScheme` code point (RFC 8446 §4.2.3 and its registry).
+    fn scheme(&self) -> u16;
+    /// A fresh random key pair: `(private, public)`.
+    fn generate_key_pair(&self) -> Result<(SignaturePrivateKey, Vec<u8>), CryptoError>;
+    /// The public key of a private key.
+    fn public_key(&self, sk: &SignaturePrivateKey) -> Result<Vec<u8>, CryptoError>;
+    /// Signs `msg`.
+    fn sign(&self, sk: &SignaturePrivateKey, msg: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Verifies `sig` over `msg` under `pk`.
+    fn verify(&self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError>;
+}
+
 /// Maps cipher-suite code points to providers.
 ///
 /// Providers compose: [`CryptoProviders`] chains several, so `pq-suites`

@@ -6,12 +6,15 @@
 use zeroize::Zeroizing;
 
 use super::primitives::{AeadAlg, HashAlg};
-use crate::crypto::{HpkePrivateKey, Secret};
+use crate::crypto::{HpkeKem, HpkePrivateKey, Secret};
 use crate::error::CryptoError;
 
-/// The Diffie-Hellman groups of the DHKEMs (RFC 9180 §7.1).
+/// The DHKEMs of RFC 9180 §7.1, one per Diffie-Hellman group. Each is an
+/// [`HpkeKem`](crate::crypto::HpkeKem), so a suite built with
+/// [`ComposedSuite`](super::ComposedSuite) can use it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum DhAlg {
+pub enum DhKem {
+    /// DHKEM(X25519, HKDF-SHA256), 0x0020.
     X25519,
     X448,
     P256,
@@ -49,9 +52,9 @@ nist_dh!(p256_dh, p256);
 nist_dh!(p384_dh, p384);
 nist_dh!(p521_dh, p521);
 
-impl DhAlg {
+impl DhKem {
     /// The KEM identifier (RFC 9180 §7.1).
-    pub(crate) fn kem_id(self) -> u16 {
+    pub fn kem_id(self) -> u16 {
         match self {
             Self::P256 => 0x0010,
             Self::P384 => 0x0011,
@@ -80,7 +83,8 @@ impl DhAlg {
         }
     }
 
-    pub(crate) fn public_key(self, sk: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    /// `SerializePublicKey(pk(sk))`.
+    pub fn public_key(self, sk: &[u8]) -> Result<Vec<u8>, CryptoError> {
         match self {
             Self::X25519 => {
                 let k: [u8; 32] = sk.try_into().map_err(|_| CryptoError::InvalidKey)?;
@@ -133,13 +137,27 @@ impl DhAlg {
     }
 
     /// `DeriveKeyPair(ikm)` (RFC 9180 §7.1.3).
-    pub(crate) fn derive_key_pair(self, ikm: &[u8]) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError> {
+    pub fn derive_key_pair(self, ikm: &[u8]) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError> {
         let kdf = self.kdf();
         let suite_id = self.suite_id();
         let dkp_prk = labeled_extract(kdf, &suite_id, b"", b"dkp_prk", ikm);
         let nsk = self.sk_len();
         let sk = match self {
-            Self::X25519 | Self::X448 => labeled_expand(kdf, &suite_id, dkp_prk.as_bytes(), b"sk", b"", nsk)?,
+            Self::X25519 => labeled_expand(kdf, &suite_id, dkp_prk.as_bytes(), b"sk", b"", nsk)?,
+            Self::X448 => {
+                // SerializePrivateKey clamps for X448 (RFC 9180 §7.1.2), as
+                // the draft-ietf-hpke-pq vectors do. The X25519 vectors of
+                // RFC 9180 itself are unclamped, so X25519 keys are left as
+                // derived; either form gives the same public key and DH.
+                let mut sk = labeled_expand(kdf, &suite_id, dkp_prk.as_bytes(), b"sk", b"", nsk)?.to_zeroizing();
+                if let Some(first) = sk.first_mut() {
+                    *first &= 0xfc;
+                }
+                if let Some(last) = sk.last_mut() {
+                    *last |= 0x80;
+                }
+                Secret::new(std::mem::take(&mut *sk))
+            }
             Self::P256 | Self::P384 | Self::P521 => {
                 let bitmask = if self == Self::P521 { 0x01 } else { 0xff };
                 let mut found = None;
@@ -173,8 +191,10 @@ impl DhAlg {
         labeled_expand(kdf, &suite_id, eae_prk.as_bytes(), b"shared_secret", kem_context, kdf.len())
     }
 
-    /// `Encap(pkR)` with the ephemeral key derived from `ikm_e` (RFC 9180 §4.1).
-    fn encap(self, pk_r: &[u8], ikm_e: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError> {
+    /// `Encap(pkR)` with the ephemeral key pair `DeriveKeyPair(ikm_e)`
+    /// (RFC 9180 §4.1, the derandomized form its test vectors use):
+    /// returns `(shared_secret, enc)`.
+    pub fn encap_derand(self, pk_r: &[u8], ikm_e: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError> {
         let (sk_e, enc) = self.derive_key_pair(ikm_e)?;
         let dh = self.dh(sk_e.as_bytes(), pk_r)?;
         let mut kem_context = enc.clone();
@@ -183,7 +203,7 @@ impl DhAlg {
     }
 
     /// `Decap(enc, skR)` (RFC 9180 §4.1).
-    fn decap(self, enc: &[u8], sk_r: &[u8]) -> Result<Secret, CryptoError> {
+    pub(crate) fn decap_raw(self, enc: &[u8], sk_r: &[u8]) -> Result<Secret, CryptoError> {
         let dh = self.dh(sk_r, enc)?;
         let mut kem_context = enc.to_vec();
         kem_context.extend_from_slice(&self.public_key(sk_r)?);
@@ -213,34 +233,50 @@ fn labeled_expand(kdf: HashAlg, suite_id: &[u8], prk: &[u8], label: &[u8], info:
     kdf.expand(prk, &labeled_info, len)
 }
 
-/// One HPKE configuration (KEM, KDF, AEAD) in base mode.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Hpke {
-    pub(crate) dh: DhAlg,
-    pub(crate) kdf: HashAlg,
-    pub(crate) aead: AeadAlg,
+/// The HPKE key schedule and encryption context of one (KEM, KDF, AEAD)
+/// triple, in base mode (RFC 9180 §5), independent of how the KEM produced
+/// its shared secret: any [`HpkeKem`](crate::crypto::HpkeKem) plugs in.
+///
+/// ```
+/// use mlsx_base::crypto::rustcrypto::{AeadAlg, HashAlg, HpkeSuite};
+///
+/// let suite = HpkeSuite { kem_id: 0x0020, kdf: HashAlg::Sha256, aead: AeadAlg::Aes128Gcm };
+/// let ctx = suite.key_schedule(&[7u8; 32], b"info")?;
+/// let ct = ctx.seal(0, b"aad", b"hello")?;
+/// assert_eq!(ctx.open(0, b"aad", &ct)?.as_bytes(), b"hello");
+/// assert!(ctx.open(1, b"aad", &ct).is_err());
+/// # Ok::<(), mlsx_base::error::CryptoError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HpkeSuite {
+    /// The KEM identifier (RFC 9180 §7.1, or a later registration).
+    pub kem_id: u16,
+    /// The KDF: HKDF with this hash.
+    pub kdf: HashAlg,
+    /// The AEAD.
+    pub aead: AeadAlg,
 }
 
-/// The output of the base-mode key schedule (RFC 9180 §5.1).
-struct Context {
+/// A base-mode encryption context (RFC 9180 §5.2): the key, base nonce and
+/// exporter secret, zeroized on drop.
+#[derive(Debug)]
+pub struct HpkeContext {
+    aead: AeadAlg,
+    kdf: HashAlg,
+    suite_id: Vec<u8>,
     key: Secret,
     base_nonce: Secret,
     exporter_secret: Secret,
 }
 
-impl Hpke {
-    fn suite_id(&self) -> Vec<u8> {
+impl HpkeSuite {
+    /// `"HPKE" || kem_id || kdf_id || aead_id` (RFC 9180 §5.1).
+    pub fn suite_id(&self) -> Vec<u8> {
         let mut s = b"HPKE".to_vec();
-        s.extend_from_slice(&self.dh.kem_id().to_be_bytes());
+        s.extend_from_slice(&self.kem_id.to_be_bytes());
         s.extend_from_slice(&self.kdf.hpke_kdf_id().to_be_bytes());
         s.extend_from_slice(&self.aead.hpke_id().to_be_bytes());
         s
-    }
-
-    /// `KeySchedule(mode_base, shared_secret, info, "", "")` (RFC 9180 §5.1).
-    fn key_schedule(&self, shared_secret: &[u8], info: &[u8]) -> Result<Context, CryptoError> {
-        let info_hash = self.info_hash(info);
-        self.key_schedule_hashed(shared_secret, &info_hash)
     }
 
     /// `LabeledExtract("", "info_hash", info)`: independent of the
@@ -249,41 +285,106 @@ impl Hpke {
         labeled_extract(self.kdf, &self.suite_id(), b"", b"info_hash", info)
     }
 
-    fn key_schedule_hashed(&self, shared_secret: &[u8], info_hash: &Secret) -> Result<Context, CryptoError> {
+    /// `KeySchedule(mode_base, shared_secret, info, "", "")` (RFC 9180 §5.1).
+    pub fn key_schedule(&self, shared_secret: &[u8], info: &[u8]) -> Result<HpkeContext, CryptoError> {
+        let info_hash = self.info_hash(info);
+        self.key_schedule_hashed(shared_secret, &info_hash)
+    }
+
+    pub(crate) fn key_schedule_hashed(&self, shared_secret: &[u8], info_hash: &Secret) -> Result<HpkeContext, CryptoError> {
         let sid = self.suite_id();
         let psk_id_hash = labeled_extract(self.kdf, &sid, b"", b"psk_id_hash", b"");
         let mut ctx = vec![0x00u8]; // mode_base
         ctx.extend_from_slice(psk_id_hash.as_bytes());
         ctx.extend_from_slice(info_hash.as_bytes());
         let secret = labeled_extract(self.kdf, &sid, shared_secret, b"secret", b"");
-        Ok(Context {
+        Ok(HpkeContext {
+            aead: self.aead,
+            kdf: self.kdf,
             key: labeled_expand(self.kdf, &sid, secret.as_bytes(), b"key", &ctx, self.aead.key_len())?,
             base_nonce: labeled_expand(self.kdf, &sid, secret.as_bytes(), b"base_nonce", &ctx, self.aead.nonce_len())?,
             exporter_secret: labeled_expand(self.kdf, &sid, secret.as_bytes(), b"exp", &ctx, self.kdf.len())?,
+            suite_id: sid,
         })
     }
+}
 
-    fn export(&self, ctx: &Context, exporter_context: &[u8], len: usize) -> Result<Secret, CryptoError> {
+impl HpkeContext {
+    /// The AEAD key.
+    pub fn key(&self) -> &Secret {
+        &self.key
+    }
+
+    /// The base nonce.
+    pub fn base_nonce(&self) -> &Secret {
+        &self.base_nonce
+    }
+
+    /// The exporter secret.
+    pub fn exporter_secret(&self) -> &Secret {
+        &self.exporter_secret
+    }
+
+    /// `ComputeNonce(seq)`: the base nonce XOR the big-endian sequence number (RFC 9180 §5.2).
+    fn nonce(&self, seq: u64) -> Zeroizing<Vec<u8>> {
+        let mut nonce = Zeroizing::new(self.base_nonce.as_bytes().to_vec());
+        for (n, s) in nonce.iter_mut().rev().zip(seq.to_be_bytes().iter().rev()) {
+            *n ^= s;
+        }
+        nonce
+    }
+
+    /// `Seal(aad, pt)` as message number `seq` of the context.
+    pub fn seal(&self, seq: u64, aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.aead.seal(self.key.as_bytes(), &self.nonce(seq), aad, pt)
+    }
+
+    /// `Open(aad, ct)` as message number `seq` of the context.
+    pub fn open(&self, seq: u64, aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
+        self.aead.open(self.key.as_bytes(), &self.nonce(seq), aad, ct)
+    }
+
+    /// `Export(exporter_context, len)` (RFC 9180 §5.3).
+    pub fn export(&self, exporter_context: &[u8], len: usize) -> Result<Secret, CryptoError> {
         labeled_expand(
             self.kdf,
-            &self.suite_id(),
-            ctx.exporter_secret.as_bytes(),
+            &self.suite_id,
+            self.exporter_secret.as_bytes(),
             b"sec",
             exporter_context,
             len,
         )
     }
+}
+
+/// A DHKEM suite in base mode, single shot: the HPKE of the classical
+/// suites this module implements natively.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hpke {
+    pub(crate) dh: DhKem,
+    pub(crate) kdf: HashAlg,
+    pub(crate) aead: AeadAlg,
+}
+
+impl Hpke {
+    fn suite(&self) -> HpkeSuite {
+        HpkeSuite {
+            kem_id: self.dh.kem_id(),
+            kdf: self.kdf,
+            aead: self.aead,
+        }
+    }
+
+    pub(crate) fn info_hash(&self, info: &[u8]) -> Secret {
+        self.suite().info_hash(info)
+    }
 
     /// `SealBase` with the ephemeral key derived from `ikm_e` (fresh random bytes).
     pub(crate) fn seal(&self, pk_r: &[u8], info: &[u8], aad: &[u8], pt: &[u8], ikm_e: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-        let (shared, enc) = self.dh.encap(pk_r, ikm_e)?;
-        let ctx = self.key_schedule(shared.as_bytes(), info)?;
-        // Sequence number 0: the nonce is base_nonce itself.
-        let ct = self.aead.seal(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, pt)?;
-        Ok((enc, ct))
+        self.seal_hashed(pk_r, &self.info_hash(info), aad, pt, ikm_e)
     }
 
-    /// `SealBase` with a precomputed info hash (see [`Self::info_hash`]).
+    /// `SealBase` with a precomputed info hash (see [`HpkeSuite::info_hash`]).
     pub(crate) fn seal_hashed(
         &self,
         pk_r: &[u8],
@@ -292,17 +393,15 @@ impl Hpke {
         pt: &[u8],
         ikm_e: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-        let (shared, enc) = self.dh.encap(pk_r, ikm_e)?;
-        let ctx = self.key_schedule_hashed(shared.as_bytes(), info_hash)?;
-        let ct = self.aead.seal(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, pt)?;
+        let (shared, enc) = self.dh.encap_derand(pk_r, ikm_e)?;
+        let ct = self.suite().key_schedule_hashed(shared.as_bytes(), info_hash)?.seal(0, aad, pt)?;
         Ok((enc, ct))
     }
 
     /// `OpenBase`.
     pub(crate) fn open(&self, enc: &[u8], sk_r: &[u8], info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
-        let shared = self.dh.decap(enc, sk_r).map_err(|_| CryptoError::DecryptionFailed)?;
-        let ctx = self.key_schedule(shared.as_bytes(), info)?;
-        self.aead.open(ctx.key.as_bytes(), ctx.base_nonce.as_bytes(), aad, ct)
+        let shared = self.dh.decap_raw(enc, sk_r).map_err(|_| CryptoError::DecryptionFailed)?;
+        self.suite().key_schedule(shared.as_bytes(), info)?.open(0, aad, ct)
     }
 
     /// `SetupBaseS` + `Export`.
@@ -314,9 +413,9 @@ impl Hpke {
         len: usize,
         ikm_e: &[u8],
     ) -> Result<(Vec<u8>, Secret), CryptoError> {
-        let (shared, enc) = self.dh.encap(pk_r, ikm_e)?;
-        let ctx = self.key_schedule(shared.as_bytes(), info)?;
-        Ok((enc, self.export(&ctx, exporter_context, len)?))
+        let (shared, enc) = self.dh.encap_derand(pk_r, ikm_e)?;
+        let ctx = self.suite().key_schedule(shared.as_bytes(), info)?;
+        Ok((enc, ctx.export(exporter_context, len)?))
     }
 
     /// `SetupBaseR` + `Export`.
@@ -328,8 +427,40 @@ impl Hpke {
         exporter_context: &[u8],
         len: usize,
     ) -> Result<Secret, CryptoError> {
-        let shared = self.dh.decap(enc, sk_r)?;
-        let ctx = self.key_schedule(shared.as_bytes(), info)?;
-        self.export(&ctx, exporter_context, len)
+        let shared = self.dh.decap_raw(enc, sk_r)?;
+        self.suite().key_schedule(shared.as_bytes(), info)?.export(exporter_context, len)
     }
+}
+
+impl HpkeKem for DhKem {
+    fn kem_id(&self) -> u16 {
+        DhKem::kem_id(*self)
+    }
+
+    fn derive_key_pair(&self, ikm: &[u8]) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError> {
+        DhKem::derive_key_pair(*self, ikm)
+    }
+
+    fn generate_key_pair(&self) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError> {
+        DhKem::derive_key_pair(*self, &random_ikm(self.sk_len())?)
+    }
+
+    fn public_key(&self, sk: &HpkePrivateKey) -> Result<Vec<u8>, CryptoError> {
+        DhKem::public_key(*self, sk.as_bytes())
+    }
+
+    fn encap(&self, pk: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError> {
+        self.encap_derand(pk, &random_ikm(self.sk_len())?)
+    }
+
+    fn decap(&self, enc: &[u8], sk: &HpkePrivateKey) -> Result<Secret, CryptoError> {
+        self.decap_raw(enc, sk.as_bytes())
+    }
+}
+
+/// Fresh input keying material for an ephemeral `DeriveKeyPair`.
+fn random_ikm(len: usize) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let mut ikm = Zeroizing::new(vec![0u8; len]);
+    super::fill_random(&mut ikm)?;
+    Ok(ikm)
 }

@@ -19,9 +19,15 @@
 //! # Ok::<(), mlsx_base::Error>(())
 //! ```
 
+mod composed;
 mod hpke;
 mod primitives;
 mod sig;
+
+pub use self::composed::ComposedSuite;
+pub use self::hpke::{DhKem, HpkeContext, HpkeSuite};
+pub use self::primitives::{AeadAlg, HashAlg};
+pub use self::sig::SigAlg;
 
 use std::sync::Arc;
 
@@ -31,9 +37,7 @@ use hpke_rs_rust_crypto::HpkeRustCrypto;
 use rand::Rng;
 use zeroize::Zeroizing;
 
-use self::hpke::{DhAlg, Hpke};
-use self::primitives::{AeadAlg, HashAlg};
-use self::sig::SigAlg;
+use self::hpke::Hpke;
 use super::{CipherSuiteProvider, CryptoProvider, HpkePrivateKey, Secret, SignaturePrivateKey};
 use crate::codec::CipherSuite;
 use crate::error::CryptoError;
@@ -60,7 +64,7 @@ pub struct RustCryptoSuite {
 impl RustCryptoSuite {
     /// The suite for a code point, if it is one of RFC 9420's seven.
     pub fn new(suite: CipherSuite) -> Option<Self> {
-        use {AeadAlg as A, DhAlg as D, HashAlg as H, SigAlg as S};
+        use {AeadAlg as A, DhKem as D, HashAlg as H, SigAlg as S};
         let (dh, hash, aead, sig) = match suite.value() {
             1 => (D::X25519, H::Sha256, A::Aes128Gcm, S::Ed25519),
             2 => (D::P256, H::Sha256, A::Aes128Gcm, S::EcdsaP256),
@@ -86,11 +90,11 @@ impl RustCryptoSuite {
 
     fn hpke_rs(&self) -> Result<HpkeRs<HpkeRustCrypto>, CryptoError> {
         let kem = match self.hpke.dh {
-            DhAlg::X25519 => KemAlgorithm::DhKem25519,
-            DhAlg::P256 => KemAlgorithm::DhKemP256,
-            DhAlg::P384 => KemAlgorithm::DhKemP384,
-            DhAlg::P521 => KemAlgorithm::DhKemP521,
-            DhAlg::X448 => KemAlgorithm::DhKem448,
+            DhKem::X25519 => KemAlgorithm::DhKem25519,
+            DhKem::P256 => KemAlgorithm::DhKemP256,
+            DhKem::P384 => KemAlgorithm::DhKemP384,
+            DhKem::P521 => KemAlgorithm::DhKemP521,
+            DhKem::X448 => KemAlgorithm::DhKem448,
         };
         let kdf = match self.hash {
             HashAlg::Sha256 => KdfAlgorithm::HkdfSha256,

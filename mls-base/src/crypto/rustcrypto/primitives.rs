@@ -13,9 +13,12 @@ use crate::error::CryptoError;
 
 /// A hash function and the HMAC/HKDF built on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum HashAlg {
+pub enum HashAlg {
+    /// SHA-256 (HPKE KDF 0x0001 as HKDF).
     Sha256,
+    /// SHA-384 (HPKE KDF 0x0002 as HKDF).
     Sha384,
+    /// SHA-512 (HPKE KDF 0x0003 as HKDF).
     Sha512,
 }
 
@@ -39,8 +42,9 @@ macro_rules! with_hash {
 }
 
 impl HashAlg {
-    /// Output length `Nh`.
-    pub(crate) fn len(self) -> usize {
+    /// Output length `Nh` (a size, not a container's length).
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(self) -> usize {
         match self {
             Self::Sha256 => 32,
             Self::Sha384 => 48,
@@ -49,7 +53,7 @@ impl HashAlg {
     }
 
     /// The HPKE KDF identifier of HKDF with this hash (RFC 9180 §7.2).
-    pub(crate) fn hpke_kdf_id(self) -> u16 {
+    pub fn hpke_kdf_id(self) -> u16 {
         match self {
             Self::Sha256 => 1,
             Self::Sha384 => 2,
@@ -57,11 +61,13 @@ impl HashAlg {
         }
     }
 
-    pub(crate) fn hash(self, data: &[u8]) -> Vec<u8> {
+    /// `Hash(data)`.
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
         with_hash!(self, H => H::digest(data).to_vec())
     }
 
-    pub(crate) fn mac(self, key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    /// `HMAC(key, data)`.
+    pub fn mac(self, key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         with_hash!(self, H => {
             let mut m = <Hmac<H> as hmac::KeyInit>::new_from_slice(key).map_err(|_| CryptoError::InvalidKey)?;
             m.update(data);
@@ -69,14 +75,16 @@ impl HashAlg {
         })
     }
 
-    pub(crate) fn extract(self, salt: &[u8], ikm: &[u8]) -> Secret {
+    /// `HKDF-Extract(salt, ikm)`.
+    pub fn extract(self, salt: &[u8], ikm: &[u8]) -> Secret {
         with_hash!(self, H => {
             let (prk, _) = Hkdf::<H>::extract(Some(salt), ikm);
             Secret::new(prk.to_vec())
         })
     }
 
-    pub(crate) fn expand(self, prk: &[u8], info: &[u8], len: usize) -> Result<Secret, CryptoError> {
+    /// `HKDF-Expand(prk, info, len)`.
+    pub fn expand(self, prk: &[u8], info: &[u8], len: usize) -> Result<Secret, CryptoError> {
         with_hash!(self, H => {
             let hk = Hkdf::<H>::from_prk(prk).map_err(|_| CryptoError::InvalidKey)?;
             let mut okm = Zeroizing::new(vec![0u8; len]);
@@ -88,9 +96,12 @@ impl HashAlg {
 
 /// An AEAD algorithm (RFC 9180 §7.3 identifiers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AeadAlg {
+pub enum AeadAlg {
+    /// AES-128-GCM, 0x0001.
     Aes128Gcm,
+    /// AES-256-GCM, 0x0002.
     Aes256Gcm,
+    /// ChaCha20Poly1305, 0x0003.
     ChaCha20Poly1305,
 }
 
@@ -110,18 +121,21 @@ macro_rules! aead_op {
 }
 
 impl AeadAlg {
-    pub(crate) fn key_len(self) -> usize {
+    /// `Nk`.
+    pub fn key_len(self) -> usize {
         match self {
             Self::Aes128Gcm => 16,
             Self::Aes256Gcm | Self::ChaCha20Poly1305 => 32,
         }
     }
 
-    pub(crate) fn nonce_len(self) -> usize {
+    /// `Nn`.
+    pub fn nonce_len(self) -> usize {
         12
     }
 
-    pub(crate) fn hpke_id(self) -> u16 {
+    /// The HPKE AEAD identifier.
+    pub fn hpke_id(self) -> u16 {
         match self {
             Self::Aes128Gcm => 1,
             Self::Aes256Gcm => 2,
@@ -129,11 +143,13 @@ impl AeadAlg {
         }
     }
 
-    pub(crate) fn seal(self, key: &[u8], nonce: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    /// `Seal(key, nonce, aad, pt)`, tag appended.
+    pub fn seal(self, key: &[u8], nonce: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError> {
         aead_op!(self, key, nonce, encrypt, Payload { msg: pt, aad }, CryptoError::EncryptionFailed)
     }
 
-    pub(crate) fn open(self, key: &[u8], nonce: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
+    /// `Open(key, nonce, aad, ct)`.
+    pub fn open(self, key: &[u8], nonce: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
         aead_op!(self, key, nonce, decrypt, Payload { msg: ct, aad }, CryptoError::DecryptionFailed).map(Secret::new)
     }
 }

@@ -9,12 +9,18 @@ use zeroize::Zeroizing;
 use crate::crypto::SignaturePrivateKey;
 use crate::error::CryptoError;
 
+/// The classical signature schemes of RFC 9420's suites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SigAlg {
+pub enum SigAlg {
+    /// ed25519 (0x0807).
     Ed25519,
+    /// ed448 (0x0808).
     Ed448,
+    /// ecdsa_secp256r1_sha256 (0x0403).
     EcdsaP256,
+    /// ecdsa_secp384r1_sha384 (0x0503).
     EcdsaP384,
+    /// ecdsa_secp521r1_sha512 (0x0603).
     EcdsaP521,
 }
 
@@ -139,4 +145,34 @@ fn ed25519_key(sk: &[u8]) -> Result<ed25519_dalek::SigningKey, CryptoError> {
 fn ed448_key(sk: &[u8]) -> Result<ed448_goldilocks::SigningKey, CryptoError> {
     let seed = ed448_goldilocks::SecretKey::try_from(sk).map_err(|_| CryptoError::InvalidKey)?;
     Ok(ed448_goldilocks::SigningKey::from(seed))
+}
+
+impl crate::crypto::SignatureScheme for SigAlg {
+    fn scheme(&self) -> u16 {
+        match self {
+            Self::Ed25519 => 0x0807,
+            Self::Ed448 => 0x0808,
+            Self::EcdsaP256 => 0x0403,
+            Self::EcdsaP384 => 0x0503,
+            Self::EcdsaP521 => 0x0603,
+        }
+    }
+
+    fn generate_key_pair(&self) -> Result<(SignaturePrivateKey, Vec<u8>), CryptoError> {
+        let sk = self.generate(&mut |b| super::fill_random(b))?;
+        let pk = SigAlg::public_key(*self, &sk)?;
+        Ok((sk, pk))
+    }
+
+    fn public_key(&self, sk: &SignaturePrivateKey) -> Result<Vec<u8>, CryptoError> {
+        SigAlg::public_key(*self, sk)
+    }
+
+    fn sign(&self, sk: &SignaturePrivateKey, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        SigAlg::sign(*self, sk, msg)
+    }
+
+    fn verify(&self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+        SigAlg::verify(*self, pk, msg, sig)
+    }
 }

@@ -124,10 +124,23 @@ pub fn generated_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("generated")
 }
 
-/// Runs one file; its kind comes from its name.
+/// Runs one file; its kind comes from its name (and folder, see
+/// [`FileKind::from_path`]).
 pub fn run_file(path: &Path, provider: &dyn CryptoProvider) -> Result<Report, Error> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let kind = FileKind::from_file_name(&name).ok_or_else(|| Error::UnknownKind(path.to_path_buf()))?;
+    let kind = FileKind::from_path(path).ok_or_else(|| Error::UnknownKind(path.to_path_buf()))?;
+    let name = match kind {
+        FileKind::XWing | FileKind::HpkePq | FileKind::MlKemAcvpKeyGen | FileKind::MlKemAcvpEncapDecap | FileKind::MlDsaAcvpKeyGen => {
+            let parent = path.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            let tail: Vec<&str> = parent.rsplit('/').take(2).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!(
+                "{}/{}",
+                tail.join("/"),
+                path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+            )
+        }
+        _ => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    };
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -140,26 +153,32 @@ pub fn run_file(path: &Path, provider: &dyn CryptoProvider) -> Result<Report, Er
     Ok(report)
 }
 
-/// Runs a file, or every recognized `*.json` in a folder (sorted by name).
-/// A folder that has an `rfc9420/` subfolder is taken to be the top of
-/// `shared/test-vectors`, and that subfolder is run.
+/// Runs a file, or every recognized `*.json` in a folder and its
+/// subfolders (sorted by path). Files whose kind is not recognized (the
+/// Wycheproof schemas, for instance) are passed over.
 pub fn run_path(path: &Path, provider: &dyn CryptoProvider) -> Result<Vec<Report>, Error> {
     if !path.is_dir() {
         return Ok(vec![run_file(path, provider)?]);
     }
-    let dir = if path.join("rfc9420").is_dir() {
-        path.join("rfc9420")
-    } else {
-        path.to_path_buf()
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|source| Error::Io { path: dir.clone(), source })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "json")
-                && p.file_name().and_then(|n| n.to_str()).and_then(FileKind::from_file_name).is_some()
-        })
-        .collect();
+    let mut files = Vec::new();
+    collect_json(path, &mut files)?;
+    files.retain(|p| FileKind::from_path(p).is_some());
     files.sort();
     files.iter().map(|f| run_file(f, provider)).collect()
+}
+
+fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.filter_map(Result::ok) {
+        let p = entry.path();
+        if p.is_dir() {
+            collect_json(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "json") {
+            out.push(p);
+        }
+    }
+    Ok(())
 }

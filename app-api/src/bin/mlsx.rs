@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use std::sync::Arc;
+
+use mlsx_base::crypto::CryptoProviders;
 use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
+use mlsx_pq_suites::{PqProvider, Profile};
 
 /// mlsx: post-quantum and extended MLS.
 #[derive(Parser)]
@@ -35,8 +39,13 @@ enum VectorsCommand {
     /// Check vector files against the engine. With no path, reads
     /// $MLS_TEST_VECTORS (default ../shared/test-vectors).
     Verify {
-        /// Vector files or folders; the kind of each file is taken from its name.
+        /// Vector files or folders; the kind of each file is taken from its
+        /// name (and folder, for the PQ known-answer files).
         paths: Vec<PathBuf>,
+        /// The PQ profile for PQ suites in MLS-level vector files: `draft`
+        /// (the default) or `openmls-compat`.
+        #[arg(long, default_value = "draft")]
+        pq_profile: String,
     },
 }
 
@@ -61,10 +70,20 @@ fn main() -> ExitCode {
             }
         },
         Command::Vectors {
-            command: VectorsCommand::Verify { paths },
+            command: VectorsCommand::Verify { paths, pq_profile },
         } => {
+            let profile = match Profile::by_name(&pq_profile) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("mlsx: {e} (profiles: {})", Profile::PRESETS.join(", "));
+                    return ExitCode::from(2);
+                }
+            };
+            let provider = CryptoProviders::new()
+                .with(Arc::new(RustCryptoProvider::new()))
+                .with(Arc::new(PqProvider::new(profile)));
             let mut stdout = std::io::stdout();
-            match mlsx_app::verify_vectors(&paths, &RustCryptoProvider::new(), &mut stdout) {
+            match mlsx_app::verify_vectors(&paths, &provider, &mut stdout) {
                 Ok(t) if t.failed == 0 => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::from(1),
                 Err(e) => {

@@ -8,6 +8,7 @@ mod key_schedule;
 mod message_protection;
 mod messages;
 mod passive_client;
+mod pq;
 mod psk_secret;
 mod secret_tree;
 mod transcript_hashes;
@@ -56,6 +57,22 @@ pub enum FileKind {
     Deserialization,
     /// `passive-client-*.json`.
     PassiveClient,
+    /// `x-wing/test-vectors.json`: the X-Wing KEM.
+    XWing,
+    /// `hpke-pq/test-vectors.json`: HPKE with ML-KEM and the hybrid KEMs.
+    HpkePq,
+    /// `ml-kem/acvp/key-gen.json`.
+    MlKemAcvpKeyGen,
+    /// `ml-kem/acvp/encap-decap.json`.
+    MlKemAcvpEncapDecap,
+    /// `mlkem_*_test.json` and `mlkem_*_encaps_test.json` (Wycheproof).
+    MlKemWycheproof,
+    /// `ml-dsa/acvp/key-gen.json`.
+    MlDsaAcvpKeyGen,
+    /// `mldsa_*_sign_seed_test.json` (Wycheproof).
+    MlDsaWycheproofSign,
+    /// `mldsa_*_verify_test.json` (Wycheproof).
+    MlDsaWycheproofVerify,
 }
 
 impl FileKind {
@@ -81,6 +98,31 @@ impl FileKind {
         })
     }
 
+    /// The kind of a file, from its name and, for the PQ known-answer files
+    /// whose names are shared (`test-vectors.json`, `key-gen.json`), from
+    /// the folders above it.
+    pub fn from_path(path: &std::path::Path) -> Option<Self> {
+        let name = path.file_name()?.to_str()?;
+        let parent = |n: usize| {
+            path.ancestors()
+                .nth(n)
+                .and_then(|p| p.file_name())
+                .and_then(|p| p.to_str())
+                .unwrap_or_default()
+        };
+        Some(match (parent(2), parent(1), name) {
+            (_, "x-wing", "test-vectors.json") => Self::XWing,
+            (_, "hpke-pq", "test-vectors.json") => Self::HpkePq,
+            ("ml-kem", "acvp", "key-gen.json") => Self::MlKemAcvpKeyGen,
+            ("ml-kem", "acvp", "encap-decap.json") => Self::MlKemAcvpEncapDecap,
+            ("ml-dsa", "acvp", "key-gen.json") => Self::MlDsaAcvpKeyGen,
+            (_, _, n) if n.starts_with("mlkem_") && n.ends_with("_test.json") => Self::MlKemWycheproof,
+            (_, _, n) if n.starts_with("mldsa_") && n.ends_with("_sign_seed_test.json") => Self::MlDsaWycheproofSign,
+            (_, _, n) if n.starts_with("mldsa_") && n.ends_with("_verify_test.json") => Self::MlDsaWycheproofVerify,
+            _ => return Self::from_file_name(name),
+        })
+    }
+
     /// Runs a file of this kind.
     pub fn run(self, json: &str, provider: &dyn CryptoProvider, report: &mut Report) -> Result<(), serde_json::Error> {
         match self {
@@ -98,6 +140,14 @@ impl FileKind {
             Self::TreeValidation => tree_validation::run(json, provider, report),
             Self::TreeKem => treekem::run(json, provider, report),
             Self::PassiveClient => passive_client::run(json, provider, report),
+            Self::XWing => pq::xwing(json, report),
+            Self::HpkePq => pq::hpke_pq(json, report),
+            Self::MlKemAcvpKeyGen => pq::ml_kem_acvp_keygen(json, report),
+            Self::MlKemAcvpEncapDecap => pq::ml_kem_acvp_encap_decap(json, report),
+            Self::MlKemWycheproof => pq::ml_kem_wycheproof(json, report),
+            Self::MlDsaAcvpKeyGen => pq::ml_dsa_acvp_keygen(json, report),
+            Self::MlDsaWycheproofSign => pq::ml_dsa_wycheproof_sign(json, report),
+            Self::MlDsaWycheproofVerify => pq::ml_dsa_wycheproof_verify(json, report),
         }
     }
 }

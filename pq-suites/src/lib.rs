@@ -39,6 +39,8 @@
 #![deny(missing_docs)]
 
 pub mod hybrid;
+#[cfg(feature = "libcrux")]
+mod libcrux_backend;
 pub mod mldsa;
 pub mod mlkem;
 mod shake;

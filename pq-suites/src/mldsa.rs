@@ -6,6 +6,9 @@
 //! (FIPS 204 §3.4 recommends it); the deterministic variant is available
 //! for reproducible outputs.
 
+// With the libcrux backend the RustCrypto code paths are compiled out.
+#![cfg_attr(feature = "libcrux", allow(dead_code, unused_imports, unreachable_code, clippy::needless_return))]
+
 use ml_dsa::{EncodedVerifyingKey, MlDsa44, MlDsa65, MlDsa87, Signature, SigningKey, VerifyingKey};
 
 use mlsx_base::crypto::{SignaturePrivateKey, SignatureScheme};
@@ -102,7 +105,17 @@ impl MlDsa {
     /// `ML-DSA.Sign(sk, msg, ctx)` with an explicit context string, for the
     /// known-answer tests (MLS always uses the empty context).
     pub fn sign_with_context(self, sk: &[u8], msg: &[u8], ctx: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        #[cfg(feature = "libcrux")]
+        {
+            let mut rnd = [0u8; 32];
+            if self.signing() == Signing::Hedged {
+                rnd.copy_from_slice(&random(32));
+            }
+            return self.sign_with_rnd(sk, msg, ctx, &rnd);
+        }
+        #[cfg(not(feature = "libcrux"))]
         let seed = seed(sk)?;
+        #[cfg(not(feature = "libcrux"))]
         with_params!(self, P => {
             let key = SigningKey::<P>::from_seed(&seed);
             let sig = match self.signing() {
@@ -115,6 +128,13 @@ impl MlDsa {
 
     /// `ML-DSA.Verify(pk, msg, sig, ctx)`.
     pub fn verify_with_context(self, pk: &[u8], msg: &[u8], sig: &[u8], ctx: &[u8]) -> Result<(), CryptoError> {
+        #[cfg(feature = "libcrux")]
+        return match self {
+            Self::MlDsa44(_) => crate::libcrux_backend::ml_dsa_44::verify(pk, msg, sig, ctx),
+            Self::MlDsa65(_) => crate::libcrux_backend::ml_dsa_65::verify(pk, msg, sig, ctx),
+            Self::MlDsa87(_) => crate::libcrux_backend::ml_dsa_87::verify(pk, msg, sig, ctx),
+        };
+        #[cfg(not(feature = "libcrux"))]
         with_params!(self, P => {
             let pk = EncodedVerifyingKey::<P>::try_from(pk).map_err(|_| CryptoError::InvalidKey)?;
             let vk = VerifyingKey::<P>::decode(&pk);
@@ -135,9 +155,22 @@ impl MlDsa {
     ///
     /// ☣️ Reusing `rnd` across messages forfeits the hedge; for tests only.
     pub fn sign_with_rnd(self, sk: &[u8], msg: &[u8], ctx: &[u8], rnd: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        #[cfg(feature = "libcrux")]
+        {
+            let rnd: [u8; 32] = rnd.try_into().map_err(|_| CryptoError::InvalidLength(rnd.len()))?;
+            return match self {
+                Self::MlDsa44(_) => crate::libcrux_backend::ml_dsa_44::sign(sk, msg, ctx, rnd),
+                Self::MlDsa65(_) => crate::libcrux_backend::ml_dsa_65::sign(sk, msg, ctx, rnd),
+                Self::MlDsa87(_) => crate::libcrux_backend::ml_dsa_87::sign(sk, msg, ctx, rnd),
+            };
+        }
+        #[cfg(not(feature = "libcrux"))]
         let seed = seed(sk)?;
+        #[cfg(not(feature = "libcrux"))]
         let ctx_len = u8::try_from(ctx.len()).map_err(|_| CryptoError::SigningFailed)?;
+        #[cfg(not(feature = "libcrux"))]
         let rnd = ml_dsa::B32::try_from(rnd).map_err(|_| CryptoError::InvalidLength(rnd.len()))?;
+        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, P => {
             let key = SigningKey::<P>::from_seed(&seed);
             // M' = IntegerToBytes(0, 1) || IntegerToBytes(|ctx|, 1) || ctx || M (FIPS 204 Algorithm 2).
@@ -174,7 +207,15 @@ impl SignatureScheme for MlDsa {
 
     /// `ML-DSA.KeyGen_internal(ξ)`: the encoded public key.
     fn public_key(&self, sk: &SignaturePrivateKey) -> Result<Vec<u8>, CryptoError> {
+        #[cfg(feature = "libcrux")]
+        return match self {
+            Self::MlDsa44(_) => crate::libcrux_backend::ml_dsa_44::public_key(sk.as_bytes()),
+            Self::MlDsa65(_) => crate::libcrux_backend::ml_dsa_65::public_key(sk.as_bytes()),
+            Self::MlDsa87(_) => crate::libcrux_backend::ml_dsa_87::public_key(sk.as_bytes()),
+        };
+        #[cfg(not(feature = "libcrux"))]
         let seed = seed(sk.as_bytes())?;
+        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, P => {
             let key = SigningKey::<P>::from_seed(&seed);
             let vk: &VerifyingKey<P> = key.as_ref();

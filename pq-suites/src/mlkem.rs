@@ -4,6 +4,9 @@
 //! FIPS 203 encodings. Every encapsulation key from the network passes the
 //! FIPS 203 §7.2 checks (length and modulus) before it is used.
 
+// With the libcrux backend the RustCrypto code paths are compiled out.
+#![cfg_attr(feature = "libcrux", allow(dead_code, unused_imports, unreachable_code, clippy::needless_return))]
+
 use ml_kem::kem::{Decapsulate, KeyExport, TryKeyInit};
 use zeroize::Zeroizing;
 
@@ -106,7 +109,14 @@ impl MlKem {
 
     /// `ML-KEM.KeyGen_internal(d, z)` from the 64-byte seed: the encapsulation key.
     pub fn public_key_from_seed(self, seed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        #[cfg(feature = "libcrux")]
+        return match self {
+            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::public_key(seed),
+            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::public_key(seed),
+        };
+        #[cfg(not(feature = "libcrux"))]
         let seed = ml_kem::Seed::try_from(seed).map_err(|_| CryptoError::InvalidKey)?;
+        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, Dk, _Ek, _Ct => {
             Dk::from_seed(seed).encapsulation_key().to_bytes().to_vec()
         }))
@@ -117,7 +127,14 @@ impl MlKem {
     ///
     /// ☣️ With a fixed `m` this is for known-answer tests only.
     pub fn encap_derand(self, ek: &[u8], m: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError> {
+        #[cfg(feature = "libcrux")]
+        return match self {
+            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::encap(ek, m),
+            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::encap(ek, m),
+        };
+        #[cfg(not(feature = "libcrux"))]
         let m = ml_kem::B32::try_from(m).map_err(|_| CryptoError::InvalidLength(m.len()))?;
+        #[cfg(not(feature = "libcrux"))]
         with_params!(self, _Dk, Ek, _Ct => {
             let ek = Ek::new_from_slice(ek).map_err(|_| CryptoError::InvalidKey)?;
             let (ct, ss) = ek.encapsulate_deterministic(&m);
@@ -129,7 +146,14 @@ impl MlKem {
     /// the wrong length is an error; a wrong one of the right length yields
     /// the implicit-rejection secret, as FIPS 203 requires.
     pub fn decap_seed(self, seed: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
+        #[cfg(feature = "libcrux")]
+        return match self {
+            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::decap(seed, ct),
+            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::decap(seed, ct),
+        };
+        #[cfg(not(feature = "libcrux"))]
         let seed = ml_kem::Seed::try_from(seed).map_err(|_| CryptoError::InvalidKey)?;
+        #[cfg(not(feature = "libcrux"))]
         with_params!(self, Dk, _Ek, Ct => {
             let ct = Ct::try_from(ct).map_err(|_| CryptoError::DecryptionFailed)?;
             let dk = Dk::from_seed(seed);

@@ -11,7 +11,9 @@ pub mod bench;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use mlsx_base::crypto::CryptoProvider;
+use std::sync::Arc;
+
+use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
 use mlsx_test_vectors::Report;
 
 /// Totals over several vector files.
@@ -39,8 +41,10 @@ pub struct Totals {
 /// ```
 pub fn verify_vectors(paths: &[PathBuf], provider: &dyn CryptoProvider, out: &mut dyn Write) -> Result<Totals, Box<dyn std::error::Error>> {
     let mut default = vec![mlsx_test_vectors::vectors_dir()];
-    if mlsx_test_vectors::generated_dir().is_dir() {
-        default.push(mlsx_test_vectors::generated_dir());
+    for dir in [mlsx_test_vectors::generated_dir(), mlsx_test_vectors::pq_dir()] {
+        if dir.is_dir() {
+            default.push(dir);
+        }
     }
     let paths: &[PathBuf] = if paths.is_empty() { &default } else { paths };
     let mut totals = Totals::default();
@@ -61,6 +65,41 @@ pub fn verify_vectors(paths: &[PathBuf], provider: &dyn CryptoProvider, out: &mu
         totals.passed, totals.failed, totals.skipped
     )?;
     Ok(totals)
+}
+
+/// Runs `mlsx vectors generate`: writes one file per kind in
+/// [`mlsx_test_vectors::GENERATED_KINDS`] into `out_dir`, each with cases
+/// for every suite in `suites`, and names each file written in `log`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mlsx_base::crypto::CryptoProvider;
+/// use mlsx_pq_suites::{PqProvider, PqSuite};
+///
+/// let provider = PqProvider::default();
+/// let code = provider.code_point(PqSuite::Tbd6).ok_or("unmapped")?;
+/// let cs = provider.cipher_suite_provider(code).ok_or("no provider")?;
+/// let dir = std::env::temp_dir().join(format!("mlsx-doc-{}", std::process::id()));
+/// mlsx_app::generate_vectors(&[cs], &dir, &mut std::io::sink())?;
+/// let totals = mlsx_app::verify_vectors(&[dir.clone()], &provider, &mut std::io::sink())?;
+/// assert_eq!((totals.passed, totals.failed), (5, 0));
+/// std::fs::remove_dir_all(dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn generate_vectors(
+    suites: &[Arc<dyn CipherSuiteProvider>],
+    out_dir: &Path,
+    log: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(out_dir)?;
+    for kind in mlsx_test_vectors::GENERATED_KINDS {
+        let name = kind.file_name().ok_or("kind without a file name")?;
+        let json = mlsx_test_vectors::generate(kind, suites)?;
+        let path = out_dir.join(name);
+        std::fs::write(&path, json + "\n")?;
+        writeln!(log, "wrote {}", path.display())?;
+    }
+    Ok(())
 }
 
 fn print_report(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {

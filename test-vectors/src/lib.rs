@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use mlsx_base::crypto::CryptoProvider;
 
 pub use hex_serde::Hex;
-pub use runners::FileKind;
+pub use runners::{FileKind, GENERATED_KINDS, generate};
 
 /// Errors of the vector runner (not vector failures: those are in [`Report`]).
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +122,12 @@ pub fn vectors_dir() -> PathBuf {
 /// mls-rs, and later vectors for what has no official ones.
 pub fn generated_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("generated")
+}
+
+/// MLS-level vectors mlsx generated for the PQ suites
+/// (`test-vectors/pq/`, written by `mlsx vectors generate`).
+pub fn pq_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pq")
 }
 
 /// Runs one file; its kind comes from its name (and folder, see

@@ -54,3 +54,30 @@ fn ml_kem() {
 fn ml_dsa() {
     run("ml-dsa", 951);
 }
+
+/// The MLS-level vectors mlsx generated for the PQ suites
+/// (`test-vectors/pq/`, written by `mlsx vectors generate`), checked by the
+/// same runners as the official files, under the default profile.
+#[test]
+fn generated_pq_mls_vectors() {
+    use std::sync::Arc;
+
+    use mlsx_base::crypto::CryptoProviders;
+    use mlsx_pq_suites::PqProvider;
+
+    let dir = mlsx_test_vectors::pq_dir();
+    let provider = CryptoProviders::new().with(Arc::new(PqProvider::default()));
+    let reports = match mlsx_test_vectors::run_path(&dir, &provider) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let mut passed = 0;
+    for r in &reports {
+        println!("{}", r.line());
+        assert!(r.failures.is_empty(), "{}: {:?}", r.line(), r.failures);
+        assert!(r.skipped.is_empty(), "{}: {:?}", r.line(), r.skipped);
+        passed += r.passed;
+    }
+    // crypto-basics 11, secret-tree 33, key-schedule 11.
+    assert!(passed >= 55, "only {passed} generated cases passed");
+}

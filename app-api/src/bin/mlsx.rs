@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use mlsx_base::crypto::CryptoProviders;
 use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
-use mlsx_pq_suites::{PqProvider, Profile};
+use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
+use mlsx_pq_suites::{PqProvider, PqSuite, Profile};
 
 /// mlsx: post-quantum and extended MLS.
 #[derive(Parser)]
@@ -47,6 +48,37 @@ enum VectorsCommand {
         #[arg(long, default_value = "draft")]
         pq_profile: String,
     },
+    /// Write vector files in the official formats (crypto-basics,
+    /// secret-tree, key-schedule) for suites that have none.
+    Generate {
+        /// `all-pq` (the default: TBD1-TBD11), or a comma-separated list of
+        /// PQ suite numbers (`tbd1,tbd9`).
+        #[arg(long, default_value = "all-pq")]
+        suite: String,
+        /// The PQ profile whose code points and key derivation to use.
+        #[arg(long, default_value = "draft")]
+        pq_profile: String,
+        /// Output folder.
+        #[arg(long, default_value = "test-vectors/pq")]
+        out: PathBuf,
+    },
+}
+
+/// The suites named by `--suite`.
+fn pq_suites(spec: &str) -> Result<Vec<PqSuite>, String> {
+    if spec == "all-pq" {
+        return Ok(PqSuite::ALL.to_vec());
+    }
+    spec.split(',')
+        .map(|s| {
+            s.trim()
+                .to_ascii_lowercase()
+                .strip_prefix("tbd")
+                .and_then(|n| n.parse().ok())
+                .and_then(PqSuite::from_number)
+                .ok_or_else(|| format!("unknown suite {s:?} (use all-pq or tbd1..tbd11)"))
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -69,6 +101,32 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Vectors {
+            command: VectorsCommand::Generate { suite, pq_profile, out },
+        } => {
+            let made = Profile::by_name(&pq_profile).map_err(|e| e.to_string()).and_then(|profile| {
+                let provider = PqProvider::new(profile);
+                pq_suites(&suite)?
+                    .into_iter()
+                    .map(|s| {
+                        provider
+                            .code_point(s)
+                            .and_then(|c| provider.cipher_suite_provider(c))
+                            .ok_or_else(|| format!("{s:?} has no code point in profile {pq_profile}"))
+                    })
+                    .collect::<Result<Vec<Arc<dyn CipherSuiteProvider>>, String>>()
+            });
+            let result = made
+                .map_err(Into::into)
+                .and_then(|suites| mlsx_app::generate_vectors(&suites, &out, &mut std::io::stdout()));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mlsx: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Vectors {
             command: VectorsCommand::Verify { paths, pq_profile },
         } => {

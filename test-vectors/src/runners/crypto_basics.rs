@@ -2,19 +2,19 @@
 
 use mlsx_base::codec::{HpkeCiphertext, VLBytes};
 use mlsx_base::crypto::{CipherSuiteProvider, HpkePrivateKey, LabeledCrypto, SignaturePrivateKey};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{check, ctx};
 use crate::{Hex, Report};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct RefHash {
     label: String,
     value: Hex,
     out: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct ExpandWithLabel {
     secret: Hex,
     label: String,
@@ -23,14 +23,14 @@ struct ExpandWithLabel {
     out: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct DeriveSecret {
     secret: Hex,
     label: String,
     out: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct DeriveTreeSecret {
     secret: Hex,
     label: String,
@@ -39,7 +39,7 @@ struct DeriveTreeSecret {
     out: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct SignWithLabel {
     #[serde(rename = "priv")]
     private: Hex,
@@ -50,7 +50,7 @@ struct SignWithLabel {
     signature: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct EncryptWithLabel {
     #[serde(rename = "priv")]
     private: Hex,
@@ -63,7 +63,7 @@ struct EncryptWithLabel {
     ciphertext: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Case {
     cipher_suite: u16,
     ref_hash: RefHash,
@@ -152,4 +152,82 @@ fn check_case(cs: &dyn CipherSuiteProvider, c: &Case) -> Result<(), String> {
         .decrypt_with_label(&sk, e.label.as_bytes(), &e.context, &ct)
         .map_err(ctx("decrypt_with_label(own)"))?;
     check("decrypt_with_label(own)", pt.as_bytes(), &e.plaintext)
+}
+
+/// A new case for `cs`: fresh inputs from `rng`, outputs computed by mlsx.
+pub(crate) fn generate(cs: &dyn CipherSuiteProvider, rng: &mut super::generate::Inputs) -> Result<serde_json::Value, String> {
+    let nh = cs.hash_len();
+    let value = rng.bytes(nh);
+    let ref_hash = RefHash {
+        label: "RefHash".into(),
+        out: cs.ref_hash(b"RefHash", &value).map_err(ctx("ref_hash"))?.into(),
+        value: value.into(),
+    };
+    let (secret, context) = (rng.bytes(nh), rng.bytes(nh));
+    let expand_with_label = ExpandWithLabel {
+        out: cs
+            .expand_with_label(&secret, b"ExpandWithLabel", &context, nh)
+            .map_err(ctx("expand_with_label"))?
+            .as_bytes()
+            .into(),
+        secret: secret.into(),
+        label: "ExpandWithLabel".into(),
+        context: context.into(),
+        length: nh,
+    };
+    let secret = rng.bytes(nh);
+    let derive_secret = DeriveSecret {
+        out: cs
+            .derive_secret(&secret, b"DeriveSecret")
+            .map_err(ctx("derive_secret"))?
+            .as_bytes()
+            .into(),
+        secret: secret.into(),
+        label: "DeriveSecret".into(),
+    };
+    let (secret, generation) = (rng.bytes(nh), rng.u32());
+    let derive_tree_secret = DeriveTreeSecret {
+        out: cs
+            .derive_tree_secret(&secret, b"DeriveTreeSecret", generation, nh)
+            .map_err(ctx("derive_tree_secret"))?
+            .as_bytes()
+            .into(),
+        secret: secret.into(),
+        label: "DeriveTreeSecret".into(),
+        generation,
+        length: nh,
+    };
+    let (sk, pk) = cs.signature_generate_key_pair().map_err(ctx("signature key"))?;
+    let content = rng.bytes(nh);
+    let sign_with_label = SignWithLabel {
+        signature: cs.sign_with_label(&sk, b"SignWithLabel", &content).map_err(ctx("sign"))?.into(),
+        private: sk.as_bytes().into(),
+        public: pk.into(),
+        content: content.into(),
+        label: "SignWithLabel".into(),
+    };
+    let (sk, pk) = cs.kem_derive_key_pair(&rng.bytes(nh)).map_err(ctx("HPKE key"))?;
+    let (context, plaintext) = (rng.bytes(nh), rng.bytes(nh));
+    let ct = cs
+        .encrypt_with_label(&pk, b"EncryptWithLabel", &context, &plaintext)
+        .map_err(ctx("encrypt"))?;
+    let encrypt_with_label = EncryptWithLabel {
+        private: sk.as_bytes().into(),
+        public: pk.into(),
+        label: "EncryptWithLabel".into(),
+        context: context.into(),
+        plaintext: plaintext.into(),
+        kem_output: ct.kem_output.as_slice().into(),
+        ciphertext: ct.ciphertext.as_slice().into(),
+    };
+    serde_json::to_value(Case {
+        cipher_suite: cs.cipher_suite().value(),
+        ref_hash,
+        expand_with_label,
+        derive_secret,
+        derive_tree_secret,
+        sign_with_label,
+        encrypt_with_label,
+    })
+    .map_err(|e| e.to_string())
 }

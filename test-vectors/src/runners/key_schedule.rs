@@ -3,12 +3,12 @@
 use mlsx_base::codec::{CipherSuite, GroupContext, ProtocolVersion, VLBytes, encode};
 use mlsx_base::crypto::CipherSuiteProvider;
 use mlsx_base::schedule::{EpochSecretRegistry, EpochSecrets, joiner_secret};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{check, ctx};
 use crate::{Hex, Report};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Exporter {
     label: String,
     context: Hex,
@@ -16,7 +16,7 @@ struct Exporter {
     secret: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Epoch {
     tree_hash: Hex,
     commit_secret: Hex,
@@ -38,7 +38,7 @@ struct Epoch {
     exporter: Exporter,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Case {
     cipher_suite: u16,
     group_id: Hex,
@@ -96,4 +96,64 @@ fn check_case(cs: &dyn CipherSuiteProvider, c: &Case) -> Result<(), String> {
         init_secret = s.init_secret.as_bytes().to_vec();
     }
     Ok(())
+}
+
+/// A new five-epoch case for `cs`.
+pub(crate) fn generate(cs: &dyn CipherSuiteProvider, rng: &mut super::generate::Inputs) -> Result<serde_json::Value, String> {
+    let nh = cs.hash_len();
+    let group_id = rng.bytes(nh);
+    let initial_init_secret = rng.bytes(nh);
+    let registry = EpochSecretRegistry::new();
+    let mut init_secret = initial_init_secret.clone();
+    let mut epochs = Vec::new();
+    for n in 0u64..5 {
+        let (tree_hash, commit_secret, psk_secret, cth) = (rng.bytes(nh), rng.bytes(nh), rng.bytes(nh), rng.bytes(nh));
+        let gc = GroupContext {
+            version: ProtocolVersion::MLS10,
+            cipher_suite: cs.cipher_suite(),
+            group_id: VLBytes::new(group_id.clone()),
+            epoch: n,
+            tree_hash: VLBytes::new(tree_hash.clone()),
+            confirmed_transcript_hash: VLBytes::new(cth.clone()),
+            extensions: vec![],
+        };
+        let joiner = joiner_secret(cs, &init_secret, &commit_secret, &gc).map_err(ctx("joiner"))?;
+        let s = EpochSecrets::from_joiner_secret(cs, joiner.as_bytes(), Some(&psk_secret), &gc, &registry).map_err(ctx("epoch"))?;
+        let (_, external_pub) = s.external_key_pair(cs).map_err(ctx("external key pair"))?;
+        let context = rng.bytes(nh);
+        let exported = s.export(cs, b"exporter label", &context, nh).map_err(ctx("exporter"))?;
+        epochs.push(Epoch {
+            group_context: encode(&gc).map_err(ctx("encode"))?.into(),
+            tree_hash: tree_hash.into(),
+            commit_secret: commit_secret.into(),
+            psk_secret: psk_secret.into(),
+            confirmed_transcript_hash: cth.into(),
+            joiner_secret: joiner.as_bytes().into(),
+            welcome_secret: s.welcome_secret.as_bytes().into(),
+            init_secret: s.init_secret.as_bytes().into(),
+            sender_data_secret: s.sender_data_secret.as_bytes().into(),
+            encryption_secret: s.encryption_secret.as_bytes().into(),
+            exporter_secret: s.exporter_secret.as_bytes().into(),
+            epoch_authenticator: s.epoch_authenticator.as_bytes().into(),
+            external_secret: s.external_secret.as_bytes().into(),
+            confirmation_key: s.confirmation_key.as_bytes().into(),
+            membership_key: s.membership_key.as_bytes().into(),
+            resumption_psk: s.resumption_psk.as_bytes().into(),
+            external_pub: external_pub.into(),
+            exporter: Exporter {
+                label: "exporter label".into(),
+                context: context.into(),
+                length: nh,
+                secret: exported.as_bytes().into(),
+            },
+        });
+        init_secret = s.init_secret.as_bytes().to_vec();
+    }
+    serde_json::to_value(Case {
+        cipher_suite: cs.cipher_suite().value(),
+        group_id: group_id.into(),
+        initial_init_secret: initial_init_secret.into(),
+        epochs,
+    })
+    .map_err(|e| e.to_string())
 }

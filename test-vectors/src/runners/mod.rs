@@ -4,6 +4,7 @@
 
 mod crypto_basics;
 mod deserialization;
+mod generate;
 mod key_schedule;
 mod message_protection;
 mod messages;
@@ -24,6 +25,8 @@ use mlsx_base::codec::CipherSuite;
 use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
 
 use crate::Report;
+
+pub use generate::{GENERATED_KINDS, generate};
 
 /// The kinds of vector file, named as in mlswg/mls-implementations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +97,26 @@ impl FileKind {
             "messages" => Self::Messages,
             "deserialization" => Self::Deserialization,
             s if s.starts_with("passive-client-") => Self::PassiveClient,
+            _ => return None,
+        })
+    }
+
+    /// The official file name of the kind, where it has one.
+    pub fn file_name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::TreeMath => "tree-math.json",
+            Self::CryptoBasics => "crypto-basics.json",
+            Self::SecretTree => "secret-tree.json",
+            Self::MessageProtection => "message-protection.json",
+            Self::KeySchedule => "key-schedule.json",
+            Self::PskSecret => "psk_secret.json",
+            Self::TranscriptHashes => "transcript-hashes.json",
+            Self::Welcome => "welcome.json",
+            Self::TreeOperations => "tree-operations.json",
+            Self::TreeValidation => "tree-validation.json",
+            Self::TreeKem => "treekem.json",
+            Self::Messages => "messages.json",
+            Self::Deserialization => "deserialization.json",
             _ => return None,
         })
     }

@@ -3,12 +3,12 @@
 use mlsx_base::crypto::{CipherSuiteProvider, Secret};
 use mlsx_base::schedule::secret_tree::sender_data_key_nonce;
 use mlsx_base::schedule::{RatchetType, SecretTree, SecretTreeConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{check, ctx};
 use crate::{Hex, Report};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct SenderData {
     sender_data_secret: Hex,
     ciphertext: Hex,
@@ -16,7 +16,7 @@ struct SenderData {
     nonce: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Generation {
     generation: u32,
     handshake_key: Hex,
@@ -25,7 +25,7 @@ struct Generation {
     application_nonce: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Case {
     cipher_suite: u16,
     sender_data: SenderData,
@@ -73,4 +73,54 @@ fn check_case(cs: &dyn CipherSuiteProvider, c: &Case) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// New cases for `cs` with 1, 8 and 32 leaves, as the official file has.
+pub(crate) fn generate(cs: &dyn CipherSuiteProvider, rng: &mut super::generate::Inputs) -> Result<Vec<serde_json::Value>, String> {
+    let nh = cs.hash_len();
+    let mut out = Vec::new();
+    for n_leaves in [1u32, 8, 32] {
+        let (sender_data_secret, ciphertext) = (rng.bytes(nh), rng.bytes(77));
+        let (key, nonce) = sender_data_key_nonce(cs, &sender_data_secret, &ciphertext).map_err(ctx("sender data"))?;
+        let sender_data = SenderData {
+            sender_data_secret: sender_data_secret.into(),
+            ciphertext: ciphertext.into(),
+            key: key.as_bytes().into(),
+            nonce: nonce.as_bytes().into(),
+        };
+        let encryption_secret = rng.bytes(nh);
+        let config = SecretTreeConfig {
+            out_of_order_tolerance: 0,
+            max_forward_distance: u32::MAX,
+        };
+        let mut tree = SecretTree::new(Secret::from_slice(&encryption_secret), n_leaves, config).map_err(ctx("secret tree"))?;
+        let mut leaves = Vec::new();
+        for leaf in 0..n_leaves {
+            let mut gens = Vec::new();
+            for generation in [0u32, 1, 15, 32] {
+                let h = tree.key_for(cs, leaf, RatchetType::Handshake, generation).map_err(ctx("ratchet"))?;
+                let a = tree
+                    .key_for(cs, leaf, RatchetType::Application, generation)
+                    .map_err(ctx("ratchet"))?;
+                gens.push(Generation {
+                    generation,
+                    handshake_key: h.key.as_bytes().into(),
+                    handshake_nonce: h.nonce.as_bytes().into(),
+                    application_key: a.key.as_bytes().into(),
+                    application_nonce: a.nonce.as_bytes().into(),
+                });
+            }
+            leaves.push(gens);
+        }
+        out.push(
+            serde_json::to_value(Case {
+                cipher_suite: cs.cipher_suite().value(),
+                sender_data,
+                encryption_secret: encryption_secret.into(),
+                leaves,
+            })
+            .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(out)
 }

@@ -246,8 +246,8 @@ fn draft_derivation_disagrees_with_openmls() {
         let MlsMessageBodyIn::Welcome(welcome) = to_peer(&out.welcome.unwrap()).extract() else {
             panic!("not a Welcome")
         };
-        let joined = StagedWelcome::new_from_welcome(&carol.provider, config().join_config(), welcome, None)
-            .map(|w| w.into_group(&carol.provider));
+        let joined =
+            StagedWelcome::new_from_welcome(&carol.provider, config().join_config(), welcome, None).map(|w| w.into_group(&carol.provider));
         assert!(!matches!(joined, Ok(Ok(_))), "{suite:?}: OpenMLS joined despite the key mismatch");
     }
 }

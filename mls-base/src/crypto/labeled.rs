@@ -119,6 +119,20 @@ pub trait LabeledCrypto: CipherSuiteProvider {
         Ok(self.hpke_open(ct.kem_output.as_slice(), sk, &info, &[], ct.ciphertext.as_slice())?)
     }
 
+    /// [`Self::decrypt_with_label`] for a recipient whose public key `pk`
+    /// is known (see [`CipherSuiteProvider::hpke_open_with_public`]).
+    fn decrypt_with_label_known(
+        &self,
+        sk: &HpkePrivateKey,
+        pk: &[u8],
+        label: &[u8],
+        context: &[u8],
+        ct: &HpkeCiphertext,
+    ) -> Result<Secret, Error> {
+        let info = encrypt_context(label, context)?;
+        Ok(self.hpke_open_with_public(ct.kem_output.as_slice(), sk, pk, &info, &[], ct.ciphertext.as_slice())?)
+    }
+
     /// `MLS-Exporter(label, context, len)` (RFC 9420 §8.5):
     /// `ExpandWithLabel(DeriveSecret(exporter_secret, label), "exported", Hash(context), len)`.
     fn mls_exporter(&self, exporter_secret: &[u8], label: &[u8], context: &[u8], len: usize) -> Result<Secret, Error> {

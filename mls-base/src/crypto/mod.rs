@@ -65,6 +65,24 @@ pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
 
     /// HPKE `OpenBase(enc, sk, info, aad, ct)` (RFC 9180 §6.1).
     fn hpke_open(&self, enc: &[u8], sk: &HpkePrivateKey, info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError>;
+    /// `OpenBase` when the caller already holds the recipient's public key
+    /// `pk` (tree nodes and KeyPackage init keys): a DHKEM needs `pkR` for
+    /// its KEM context, and a provider may use `pk` instead of recomputing
+    /// it from `sk` (one scalar multiplication per decryption). A `pk`
+    /// that does not belong to `sk` makes decryption fail. The default
+    /// ignores `pk`.
+    fn hpke_open_with_public(
+        &self,
+        enc: &[u8],
+        sk: &HpkePrivateKey,
+        pk: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        let _ = pk;
+        self.hpke_open(enc, sk, info, aad, ct)
+    }
     /// `SetupBaseS(pk, info)` then `Export(exporter_context, len)`: returns `(enc, secret)`.
     fn hpke_export_sender(&self, pk: &[u8], info: &[u8], exporter_context: &[u8], len: usize) -> Result<(Vec<u8>, Secret), CryptoError>;
     /// `SetupBaseR(enc, sk, info)` then `Export(exporter_context, len)`.

@@ -123,8 +123,9 @@ impl Group {
             .iter()
             .find(|s| s.new_member.as_slice() == kp_ref)
             .ok_or(PeerError::WelcomeNotForUs)?;
-        let plain = c.decrypt_with_label(
+        let plain = c.decrypt_with_label_known(
             &bundle.init_key,
+            kp.init_key.as_slice(),
             WELCOME_LABEL,
             welcome.encrypted_group_info.as_slice(),
             &entry.encrypted_group_secrets,

@@ -161,7 +161,13 @@ pub fn decap(
             .ok_or(PeerError::NoPathSecretForUs)?;
         let pos = res.iter().position(|r| r == x).ok_or(PeerError::NoPathSecretForUs)?;
         let ct = node.encrypted_path_secret.get(pos).ok_or(PeerError::InvalidUpdatePath)?;
-        found = Some((i, cs.decrypt_with_label(sk, UPDATE_PATH_NODE_LABEL, context, ct)?));
+        // The node's public key is in the tree: the provider need not
+        // recompute it from the private key.
+        let secret = match tree.node(*x).map(node_encryption_key) {
+            Some(pk) => cs.decrypt_with_label_known(sk, pk, UPDATE_PATH_NODE_LABEL, context, ct)?,
+            None => cs.decrypt_with_label(sk, UPDATE_PATH_NODE_LABEL, context, ct)?,
+        };
+        found = Some((i, secret));
     }
     let (start, first) = found.ok_or(PeerError::NoPathSecretForUs)?;
     let mut keys = own.duplicate();
@@ -280,4 +286,12 @@ pub fn encap(
         path_secrets: secrets,
         keys,
     })
+}
+
+/// The HPKE public key of a node.
+fn node_encryption_key(node: &crate::codec::Node) -> &[u8] {
+    match node {
+        crate::codec::Node::Leaf(l) => l.encryption_key.as_slice(),
+        crate::codec::Node::Parent(p) => p.encryption_key.as_slice(),
+    }
 }

@@ -204,9 +204,15 @@ impl DhKem {
 
     /// `Decap(enc, skR)` (RFC 9180 §4.1).
     pub(crate) fn decap_raw(self, enc: &[u8], sk_r: &[u8]) -> Result<Secret, CryptoError> {
+        self.decap_known(enc, sk_r, &self.public_key(sk_r)?)
+    }
+
+    /// `Decap(enc, skR)` with `pkR` given rather than recomputed. A wrong
+    /// `pkR` yields a wrong shared secret, so decryption then fails.
+    pub(crate) fn decap_known(self, enc: &[u8], sk_r: &[u8], pk_r: &[u8]) -> Result<Secret, CryptoError> {
         let dh = self.dh(sk_r, enc)?;
         let mut kem_context = enc.to_vec();
-        kem_context.extend_from_slice(&self.public_key(sk_r)?);
+        kem_context.extend_from_slice(pk_r);
         self.extract_and_expand(&dh, &kem_context)
     }
 }
@@ -401,6 +407,20 @@ impl Hpke {
     /// `OpenBase`.
     pub(crate) fn open(&self, enc: &[u8], sk_r: &[u8], info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
         let shared = self.dh.decap_raw(enc, sk_r).map_err(|_| CryptoError::DecryptionFailed)?;
+        self.suite().key_schedule(shared.as_bytes(), info)?.open(0, aad, ct)
+    }
+
+    /// `OpenBase` with the recipient's public key given.
+    pub(crate) fn open_known(
+        &self,
+        enc: &[u8],
+        sk_r: &[u8],
+        pk_r: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        let shared = self.dh.decap_known(enc, sk_r, pk_r).map_err(|_| CryptoError::DecryptionFailed)?;
         self.suite().key_schedule(shared.as_bytes(), info)?.open(0, aad, ct)
     }
 

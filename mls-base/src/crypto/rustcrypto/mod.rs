@@ -202,6 +202,20 @@ impl CipherSuiteProvider for RustCryptoSuite {
         }
     }
 
+    fn hpke_open_with_public(
+        &self,
+        enc: &[u8],
+        sk: &HpkePrivateKey,
+        pk: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        // The native RFC 9180 code (cross-checked against hpke-rs) takes
+        // pkR as given instead of recomputing it.
+        self.hpke.open_known(enc, sk.as_bytes(), pk, info, aad, ct)
+    }
+
     fn hpke_export_sender(&self, pk: &[u8], info: &[u8], exporter_context: &[u8], len: usize) -> Result<(Vec<u8>, Secret), CryptoError> {
         match self.backend {
             HpkeBackend::Native => self.hpke.export_sender(pk, info, exporter_context, len, &self.ikm_e()?),

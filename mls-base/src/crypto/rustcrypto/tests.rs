@@ -127,3 +127,19 @@ fn batch_seal_opens_like_single_seals() {
         assert!(cs.hpke_open(&out[1].0, &sk2, b"other info", b"aad", &out[1].1).is_err());
     }
 }
+
+/// Opening with the recipient's public key given agrees with plain opening
+/// in every suite, and a wrong public key makes it fail.
+#[test]
+fn open_with_known_public_key() {
+    for cs in suites() {
+        let (sk, pk) = cs.kem_generate_key_pair().unwrap();
+        let (_, other) = cs.kem_generate_key_pair().unwrap();
+        let (enc, ct) = cs.hpke_seal(&pk, b"info", b"aad", b"pt").unwrap();
+        assert_eq!(
+            cs.hpke_open_with_public(&enc, &sk, &pk, b"info", b"aad", &ct).unwrap().as_bytes(),
+            b"pt"
+        );
+        assert!(cs.hpke_open_with_public(&enc, &sk, &other, b"info", b"aad", &ct).is_err());
+    }
+}

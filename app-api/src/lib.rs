@@ -82,7 +82,7 @@ pub fn verify_vectors(paths: &[PathBuf], provider: &dyn CryptoProvider, out: &mu
 /// let dir = std::env::temp_dir().join(format!("mlsx-doc-{}", std::process::id()));
 /// mlsx_app::generate_vectors(&[cs], &dir, &mut std::io::sink())?;
 /// let totals = mlsx_app::verify_vectors(&[dir.clone()], &provider, &mut std::io::sink())?;
-/// assert_eq!((totals.passed, totals.failed), (5, 0));
+/// assert_eq!((totals.passed, totals.failed), (6, 0));
 /// std::fs::remove_dir_all(dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

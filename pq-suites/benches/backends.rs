@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p mlsx-pq-suites --bench backends`
 
+mod common;
+
+use common::must;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mlsx_base::crypto::{HpkeKem, HpkePrivateKey, SignaturePrivateKey, SignatureScheme};
 use mlsx_pq_suites::mldsa::Signing;
@@ -11,16 +14,6 @@ use mlsx_pq_suites::{KeyDerivation, MlDsa, MlKem};
 
 fn seed<const N: usize>(b: u8) -> [u8; N] {
     [b; N]
-}
-
-fn must<T, E: std::fmt::Debug>(r: Result<T, E>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("bench setup failed: {e:?}");
-            std::process::exit(1)
-        }
-    }
 }
 
 fn ml_kem_768(c: &mut Criterion) {

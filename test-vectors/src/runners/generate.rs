@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mlsx_base::crypto::CipherSuiteProvider;
 
-use super::{FileKind, crypto_basics, key_schedule, secret_tree};
+use super::{FileKind, crypto_basics, key_schedule, secret_tree, welcome};
 
 /// Deterministic input bytes for one (file, suite): `Hash(seed || counter)`
 /// blocks with the suite's own hash, seeded by the file and suite names.
@@ -49,7 +49,12 @@ impl<'a> Inputs<'a> {
 }
 
 /// The file kinds [`generate`] can write.
-pub const GENERATED_KINDS: [FileKind; 3] = [FileKind::CryptoBasics, FileKind::SecretTree, FileKind::KeySchedule];
+pub const GENERATED_KINDS: [FileKind; 4] = [
+    FileKind::CryptoBasics,
+    FileKind::SecretTree,
+    FileKind::KeySchedule,
+    FileKind::Welcome,
+];
 
 /// A vector file of `kind` with cases for each suite, as pretty JSON.
 pub fn generate(kind: FileKind, suites: &[Arc<dyn CipherSuiteProvider>]) -> Result<String, String> {
@@ -62,6 +67,7 @@ pub fn generate(kind: FileKind, suites: &[Arc<dyn CipherSuiteProvider>]) -> Resu
             FileKind::CryptoBasics => cases.push(crypto_basics::generate(cs.as_ref(), &mut inputs).map_err(at)?),
             FileKind::SecretTree => cases.extend(secret_tree::generate(cs.as_ref(), &mut inputs).map_err(at)?),
             FileKind::KeySchedule => cases.push(key_schedule::generate(cs.as_ref(), &mut inputs).map_err(at)?),
+            FileKind::Welcome => cases.push(welcome::generate(cs).map_err(at)?),
             other => return Err(format!("generating {other:?} files is not implemented")),
         }
     }

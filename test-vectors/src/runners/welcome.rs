@@ -4,12 +4,12 @@ use mlsx_base::codec::{GroupInfo, GroupSecrets, KeyPackage, MlsMessage, MlsMessa
 use mlsx_base::crypto::labeled::KEY_PACKAGE_REF_LABEL;
 use mlsx_base::crypto::{CipherSuiteProvider, HpkePrivateKey, LabeledCrypto};
 use mlsx_base::schedule::{EpochSecretRegistry, EpochSecrets, verify_confirmation_tag, welcome_key_nonce, welcome_secret};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ctx, decode};
 use crate::{Hex, Report};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Case {
     cipher_suite: u16,
     init_priv: Hex,
@@ -86,4 +86,35 @@ fn decrypt(cs: &dyn CipherSuiteProvider, welcome: &Welcome, kp: &KeyPackage, ini
     )
     .map_err(ctx("confirmation tag"))?;
     Ok(group_info)
+}
+
+/// A new case for `cs`: Alice creates a group and adds Bob by Welcome (the
+/// ratchet tree inside); the case holds Bob's init private key, his
+/// KeyPackage, Alice's signature key and the Welcome.
+pub(crate) fn generate(cs: &std::sync::Arc<dyn CipherSuiteProvider>) -> Result<serde_json::Value, String> {
+    use mlsx_base::codec::ProtocolVersion;
+    use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity};
+
+    let alice = Identity::basic(cs.as_ref(), b"alice").map_err(ctx("identity"))?;
+    let signer_pub = alice.signature_key.clone();
+    let mut group = Group::create(cs.clone(), alice, b"welcome vector".to_vec(), GroupConfig::default()).map_err(ctx("create"))?;
+    let bob = Identity::basic(cs.as_ref(), b"bob")
+        .and_then(|id| id.key_package(cs.as_ref()))
+        .map_err(ctx("key package"))?;
+    let out = group
+        .commit(CommitOptions::add(vec![bob.key_package.clone()]))
+        .map_err(ctx("commit"))?;
+    let welcome = out.welcome.ok_or("no Welcome")?;
+    let key_package = MlsMessage {
+        version: ProtocolVersion::MLS10,
+        body: MlsMessageBody::KeyPackage(bob.key_package.clone()),
+    };
+    serde_json::to_value(Case {
+        cipher_suite: cs.cipher_suite().value(),
+        init_priv: bob.init_key.as_bytes().into(),
+        signer_pub: signer_pub.into(),
+        key_package: encode(&key_package).map_err(ctx("encode"))?.into(),
+        welcome: encode(&welcome).map_err(ctx("encode"))?.into(),
+    })
+    .map_err(|e| e.to_string())
 }

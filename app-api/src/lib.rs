@@ -82,7 +82,7 @@ pub fn verify_vectors(paths: &[PathBuf], provider: &dyn CryptoProvider, out: &mu
 /// let dir = std::env::temp_dir().join(format!("mlsx-doc-{}", std::process::id()));
 /// mlsx_app::generate_vectors(&[cs], &dir, &mut std::io::sink())?;
 /// let totals = mlsx_app::verify_vectors(&[dir.clone()], &provider, &mut std::io::sink())?;
-/// assert_eq!((totals.passed, totals.failed), (6, 0));
+/// assert_eq!((totals.passed, totals.failed), (7, 0));
 /// std::fs::remove_dir_all(dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -93,7 +93,7 @@ pub fn generate_vectors(
 ) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(out_dir)?;
     for kind in mlsx_test_vectors::GENERATED_KINDS {
-        let name = kind.file_name().ok_or("kind without a file name")?;
+        let name = mlsx_test_vectors::generated_file_name(kind).ok_or("kind without a file name")?;
         let json = mlsx_test_vectors::generate(kind, suites)?;
         let path = out_dir.join(name);
         std::fs::write(&path, json + "\n")?;

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use mlsx_base::crypto::CryptoProvider;
 
 pub use hex_serde::Hex;
-pub use runners::{FileKind, GENERATED_KINDS, generate};
+pub use runners::{FileKind, GENERATED_KINDS, generate, generated_file_name};
 
 /// Errors of the vector runner (not vector failures: those are in [`Report`]).
 #[derive(Debug, thiserror::Error)]

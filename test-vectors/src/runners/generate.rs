@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mlsx_base::crypto::CipherSuiteProvider;
 
-use super::{FileKind, crypto_basics, key_schedule, secret_tree, welcome};
+use super::{FileKind, crypto_basics, key_schedule, passive_client, secret_tree, welcome};
 
 /// Deterministic input bytes for one (file, suite): `Hash(seed || counter)`
 /// blocks with the suite's own hash, seeded by the file and suite names.
@@ -49,16 +49,25 @@ impl<'a> Inputs<'a> {
 }
 
 /// The file kinds [`generate`] can write.
-pub const GENERATED_KINDS: [FileKind; 4] = [
+pub const GENERATED_KINDS: [FileKind; 5] = [
     FileKind::CryptoBasics,
     FileKind::SecretTree,
     FileKind::KeySchedule,
     FileKind::Welcome,
+    FileKind::PassiveClient,
 ];
+
+/// The name of the file [`generate`] writes for `kind`.
+pub fn generated_file_name(kind: FileKind) -> Option<&'static str> {
+    match kind {
+        FileKind::PassiveClient => Some("passive-client-handling-commit.json"),
+        other => other.file_name(),
+    }
+}
 
 /// A vector file of `kind` with cases for each suite, as pretty JSON.
 pub fn generate(kind: FileKind, suites: &[Arc<dyn CipherSuiteProvider>]) -> Result<String, String> {
-    let name = kind.file_name().ok_or("this kind has no single file name")?;
+    let name = generated_file_name(kind).ok_or("this kind has no single file name")?;
     let mut cases = Vec::new();
     for cs in suites {
         let mut inputs = Inputs::new(cs.as_ref(), name);
@@ -68,6 +77,7 @@ pub fn generate(kind: FileKind, suites: &[Arc<dyn CipherSuiteProvider>]) -> Resu
             FileKind::SecretTree => cases.extend(secret_tree::generate(cs.as_ref(), &mut inputs).map_err(at)?),
             FileKind::KeySchedule => cases.push(key_schedule::generate(cs.as_ref(), &mut inputs).map_err(at)?),
             FileKind::Welcome => cases.push(welcome::generate(cs).map_err(at)?),
+            FileKind::PassiveClient => cases.push(passive_client::generate(cs).map_err(at)?),
             other => return Err(format!("generating {other:?} files is not implemented")),
         }
     }

@@ -26,7 +26,7 @@ use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
 
 use crate::Report;
 
-pub use generate::{GENERATED_KINDS, generate};
+pub use generate::{GENERATED_KINDS, generate, generated_file_name};
 
 /// The kinds of vector file, named as in mlswg/mls-implementations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

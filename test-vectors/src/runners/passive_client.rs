@@ -7,25 +7,26 @@ use std::sync::Arc;
 use mlsx_base::codec::{KeyPackage, MlsMessage, MlsMessageBody, RatchetTreeNodes};
 use mlsx_base::crypto::{CipherSuiteProvider, HpkePrivateKey, Secret, SignaturePrivateKey};
 use mlsx_base::group::{Group, GroupConfig, Identity, KeyPackageBundle, Received};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{check, ctx, decode};
 use crate::{Hex, Report};
+use mlsx_base::codec::encode;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct ExternalPsk {
     psk_id: Hex,
     psk: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Epoch {
     proposals: Vec<Hex>,
     commit: Hex,
     epoch_authenticator: Hex,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Case {
     cipher_suite: u16,
     external_psks: Vec<ExternalPsk>,
@@ -125,4 +126,120 @@ fn check_case(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<(), String> 
         )?;
     }
     Ok(())
+}
+
+/// Members driven by mlsx while it records a passive-client scenario.
+struct Recorder {
+    members: Vec<Group>,
+    epochs: Vec<Epoch>,
+    pending: Vec<Hex>,
+}
+
+impl Recorder {
+    /// Sends `msg` from member `from` to every other member.
+    fn deliver(&mut self, from: usize, msg: &MlsMessage) -> Result<(), String> {
+        for (i, g) in self.members.iter_mut().enumerate() {
+            if i == from {
+                continue;
+            }
+            if let Received::Commit(staged) = g.process_message(msg).map_err(ctx("member"))? {
+                g.merge_staged_commit(staged).map_err(ctx("member merge"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Member `from` proposes; the proposal goes to everyone and to the record.
+    fn propose(&mut self, from: usize, make: impl FnOnce(&mut Group) -> Result<MlsMessage, mlsx_base::Error>) -> Result<(), String> {
+        let g = self.members.get_mut(from).ok_or("no such member")?;
+        let msg = make(g).map_err(ctx("propose"))?;
+        self.deliver(from, &msg)?;
+        self.pending.push(encode(&msg).map_err(ctx("encode"))?.into());
+        Ok(())
+    }
+
+    /// Member `from` commits (pending proposals by reference, plus
+    /// `options`); the commit goes to everyone and closes an epoch.
+    fn commit(&mut self, from: usize, options: mlsx_base::group::CommitOptions) -> Result<Option<MlsMessage>, String> {
+        let g = self.members.get_mut(from).ok_or("no such member")?;
+        let out = g.commit(options).map_err(ctx("commit"))?;
+        g.merge_pending_commit().map_err(ctx("merge"))?;
+        let authenticator = g.epoch_authenticator().to_vec();
+        self.deliver(from, &out.commit)?;
+        self.epochs.push(Epoch {
+            proposals: std::mem::take(&mut self.pending),
+            commit: encode(&out.commit).map_err(ctx("encode"))?.into(),
+            epoch_authenticator: authenticator.into(),
+        });
+        Ok(out.welcome)
+    }
+}
+
+/// A handling-commit scenario for `cs`, recorded from mlsx members: Alice,
+/// Bob, Carol and the passive client join by one Welcome (tree inside);
+/// then a path commit, an Update by reference, an Add by value (Dave
+/// joins), a Remove by reference, a path commit by the newcomer and a
+/// Remove by value, with PublicMessage handshakes.
+pub(crate) fn generate(cs: &Arc<dyn CipherSuiteProvider>) -> Result<serde_json::Value, String> {
+    use mlsx_base::codec::{Proposal, ProtocolVersion, Remove, encode as enc};
+    use mlsx_base::group::CommitOptions;
+    use mlsx_base::tree::math::LeafIndex;
+
+    let id = |name: &str| Identity::basic(cs.as_ref(), name.as_bytes()).map_err(ctx("identity"));
+    let bundle = |name: &str| id(name)?.key_package(cs.as_ref()).map_err(ctx("key package"));
+    let mut alice = Group::create(cs.clone(), id("alice")?, b"passive vector".to_vec(), GroupConfig::default()).map_err(ctx("create"))?;
+    let (bob, carol, passive) = (bundle("bob")?, bundle("carol")?, bundle("passive")?);
+    let out = alice
+        .commit(CommitOptions::add(vec![
+            bob.key_package.clone(),
+            carol.key_package.clone(),
+            passive.key_package.clone(),
+        ]))
+        .map_err(ctx("add"))?;
+    alice.merge_pending_commit().map_err(ctx("merge"))?;
+    let welcome = out.welcome.ok_or("no Welcome")?;
+    let initial_epoch_authenticator = alice.epoch_authenticator().to_vec();
+    let mut members = vec![alice];
+    for b in [bob, carol] {
+        members.push(Group::join(cs.clone(), &welcome, b, None, GroupConfig::default()).map_err(ctx("join"))?);
+    }
+    let mut r = Recorder {
+        members,
+        epochs: Vec::new(),
+        pending: Vec::new(),
+    };
+    // Leaves: alice 0, bob 1, carol 2, passive 3.
+    r.commit(1, CommitOptions::default())?;
+    r.propose(2, Group::propose_update)?;
+    r.commit(0, CommitOptions::default())?;
+    let dave = bundle("dave")?;
+    let welcome_dave = r
+        .commit(1, CommitOptions::add(vec![dave.key_package.clone()]))?
+        .ok_or("no Welcome")?;
+    r.members
+        .push(Group::join(cs.clone(), &welcome_dave, dave, None, GroupConfig::default()).map_err(ctx("join dave"))?);
+    r.propose(2, |g| g.propose(Proposal::Remove(Remove { removed: LeafIndex(1) }), b""))?;
+    r.commit(0, CommitOptions::default())?;
+    r.members.remove(1); // Bob is gone; Dave (leaf 4) is now index 2... of the members vector
+    let dave_index = r.members.len() - 1;
+    r.commit(dave_index, CommitOptions::default())?;
+    r.commit(0, CommitOptions::remove(vec![LeafIndex(4)]))?;
+
+    let key_package = MlsMessage {
+        version: ProtocolVersion::MLS10,
+        body: MlsMessageBody::KeyPackage(passive.key_package.clone()),
+    };
+    serde_json::to_value(Case {
+        cipher_suite: cs.cipher_suite().value(),
+        external_psks: Vec::new(),
+        key_package: enc(&key_package).map_err(ctx("encode"))?.into(),
+        signature_priv: passive.identity.signer.as_bytes().into(),
+        encryption_priv: passive.leaf_key.as_bytes().into(),
+        init_priv: passive.init_key.as_bytes().into(),
+        welcome: enc(&welcome).map_err(ctx("encode"))?.into(),
+        ratchet_tree: None,
+        initial_epoch_authenticator: initial_epoch_authenticator.into(),
+        epochs: r.epochs,
+    })
+    .map_err(|e| e.to_string())
 }

@@ -144,6 +144,13 @@ pub trait HpkeKem: Send + Sync + std::fmt::Debug {
     fn encap(&self, pk: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError>;
     /// `Decap(enc, skR)`: the shared secret.
     fn decap(&self, enc: &[u8], sk: &HpkePrivateKey) -> Result<Secret, CryptoError>;
+    /// `Decap` when the caller holds `pkR` too (see
+    /// [`CipherSuiteProvider::hpke_open_with_public`]); a DHKEM can skip
+    /// recomputing it. The default ignores `pk`.
+    fn decap_with_public(&self, enc: &[u8], sk: &HpkePrivateKey, pk: &[u8]) -> Result<Secret, CryptoError> {
+        let _ = pk;
+        self.decap(enc, sk)
+    }
 }
 
 /// A signature scheme (RFC 9420 §5.1.2), the other component a cipher

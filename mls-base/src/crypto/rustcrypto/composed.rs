@@ -134,6 +134,19 @@ impl CipherSuiteProvider for ComposedSuite {
         self.hpke.key_schedule(shared.as_bytes(), info)?.open(0, aad, ct)
     }
 
+    fn hpke_open_with_public(
+        &self,
+        enc: &[u8],
+        sk: &HpkePrivateKey,
+        pk: &[u8],
+        info: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        let shared = self.kem.decap_with_public(enc, sk, pk).map_err(|_| CryptoError::DecryptionFailed)?;
+        self.hpke.key_schedule(shared.as_bytes(), info)?.open(0, aad, ct)
+    }
+
     fn hpke_export_sender(&self, pk: &[u8], info: &[u8], exporter_context: &[u8], len: usize) -> Result<(Vec<u8>, Secret), CryptoError> {
         let (shared, enc) = self.kem.encap(pk)?;
         let secret = self.hpke.key_schedule(shared.as_bytes(), info)?.export(exporter_context, len)?;

@@ -1,7 +1,7 @@
-//! RFC 9180 HPKE, base mode, single shot, written for the KEMs that
-//! `hpke-rs` lacks: DHKEM(X448) 0x0021 and DHKEM(P-521) 0x0012. The DHKEM
-//! is generic over the Diffie-Hellman group, so X25519, P-256 and P-384 are
-//! here too; tests check them against `hpke-rs`.
+//! RFC 9180 HPKE in base mode: the DHKEMs of §7.1 over X25519, X448,
+//! P-256, P-384 and P-521 (generic over the Diffie-Hellman group; `hpke-rs`
+//! has no X448 or P-521), and the key schedule and context of §5 for any
+//! KEM. Tests check them against `hpke-rs` on the curves both have.
 
 use zeroize::Zeroizing;
 
@@ -363,95 +363,6 @@ impl HpkeContext {
     }
 }
 
-/// A DHKEM suite in base mode, single shot: the HPKE of the classical
-/// suites this module implements natively.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Hpke {
-    pub(crate) dh: DhKem,
-    pub(crate) kdf: HashAlg,
-    pub(crate) aead: AeadAlg,
-}
-
-impl Hpke {
-    fn suite(&self) -> HpkeSuite {
-        HpkeSuite {
-            kem_id: self.dh.kem_id(),
-            kdf: self.kdf,
-            aead: self.aead,
-        }
-    }
-
-    pub(crate) fn info_hash(&self, info: &[u8]) -> Secret {
-        self.suite().info_hash(info)
-    }
-
-    /// `SealBase` with the ephemeral key derived from `ikm_e` (fresh random bytes).
-    pub(crate) fn seal(&self, pk_r: &[u8], info: &[u8], aad: &[u8], pt: &[u8], ikm_e: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-        self.seal_hashed(pk_r, &self.info_hash(info), aad, pt, ikm_e)
-    }
-
-    /// `SealBase` with a precomputed info hash (see [`HpkeSuite::info_hash`]).
-    pub(crate) fn seal_hashed(
-        &self,
-        pk_r: &[u8],
-        info_hash: &Secret,
-        aad: &[u8],
-        pt: &[u8],
-        ikm_e: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-        let (shared, enc) = self.dh.encap_derand(pk_r, ikm_e)?;
-        let ct = self.suite().key_schedule_hashed(shared.as_bytes(), info_hash)?.seal(0, aad, pt)?;
-        Ok((enc, ct))
-    }
-
-    /// `OpenBase`.
-    pub(crate) fn open(&self, enc: &[u8], sk_r: &[u8], info: &[u8], aad: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
-        let shared = self.dh.decap_raw(enc, sk_r).map_err(|_| CryptoError::DecryptionFailed)?;
-        self.suite().key_schedule(shared.as_bytes(), info)?.open(0, aad, ct)
-    }
-
-    /// `OpenBase` with the recipient's public key given.
-    pub(crate) fn open_known(
-        &self,
-        enc: &[u8],
-        sk_r: &[u8],
-        pk_r: &[u8],
-        info: &[u8],
-        aad: &[u8],
-        ct: &[u8],
-    ) -> Result<Secret, CryptoError> {
-        let shared = self.dh.decap_known(enc, sk_r, pk_r).map_err(|_| CryptoError::DecryptionFailed)?;
-        self.suite().key_schedule(shared.as_bytes(), info)?.open(0, aad, ct)
-    }
-
-    /// `SetupBaseS` + `Export`.
-    pub(crate) fn export_sender(
-        &self,
-        pk_r: &[u8],
-        info: &[u8],
-        exporter_context: &[u8],
-        len: usize,
-        ikm_e: &[u8],
-    ) -> Result<(Vec<u8>, Secret), CryptoError> {
-        let (shared, enc) = self.dh.encap_derand(pk_r, ikm_e)?;
-        let ctx = self.suite().key_schedule(shared.as_bytes(), info)?;
-        Ok((enc, ctx.export(exporter_context, len)?))
-    }
-
-    /// `SetupBaseR` + `Export`.
-    pub(crate) fn export_receiver(
-        &self,
-        enc: &[u8],
-        sk_r: &[u8],
-        info: &[u8],
-        exporter_context: &[u8],
-        len: usize,
-    ) -> Result<Secret, CryptoError> {
-        let shared = self.dh.decap_raw(enc, sk_r)?;
-        self.suite().key_schedule(shared.as_bytes(), info)?.export(exporter_context, len)
-    }
-}
-
 impl HpkeKem for DhKem {
     fn kem_id(&self) -> u16 {
         DhKem::kem_id(*self)
@@ -475,6 +386,10 @@ impl HpkeKem for DhKem {
 
     fn decap(&self, enc: &[u8], sk: &HpkePrivateKey) -> Result<Secret, CryptoError> {
         self.decap_raw(enc, sk.as_bytes())
+    }
+
+    fn decap_with_public(&self, enc: &[u8], sk: &HpkePrivateKey, pk: &[u8]) -> Result<Secret, CryptoError> {
+        self.decap_known(enc, sk.as_bytes(), pk)
     }
 }
 

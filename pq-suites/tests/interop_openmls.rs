@@ -100,13 +100,12 @@ fn suite_provider(profile: &Profile, suite: PqSuite) -> Arc<dyn CipherSuiteProvi
     provider.cipher_suite_provider(provider.code_point(suite).unwrap()).unwrap()
 }
 
-/// OpenMLS's Alice creates the group and adds mlsx's Bob; Bob adds
-/// OpenMLS's Carol; each commits a path; messages flow every way.
-fn three_party(profile: &Profile, suite: PqSuite, theirs: Ciphersuite) {
-    let what = format!("{suite:?} at {:#06x}", u16::from(theirs));
-    let cs = suite_provider(profile, suite);
-    assert_eq!(cs.cipher_suite().value(), u16::from(theirs), "{what}: code point");
-
+/// OpenMLS's Alice creates a group and adds mlsx's Bob with a path
+/// commit (not yet merged): Alice, her group, the Welcome, Bob's bundle.
+fn openmls_adds_bob(
+    cs: &Arc<dyn CipherSuiteProvider>,
+    theirs: Ciphersuite,
+) -> (Peer, MlsGroup, MlsMessageOut, mlsx_base::group::KeyPackageBundle) {
     let alice = peer(theirs, "alice");
     let create = MlsGroupCreateConfig::builder()
         .ciphersuite(theirs)
@@ -120,6 +119,17 @@ fn three_party(profile: &Profile, suite: PqSuite, theirs: Ciphersuite) {
         .validate(alice.provider.crypto(), ProtocolVersion::Mls10)
         .unwrap();
     let (_, welcome, _) = a.add_members(&alice.provider, &alice.signer, &[kp]).unwrap();
+    (alice, a, welcome, bob_kp)
+}
+
+/// OpenMLS's Alice creates the group and adds mlsx's Bob; Bob adds
+/// OpenMLS's Carol; each commits a path; messages flow every way.
+fn three_party(profile: &Profile, suite: PqSuite, theirs: Ciphersuite) {
+    let what = format!("{suite:?} at {:#06x}", u16::from(theirs));
+    let cs = suite_provider(profile, suite);
+    assert_eq!(cs.cipher_suite().value(), u16::from(theirs), "{what}: code point");
+
+    let (alice, mut a, welcome, bob_kp) = openmls_adds_bob(&cs, theirs);
     a.merge_pending_commit(&alice.provider).unwrap();
     let mut b = Group::join(cs.clone(), &to_ours(&welcome), bob_kp, None, GroupConfig::default()).unwrap();
     assert_eq!(b.epoch_authenticator(), a.epoch_authenticator().as_slice(), "{what}: Bob joins");
@@ -210,19 +220,7 @@ fn draft_derivation_disagrees_with_openmls() {
         let cs = suite_provider(&profile, suite);
 
         // OpenMLS's Alice adds mlsx's Bob with a path commit.
-        let alice = peer(theirs, "alice");
-        let create = MlsGroupCreateConfig::builder()
-            .ciphersuite(theirs)
-            .use_ratchet_tree_extension(true)
-            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-            .build();
-        let mut a = MlsGroup::new(&alice.provider, &alice.signer, &create, alice.credential.clone()).unwrap();
-        let bob_kp = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
-        let kp = KeyPackageIn::tls_deserialize_exact(encode(&bob_kp.key_package).unwrap())
-            .unwrap()
-            .validate(alice.provider.crypto(), ProtocolVersion::Mls10)
-            .unwrap();
-        let (_, welcome, _) = a.add_members(&alice.provider, &alice.signer, &[kp]).unwrap();
+        let (_alice, _a, welcome, bob_kp) = openmls_adds_bob(&cs, theirs);
         let err = Group::join(cs.clone(), &to_ours(&welcome), bob_kp, None, GroupConfig::default()).unwrap_err();
         assert!(
             matches!(err, mlsx_base::Error::Peer(mlsx_base::PeerError::PathKeyMismatch)),

@@ -49,7 +49,8 @@ enum VectorsCommand {
         pq_profile: String,
     },
     /// Write vector files in the official formats (crypto-basics,
-    /// secret-tree, key-schedule, welcome, a passive-client scenario) for
+    /// secret-tree, key-schedule, welcome, treekem, messages, a
+    /// passive-client scenario) for
     /// suites that have none.
     Generate {
         /// `all-pq` (the default: TBD1-TBD11), or a comma-separated list of

@@ -51,6 +51,7 @@ pub use validation::{
     MemberSummary, check_key_package_authenticity, check_leaf_authenticity, now, validate_key_package, validate_key_package_fields,
     validate_leaf, validate_leaf_fields,
 };
+pub use welcome::WELCOME_LABEL;
 #[cfg(feature = "x509")]
 pub use x509::X509CredentialValidator;
 
@@ -424,6 +425,14 @@ impl Group {
     /// `MLS-Exporter(label, context, len)` (RFC 9420 §8.5).
     pub fn export_secret(&self, label: &[u8], context: &[u8], len: usize) -> Result<Secret, Error> {
         self.secrets.export(self.cs.as_ref(), label, context, len)
+    }
+
+    /// This epoch's `membership_key` (RFC 9420 §6.2, §8), for tools that
+    /// build or check PublicMessages outside the engine (test-vector
+    /// generators, a Delivery Service that is also a member). Treat it as a
+    /// secret: anyone holding it can forge membership tags for this epoch.
+    pub fn membership_key(&self) -> &Secret {
+        &self.secrets.membership_key
     }
 
     /// A secret registered through the key-schedule hook, for this epoch.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mlsx_base::crypto::CipherSuiteProvider;
 
-use super::{FileKind, crypto_basics, key_schedule, passive_client, secret_tree, welcome};
+use super::{FileKind, crypto_basics, key_schedule, messages, passive_client, secret_tree, treekem, welcome};
 
 /// Deterministic input bytes for one (file, suite): `Hash(seed || counter)`
 /// blocks with the suite's own hash, seeded by the file and suite names.
@@ -49,11 +49,13 @@ impl<'a> Inputs<'a> {
 }
 
 /// The file kinds [`generate`] can write.
-pub const GENERATED_KINDS: [FileKind; 5] = [
+pub const GENERATED_KINDS: [FileKind; 7] = [
     FileKind::CryptoBasics,
     FileKind::SecretTree,
     FileKind::KeySchedule,
     FileKind::Welcome,
+    FileKind::TreeKem,
+    FileKind::Messages,
     FileKind::PassiveClient,
 ];
 
@@ -77,6 +79,8 @@ pub fn generate(kind: FileKind, suites: &[Arc<dyn CipherSuiteProvider>]) -> Resu
             FileKind::SecretTree => cases.extend(secret_tree::generate(cs.as_ref(), &mut inputs).map_err(at)?),
             FileKind::KeySchedule => cases.push(key_schedule::generate(cs.as_ref(), &mut inputs).map_err(at)?),
             FileKind::Welcome => cases.push(welcome::generate(cs).map_err(at)?),
+            FileKind::TreeKem => cases.push(treekem::generate(cs.as_ref(), &mut inputs).map_err(at)?),
+            FileKind::Messages => cases.push(messages::generate(cs, &mut inputs).map_err(at)?),
             FileKind::PassiveClient => cases.push(passive_client::generate(cs).map_err(at)?),
             other => return Err(format!("generating {other:?} files is not implemented")),
         }

@@ -19,7 +19,7 @@ fn array<const N: usize>(bytes: &[u8], err: CryptoError) -> Result<[u8; N], Cryp
 }
 
 macro_rules! ml_kem_types {
-    ($name:ident, $module:ident, $pk:ident, $ct:ident) => {
+    ($name:ident, $module:ident, $pk:ident, $sk:ident, $ct:ident) => {
         pub(crate) mod $name {
             use super::*;
             use libcrux_ml_kem::$module as k;
@@ -29,6 +29,14 @@ macro_rules! ml_kem_types {
                 let (mut sk, pk) = k::generate_key_pair(array(seed, CryptoError::InvalidKey)?).into_parts();
                 sk[0..].zeroize();
                 Ok(pk.as_slice().to_vec())
+            }
+
+            /// The FIPS 203 expanded decapsulation key `dk` of the seed.
+            pub(crate) fn expanded_key(seed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+                let (mut sk, _) = k::generate_key_pair(array(seed, CryptoError::InvalidKey)?).into_parts();
+                let out = zeroize::Zeroizing::new(sk.as_slice().to_vec());
+                sk[0..].zeroize();
+                Ok(out)
             }
 
             /// `Encaps_internal(ek, m)` after the FIPS 203 §7.2 key check.
@@ -49,12 +57,26 @@ macro_rules! ml_kem_types {
                 sk[0..].zeroize();
                 Ok(Secret::new(ss.to_vec()))
             }
+
+            /// `Decaps(dk, c)` with an expanded `dk`, after the FIPS 203
+            /// §7.3 check that its embedded `H(ek)` matches its `ek`.
+            pub(crate) fn decap_expanded(dk: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
+                let ct = k::$ct::try_from(ct).map_err(|_| CryptoError::DecryptionFailed)?;
+                let mut sk = k::$sk::try_from(dk).map_err(|_| CryptoError::InvalidKey)?;
+                let out = if k::validate_private_key(&sk, &ct) {
+                    Ok(Secret::new(k::decapsulate(&sk, &ct).to_vec()))
+                } else {
+                    Err(CryptoError::InvalidKey)
+                };
+                sk[0..].zeroize();
+                out
+            }
         }
     };
 }
 
-ml_kem_types!(ml_kem_768, mlkem768, MlKem768PublicKey, MlKem768Ciphertext);
-ml_kem_types!(ml_kem_1024, mlkem1024, MlKem1024PublicKey, MlKem1024Ciphertext);
+ml_kem_types!(ml_kem_768, mlkem768, MlKem768PublicKey, MlKem768PrivateKey, MlKem768Ciphertext);
+ml_kem_types!(ml_kem_1024, mlkem1024, MlKem1024PublicKey, MlKem1024PrivateKey, MlKem1024Ciphertext);
 
 macro_rules! ml_dsa {
     ($name:ident, $module:ident, $vk:ident, $sig:ident) => {
@@ -67,6 +89,14 @@ macro_rules! ml_dsa {
                 let mut kp = d::generate_key_pair(array(xi, CryptoError::InvalidKey)?);
                 kp.signing_key.as_ref_mut().zeroize();
                 Ok(kp.verification_key.as_slice().to_vec())
+            }
+
+            /// The FIPS 204 `skEncode` expanded private key of the seed.
+            pub(crate) fn expanded_key(xi: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+                let mut kp = d::generate_key_pair(array(xi, CryptoError::InvalidKey)?);
+                let out = zeroize::Zeroizing::new(kp.signing_key.as_ref().to_vec());
+                kp.signing_key.as_ref_mut().zeroize();
+                Ok(out)
             }
 
             /// `ML-DSA.Sign` from the seed, with `rnd`.

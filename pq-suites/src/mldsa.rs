@@ -54,6 +54,7 @@ pub enum MlDsa {
     MlDsa87(Signing),
 }
 
+#[cfg(not(feature = "libcrux"))]
 macro_rules! with_params {
     ($alg:expr, $p:ident => $body:expr) => {
         match $alg {
@@ -180,7 +181,15 @@ impl MlDsa {
 
     /// The FIPS 204 `skEncode` expanded private key of a seed.
     pub fn expanded_key_from_seed(self, sk: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        #[cfg(feature = "libcrux")]
+        return match self {
+            Self::MlDsa44(_) => crate::libcrux_backend::ml_dsa_44::expanded_key(sk),
+            Self::MlDsa65(_) => crate::libcrux_backend::ml_dsa_65::expanded_key(sk),
+            Self::MlDsa87(_) => crate::libcrux_backend::ml_dsa_87::expanded_key(sk),
+        };
+        #[cfg(not(feature = "libcrux"))]
         let seed = seed(sk)?;
+        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, P => {
             let key = SigningKey::<P>::from_seed(&seed);
             #[allow(deprecated)]

@@ -61,6 +61,7 @@ pub enum MlKem {
 
 /// Dispatches on the parameter set with the `ml-kem` types in scope as
 /// `Dk`, `Ek` and `Ct`.
+#[cfg(not(feature = "libcrux"))]
 macro_rules! with_params {
     ($kem:expr, $dk:ident, $ek:ident, $ct:ident => $body:expr) => {
         match $kem {
@@ -168,9 +169,17 @@ impl MlKem {
 impl MlKem {
     /// The expanded `dk` of a seed (`ML-KEM.KeyGen_internal`).
     pub fn expanded_key_from_seed(self, seed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        #[cfg(feature = "libcrux")]
+        return match self {
+            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::expanded_key(seed),
+            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::expanded_key(seed),
+        };
+        #[cfg(not(feature = "libcrux"))]
         #[allow(deprecated)]
         use ml_kem::ExpandedKeyEncoding;
+        #[cfg(not(feature = "libcrux"))]
         let seed = ml_kem::Seed::try_from(seed).map_err(|_| CryptoError::InvalidKey)?;
+        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, Dk, _Ek, _Ct => {
             #[allow(deprecated)]
             let dk = Dk::from_seed(seed).to_expanded_bytes();
@@ -181,8 +190,15 @@ impl MlKem {
     /// `ML-KEM.Decaps(dk, c)` with an expanded `dk`, which is checked
     /// (FIPS 203 §7.3: its embedded hash must match its encapsulation key).
     pub fn decap_expanded(self, dk: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
+        #[cfg(feature = "libcrux")]
+        return match self {
+            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::decap_expanded(dk, ct),
+            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::decap_expanded(dk, ct),
+        };
+        #[cfg(not(feature = "libcrux"))]
         #[allow(deprecated)]
         use ml_kem::ExpandedKeyEncoding;
+        #[cfg(not(feature = "libcrux"))]
         with_params!(self, Dk, _Ek, Ct => {
             let ct = Ct::try_from(ct).map_err(|_| CryptoError::DecryptionFailed)?;
             let dk = ml_kem::array::Array::try_from(dk).map_err(|_| CryptoError::InvalidKey)?;
@@ -262,6 +278,24 @@ mod tests {
             unreduced[0] = 0xff;
             unreduced[1] |= 0x0f;
             assert!(kem.encap(&unreduced).is_err());
+        }
+    }
+
+    #[test]
+    fn expanded_keys_decapsulate_and_are_checked() {
+        for kem in [MlKem::MlKem768(KeyDerivation::Labeled), MlKem::MlKem1024(KeyDerivation::Labeled)] {
+            let (sk, pk) = kem.generate_key_pair().unwrap();
+            let (ss, enc) = kem.encap(&pk).unwrap();
+            let dk = kem.expanded_key_from_seed(sk.as_bytes()).unwrap();
+            assert_eq!(kem.decap_expanded(&dk, &enc).unwrap(), ss);
+            // dk = dk_PKE || ek || H(ek) || z: a wrong H(ek) fails the
+            // FIPS 203 §7.3 check rather than decapsulating.
+            let mut bad = dk.to_vec();
+            let h = bad.len() - 64;
+            bad[h] ^= 1;
+            assert!(matches!(kem.decap_expanded(&bad, &enc), Err(CryptoError::InvalidKey)));
+            assert!(matches!(kem.decap_expanded(&dk[1..], &enc), Err(CryptoError::InvalidKey)));
+            assert!(kem.decap_expanded(&dk, &enc[1..]).is_err());
         }
     }
 

@@ -8,8 +8,8 @@ use super::commit::Applied;
 use super::validation::{GroupParams, LeafContext, MemberSummary, check_leaf_authenticity, validate_leaf_fields};
 use super::{Group, GroupConfig, KeyPackageBundle};
 use crate::codec::{
-    EncryptedGroupSecrets, ExtensionType, GroupInfo, GroupSecrets, MlsMessage, MlsMessageBody, Node, PathSecret, RatchetTreeNodes, Welcome,
-    decode, encode, find_extension,
+    EncryptedGroupSecrets, ExtensionType, GroupInfo, GroupSecrets, MlsMessage, MlsMessageBody, Node, PathSecret, ProtocolVersion,
+    RatchetTreeNodes, Welcome, decode, encode, find_extension,
 };
 use crate::crypto::labeled::KEY_PACKAGE_REF_LABEL;
 use crate::crypto::{CipherSuiteProvider, LabeledCrypto, Secret};
@@ -110,6 +110,10 @@ impl Group {
         prior: Option<&Group>,
     ) -> Result<Self, Error> {
         let c = cs.as_ref();
+        // RFC 9420 §6: the MLSMessage's version is that of the group.
+        if welcome.version != ProtocolVersion::MLS10 {
+            return Err(PeerError::UnsupportedVersion(welcome.version.0).into());
+        }
         let MlsMessageBody::Welcome(welcome) = &welcome.body else {
             return Err(PeerError::UnexpectedWireFormat(welcome.body.wire_format().0).into());
         };

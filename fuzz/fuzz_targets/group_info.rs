@@ -1,0 +1,7 @@
+#![no_main]
+//! `GroupInfo` decodes, re-encodes to the same bytes, and decodes again to the same value.
+
+use libfuzzer_sys::fuzz_target;
+use mlsx_base::codec::GroupInfo;
+
+fuzz_target!(|data: &[u8]| mlsx_fuzz::harness::round_trip::<GroupInfo>(data));

@@ -125,6 +125,42 @@ pub enum PeerError {
     #[error("parent hash of node {0} is not valid")]
     InvalidParentHash(u32),
     /// A leaf's signature does not verify (RFC 9420 §7.3).
+    /// A parent lists as unmerged a leaf that is blank or not below it, or
+    /// a node between that leaf and the parent does not list it (RFC 9420
+    /// §12.4.3.1).
+    #[error("node {parent} lists leaf {leaf} as unmerged wrongly")]
+    InvalidUnmergedLeaf {
+        /// The parent node.
+        parent: u32,
+        /// The leaf.
+        leaf: u32,
+    },
+    /// Two nodes of a tree share an HPKE public key (RFC 9420 §12.4.3.1).
+    #[error("nodes {first} and {second} have the same encryption key")]
+    DuplicateTreeKey {
+        /// The first node.
+        first: u32,
+        /// The second node.
+        second: u32,
+    },
+    /// A proposal of this type may not come from this kind of sender
+    /// (RFC 9420 §6.1, §12.1.8): e.g. an Update from an external sender, or
+    /// anything but an Add from a new member.
+    #[error("proposal type {0:#06x} not allowed from this sender")]
+    ProposalSenderNotAllowed(u16),
+    /// A proposal that claims to come from our own leaf (a Delivery
+    /// Service echo, or a forgery): we only cache proposals we sent
+    /// ourselves when we send them.
+    #[error("a received proposal claims to be our own")]
+    OwnProposal,
+    /// A public key of a commit's UpdatePath is already in the tree, or
+    /// appears twice in the path (RFC 9420 §12.4.2).
+    #[error("an UpdatePath key is already in the tree")]
+    KeyAlreadyInTree,
+    /// A Welcome names more than one resumption PSK of usage reinit or
+    /// branch (RFC 9420 §12.4.3.1).
+    #[error("more than one reinit or branch PSK in a Welcome")]
+    MultipleResumptionPsks,
     #[error("leaf {0} has an invalid signature")]
     InvalidLeafSignature(u32),
     /// An UpdatePath does not match the sender's filtered direct path
@@ -344,9 +380,6 @@ pub enum ProposalListError {
     /// A proposal committed by value whose type allows only references.
     #[error("a proposal committed by value whose type allows only references")]
     ByReferenceOnly,
-    /// A proposal from a sender its type does not allow (RFC 9420 §12.1, §17.4 "External").
-    #[error("a proposal from a sender its type does not allow")]
-    SenderNotAllowed,
     /// A proposal type that may not appear in an external commit (RFC 9420 §12.2).
     #[error("a proposal type not allowed in an external commit")]
     NotAllowedInExternalCommit,

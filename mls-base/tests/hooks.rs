@@ -744,7 +744,7 @@ fn external_sender_flags_are_enforced() {
         Received::Proposal(_)
     ));
     let err = expect_err(a.process_message(&external(&a, note(b"no"))));
-    assert!(matches!(err, Error::Peer(PeerError::InvalidSender)), "{err:?}");
+    assert!(matches!(err, Error::Peer(PeerError::ProposalSenderNotAllowed(_))), "{err:?}");
     a.commit(CommitOptions::default()).unwrap();
     a.merge_pending_commit().unwrap();
     assert_eq!(tags_of(&a.context().extensions).len(), 1);

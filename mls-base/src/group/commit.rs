@@ -185,7 +185,11 @@ pub(super) fn check_proposal_sender(hooks: &Hooks, sender: &Sender, p: &Proposal
         _ => None,
     };
     let ok = match sender {
-        Sender::Member(_) => !matches!(p, Proposal::ExternalInit(_)),
+        // §12.2: ExternalInit belongs to external commits only.
+        Sender::Member(_) if matches!(p, Proposal::ExternalInit(_)) => {
+            return Err(PeerError::InvalidProposals(ProposalListError::ExternalInitInRegularCommit).into());
+        }
+        Sender::Member(_) => true,
         Sender::External(_) => match flags {
             Some(f) => f.external_senders,
             None => matches!(
@@ -200,7 +204,11 @@ pub(super) fn check_proposal_sender(hooks: &Hooks, sender: &Sender, p: &Proposal
         Sender::NewMemberProposal => matches!(p, Proposal::Add(_)),
         Sender::NewMemberCommit => false,
     };
-    if ok { Ok(()) } else { Err(PeerError::InvalidSender.into()) }
+    if ok {
+        Ok(())
+    } else {
+        Err(PeerError::ProposalSenderNotAllowed(p.proposal_type().0).into())
+    }
 }
 
 /// A proposal in a commit's list, resolved.
@@ -818,6 +826,12 @@ impl Group {
                     if psk.psk.psk_nonce.len() != cs.hash_len() {
                         return Err(PeerError::InvalidPskNonce(psk.psk.psk_nonce.len()).into());
                     }
+                    // RFC 9420 §12.1.4: reinit and branch PSKs only found groups.
+                    if let Psk::Resumption(r) = &psk.psk.psk
+                        && r.usage != ResumptionPskUsage::APPLICATION
+                    {
+                        return Err(invalid(ProposalListError::ResumptionPskUsageNotAllowed));
+                    }
                     if psks.contains(&psk.psk) {
                         return Err(invalid(ProposalListError::DuplicatePsk));
                     }
@@ -977,16 +991,40 @@ impl Group {
                     hooks: &self.config.hooks,
                 };
                 validate_leaf(cs, &path.leaf_node, LeafContext::Commit(committer), &params)?;
+                let new_key = &path.leaf_node.encryption_key;
                 let old = applied.tree.leaf(committer).ok_or(PeerError::UnknownSender)?;
-                if !external && old.encryption_key == path.leaf_node.encryption_key {
+                if !external && old.encryption_key == *new_key {
                     return Err(PeerError::InvalidLeaf(super::LeafError::EncryptionKeyNotChanged).into());
                 }
-                // §12.4.2: no public key of the path may already be in the tree.
-                let existing = applied.tree.all_encryption_keys();
-                if path.nodes.iter().any(|n| existing.contains(&n.encryption_key))
-                    || (!external && existing.contains(&path.leaf_node.encryption_key))
+                // §12.2: a resync's new leaf is held to the Update rules for
+                // the leaf it replaces, so it cannot keep that leaf's key.
+                if external
+                    && applied
+                        .removed
+                        .iter()
+                        .any(|r| self.tree.leaf(*r).is_some_and(|l| l.encryption_key == *new_key))
                 {
-                    return Err(PeerError::InvalidUpdatePath.into());
+                    return Err(PeerError::InvalidLeaf(super::LeafError::EncryptionKeyNotChanged).into());
+                }
+                // §12.4.2: no public key of the path (leaf included) may
+                // already be in the tree, nor appear twice in the path.
+                let mut existing = applied.tree.all_encryption_keys();
+                if external {
+                    // The joiner's leaf is already in `applied.tree`.
+                    existing.remove(new_key);
+                    if applied.tree.leaves().filter(|(_, l)| l.encryption_key == *new_key).count() > 1
+                        || applied.tree.all_parent_encryption_keys().contains(new_key)
+                    {
+                        return Err(PeerError::KeyAlreadyInTree.into());
+                    }
+                } else if existing.contains(new_key) {
+                    return Err(PeerError::KeyAlreadyInTree.into());
+                }
+                let mut in_path = std::collections::HashSet::from([new_key]);
+                for n in &path.nodes {
+                    if existing.contains(&n.encryption_key) || !in_path.insert(&n.encryption_key) {
+                        return Err(PeerError::KeyAlreadyInTree.into());
+                    }
                 }
                 applied.tree.merge_update_path(cs, committer, path)?;
                 if removed_self {

@@ -668,6 +668,9 @@ impl Group {
     }
 
     fn sender_signature_key(&self, sender: &Sender, body: &FramedContentBody) -> Result<Vec<u8>, Error> {
+        // RFC 9420 §6.1: which sender types may send which content types
+        // does not depend on the group; check it before looking up keys.
+        crate::framing::check_sender_content(sender, body.content_type())?;
         match (sender, body) {
             (Sender::Member(l), _) => self
                 .tree
@@ -682,6 +685,10 @@ impl Group {
             }
             (Sender::NewMemberProposal, FramedContentBody::Proposal(Proposal::Add(add))) => {
                 Ok(add.key_package.leaf_node.signature_key.as_slice().to_vec())
+            }
+            // RFC 9420 §6.1: a new member may only propose its own Add.
+            (Sender::NewMemberProposal, FramedContentBody::Proposal(p)) => {
+                Err(PeerError::ProposalSenderNotAllowed(p.proposal_type().0).into())
             }
             (Sender::NewMemberCommit, FramedContentBody::Commit(c)) => c
                 .path
@@ -728,7 +735,7 @@ impl Group {
                     h.validate(self, &ac.content.sender, &c.body)?;
                 }
                 if ac.content.sender == Sender::Member(self.own_leaf()) {
-                    return Err(PeerError::InvalidSender.into());
+                    return Err(PeerError::OwnProposal.into());
                 }
                 let cached = CachedProposal {
                     reference: self.proposal_ref(&ac)?,

@@ -94,6 +94,20 @@ fn identities(tree: &RatchetTree) -> Vec<&Credential> {
     tree.leaves().map(|(_, l)| &l.credential).collect()
 }
 
+/// RFC 9420 §12.4.3.1: a Welcome names at most one reinit or branch PSK.
+pub(super) fn check_single_founding_psk(psks: &[PreSharedKeyId]) -> Result<(), Error> {
+    let founding = psks
+        .iter()
+        .filter(
+            |id| matches!(&id.psk, Psk::Resumption(r) if r.usage == ResumptionPskUsage::REINIT || r.usage == ResumptionPskUsage::BRANCH),
+        )
+        .count();
+    if founding > 1 {
+        return Err(PeerError::MultipleResumptionPsks.into());
+    }
+    Ok(())
+}
+
 /// The checks of RFC 9420 §12.4.3.1 for a Welcome with a reinit or branch
 /// PSK. Members "match" when their credentials are equal.
 pub(super) fn check_resumption_join(

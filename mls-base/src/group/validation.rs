@@ -119,9 +119,12 @@ pub enum LeafError {
     /// The group's cipher suite or version is not in the capabilities.
     #[error("group version or cipher suite not supported")]
     UnsupportedGroupParameters,
-    /// The signature or encryption key is already used in the tree.
-    #[error("duplicate signature or encryption key")]
-    DuplicateKey,
+    /// The signature key is already used by another member (RFC 9420 §7.3).
+    #[error("signature key already used by another member")]
+    DuplicateSignatureKey,
+    /// The encryption key is already used by another member (RFC 9420 §7.3).
+    #[error("encryption key already used by another member")]
+    DuplicateEncryptionKey,
     /// An Update's leaf keeps the old encryption key (RFC 9420 §7.3).
     #[error("encryption key not changed")]
     EncryptionKeyNotChanged,
@@ -137,6 +140,10 @@ pub enum LeafError {
     /// A KeyPackage signature does not verify (RFC 9420 §10.1).
     #[error("invalid KeyPackage signature")]
     InvalidKeyPackageSignature,
+    /// The signature of a KeyPackage's LeafNode does not verify (RFC 9420
+    /// §7.3; leaves in a group report `PeerError::InvalidLeafSignature`).
+    #[error("invalid signature on the KeyPackage's leaf")]
+    InvalidKeyPackageLeafSignature,
 }
 
 /// Where a leaf appears, which fixes its expected source and signature context.
@@ -210,6 +217,11 @@ pub fn check_leaf_authenticity(
     validator.validate(&leaf.credential, leaf.signature_key.as_slice())?;
     match ctx {
         LeafContext::KeyPackage => {
+            // The source decides the signed content: check it first, so that
+            // a KeyPackage leaf with another source is reported as such.
+            if !matches!(leaf.leaf_node_source, LeafNodeSource::KeyPackage(_)) {
+                return Err(bad(LeafError::WrongSource));
+            }
             let tbs = leaf.tbs(None)?;
             cs.verify_with_label(
                 leaf.signature_key.as_slice(),
@@ -217,7 +229,7 @@ pub fn check_leaf_authenticity(
                 &tbs,
                 leaf.signature.as_slice(),
             )
-            .map_err(|_| bad(LeafError::InvalidKeyPackageSignature))
+            .map_err(|_| bad(LeafError::InvalidKeyPackageLeafSignature))
         }
         LeafContext::Update(i) | LeafContext::Commit(i) | LeafContext::InTree(i) => verify_leaf_signature(cs, leaf, group_id, i),
     }
@@ -311,12 +323,15 @@ pub fn validate_leaf_fields(leaf: &LeafNode, ctx: LeafContext, params: &GroupPar
         &summary.signature_keys,
         leaf.signature_key.as_slice(),
         replaced.map(|r| r.signature_key.as_slice()),
-    ) || dup(
+    ) {
+        return Err(bad(LeafError::DuplicateSignatureKey));
+    }
+    if dup(
         &summary.encryption_keys,
         leaf.encryption_key.as_slice(),
         replaced.map(|r| r.encryption_key.as_slice()),
     ) {
-        return Err(bad(LeafError::DuplicateKey));
+        return Err(bad(LeafError::DuplicateEncryptionKey));
     }
     Ok(())
 }
@@ -395,6 +410,15 @@ pub fn check_key_package_authenticity(
 pub fn validate_key_package_fields(kp: &KeyPackage, params: &GroupParams<'_>) -> Result<(), Error> {
     if kp.init_key == kp.leaf_node.encryption_key {
         return Err(PeerError::InvalidLeaf(LeafError::InitKeyReused).into());
+    }
+    // RFC 9420 §10: KeyPackage extensions are listed in the leaf's
+    // capabilities, like the leaf's own (default types are implicit; GREASE
+    // values are let through, since §13.5 has receivers ignore them).
+    for e in &kp.extensions {
+        let t = e.extension_type;
+        if !t.is_default() && !crate::codec::is_grease(t.0) && !kp.leaf_node.capabilities.extensions.contains(&t) {
+            return Err(PeerError::InvalidLeaf(LeafError::UnlistedExtension(t)).into());
+        }
     }
     params
         .hooks

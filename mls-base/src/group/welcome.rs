@@ -135,6 +135,7 @@ impl Group {
             &entry.encrypted_group_secrets,
         )?;
         let gs: GroupSecrets = decode(plain.as_bytes())?;
+        super::resumption::check_single_founding_psk(&gs.psks)?;
 
         // PSKs (§12.4.3.1): the given external PSKs, the predecessor's
         // resumption PSKs, then the PSK store.
@@ -262,6 +263,7 @@ pub(super) fn verified_tree(
             })
         },
         || -> Result<RatchetTree, Error> {
+            tree.verify_structure()?;
             if tree.tree_hash(c)? != context.tree_hash.as_slice() {
                 return Err(PeerError::InvalidGroupInfo("tree hash").into());
             }

@@ -120,6 +120,20 @@ impl RatchetTree {
             .collect()
     }
 
+    /// Every parent node's HPKE public key.
+    pub fn all_parent_encryption_keys(&self) -> std::collections::HashSet<crate::codec::HpkePublicKey> {
+        self.nodes
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .flatten()
+            .filter_map(|n| match n {
+                Node::Parent(p) => Some(p.encryption_key.clone()),
+                Node::Leaf(_) => None,
+            })
+            .collect()
+    }
+
     /// The root's index.
     pub fn root(&self) -> NodeIndex {
         math::root(self.n_leaves()).unwrap_or(NodeIndex(0))
@@ -302,6 +316,43 @@ impl RatchetTree {
             }
             if valid != 1 {
                 return Err(PeerError::InvalidParentHash(x).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The structural checks a joiner makes on a tree besides hashes
+    /// (RFC 9420 §12.4.3.1): every `unmerged_leaves` entry of a parent is a
+    /// non-blank leaf below it, every non-blank node between that leaf and
+    /// the parent lists it too, and no HPKE key appears in two nodes (leaf
+    /// keys are also covered by the leaf checks of §7.3; parent keys only
+    /// here).
+    pub fn verify_structure(&self) -> Result<(), Error> {
+        let mut seen = std::collections::HashMap::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let x = NodeIndex(i as u32);
+            let key = match node {
+                Some(Node::Leaf(l)) => &l.encryption_key,
+                Some(Node::Parent(p)) => &p.encryption_key,
+                None => continue,
+            };
+            if let Some(first) = seen.insert(key.as_slice(), x.0) {
+                return Err(PeerError::DuplicateTreeKey { first, second: x.0 }.into());
+            }
+            let Some(Node::Parent(p)) = node else { continue };
+            for &u in &p.unmerged_leaves {
+                let bad = PeerError::InvalidUnmergedLeaf { parent: x.0, leaf: u.0 };
+                if !math::is_leaf_under(u, x) || self.leaf(u).is_none() {
+                    return Err(bad.into());
+                }
+                let ul = u.node().ok_or(bad.clone())?;
+                for y in math::direct_path(ul, self.n_leaves()).into_iter().take_while(|y| *y != x) {
+                    if let Some(mid) = self.parent_node(y)
+                        && !mid.unmerged_leaves.contains(&u)
+                    {
+                        return Err(bad.into());
+                    }
+                }
             }
         }
         Ok(())

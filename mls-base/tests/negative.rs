@@ -1138,3 +1138,403 @@ fn s12_4_3_1_welcome_must_be_for_us() {
     let e = Group::join(c, &welcome, erin, None, config()).err().unwrap();
     assert_peer!(e, PeerError::WelcomeNotForUs);
 }
+
+// ---------------------------------------------------------------------
+// Second batch: sender kinds, tags as structs, PSKs, Welcome contents,
+// external joins, capabilities.
+
+fn ds_net() -> (Net, Identity) {
+    let cs = suite1();
+    let ds = Identity::basic(cs.as_ref(), b"ds").unwrap();
+    let senders = vec![ExternalSender {
+        signature_key: ds.signature_key.clone().into(),
+        credential: ds.credential.clone(),
+    }];
+    let ext = Extension {
+        extension_type: ExtensionType::EXTERNAL_SENDERS,
+        extension_data: encode(&senders).unwrap().into(),
+    };
+    (net_with(vec![ext]), ds)
+}
+
+#[test]
+fn s6_1_external_sender_index_must_exist() {
+    let (mut n, ds) = ds_net();
+    let m = forged_proposal(&mut n, |c| c.sender = Sender::External(1));
+    let (content, _) = parts(&m);
+    let m = frame(n.cs.as_ref(), &n.alice, &ds.signer, content, None);
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::UnknownSender);
+}
+
+#[test]
+fn s6_1_external_sender_signature_must_verify() {
+    let (mut n, _) = ds_net();
+    let m = forged_proposal(&mut n, |c| c.sender = Sender::External(0));
+    // Signed by Alice, not by the external sender.
+    let e = rejects(&mut n.bob, &m);
+    assert!(matches!(e, Error::Crypto(CryptoError::InvalidSignature)), "got {e:?}");
+}
+
+#[test]
+fn s6_1_new_member_commit_sender_only_for_commits() {
+    let mut n = net();
+    let m = forged_proposal(&mut n, |c| c.sender = Sender::NewMemberCommit);
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::InvalidSender);
+}
+
+#[test]
+fn s6_1_new_member_proposal_signed_by_its_key_package() {
+    let mut n = net();
+    let kp = key_package(n.cs.as_ref(), b"dave", |_| {});
+    let m = forged_proposal(&mut n, |c| {
+        c.sender = Sender::NewMemberProposal;
+        c.body = FramedContentBody::Proposal(Proposal::Add(mlsx_base::codec::Add { key_package: kp }));
+    });
+    // forged_proposal signs with Alice's key, not Dave's.
+    let e = rejects(&mut n.bob, &m);
+    assert!(matches!(e, Error::Crypto(CryptoError::InvalidSignature)), "got {e:?}");
+}
+
+#[test]
+fn s6_2_member_message_needs_a_membership_tag() {
+    // Decoding real bytes cannot drop the tag of a member sender (the
+    // decoder expects it), so this is checked on the struct.
+    let mut n = net();
+    let mut m = n.alice.propose(Proposal::Remove(Remove { removed: LeafIndex(2) }), b"").unwrap();
+    let MlsMessageBody::PublicMessage(pm) = &mut m.body else {
+        unreachable!()
+    };
+    pm.membership_tag = None;
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::MissingMembershipTag);
+}
+
+#[test]
+fn s6_2_non_member_message_has_no_membership_tag() {
+    let (mut n, ds) = ds_net();
+    let m = forged_proposal(&mut n, |c| c.sender = Sender::External(0));
+    let (content, _) = parts(&m);
+    let mut m = frame(n.cs.as_ref(), &n.alice, &ds.signer, content, None);
+    let MlsMessageBody::PublicMessage(pm) = &mut m.body else {
+        unreachable!()
+    };
+    pm.membership_tag = Some(vec![0; 32].into());
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::UnexpectedMembershipTag);
+}
+
+#[test]
+fn s6_1_commit_needs_a_confirmation_tag() {
+    let mut n = net();
+    let m = alice_commit(&mut n, CommitOptions::default());
+    let (content, _) = parts(&m);
+    let sig = mlsx_base::framing::sign_content(
+        n.cs.as_ref(),
+        &n.alice.identity().signer,
+        WireFormat::PUBLIC_MESSAGE,
+        &content,
+        n.alice.context(),
+    )
+    .unwrap();
+    let mut pm = mlsx_base::codec::PublicMessage {
+        content,
+        auth: FramedContentAuthData {
+            signature: sig.into(),
+            confirmation_tag: None,
+        },
+        membership_tag: None,
+    };
+    pm.membership_tag = Some(
+        n.cs.mac(n.alice.membership_key().as_bytes(), &pm.tbm(n.alice.context()).unwrap())
+            .unwrap()
+            .into(),
+    );
+    let m = MlsMessage::new(MlsMessageBody::PublicMessage(pm));
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::MissingConfirmationTag);
+}
+
+#[test]
+fn s12_4_2_psks_must_be_available() {
+    let mut n = net();
+    n.alice
+        .add_external_psk(b"alice only".to_vec(), mlsx_base::crypto::Secret::new(vec![5; 32]));
+    let id = PreSharedKeyId {
+        psk: Psk::External(ExternalPsk {
+            psk_id: b"alice only".to_vec().into(),
+        }),
+        psk_nonce: vec![3; 32].into(),
+    };
+    let m = alice_commit(&mut n, by_value(Proposal::PreSharedKey(PreSharedKeyProposal { psk: id })));
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::MissingPsk);
+}
+
+#[test]
+fn s12_4_2_path_secret_must_decrypt() {
+    let mut n = net();
+    let m = forged_commit(&mut n, CommitOptions::default(), |c| {
+        for node in &mut c.path.as_mut().unwrap().nodes {
+            for ct in &mut node.encrypted_path_secret {
+                let mut b = ct.ciphertext.as_slice().to_vec();
+                b[0] ^= 1;
+                ct.ciphertext = b.into();
+            }
+        }
+    });
+    let e = rejects(&mut n.bob, &m);
+    assert!(matches!(e, Error::Crypto(CryptoError::DecryptionFailed)), "got {e:?}");
+}
+
+#[test]
+fn s12_1_7_group_context_extensions_must_be_supported() {
+    let mut n = net();
+    let required = RequiredCapabilities {
+        extension_types: vec![ExtensionType(0xff05)],
+        proposal_types: vec![],
+        credential_types: vec![],
+    };
+    let gce = Proposal::GroupContextExtensions(GroupContextExtensions {
+        extensions: vec![Extension {
+            extension_type: ExtensionType::REQUIRED_CAPABILITIES,
+            extension_data: encode(&required).unwrap().into(),
+        }],
+    });
+    let m = forged_commit(&mut n, CommitOptions::default(), |c| {
+        c.proposals = vec![ProposalOrRef::Proposal(gce.clone())]
+    });
+    assert_list!(rejects(&mut n.bob, &m), ProposalListError::UnsupportedGroupContextExtensions);
+}
+
+#[test]
+fn s12_2_unknown_proposal_types_are_rejected() {
+    let mut n = net();
+    let custom = Proposal::Custom(mlsx_base::codec::CustomProposal {
+        proposal_type: mlsx_base::codec::ProposalType(0xff09),
+        body: b"?".to_vec().into(),
+    });
+    let m = forged_commit(&mut n, CommitOptions::default(), |c| {
+        c.proposals = vec![ProposalOrRef::Proposal(custom.clone())]
+    });
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::UnsupportedProposalType(0xff09));
+}
+
+#[test]
+fn s12_2_no_two_adds_of_one_client() {
+    let mut n = net();
+    let kp = key_package(n.cs.as_ref(), b"dave", |_| {});
+    let add = ProposalOrRef::Proposal(Proposal::Add(mlsx_base::codec::Add { key_package: kp }));
+    let m = forged_commit(&mut n, CommitOptions::default(), |c| c.proposals = vec![add.clone(), add.clone()]);
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::DuplicateSignatureKey);
+}
+
+#[test]
+fn s7_3_credential_must_be_acceptable() {
+    let mut n = net();
+    let kp = key_package(n.cs.as_ref(), b"dave", |kp| {
+        kp.leaf_node.credential = mlsx_base::codec::Credential::Other {
+            credential_type: mlsx_base::codec::CredentialType(0xff11),
+            data: b"?".to_vec().into(),
+        }
+    });
+    let m = add_commit_with(&mut n, kp);
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::UnsupportedCredential(_));
+}
+
+#[test]
+fn s12_2_external_commit_at_most_one_remove() {
+    let mut n = net();
+    let m = forged_external(&n, |c| {
+        c.proposals
+            .push(ProposalOrRef::Proposal(Proposal::Remove(Remove { removed: LeafIndex(1) })));
+        c.proposals
+            .push(ProposalOrRef::Proposal(Proposal::Remove(Remove { removed: LeafIndex(2) })));
+    });
+    assert_list!(rejects(&mut n.bob, &m), ProposalListError::ExternalCommitProposalNotAllowed);
+}
+
+#[test]
+fn s12_2_resync_must_change_the_encryption_key() {
+    let mut n = net();
+    let gi = n.alice.group_info().unwrap();
+    // Carol resyncs: her new leaf takes position 2 again.
+    let carol_id = n.carol.identity().duplicate();
+    let sk = carol_id.signer.duplicate();
+    let old_key = n.bob.tree().leaf(LeafIndex(2)).unwrap().encryption_key.clone();
+    let (_, m) = Group::join_external(n.cs.clone(), &gi, None, carol_id, Some(LeafIndex(2)), config()).unwrap();
+    let (mut content, auth) = parts(&m);
+    let FramedContentBody::Commit(c) = &mut content.body else {
+        unreachable!()
+    };
+    let path = c.path.as_mut().unwrap();
+    path.leaf_node.encryption_key = old_key;
+    let tbs = path.leaf_node.tbs(Some((b"neg".as_slice(), LeafIndex(2)))).unwrap();
+    path.leaf_node.signature = n.cs.sign_with_label(&sk, LEAF_NODE_TBS_LABEL, &tbs).unwrap().into();
+    let m = frame(n.cs.as_ref(), &n.alice, &sk, content, auth.confirmation_tag);
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::EncryptionKeyNotChanged);
+}
+
+#[test]
+fn s12_4_3_2_group_info_suite_must_be_ours() {
+    let n = net();
+    let gi = n.alice.group_info().unwrap();
+    let other: Arc<dyn CipherSuiteProvider> = Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(CipherSuite(3)).unwrap());
+    let dave = Identity::basic(other.as_ref(), b"dave").unwrap();
+    let e = Group::join_external(other, &gi, None, dave, None, config()).err().unwrap();
+    assert_peer!(e, PeerError::InvalidGroupInfo("cipher suite"));
+}
+
+#[test]
+fn s12_4_3_2_group_info_needs_external_pub() {
+    let n = net();
+    let cs = n.cs.as_ref();
+    let mut gi = n.alice.group_info().unwrap();
+    gi.extensions.retain(|e| e.extension_type != ExtensionType::EXTERNAL_PUB);
+    gi.signature = cs
+        .sign_with_label(&n.alice.identity().signer, b"GroupInfoTBS", &gi.tbs().unwrap())
+        .unwrap()
+        .into();
+    let dave = Identity::basic(cs, b"dave").unwrap();
+    let e = Group::join_external(n.cs.clone(), &gi, None, dave, None, config()).err().unwrap();
+    assert_peer!(e, PeerError::InvalidGroupInfo("no external_pub"));
+}
+
+#[test]
+fn s12_4_3_group_info_signer_must_be_a_member() {
+    let n = net();
+    let cs = n.cs.as_ref();
+    let mut gi = n.alice.group_info().unwrap();
+    gi.signer = LeafIndex(3);
+    gi.signature = cs
+        .sign_with_label(&n.alice.identity().signer, b"GroupInfoTBS", &gi.tbs().unwrap())
+        .unwrap()
+        .into();
+    let dave = Identity::basic(cs, b"dave").unwrap();
+    let e = Group::join_external(n.cs.clone(), &gi, None, dave, None, config()).err().unwrap();
+    assert_peer!(e, PeerError::InvalidGroupInfo("signer is not a member"));
+}
+
+/// Alice adds Dave; the Welcome's GroupSecrets for Dave are decrypted,
+/// edited by `edit` and re-encrypted to Dave's init key.
+fn welcome_with_secrets(
+    n: &mut Net,
+    edit: impl FnOnce(&mut mlsx_base::codec::GroupSecrets),
+) -> (MlsMessage, mlsx_base::group::KeyPackageBundle) {
+    let cs = n.cs.clone();
+    let dave = Identity::basic(cs.as_ref(), b"dave").unwrap().key_package(cs.as_ref()).unwrap();
+    let mut welcome = n
+        .alice
+        .commit(CommitOptions::add(vec![dave.key_package.clone()]))
+        .unwrap()
+        .welcome
+        .unwrap();
+    n.alice.clear_pending_commit();
+    let MlsMessageBody::Welcome(w) = &mut welcome.body else {
+        unreachable!()
+    };
+    let entry = &mut w.secrets[0];
+    let plain = cs
+        .decrypt_with_label(
+            &dave.init_key,
+            mlsx_base::group::WELCOME_LABEL,
+            w.encrypted_group_info.as_slice(),
+            &entry.encrypted_group_secrets,
+        )
+        .unwrap();
+    let mut gs: mlsx_base::codec::GroupSecrets = decode(plain.as_bytes()).unwrap();
+    edit(&mut gs);
+    entry.encrypted_group_secrets = cs
+        .encrypt_with_label(
+            dave.key_package.init_key.as_slice(),
+            mlsx_base::group::WELCOME_LABEL,
+            w.encrypted_group_info.as_slice(),
+            &encode(&gs).unwrap(),
+        )
+        .unwrap();
+    (welcome, dave)
+}
+
+#[test]
+fn s12_4_3_1_at_most_one_founding_psk() {
+    let mut n = net();
+    let branch = |epoch| PreSharedKeyId {
+        psk: Psk::Resumption(ResumptionPsk {
+            usage: ResumptionPskUsage::BRANCH,
+            psk_group_id: b"old".to_vec().into(),
+            psk_epoch: epoch,
+        }),
+        psk_nonce: vec![4; 32].into(),
+    };
+    let (welcome, dave) = welcome_with_secrets(&mut n, |gs| gs.psks = vec![branch(1), branch(2)]);
+    let e = Group::join(n.cs.clone(), &welcome, dave, None, config()).err().unwrap();
+    assert_peer!(e, PeerError::MultipleResumptionPsks);
+}
+
+#[test]
+fn s12_4_3_1_psks_of_a_welcome_must_be_available() {
+    let mut n = net();
+    let (welcome, dave) = welcome_with_secrets(&mut n, |gs| gs.psks = vec![psk_id(32)]);
+    let e = Group::join(n.cs.clone(), &welcome, dave, None, config()).err().unwrap();
+    assert_peer!(e, PeerError::MissingPsk);
+}
+
+#[test]
+fn s12_4_3_1_psk_nonce_in_a_welcome_must_have_hash_length() {
+    let mut n = net();
+    let (welcome, dave) = welcome_with_secrets(&mut n, |gs| gs.psks = vec![psk_id(31)]);
+    let e = Group::join(n.cs.clone(), &welcome, dave, None, config()).err().unwrap();
+    assert_peer!(e, PeerError::InvalidPskNonce(31));
+}
+
+#[test]
+fn s12_4_3_1_path_secret_must_match_the_tree() {
+    // Alice's add commit carries a path, so Dave gets the path secret of
+    // his common ancestor with her; a different one derives other keys.
+    let mut n = net();
+    let (welcome, dave) = welcome_with_secrets(&mut n, |gs| {
+        gs.path_secret = Some(mlsx_base::codec::PathSecret {
+            path_secret: vec![0x66; 32].into(),
+        })
+    });
+    let e = Group::join(n.cs.clone(), &welcome, dave, None, config()).err().unwrap();
+    // The joiner secret is intact, so the GroupInfo decrypts and verifies;
+    // the path secret is what fails.
+    assert_peer!(e, PeerError::PathKeyMismatch);
+}
+
+#[test]
+fn s12_4_3_1_group_secrets_must_decrypt() {
+    let mut n = net();
+    let c = n.cs.clone();
+    let dave = Identity::basic(c.as_ref(), b"dave").unwrap().key_package(c.as_ref()).unwrap();
+    let mut welcome = n
+        .alice
+        .commit(CommitOptions::add(vec![dave.key_package.clone()]))
+        .unwrap()
+        .welcome
+        .unwrap();
+    let MlsMessageBody::Welcome(w) = &mut welcome.body else {
+        unreachable!()
+    };
+    let ct = &mut w.secrets[0].encrypted_group_secrets;
+    let mut b = ct.ciphertext.as_slice().to_vec();
+    b[0] ^= 1;
+    ct.ciphertext = b.into();
+    let e = Group::join(c, &welcome, dave, None, config()).err().unwrap();
+    assert!(matches!(e, Error::Crypto(CryptoError::DecryptionFailed)), "got {e:?}");
+}
+
+#[test]
+fn s12_4_3_1_welcome_suite_must_match_the_key_package() {
+    let mut n = net();
+    let c = n.cs.clone();
+    let dave = Identity::basic(c.as_ref(), b"dave").unwrap().key_package(c.as_ref()).unwrap();
+    let mut welcome = n
+        .alice
+        .commit(CommitOptions::add(vec![dave.key_package.clone()]))
+        .unwrap()
+        .welcome
+        .unwrap();
+    let MlsMessageBody::Welcome(w) = &mut welcome.body else {
+        unreachable!()
+    };
+    w.cipher_suite = CipherSuite(3);
+    let e = Group::join(c, &welcome, dave, None, config()).err().unwrap();
+    assert_peer!(e, PeerError::InvalidGroupInfo("cipher suite differs from the KeyPackage"));
+}

@@ -1307,7 +1307,7 @@ fn s12_2_unknown_proposal_types_are_rejected() {
     let mut n = net();
     let custom = Proposal::Custom(mlsx_base::codec::CustomProposal {
         proposal_type: mlsx_base::codec::ProposalType(0xff09),
-        body: b"?".to_vec().into(),
+        body: b"?".to_vec(),
     });
     let m = forged_commit(&mut n, CommitOptions::default(), |c| {
         c.proposals = vec![ProposalOrRef::Proposal(custom.clone())]

@@ -33,6 +33,8 @@
 mod commit;
 mod external;
 pub mod hooks;
+#[cfg(test)]
+mod hygiene_tests;
 mod resumption;
 mod state;
 mod validation;

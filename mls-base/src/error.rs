@@ -153,6 +153,16 @@ pub enum PeerError {
     /// ourselves when we send them.
     #[error("a received proposal claims to be our own")]
     OwnProposal,
+    /// Input over one of the group's resource limits (`GroupConfig::limits`).
+    #[error("{limit:?} limit exceeded: {value} > {max}")]
+    LimitExceeded {
+        /// Which limit.
+        limit: crate::group::Limit,
+        /// The value found.
+        value: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A public key of a commit's UpdatePath is already in the tree, or
     /// appears twice in the path (RFC 9420 §12.4.2).
     #[error("an UpdatePath key is already in the tree")]

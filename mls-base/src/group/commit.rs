@@ -370,6 +370,7 @@ impl Group {
                     summary,
                     check_lifetime,
                     hooks: &self.config.hooks,
+                    limits: self.config.limits,
                 };
                 validate_leaf(cs, &u.leaf_node, LeafContext::Update(*l), &params)?;
                 tree.update_leaf(*l, u.leaf_node.clone())?;
@@ -421,6 +422,7 @@ impl Group {
                     summary,
                     check_lifetime,
                     hooks: &self.config.hooks,
+                    limits: self.config.limits,
                 };
                 validate_key_package_fields(&a.key_package, &params)?;
                 summary.add(&a.key_package.leaf_node);
@@ -538,6 +540,7 @@ impl Group {
     /// registered type (RFC 9420 §12.1.7, §13.4).
     pub(super) fn check_context_extensions(&self, old: &[Extension], new: &[Extension], cause: ProposalType) -> Result<(), Error> {
         let hooks = &self.config.hooks;
+        self.config.limits.check(super::Limit::Extensions, new.len())?;
         hooks.validate_extensions(ExtensionContext::GroupContext, new)?;
         let types: BTreeSet<ExtensionType> = old.iter().chain(new).map(|e| e.extension_type).collect();
         for t in types {
@@ -923,6 +926,8 @@ impl Group {
         ratchet: Option<StagedRatchet>,
     ) -> Result<StagedCommit, Error> {
         let cs = self.cs.as_ref();
+        let limits = &self.config.limits;
+        limits.check(super::Limit::Proposals, commit.proposals.len())?;
         let external = ac.content.sender == Sender::NewMemberCommit;
         let (committer, mut applied, init_secret) = match ac.content.sender {
             Sender::Member(committer) => {
@@ -960,6 +965,8 @@ impl Group {
             Sender::NewMemberCommit => self.apply_external_commit(commit)?,
             _ => return Err(PeerError::InvalidSender.into()),
         };
+        limits.check(super::Limit::Leaves, applied.tree.n_leaves() as usize)?;
+        limits.check(super::Limit::Psks, applied.psks.len())?;
         if applied.path_required && commit.path.is_none() {
             return Err(PeerError::MissingPath.into());
         }
@@ -989,6 +996,7 @@ impl Group {
                     validator: self.config.validator.as_ref(),
                     check_lifetime: self.config.check_received_lifetimes,
                     hooks: &self.config.hooks,
+                    limits: self.config.limits,
                 };
                 validate_leaf(cs, &path.leaf_node, LeafContext::Commit(committer), &params)?;
                 let new_key = &path.leaf_node.encryption_key;

@@ -32,6 +32,8 @@ impl Group {
         config: GroupConfig,
     ) -> Result<(Self, MlsMessage), Error> {
         let c = cs.as_ref();
+        let size = tls_codec::Size::tls_serialized_len(group_info) + tree.as_ref().map_or(0, tls_codec::Size::tls_serialized_len);
+        config.limits.check(super::Limit::MessageSize, size)?;
         let old_context = group_info.group_context.clone();
         if old_context.cipher_suite != c.cipher_suite() {
             return Err(PeerError::InvalidGroupInfo("cipher suite").into());

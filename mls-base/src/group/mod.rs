@@ -35,6 +35,7 @@ mod external;
 pub mod hooks;
 #[cfg(test)]
 mod hygiene_tests;
+mod limits;
 mod resumption;
 mod state;
 mod validation;
@@ -47,6 +48,7 @@ use std::sync::Arc;
 
 pub use commit::{CommitOptions, CommitOutput, StagedCommit};
 pub use hooks::Hooks;
+pub use limits::{Limit, Limits};
 pub use state::{GroupStorage, MemoryGroupStorage};
 pub use validation::{
     BasicCredentialValidator, CredentialValidator, CredentialValidators, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError,
@@ -212,6 +214,8 @@ pub struct GroupConfig {
     /// Handlers for proposal types, extensions, wire formats, framing and
     /// PSKs beyond RFC 9420 (see [`hooks`]).
     pub hooks: Hooks,
+    /// Resource limits on input from peers.
+    pub limits: Limits,
 }
 
 impl Default for GroupConfig {
@@ -226,6 +230,7 @@ impl Default for GroupConfig {
             validator: Arc::new(BasicCredentialValidator),
             check_received_lifetimes: true,
             hooks: Hooks::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -615,6 +620,9 @@ impl Group {
     /// Processes an incoming message (RFC 9420 §6, §12.4.2, §15). On any
     /// error the group is unchanged.
     pub fn process_message(&mut self, msg: &MlsMessage) -> Result<Received, Error> {
+        self.config
+            .limits
+            .check(Limit::MessageSize, tls_codec::Size::tls_serialized_len(msg))?;
         if msg.version != ProtocolVersion::MLS10 {
             return Err(PeerError::UnsupportedVersion(msg.version.0).into());
         }
@@ -739,6 +747,7 @@ impl Group {
                 if ac.content.sender == Sender::Member(self.own_leaf()) {
                     return Err(PeerError::OwnProposal.into());
                 }
+                self.config.limits.check(Limit::Proposals, self.pending.len() + 1)?;
                 let cached = CachedProposal {
                     reference: self.proposal_ref(&ac)?,
                     proposal: p.clone(),

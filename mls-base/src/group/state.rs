@@ -203,13 +203,14 @@ impl Group {
                     p.epoch,
                     PastEpoch {
                         context: decode(&p.context)?,
-                        secret_tree: SecretTree::from_state(&p.secret_tree)?,
+                        secret_tree: SecretTree::from_state(&p.secret_tree)?.with_config(config.secret_tree),
                         sender_data_secret: Secret::from_slice(&p.sender_data_secret),
                         signature_keys: p.signature_keys.iter().map(|k| (k.node, k.key.clone())).collect(),
                     },
                 ))
             })
             .collect::<Result<VecDeque<_>, Error>>()?;
+        let current_tree = SecretTree::from_state(&state.secret_tree)?.with_config(config.secret_tree);
         Ok(Self {
             cs,
             config,
@@ -218,7 +219,7 @@ impl Group {
             tree,
             keys,
             secrets: EpochSecrets::from_state(&state.secrets)?,
-            secret_tree: SecretTree::from_state(&state.secret_tree)?,
+            secret_tree: current_tree,
             interim_transcript_hash: state.interim_transcript_hash.clone(),
             pending,
             pending_commit: None,

@@ -187,6 +187,8 @@ pub struct GroupParams<'a> {
     /// The extension handlers (LeafNode and KeyPackage extensions of
     /// registered types are validated by them).
     pub hooks: &'a super::Hooks,
+    /// The group's resource limits (extension list sizes are checked here).
+    pub limits: super::Limits,
 }
 
 /// Validates a LeafNode (RFC 9420 §7.3): its authenticity
@@ -263,6 +265,7 @@ pub fn validate_leaf_fields(leaf: &LeafNode, ctx: LeafContext, params: &GroupPar
     }
     // Extensions must be listed (defaults are implicitly supported, §7.2),
     // and registered ones must satisfy their handlers (§13.4).
+    params.limits.check(super::Limit::Extensions, leaf.extensions.len())?;
     params
         .hooks
         .validate_extensions(super::hooks::ExtensionContext::LeafNode, &leaf.extensions)?;
@@ -420,6 +423,7 @@ pub fn validate_key_package_fields(kp: &KeyPackage, params: &GroupParams<'_>) ->
             return Err(PeerError::InvalidLeaf(LeafError::UnlistedExtension(t)).into());
         }
     }
+    params.limits.check(super::Limit::Extensions, kp.extensions.len())?;
     params
         .hooks
         .validate_extensions(super::hooks::ExtensionContext::KeyPackage, &kp.extensions)?;

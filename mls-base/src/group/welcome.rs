@@ -110,6 +110,9 @@ impl Group {
         prior: Option<&Group>,
     ) -> Result<Self, Error> {
         let c = cs.as_ref();
+        config
+            .limits
+            .check(super::Limit::MessageSize, tls_codec::Size::tls_serialized_len(welcome))?;
         // RFC 9420 §6: the MLSMessage's version is that of the group.
         if welcome.version != ProtocolVersion::MLS10 {
             return Err(PeerError::UnsupportedVersion(welcome.version.0).into());
@@ -135,6 +138,7 @@ impl Group {
             &entry.encrypted_group_secrets,
         )?;
         let gs: GroupSecrets = decode(plain.as_bytes())?;
+        config.limits.check(super::Limit::Psks, gs.psks.len())?;
         super::resumption::check_single_founding_psk(&gs.psks)?;
 
         // PSKs (§12.4.3.1): the given external PSKs, the predecessor's
@@ -241,7 +245,11 @@ pub(super) fn verified_tree(
         (None, Some(t)) => t,
         (None, None) => return Err(PeerError::InvalidGroupInfo("no ratchet tree").into()),
     };
+    let limits = &config.limits;
+    limits.check(super::Limit::Extensions, gi.extensions.len())?;
+    limits.check(super::Limit::Extensions, context.extensions.len())?;
     let mut tree = RatchetTree::from_nodes(nodes)?;
+    limits.check(super::Limit::Leaves, tree.n_leaves() as usize)?;
     let signer = tree.leaf(gi.signer).ok_or(PeerError::InvalidGroupInfo("signer is not a member"))?;
     c.verify_with_label(
         signer.signature_key.as_slice(),
@@ -289,6 +297,7 @@ fn validate_tree_leaves(tree: &RatchetTree, context: &crate::codec::GroupContext
         validator: config.validator.as_ref(),
         check_lifetime: config.check_received_lifetimes,
         hooks: &config.hooks,
+        limits: config.limits,
     };
     for (i, leaf) in tree.leaves() {
         validate_leaf_fields(leaf, LeafContext::InTree(i), &params)?;

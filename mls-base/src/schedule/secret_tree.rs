@@ -461,6 +461,22 @@ impl SecretTree {
     }
 
     /// Restores a tree saved with [`Self::to_state`].
+    /// The same tree under another out-of-order policy (a reloaded group
+    /// follows the configuration it is loaded with). Skipped keys beyond
+    /// the new tolerance are dropped.
+    pub(crate) fn with_config(mut self, config: SecretTreeConfig) -> Self {
+        self.config = config;
+        for r in self.leaves.values_mut() {
+            for t in [RatchetType::Handshake, RatchetType::Application] {
+                let ratchet = r.get_mut(t);
+                while ratchet.skipped.len() > config.out_of_order_tolerance as usize {
+                    ratchet.skipped.pop_first();
+                }
+            }
+        }
+        self
+    }
+
     pub(crate) fn from_state(state: &SecretTreeState) -> Result<Self, Error> {
         if !state.n_leaves.is_power_of_two() || state.n_leaves > 1 << 30 {
             return Err(MisuseError::TooLarge.into());

@@ -956,7 +956,7 @@ fn s12_4_3_2_external_commit_needs_a_path() {
 }
 
 #[test]
-fn s12_1_4_external_commit_no_reinit_psk() {
+fn s12_1_4_external_commit_no_branch_psk() {
     let mut n = net();
     let id = PreSharedKeyId {
         psk: Psk::Resumption(ResumptionPsk {
@@ -1052,7 +1052,7 @@ fn s12_4_3_1_unmerged_leaf_must_be_below_its_parent() {
 #[test]
 fn s12_4_3_1_unmerged_leaf_must_not_be_blank() {
     let n = net_with_parents();
-    // Leaf 3 is blank (three members); node 5 is its parent.
+    // Leaf 3 is blank (three members); node 3, the root, is above it.
     let e = join_with_tree(&n, |nodes| {
         if let Some(Some(Node::Parent(p))) = nodes.get_mut(3) {
             p.unmerged_leaves.push(LeafIndex(3));
@@ -1537,4 +1537,56 @@ fn s12_4_3_1_welcome_suite_must_match_the_key_package() {
     w.cipher_suite = CipherSuite(3);
     let e = Group::join(c, &welcome, dave, None, config()).err().unwrap();
     assert_peer!(e, PeerError::InvalidGroupInfo("cipher suite differs from the KeyPackage"));
+}
+
+/// The support checks of §12.1.7 and §12.2 count the members that stay: a
+/// commit that removes the one member lacking an extension can require it.
+#[test]
+fn s12_1_7_removed_members_are_exempt() {
+    let cs = suite1();
+    let c = cs.as_ref();
+    let with = |name: &[u8], ext: bool| {
+        let mut id = Identity::basic(c, name).unwrap();
+        if ext {
+            id.capabilities.extensions.push(ExtensionType(0xff05));
+        }
+        id
+    };
+    let mut alice = Group::create(cs.clone(), with(b"alice", true), b"neg".to_vec(), config()).unwrap();
+    let bob = with(b"bob", true).key_package(c).unwrap();
+    let carol = with(b"carol", false).key_package(c).unwrap();
+    let out = alice
+        .commit(CommitOptions::add(vec![bob.key_package.clone(), carol.key_package.clone()]))
+        .unwrap();
+    alice.merge_pending_commit().unwrap();
+    let mut bob = Group::join(cs.clone(), out.welcome.as_ref().unwrap(), bob, None, config()).unwrap();
+    let required = RequiredCapabilities {
+        extension_types: vec![ExtensionType(0xff05)],
+        proposal_types: vec![],
+        credential_types: vec![],
+    };
+    let gce = Proposal::GroupContextExtensions(GroupContextExtensions {
+        extensions: vec![Extension {
+            extension_type: ExtensionType::REQUIRED_CAPABILITIES,
+            extension_data: encode(&required).unwrap().into(),
+        }],
+    });
+    let options = |with_remove: bool| CommitOptions {
+        proposals: if with_remove {
+            vec![gce.clone(), Proposal::Remove(Remove { removed: LeafIndex(2) })]
+        } else {
+            vec![gce.clone()]
+        },
+        ..CommitOptions::default()
+    };
+    // Without the Remove, Carol blocks it (on the sender side too).
+    let e = alice.commit(options(false)).err().unwrap();
+    assert_list!(e, ProposalListError::UnsupportedGroupContextExtensions);
+    let m = alice.commit(options(true)).unwrap().commit;
+    alice.merge_pending_commit().unwrap();
+    let Received::Commit(staged) = bob.process_message(&m).unwrap() else {
+        panic!()
+    };
+    bob.merge_staged_commit(staged).unwrap();
+    assert_eq!(bob.epoch_authenticator(), alice.epoch_authenticator());
 }

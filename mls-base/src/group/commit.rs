@@ -332,19 +332,6 @@ impl Group {
         if reinit.is_some() && list.len() != 1 {
             return Err(invalid(ProposalListError::ReInitNotAlone));
         }
-        // §12.2, §13.4: a new proposal type must be supported by every member.
-        if !custom_types.is_empty()
-            && !self
-                .tree
-                .leaves()
-                .all(|(_, l)| custom_types.iter().all(|t| l.capabilities.proposals.contains(t)))
-        {
-            return Err(invalid(ProposalListError::ProposalTypeUnsupportedByMember));
-        }
-        // GroupContextExtensions: every member must support the new extensions (§12.1.7).
-        if gce == 1 {
-            check_members_support(&tree, &extensions)?;
-        }
         let params_ext = extensions.clone();
         // Updates.
         let mut updated = vec![];
@@ -395,6 +382,21 @@ impl Group {
             if let Proposal::Remove(r) = p {
                 remove_checked(&mut tree, &mut touched, &mut removed, Some(committer), r.removed)?;
             }
+        }
+        // Support of what the commit introduces is judged on the members
+        // that stay: removed members are exempt, updated ones count with
+        // their new leaves, added ones are checked through their KeyPackages.
+        // §12.2, §13.4: a new proposal type must be supported by them.
+        if !custom_types.is_empty()
+            && !tree
+                .leaves()
+                .all(|(_, l)| custom_types.iter().all(|t| l.capabilities.proposals.contains(t)))
+        {
+            return Err(invalid(ProposalListError::ProposalTypeUnsupportedByMember));
+        }
+        // §12.1.7: so must new GroupContext extensions.
+        if gce == 1 {
+            check_members_support(&tree, &params_ext)?;
         }
         // Adds, in order.
         let mut added = vec![];

@@ -1590,3 +1590,127 @@ fn s12_1_7_removed_members_are_exempt() {
     bob.merge_staged_commit(staged).unwrap();
     assert_eq!(bob.epoch_authenticator(), alice.epoch_authenticator());
 }
+
+#[test]
+fn s10_init_key_must_be_a_kem_public_key() {
+    let mut n = net();
+    let kp = key_package(n.cs.as_ref(), b"dave", |kp| kp.init_key = vec![9; 31].into());
+    let m = add_commit_with(&mut n, kp);
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::InvalidInitKey);
+}
+
+#[test]
+fn s10_encryption_key_must_be_a_kem_public_key() {
+    let mut n = net();
+    let kp = key_package(n.cs.as_ref(), b"dave", |kp| kp.leaf_node.encryption_key = vec![9; 33].into());
+    let m = add_commit_with(&mut n, kp);
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::InvalidEncryptionKey);
+}
+
+#[test]
+fn s12_4_3_1_every_leaf_of_a_joined_tree_is_valid() {
+    let n = net_with_parents();
+    // Alice's leaf (the last committer's: no parent hash covers its
+    // fields) loses the group's suite from its capabilities and is
+    // re-signed by Alice, so only the field check can object.
+    let alice_sk = n.alice.identity().signer.duplicate();
+    let cs = n.cs.clone();
+    let e = join_with_tree(&n, |nodes| {
+        if let Some(Some(Node::Leaf(l))) = nodes.get_mut(0) {
+            l.capabilities.cipher_suites = vec![CipherSuite(3)];
+            let tbs = l.tbs(Some((b"neg".as_slice(), LeafIndex(0)))).unwrap();
+            l.signature = cs.sign_with_label(&alice_sk, LEAF_NODE_TBS_LABEL, &tbs).unwrap().into();
+        }
+    });
+    assert_leaf!(e, LeafError::UnsupportedGroupParameters);
+}
+
+#[test]
+fn s12_4_3_1_leaf_signatures_of_a_joined_tree_verify() {
+    let n = net_with_parents();
+    let e = join_with_tree(&n, |nodes| {
+        if let Some(Some(Node::Leaf(l))) = nodes.get_mut(2) {
+            l.capabilities.extensions.push(ExtensionType(0xff0f));
+        }
+    });
+    assert_peer!(e, PeerError::InvalidLeafSignature(1));
+}
+
+#[test]
+fn s12_4_3_3_nodes_at_their_positions() {
+    let n = net_with_parents();
+    let e = join_with_tree_raw(&n, |nodes| nodes.swap(0, 1));
+    assert_peer!(e, PeerError::MalformedTree(_));
+}
+
+#[test]
+fn s12_4_3_unknown_group_info_extensions_are_ignored() {
+    let n = net();
+    let cs = n.cs.as_ref();
+    let mut gi = n.alice.group_info().unwrap();
+    gi.extensions.push(Extension {
+        extension_type: ExtensionType(0x5a5a),
+        extension_data: b"unknown".to_vec().into(),
+    });
+    gi.signature = cs
+        .sign_with_label(&n.alice.identity().signer, b"GroupInfoTBS", &gi.tbs().unwrap())
+        .unwrap()
+        .into();
+    let dave = Identity::basic(cs, b"dave").unwrap();
+    assert!(Group::join_external(n.cs.clone(), &gi, None, dave, None, config()).is_ok());
+}
+
+#[test]
+fn s6_1_new_member_proposal_sender_cannot_commit() {
+    let mut n = net();
+    let m = alice_commit(&mut n, CommitOptions::default());
+    let (mut content, auth) = parts(&m);
+    content.sender = Sender::NewMemberProposal;
+    let m = frame(n.cs.as_ref(), &n.alice, &n.alice.identity().signer, content, auth.confirmation_tag);
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::InvalidSender);
+}
+
+#[test]
+fn s12_4_2_one_ciphertext_per_resolution_node() {
+    let mut n = net();
+    let m = forged_commit(&mut n, CommitOptions::default(), |c| {
+        let p = c.path.as_mut().unwrap();
+        let extra = p.nodes[0].encrypted_path_secret[0].clone();
+        p.nodes[0].encrypted_path_secret.push(extra);
+    });
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::InvalidUpdatePath);
+}
+
+#[test]
+fn s12_1_4_branch_psk_not_in_a_regular_commit() {
+    let mut n = net();
+    let id = PreSharedKeyId {
+        psk: Psk::Resumption(ResumptionPsk {
+            usage: ResumptionPskUsage::BRANCH,
+            psk_group_id: b"neg".to_vec().into(),
+            psk_epoch: 1,
+        }),
+        psk_nonce: vec![1; 32].into(),
+    };
+    let p = ProposalOrRef::Proposal(Proposal::PreSharedKey(PreSharedKeyProposal { psk: id }));
+    let m = forged_commit(&mut n, CommitOptions::default(), |c| c.proposals = vec![p.clone()]);
+    assert_list!(rejects(&mut n.bob, &m), ProposalListError::ResumptionPskUsageNotAllowed);
+}
+
+#[test]
+fn s12_1_4_external_commit_no_reinit_psk() {
+    let mut n = net();
+    let id = PreSharedKeyId {
+        psk: Psk::Resumption(ResumptionPsk {
+            usage: ResumptionPskUsage::REINIT,
+            psk_group_id: b"neg".to_vec().into(),
+            psk_epoch: 1,
+        }),
+        psk_nonce: vec![1; 32].into(),
+    };
+    let m = forged_external(&n, |c| {
+        c.proposals
+            .push(ProposalOrRef::Proposal(Proposal::PreSharedKey(PreSharedKeyProposal { psk: id })))
+    });
+    assert_list!(rejects(&mut n.bob, &m), ProposalListError::ResumptionPskUsageNotAllowed);
+}

@@ -117,6 +117,16 @@ impl Group {
 
     /// `ElementToSharedSecret(Exp(pk, sk))`. NIST points must be valid,
     /// uncompressed curve points; X25519 accepts any 32 bytes, as X-Wing does.
+    /// Whether `pk` is a public element: 32 bytes for X25519, an
+    /// uncompressed point on the curve for NIST curves.
+    fn valid_public(self, pk: &[u8]) -> bool {
+        match self {
+            Self::X25519 => pk.len() == 32,
+            Self::P256 => pk.len() == self.element_len() && p256::PublicKey::from_sec1_bytes(pk).is_ok(),
+            Self::P384 => pk.len() == self.element_len() && p384::PublicKey::from_sec1_bytes(pk).is_ok(),
+        }
+    }
+
     fn dh(self, sk: &[u8], pk: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if pk.len() != self.element_len() {
             return Err(CryptoError::InvalidKey);
@@ -287,6 +297,22 @@ impl HpkeKem for HybridKem {
         self.encap_derand(pk, &random(self.encap_randomness_len()))
     }
 
+    /// Both halves: the ML-KEM key's FIPS 203 check and the classical
+    /// element's encoding.
+    fn validate_public_key(&self, pk: &[u8]) -> Result<(), CryptoError> {
+        let (pq, t, _) = self.parts();
+        if pk.len() != self.public_key_len() {
+            return Err(CryptoError::InvalidKey);
+        }
+        let (ek_pq, ek_t) = pk.split_at(pq.public_key_len());
+        pq.validate_encapsulation_key(ek_pq)?;
+        if t.valid_public(ek_t) {
+            Ok(())
+        } else {
+            Err(CryptoError::InvalidKey)
+        }
+    }
+
     fn decap(&self, enc: &[u8], sk: &HpkePrivateKey) -> Result<Secret, CryptoError> {
         self.decap_seed(sk.as_bytes(), enc)
     }
@@ -317,6 +343,8 @@ mod tests {
             assert_eq!(kem.decap(&enc, &sk).unwrap(), ss);
             assert!(kem.decap(&enc[1..], &sk).is_err());
             assert!(kem.encap(&pk[1..]).is_err());
+            assert!(kem.validate_public_key(&pk).is_ok());
+            assert!(kem.validate_public_key(&pk[1..]).is_err());
             // Changing the classical ciphertext changes the secret (or, for a
             // point off the curve, fails).
             let mut bad = enc.clone();

@@ -39,6 +39,11 @@ macro_rules! ml_kem_types {
                 Ok(out)
             }
 
+            /// The FIPS 203 §7.2 check of an encapsulation key.
+            pub(crate) fn valid_public(ek: &[u8]) -> bool {
+                k::$pk::try_from(ek).is_ok_and(|ek| k::validate_public_key(&ek))
+            }
+
             /// `Encaps_internal(ek, m)` after the FIPS 203 §7.2 key check.
             pub(crate) fn encap(ek: &[u8], m: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError> {
                 let ek = k::$pk::try_from(ek).map_err(|_| CryptoError::InvalidKey)?;

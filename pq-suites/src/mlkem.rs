@@ -143,6 +143,19 @@ impl MlKem {
         })
     }
 
+    /// The FIPS 203 §7.2 input check of an encapsulation key: its length,
+    /// and every coefficient below q.
+    pub fn validate_encapsulation_key(self, ek: &[u8]) -> Result<(), CryptoError> {
+        #[cfg(feature = "libcrux")]
+        let ok = match self {
+            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::valid_public(ek),
+            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::valid_public(ek),
+        };
+        #[cfg(not(feature = "libcrux"))]
+        let ok = with_params!(self, _Dk, Ek, _Ct => Ek::new_from_slice(ek).is_ok());
+        if ok { Ok(()) } else { Err(CryptoError::InvalidKey) }
+    }
+
     /// `ML-KEM.Decaps` with the key expanded from its seed. A ciphertext of
     /// the wrong length is an error; a wrong one of the right length yields
     /// the implicit-rejection secret, as FIPS 203 requires.
@@ -210,6 +223,10 @@ impl MlKem {
 }
 
 impl HpkeKem for MlKem {
+    fn validate_public_key(&self, pk: &[u8]) -> Result<(), CryptoError> {
+        self.validate_encapsulation_key(pk)
+    }
+
     fn kem_id(&self) -> u16 {
         match self {
             Self::MlKem768(_) => 0x0041,
@@ -278,6 +295,9 @@ mod tests {
             unreduced[0] = 0xff;
             unreduced[1] |= 0x0f;
             assert!(kem.encap(&unreduced).is_err());
+            assert!(kem.validate_public_key(&pk).is_ok());
+            assert!(kem.validate_public_key(&unreduced).is_err());
+            assert!(kem.validate_public_key(&pk[1..]).is_err());
         }
     }
 

@@ -100,6 +100,12 @@ pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
     /// A fresh random KEM key pair.
     fn kem_generate_key_pair(&self) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError>;
     /// The public key that belongs to a KEM private key.
+    /// Checks that `pk` is a public key of the suite's KEM (RFC 9420 §10;
+    /// see [`HpkeKem::validate_public_key`]). The default seals an empty
+    /// message to it.
+    fn kem_validate_public_key(&self, pk: &[u8]) -> Result<(), CryptoError> {
+        self.hpke_seal(pk, b"", b"", b"").map(|_| ())
+    }
     fn kem_public_key(&self, sk: &HpkePrivateKey) -> Result<Vec<u8>, CryptoError>;
 
     /// A fresh random signature key pair: `(private, public)`.
@@ -142,6 +148,15 @@ pub trait HpkeKem: Send + Sync + std::fmt::Debug {
     fn public_key(&self, sk: &HpkePrivateKey) -> Result<Vec<u8>, CryptoError>;
     /// `Encap(pkR)`: `(shared_secret, enc)`, with fresh randomness.
     fn encap(&self, pk: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError>;
+    /// Checks that `pk` is a public key of this KEM, as a KeyPackage's
+    /// `init_key` and a leaf's `encryption_key` must be (RFC 9420 §10):
+    /// its length and encoding, and whatever the KEM can check without a
+    /// private key (on-curve for NIST curves, the FIPS 203 modulus check
+    /// for ML-KEM). The default encapsulates to it, which checks as much as
+    /// the KEM does but costs an encapsulation; KEMs override it.
+    fn validate_public_key(&self, pk: &[u8]) -> Result<(), CryptoError> {
+        self.encap(pk).map(|_| ())
+    }
     /// `Decap(enc, skR)`: the shared secret.
     fn decap(&self, enc: &[u8], sk: &HpkePrivateKey) -> Result<Secret, CryptoError>;
     /// `Decap` when the caller holds `pkR` too (see

@@ -140,6 +140,14 @@ pub enum LeafError {
     /// A KeyPackage signature does not verify (RFC 9420 §10.1).
     #[error("invalid KeyPackage signature")]
     InvalidKeyPackageSignature,
+    /// A KeyPackage's `init_key` is not a public key of the suite's KEM
+    /// (RFC 9420 §10).
+    #[error("init_key is not a valid public key")]
+    InvalidInitKey,
+    /// A leaf's `encryption_key` is not a public key of the suite's KEM
+    /// (RFC 9420 §10, §7.3).
+    #[error("encryption_key is not a valid public key")]
+    InvalidEncryptionKey,
     /// The signature of a KeyPackage's LeafNode does not verify (RFC 9420
     /// §7.3; leaves in a group report `PeerError::InvalidLeafSignature`).
     #[error("invalid signature on the KeyPackage's leaf")]
@@ -231,10 +239,13 @@ pub fn check_leaf_authenticity(
                 &tbs,
                 leaf.signature.as_slice(),
             )
-            .map_err(|_| bad(LeafError::InvalidKeyPackageLeafSignature))
+            .map_err(|_| bad(LeafError::InvalidKeyPackageLeafSignature))?;
         }
-        LeafContext::Update(i) | LeafContext::Commit(i) | LeafContext::InTree(i) => verify_leaf_signature(cs, leaf, group_id, i),
+        LeafContext::Update(i) | LeafContext::Commit(i) | LeafContext::InTree(i) => verify_leaf_signature(cs, leaf, group_id, i)?,
     }
+    // RFC 9420 §10: the leaf's encryption key is a key of the suite's KEM.
+    cs.kem_validate_public_key(leaf.encryption_key.as_slice())
+        .map_err(|_| bad(LeafError::InvalidEncryptionKey))
 }
 
 /// The checks of a LeafNode against the group (RFC 9420 §7.3): source,
@@ -405,6 +416,9 @@ pub fn check_key_package_authenticity(
         kp.signature.as_slice(),
     )
     .map_err(|_| bad(LeafError::InvalidKeyPackageSignature))?;
+    // RFC 9420 §10: init_key is a key of the suite's KEM.
+    cs.kem_validate_public_key(kp.init_key.as_slice())
+        .map_err(|_| bad(LeafError::InvalidInitKey))?;
     check_leaf_authenticity(cs, &kp.leaf_node, LeafContext::KeyPackage, &[], validator)
 }
 

@@ -177,6 +177,10 @@ impl CipherSuiteProvider for ComposedSuite {
         self.kem.public_key(sk)
     }
 
+    fn kem_validate_public_key(&self, pk: &[u8]) -> Result<(), CryptoError> {
+        self.kem.validate_public_key(pk)
+    }
+
     fn signature_generate_key_pair(&self) -> Result<(SignaturePrivateKey, Vec<u8>), CryptoError> {
         self.sig.generate_key_pair()
     }

@@ -44,6 +44,12 @@ macro_rules! nist_dh {
             pub(super) fn valid(sk: &[u8]) -> bool {
                 SecretKey::from_slice(sk).is_ok()
             }
+
+            /// An uncompressed SEC1 point on the curve, not the identity
+            /// (RFC 9180 §7.1.1 `DeserializePublicKey`).
+            pub(super) fn valid_public(pk: &[u8]) -> bool {
+                pk.first() == Some(&0x04) && PublicKey::from_sec1_bytes(pk).is_ok()
+            }
         }
     };
 }
@@ -378,6 +384,20 @@ impl HpkeKem for DhKem {
 
     fn public_key(&self, sk: &HpkePrivateKey) -> Result<Vec<u8>, CryptoError> {
         DhKem::public_key(*self, sk.as_bytes())
+    }
+
+    /// X25519 and X448 keys are any string of the right length (a small
+    /// subgroup key shows up as an all-zero DH output, which HPKE rejects);
+    /// NIST keys must be uncompressed points on the curve.
+    fn validate_public_key(&self, pk: &[u8]) -> Result<(), CryptoError> {
+        let ok = match self {
+            Self::X25519 => pk.len() == 32,
+            Self::X448 => pk.len() == 56,
+            Self::P256 => p256_dh::valid_public(pk),
+            Self::P384 => p384_dh::valid_public(pk),
+            Self::P521 => p521_dh::valid_public(pk),
+        };
+        if ok { Ok(()) } else { Err(CryptoError::InvalidKey) }
     }
 
     fn encap(&self, pk: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError> {

@@ -163,3 +163,27 @@ fn open_with_known_public_key() {
         assert!(cs.hpke_open_with_public(&enc, &sk, &other, b"info", b"aad", &ct).is_err());
     }
 }
+
+#[test]
+fn kem_public_keys_are_validated() {
+    use crate::crypto::HpkeKem;
+    for kem in [DhKem::X25519, DhKem::X448, DhKem::P256, DhKem::P384, DhKem::P521] {
+        let (_, pk) = HpkeKem::generate_key_pair(&kem).unwrap();
+        assert!(kem.validate_public_key(&pk).is_ok(), "{kem:?}");
+        assert!(kem.validate_public_key(&pk[1..]).is_err(), "{kem:?}: short key");
+        let mut longer = pk.clone();
+        longer.push(0);
+        assert!(kem.validate_public_key(&longer).is_err(), "{kem:?}: long key");
+        if matches!(kem, DhKem::P256 | DhKem::P384 | DhKem::P521) {
+            // Off the curve: change the y coordinate.
+            let mut off = pk.clone();
+            let last = off.len() - 1;
+            off[last] ^= 1;
+            assert!(kem.validate_public_key(&off).is_err(), "{kem:?}: point off the curve");
+            // Compressed points are not HPKE's encoding.
+            let mut compressed = vec![0x02 | (pk[pk.len() - 1] & 1)];
+            compressed.extend_from_slice(&pk[1..1 + (pk.len() - 1) / 2]);
+            assert!(kem.validate_public_key(&compressed).is_err(), "{kem:?}: compressed point");
+        }
+    }
+}

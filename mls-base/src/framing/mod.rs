@@ -337,6 +337,20 @@ pub fn unprotect_private(
     secret_tree: &SecretTree,
     sender_data_secret: &[u8],
 ) -> Result<(DecryptedContent, StagedRatchet), Error> {
+    unprotect_private_from(cs, msg, context, secret_tree, sender_data_secret, &|_| true)
+}
+
+/// [`unprotect_private`] for a group that knows its members: the sender
+/// data's leaf must satisfy `is_member` (a non-blank leaf, RFC 9420
+/// §6.3.2), checked before its ratchet is used.
+pub fn unprotect_private_from(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    msg: &PrivateMessage,
+    context: &GroupContext,
+    secret_tree: &SecretTree,
+    sender_data_secret: &[u8],
+    is_member: &dyn Fn(LeafIndex) -> bool,
+) -> Result<(DecryptedContent, StagedRatchet), Error> {
     check_group_epoch(&msg.group_id, msg.epoch, context)?;
     let content_type = msg.content_type;
     if !matches!(content_type, ContentType::APPLICATION | ContentType::PROPOSAL | ContentType::COMMIT) {
@@ -357,6 +371,9 @@ pub fn unprotect_private(
     )?;
     let sender_data = SenderData::tls_deserialize_exact_bytes(sender_data.as_bytes())?;
     let leaf = sender_data.leaf_index;
+    if leaf.0 < secret_tree.n_leaves() && !is_member(leaf) {
+        return Err(PeerError::UnknownSender.into());
+    }
 
     let aad = PrivateContentAad {
         group_id: msg.group_id.clone(),

@@ -36,6 +36,8 @@ pub mod hooks;
 #[cfg(test)]
 mod hygiene_tests;
 mod limits;
+#[cfg(test)]
+mod private_tests;
 mod resumption;
 mod state;
 mod validation;
@@ -67,7 +69,7 @@ use crate::codec::{
 use crate::crypto::labeled::PROPOSAL_REF_LABEL;
 use crate::crypto::{CipherSuiteProvider, HpkePrivateKey, LabeledCrypto, Secret, SignaturePrivateKey};
 use crate::error::{Error, MisuseError, PeerError};
-use crate::framing::{self, protect_private, protect_public, unprotect_private, verify_public};
+use crate::framing::{self, protect_private, protect_public, unprotect_private_from, verify_public};
 use crate::schedule::{EpochSecretRegistry, EpochSecrets, SecretTree, SecretTreeConfig, confirmation_tag, interim_transcript_hash};
 use crate::tree::math::LeafIndex;
 use crate::tree::treekem::TreePrivateKeys;
@@ -645,12 +647,13 @@ impl Group {
                 if m.epoch != self.context.epoch {
                     return self.process_past_epoch(m);
                 }
-                let (dec, staged) = unprotect_private(
+                let (dec, staged) = unprotect_private_from(
                     self.cs.as_ref(),
                     m,
                     &self.context,
                     &self.secret_tree,
                     self.secrets.sender_data_secret.as_bytes(),
+                    &|l| self.tree.leaf(l).is_some(),
                 )?;
                 let leaf = dec.sender_leaf().ok_or(PeerError::UnknownSender)?;
                 let key = self
@@ -778,7 +781,14 @@ impl Group {
             .find(|(e, _)| *e == m.epoch)
             .map(|(_, p)| p)
             .ok_or(PeerError::WrongEpoch(m.epoch))?;
-        let (dec, staged) = unprotect_private(cs.as_ref(), m, &past.context, &past.secret_tree, past.sender_data_secret.as_bytes())?;
+        let (dec, staged) = unprotect_private_from(
+            cs.as_ref(),
+            m,
+            &past.context,
+            &past.secret_tree,
+            past.sender_data_secret.as_bytes(),
+            &|l| past.signature_keys.contains_key(&l.0),
+        )?;
         let leaf = dec.sender_leaf().ok_or(PeerError::UnknownSender)?;
         let key = past.signature_keys.get(&leaf.0).ok_or(PeerError::UnknownSender)?.clone();
         let ac = dec.verify(cs.as_ref(), &key, &past.context)?;

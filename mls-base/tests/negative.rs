@@ -1714,3 +1714,180 @@ fn s12_1_4_external_commit_no_reinit_psk() {
     });
     assert_list!(rejects(&mut n.bob, &m), ProposalListError::ResumptionPskUsageNotAllowed);
 }
+
+/// Alice adds Dave; the Welcome's GroupInfo is decrypted with the welcome
+/// key, edited by `edit` (which gets Alice's signer to re-sign with), and
+/// re-encrypted; Dave's GroupSecrets are re-encrypted under the new
+/// encrypted_group_info, which is their HPKE context.
+fn welcome_with_group_info(
+    n: &mut Net,
+    edit: impl FnOnce(&mut GroupInfo, &dyn Fn(&mut GroupInfo)),
+) -> (MlsMessage, mlsx_base::group::KeyPackageBundle) {
+    welcome_with_group_info_path(n, true, edit)
+}
+
+/// [`welcome_with_group_info`], the add commit with or without a path.
+fn welcome_with_group_info_path(
+    n: &mut Net,
+    force_path: bool,
+    edit: impl FnOnce(&mut GroupInfo, &dyn Fn(&mut GroupInfo)),
+) -> (MlsMessage, mlsx_base::group::KeyPackageBundle) {
+    let cs = n.cs.clone();
+    let c = cs.as_ref();
+    let dave = Identity::basic(c, b"dave").unwrap().key_package(c).unwrap();
+    let options = CommitOptions {
+        force_path,
+        ..CommitOptions::add(vec![dave.key_package.clone()])
+    };
+    let mut welcome = n.alice.commit(options).unwrap().welcome.unwrap();
+    n.alice.clear_pending_commit();
+    let MlsMessageBody::Welcome(w) = &mut welcome.body else {
+        unreachable!()
+    };
+    let label = mlsx_base::group::WELCOME_LABEL;
+    let gs_plain = c
+        .decrypt_with_label(
+            &dave.init_key,
+            label,
+            w.encrypted_group_info.as_slice(),
+            &w.secrets[0].encrypted_group_secrets,
+        )
+        .unwrap();
+    let gs: mlsx_base::codec::GroupSecrets = decode(gs_plain.as_bytes()).unwrap();
+    let ws = mlsx_base::schedule::welcome_secret(c, gs.joiner_secret.as_slice(), None).unwrap();
+    let (key, nonce) = mlsx_base::schedule::welcome_key_nonce(c, ws.as_bytes()).unwrap();
+    let gi_plain = c
+        .aead_open(key.as_bytes(), nonce.as_bytes(), &[], w.encrypted_group_info.as_slice())
+        .unwrap();
+    let mut gi: GroupInfo = decode(gi_plain.as_bytes()).unwrap();
+    let signer = n.alice.identity().signer.duplicate();
+    let resign = |gi: &mut GroupInfo| {
+        gi.signature = c.sign_with_label(&signer, b"GroupInfoTBS", &gi.tbs().unwrap()).unwrap().into();
+    };
+    edit(&mut gi, &resign);
+    w.encrypted_group_info = c
+        .aead_seal(key.as_bytes(), nonce.as_bytes(), &[], &encode(&gi).unwrap())
+        .unwrap()
+        .into();
+    w.secrets[0].encrypted_group_secrets = c
+        .encrypt_with_label(
+            dave.key_package.init_key.as_slice(),
+            label,
+            w.encrypted_group_info.as_slice(),
+            &encode(&gs).unwrap(),
+        )
+        .unwrap();
+    (welcome, dave)
+}
+
+fn join_error(n: &Net, welcome: &MlsMessage, dave: mlsx_base::group::KeyPackageBundle) -> Error {
+    Group::join(n.cs.clone(), welcome, dave, None, config()).err().unwrap()
+}
+
+#[test]
+fn s12_4_3_1_welcome_rebuilt_faithfully_is_accepted() {
+    let mut n = net();
+    let (welcome, dave) = welcome_with_group_info(&mut n, |gi, resign| resign(gi));
+    assert!(Group::join(n.cs.clone(), &welcome, dave, None, config()).is_ok());
+}
+
+#[test]
+fn s12_4_3_1_group_info_must_decrypt() {
+    let mut n = net();
+    let cs = n.cs.clone();
+    let (mut welcome, dave) = welcome_with_group_info(&mut n, |gi, resign| resign(gi));
+    let MlsMessageBody::Welcome(w) = &mut welcome.body else {
+        unreachable!()
+    };
+    // Corrupt the GroupInfo ciphertext, and re-encrypt the GroupSecrets
+    // under it so that only the GroupInfo's AEAD can fail.
+    let label = mlsx_base::group::WELCOME_LABEL;
+    let gs_plain = cs
+        .decrypt_with_label(
+            &dave.init_key,
+            label,
+            w.encrypted_group_info.as_slice(),
+            &w.secrets[0].encrypted_group_secrets,
+        )
+        .unwrap();
+    let mut ct = w.encrypted_group_info.as_slice().to_vec();
+    let last = ct.len() - 1;
+    ct[last] ^= 1;
+    w.encrypted_group_info = ct.into();
+    w.secrets[0].encrypted_group_secrets = cs
+        .encrypt_with_label(
+            dave.key_package.init_key.as_slice(),
+            label,
+            w.encrypted_group_info.as_slice(),
+            gs_plain.as_bytes(),
+        )
+        .unwrap();
+    let e = join_error(&n, &welcome, dave);
+    assert!(matches!(e, Error::Crypto(CryptoError::DecryptionFailed)), "got {e:?}");
+}
+
+#[test]
+fn s12_4_3_1_group_info_suite_must_match_the_key_package() {
+    let mut n = net();
+    let (welcome, dave) = welcome_with_group_info(&mut n, |gi, resign| {
+        gi.group_context.cipher_suite = CipherSuite(3);
+        resign(gi);
+    });
+    assert_peer!(
+        join_error(&n, &welcome, dave),
+        PeerError::InvalidGroupInfo("version or cipher suite")
+    );
+}
+
+#[test]
+fn s12_4_3_1_group_info_signature_must_verify() {
+    let mut n = net();
+    let (welcome, dave) = welcome_with_group_info(&mut n, |gi, _| gi.group_context.epoch += 1);
+    assert_peer!(join_error(&n, &welcome, dave), PeerError::InvalidGroupInfo("signature"));
+}
+
+#[test]
+fn s12_4_3_1_group_info_confirmation_tag_must_verify() {
+    let mut n = net();
+    let (welcome, dave) = welcome_with_group_info(&mut n, |gi, resign| {
+        let mut tag = gi.confirmation_tag.as_slice().to_vec();
+        tag[0] ^= 1;
+        gi.confirmation_tag = tag.into();
+        resign(gi);
+    });
+    assert_peer!(join_error(&n, &welcome, dave), PeerError::InvalidConfirmationTag);
+}
+
+#[test]
+fn s12_4_3_1_our_leaf_must_be_in_the_tree() {
+    // Dave is added without a path, so he is an unmerged leaf of the root:
+    // blanking him and his unmerged entries keeps every parent hash valid
+    // (they are computed with unmerged leaves blanked), and the tree hash
+    // is recomputed, so only the our-leaf check can object.
+    let mut n = net_with_parents();
+    let cs = n.cs.clone();
+    let (welcome, dave) = welcome_with_group_info_path(&mut n, false, |gi, resign| {
+        for e in &mut gi.extensions {
+            if e.extension_type == ExtensionType::RATCHET_TREE {
+                let mut nodes: RatchetTreeNodes = decode(e.extension_data.as_slice()).unwrap();
+                nodes[6] = None;
+                for node in nodes.iter_mut().flatten() {
+                    if let Node::Parent(p) = node {
+                        p.unmerged_leaves.retain(|l| *l != LeafIndex(3));
+                    }
+                }
+                while matches!(nodes.last(), Some(None)) {
+                    nodes.pop();
+                }
+                let mut tree = mlsx_base::tree::RatchetTree::from_nodes(nodes.clone()).unwrap();
+                gi.group_context.tree_hash = tree.tree_hash(cs.as_ref()).unwrap().into();
+                e.extension_data = encode(&nodes).unwrap().into();
+            }
+        }
+        resign(gi);
+    });
+    assert_peer!(
+        join_error(&n, &welcome, dave),
+        PeerError::InvalidGroupInfo("our leaf is not in the tree")
+    );
+}

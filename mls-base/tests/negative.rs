@@ -1891,3 +1891,52 @@ fn s12_4_3_1_our_leaf_must_be_in_the_tree() {
         PeerError::InvalidGroupInfo("our leaf is not in the tree")
     );
 }
+
+#[test]
+fn s12_4_3_1_branch_members_come_from_the_old_group() {
+    let n = net();
+    let c = n.cs.clone();
+    let bob_kp = Identity::basic(c.as_ref(), b"bob").unwrap().key_package(c.as_ref()).unwrap();
+    let erin_kp = Identity::basic(c.as_ref(), b"erin").unwrap().key_package(c.as_ref()).unwrap();
+    let (_, out) = n
+        .alice
+        .branch(
+            b"sub".to_vec(),
+            vec![bob_kp.key_package.clone(), erin_kp.key_package.clone()],
+            config(),
+        )
+        .unwrap();
+    let e = Group::join_resumed(c, out.welcome.as_ref().unwrap(), bob_kp, None, config(), &n.bob)
+        .err()
+        .unwrap();
+    assert_peer!(e, PeerError::InvalidGroupInfo("a branch member is not in the old group"));
+}
+
+#[test]
+fn s12_4_3_1_reinit_keeps_every_member() {
+    let mut n = net();
+    let c = n.cs.clone();
+    let reinit = Proposal::ReInit(ReInit {
+        group_id: b"next".to_vec().into(),
+        version: ProtocolVersion::MLS10,
+        cipher_suite: c.cipher_suite(),
+        extensions: vec![],
+    });
+    let out = n.alice.commit(by_value(reinit)).unwrap();
+    n.alice.merge_pending_commit().unwrap();
+    let Received::Commit(s) = n.bob.process_message(&out.commit).unwrap() else {
+        panic!()
+    };
+    n.bob.merge_staged_commit(s).unwrap();
+    // Alice leaves Carol out of the new group.
+    let bob_kp = Identity::basic(c.as_ref(), b"bob").unwrap().key_package(c.as_ref()).unwrap();
+    let alice_id = Identity::basic(c.as_ref(), b"alice").unwrap();
+    let (_, out) = n
+        .alice
+        .reinit(c.clone(), alice_id, vec![bob_kp.key_package.clone()], config())
+        .unwrap();
+    let e = Group::join_resumed(c, out.welcome.as_ref().unwrap(), bob_kp, None, config(), &n.bob)
+        .err()
+        .unwrap();
+    assert_peer!(e, PeerError::InvalidGroupInfo("a member of the old group is missing"));
+}

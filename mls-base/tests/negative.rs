@@ -1940,3 +1940,188 @@ fn s12_4_3_1_reinit_keeps_every_member() {
         .unwrap();
     assert_peer!(e, PeerError::InvalidGroupInfo("a member of the old group is missing"));
 }
+
+#[test]
+fn s12_3_external_init_secret_must_match() {
+    // Another valid kem_output (encapsulated to the same external key)
+    // gives the receiver another init secret: the confirmation tag fails.
+    let mut n = net();
+    let gi = n.alice.group_info().unwrap();
+    let ext = find_extension(&gi.extensions, ExtensionType::EXTERNAL_PUB).unwrap();
+    let external_pub: mlsx_base::codec::ExternalPub = decode(ext.extension_data.as_slice()).unwrap();
+    let (kem_output, _) =
+        n.cs.hpke_export_sender(external_pub.external_pub.as_slice(), &[], b"MLS 1.0 external init secret", 32)
+            .unwrap();
+    let m = forged_external(&n, |c| {
+        for p in &mut c.proposals {
+            if let ProposalOrRef::Proposal(Proposal::ExternalInit(e)) = p {
+                e.kem_output = kem_output.clone().into();
+            }
+        }
+    });
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::InvalidConfirmationTag);
+}
+
+#[test]
+fn s7_3_group_context_extensions_must_be_in_capabilities() {
+    // The group has a non-default GroupContext extension every member
+    // lists; Dave's KeyPackage does not.
+    let cs = suite1();
+    let c = cs.as_ref();
+    let with = |name: &[u8]| {
+        let mut id = Identity::basic(c, name).unwrap();
+        id.capabilities.extensions.push(ExtensionType(0xff06));
+        id
+    };
+    let ext = Extension {
+        extension_type: ExtensionType(0xff06),
+        extension_data: b"group data".to_vec().into(),
+    };
+    let mut alice = Group::create_with_extensions(cs.clone(), with(b"alice"), b"neg".to_vec(), vec![ext], config()).unwrap();
+    let bob = with(b"bob").key_package(c).unwrap();
+    let out = alice.commit(CommitOptions::add(vec![bob.key_package.clone()])).unwrap();
+    alice.merge_pending_commit().unwrap();
+    let bob = Group::join(cs.clone(), out.welcome.as_ref().unwrap(), bob, None, config()).unwrap();
+    let carol = Group::create(cs.clone(), Identity::basic(c, b"carol").unwrap(), b"unused".to_vec(), config()).unwrap();
+    let mut n = Net {
+        cs: cs.clone(),
+        alice,
+        bob,
+        carol,
+    };
+    let erin = with(b"erin").key_package(c).unwrap();
+    let dave = key_package(c, b"dave", |_| {});
+    let m = forged_commit(&mut n, CommitOptions::add(vec![erin.key_package]), |commit| {
+        for p in &mut commit.proposals {
+            if let ProposalOrRef::Proposal(Proposal::Add(a)) = p {
+                a.key_package = dave.clone();
+            }
+        }
+    });
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::MissingRequiredCapability);
+}
+
+/// Accepts basic credentials and one private-use type, 0xff20.
+#[derive(Debug)]
+struct AlsoCustom;
+
+impl mlsx_base::group::CredentialValidator for AlsoCustom {
+    fn validate(&self, credential: &mlsx_base::codec::Credential, _: &[u8]) -> Result<(), Error> {
+        let t = credential.credential_type();
+        if t == mlsx_base::codec::CredentialType::BASIC || t == mlsx_base::codec::CredentialType(0xff20) {
+            Ok(())
+        } else {
+            Err(PeerError::InvalidLeaf(LeafError::UnsupportedCredential(t)).into())
+        }
+    }
+}
+
+#[test]
+fn s7_3_credential_type_supported_by_every_member() {
+    // The validator accepts type 0xff20, but Bob and Carol do not list it.
+    let cs = suite1();
+    let c = cs.as_ref();
+    let cfg = GroupConfig {
+        validator: Arc::new(AlsoCustom),
+        ..config()
+    };
+    let mut n = net();
+    n.bob = Group::load(cs.clone(), &n.bob.save().unwrap(), cfg).unwrap();
+    let kp = key_package(c, b"dave", |kp| {
+        kp.leaf_node.credential = mlsx_base::codec::Credential::Other {
+            credential_type: mlsx_base::codec::CredentialType(0xff20),
+            data: b"dave".to_vec().into(),
+        };
+        kp.leaf_node.capabilities.credentials.push(mlsx_base::codec::CredentialType(0xff20));
+    });
+    let m = add_commit_with(&mut n, kp);
+    assert_leaf!(
+        rejects(&mut n.bob, &m),
+        LeafError::UnsupportedCredential(mlsx_base::codec::CredentialType(0xff20))
+    );
+}
+
+#[test]
+fn s12_3_group_context_extensions_apply_before_adds() {
+    // Everyone supports 0xff07; a commit requires it and adds Dave, who
+    // does not: the Add is judged against the new extensions.
+    let cs = suite1();
+    let c = cs.as_ref();
+    let with = |name: &[u8]| {
+        let mut id = Identity::basic(c, name).unwrap();
+        id.capabilities.extensions.push(ExtensionType(0xff07));
+        id
+    };
+    let mut alice = Group::create(cs.clone(), with(b"alice"), b"neg".to_vec(), config()).unwrap();
+    let bob = with(b"bob").key_package(c).unwrap();
+    let out = alice.commit(CommitOptions::add(vec![bob.key_package.clone()])).unwrap();
+    alice.merge_pending_commit().unwrap();
+    let bob = Group::join(cs.clone(), out.welcome.as_ref().unwrap(), bob, None, config()).unwrap();
+    let carol = Group::create(cs.clone(), Identity::basic(c, b"carol").unwrap(), b"unused".to_vec(), config()).unwrap();
+    let mut n = Net {
+        cs: cs.clone(),
+        alice,
+        bob,
+        carol,
+    };
+    let required = RequiredCapabilities {
+        extension_types: vec![ExtensionType(0xff07)],
+        proposal_types: vec![],
+        credential_types: vec![],
+    };
+    let gce = Proposal::GroupContextExtensions(GroupContextExtensions {
+        extensions: vec![Extension {
+            extension_type: ExtensionType::REQUIRED_CAPABILITIES,
+            extension_data: encode(&required).unwrap().into(),
+        }],
+    });
+    let erin = with(b"erin").key_package(c).unwrap();
+    let dave = key_package(c, b"dave", |_| {});
+    let options = CommitOptions {
+        proposals: vec![
+            gce,
+            Proposal::Add(mlsx_base::codec::Add {
+                key_package: erin.key_package,
+            }),
+        ],
+        ..CommitOptions::default()
+    };
+    let m = forged_commit(&mut n, options, |commit| {
+        for p in &mut commit.proposals {
+            if let ProposalOrRef::Proposal(Proposal::Add(a)) = p {
+                a.key_package = dave.clone();
+            }
+        }
+    });
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::MissingRequiredCapability);
+}
+
+#[test]
+fn s12_3_removes_apply_before_adds() {
+    // Listed Add first, Remove second: Dave still takes Carol's leaf,
+    // because Removes apply before Adds whatever the list order.
+    let mut n = net();
+    let c = n.cs.clone();
+    let dave = Identity::basic(c.as_ref(), b"dave").unwrap().key_package(c.as_ref()).unwrap();
+    let options = CommitOptions {
+        proposals: vec![
+            Proposal::Add(mlsx_base::codec::Add {
+                key_package: dave.key_package.clone(),
+            }),
+            Proposal::Remove(Remove { removed: LeafIndex(2) }),
+        ],
+        ..CommitOptions::default()
+    };
+    let m = n.alice.commit(options).unwrap().commit;
+    n.alice.merge_pending_commit().unwrap();
+    let Received::Commit(s) = n.bob.process_message(&m).unwrap() else {
+        panic!()
+    };
+    n.bob.merge_staged_commit(s).unwrap();
+    assert_eq!(
+        n.bob.tree().leaf(LeafIndex(2)).unwrap().credential,
+        dave.key_package.leaf_node.credential
+    );
+    assert_eq!(n.bob.tree().n_leaves(), 4);
+    assert_eq!(n.bob.epoch_authenticator(), n.alice.epoch_authenticator());
+}

@@ -2125,3 +2125,38 @@ fn s12_3_removes_apply_before_adds() {
     assert_eq!(n.bob.tree().n_leaves(), 4);
     assert_eq!(n.bob.epoch_authenticator(), n.alice.epoch_authenticator());
 }
+
+fn basic(name: &[u8]) -> mlsx_base::codec::Credential {
+    mlsx_base::codec::Credential::Basic(name.to_vec().into())
+}
+
+#[test]
+fn s5_3_1_update_credential_must_be_a_valid_successor() {
+    let mut n = net();
+    let m = commit_of_bad_update(&mut n, |l| l.credential = basic(b"mallory"));
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::InvalidSuccessor);
+}
+
+#[test]
+fn s5_3_1_path_credential_must_be_a_valid_successor() {
+    let mut n = net();
+    let m = alice_commit(&mut n, CommitOptions::default());
+    let (mut content, auth) = parts(&m);
+    let FramedContentBody::Commit(c) = &mut content.body else {
+        unreachable!()
+    };
+    c.path.as_mut().unwrap().leaf_node.credential = basic(b"mallory");
+    resign_path_leaf(&n, c);
+    let m = frame(n.cs.as_ref(), &n.alice, &n.alice.identity().signer, content, auth.confirmation_tag);
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::InvalidSuccessor);
+}
+
+#[test]
+fn s12_2_resync_credential_must_fit_the_removed_member() {
+    let mut n = net();
+    let gi = n.alice.group_info().unwrap();
+    // Mallory "resyncs" Carol's leaf.
+    let mallory = Identity::basic(n.cs.as_ref(), b"mallory").unwrap();
+    let (_, m) = Group::join_external(n.cs.clone(), &gi, None, mallory, Some(LeafIndex(2)), config()).unwrap();
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::InvalidSuccessor);
+}

@@ -360,6 +360,9 @@ impl Group {
                     limits: self.config.limits,
                 };
                 validate_leaf(cs, &u.leaf_node, LeafContext::Update(*l), &params)?;
+                if let Some(old) = self.tree.leaf(*l) {
+                    self.config.validator.valid_successor(&old.credential, &u.leaf_node.credential)?;
+                }
                 tree.update_leaf(*l, u.leaf_node.clone())?;
                 updated.push(*l);
             }
@@ -1005,6 +1008,22 @@ impl Group {
                 let old = applied.tree.leaf(committer).ok_or(PeerError::UnknownSender)?;
                 if !external && old.encryption_key == *new_key {
                     return Err(PeerError::InvalidLeaf(super::LeafError::EncryptionKeyNotChanged).into());
+                }
+                // §5.3.1: the committer's new credential succeeds its old
+                // one; §12.2: a resync's new leaf must be acceptable for the
+                // member it removes.
+                let predecessors: Vec<&crate::codec::Credential> = if external {
+                    applied
+                        .removed
+                        .iter()
+                        .filter_map(|r| self.tree.leaf(*r))
+                        .map(|l| &l.credential)
+                        .collect()
+                } else {
+                    self.tree.leaf(committer).map(|l| &l.credential).into_iter().collect()
+                };
+                for p in predecessors {
+                    self.config.validator.valid_successor(p, &path.leaf_node.credential)?;
                 }
                 // §12.2: a resync's new leaf is held to the Update rules for
                 // the leaf it replaces, so it cannot keep that leaf's key.

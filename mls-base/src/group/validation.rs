@@ -24,6 +24,25 @@ pub const KEY_PACKAGE_TBS_LABEL: &[u8] = b"KeyPackageTBS";
 pub trait CredentialValidator: Send + Sync + std::fmt::Debug {
     /// Accepts or rejects a credential.
     fn validate(&self, credential: &Credential, signature_key: &[u8]) -> Result<(), Error>;
+
+    /// Whether `successor` may replace `predecessor` as the same member's
+    /// credential (RFC 9420 §5.3.1): asked when a member's leaf changes by
+    /// an Update or a commit's path, and for the new leaf of a resync
+    /// external commit, which must be acceptable for the member it
+    /// removes (§12.2). The default keeps the credential type and, for
+    /// basic credentials, the identity; other types are accepted when the
+    /// type is unchanged (their validators decide what a successor is).
+    fn valid_successor(&self, predecessor: &Credential, successor: &Credential) -> Result<(), Error> {
+        let same = match (predecessor, successor) {
+            (Credential::Basic(a), Credential::Basic(b)) => a == b,
+            (a, b) => a.credential_type() == b.credential_type(),
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(PeerError::InvalidLeaf(LeafError::InvalidSuccessor).into())
+        }
+    }
 }
 
 /// Accepts every basic credential and rejects all other types. Basic
@@ -92,6 +111,14 @@ impl CredentialValidator for CredentialValidators {
             .unwrap_or(&self.fallback)
             .validate(credential, signature_key)
     }
+
+    /// Asks the validator of the successor's type.
+    fn valid_successor(&self, predecessor: &Credential, successor: &Credential) -> Result<(), Error> {
+        self.by_type
+            .get(&successor.credential_type())
+            .unwrap_or(&self.fallback)
+            .valid_successor(predecessor, successor)
+    }
 }
 
 /// Why a leaf node is invalid (RFC 9420 §7.3).
@@ -140,6 +167,10 @@ pub enum LeafError {
     /// A KeyPackage signature does not verify (RFC 9420 §10.1).
     #[error("invalid KeyPackage signature")]
     InvalidKeyPackageSignature,
+    /// The Authentication Service does not accept the new credential as a
+    /// successor of the member's old one (RFC 9420 §5.3.1, §12.2).
+    #[error("credential is not a valid successor of the member's credential")]
+    InvalidSuccessor,
     /// A KeyPackage's `init_key` is not a public key of the suite's KEM
     /// (RFC 9420 §10).
     #[error("init_key is not a valid public key")]

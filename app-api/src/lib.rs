@@ -82,7 +82,9 @@ pub fn verify_vectors(paths: &[PathBuf], provider: &dyn CryptoProvider, out: &mu
 /// let dir = std::env::temp_dir().join(format!("mlsx-doc-{}", std::process::id()));
 /// mlsx_app::generate_vectors(&[cs], &dir, &mut std::io::sink())?;
 /// let totals = mlsx_app::verify_vectors(&[dir.clone()], &provider, &mut std::io::sink())?;
-/// assert_eq!((totals.passed, totals.failed), (7, 0));
+/// // crypto-basics 1, secret-tree 3, key-schedule 1, welcome 1, treekem 1,
+/// // messages 1, passive-client 1.
+/// assert_eq!((totals.passed, totals.failed), (9, 0));
 /// std::fs::remove_dir_all(dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

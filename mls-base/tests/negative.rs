@@ -2160,3 +2160,37 @@ fn s12_2_resync_credential_must_fit_the_removed_member() {
     let (_, m) = Group::join_external(n.cs.clone(), &gi, None, mallory, Some(LeafIndex(2)), config()).unwrap();
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::InvalidSuccessor);
 }
+
+#[test]
+fn s12_4_2_path_keys_must_match_their_path_secrets() {
+    // Bob's ciphertext in Alice's path is replaced by an encryption, under
+    // the right provisional GroupContext and to Bob's real key, of another
+    // path secret: it decrypts, and the keys derived from it differ from
+    // the path's.
+    let mut n = net();
+    let cs = n.cs.clone();
+    let m = alice_commit(&mut n, CommitOptions::default());
+    let (mut content, auth) = parts(&m);
+    let FramedContentBody::Commit(c) = &mut content.body else {
+        unreachable!()
+    };
+    let path = c.path.as_mut().unwrap();
+    let mut merged = n.bob.tree().clone();
+    merged.merge_update_path(cs.as_ref(), LeafIndex(0), path).unwrap();
+    let mut provisional = n.bob.context().clone();
+    provisional.epoch += 1;
+    provisional.tree_hash = merged.tree_hash(cs.as_ref()).unwrap().into();
+    let bob_key = n.bob.tree().leaf(LeafIndex(1)).unwrap().encryption_key.clone();
+    // Alice's filtered direct path is nodes 1 and 3; under node 1 the
+    // copath is Bob's leaf alone.
+    path.nodes[0].encrypted_path_secret[0] = cs
+        .encrypt_with_label(
+            bob_key.as_slice(),
+            mlsx_base::tree::treekem::UPDATE_PATH_NODE_LABEL,
+            &encode(&provisional).unwrap(),
+            &[0x42; 32],
+        )
+        .unwrap();
+    let m = frame(cs.as_ref(), &n.alice, &n.alice.identity().signer, content, auth.confirmation_tag);
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::PathKeyMismatch);
+}

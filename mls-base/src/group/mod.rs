@@ -39,6 +39,8 @@ mod limits;
 #[cfg(test)]
 mod private_tests;
 mod resumption;
+#[cfg(test)]
+mod resumption_tests;
 mod state;
 mod validation;
 mod welcome;

@@ -1,0 +1,196 @@
+//! Negative tests of joining a reinitialized or branched group (RFC 9420
+//! §12.4.3.1) that need the old epoch's resumption PSK, to re-encrypt an
+//! edited GroupInfo, or a crafted prior state: unit tests for that access.
+//! Listed in `drafts/negative-tests.md`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use super::*;
+use crate::codec::{CipherSuite, GroupInfo, GroupSecrets, Psk, decode, encode};
+use crate::schedule::{psk_secret, welcome_key_nonce, welcome_secret};
+
+fn suite1() -> Arc<dyn CipherSuiteProvider> {
+    Arc::new(crate::crypto::rustcrypto::rfc9420_suite(CipherSuite(1)).unwrap())
+}
+
+/// Alice and Bob.
+fn pair() -> (Group, Group) {
+    let cs = suite1();
+    let c = cs.as_ref();
+    let mut alice = Group::create(
+        cs.clone(),
+        Identity::basic(c, b"alice").unwrap(),
+        b"old".to_vec(),
+        GroupConfig::default(),
+    )
+    .unwrap();
+    let bob = Identity::basic(c, b"bob").unwrap().key_package(c).unwrap();
+    let out = alice.commit(CommitOptions::add(vec![bob.key_package.clone()])).unwrap();
+    alice.merge_pending_commit().unwrap();
+    let bob = Group::join(cs, out.welcome.as_ref().unwrap(), bob, None, GroupConfig::default()).unwrap();
+    (alice, bob)
+}
+
+/// Re-encrypts the GroupInfo of `welcome` (for `bundle`) after `edit`,
+/// re-signed by `signer`; the GroupSecrets follow the new context. The
+/// PSK values come from `prior`'s resumption PSKs.
+fn edit_group_info(
+    welcome: &mut MlsMessage,
+    bundle: &KeyPackageBundle,
+    prior: &Group,
+    signer: &SignaturePrivateKey,
+    edit: impl FnOnce(&mut GroupInfo),
+) {
+    let cs = prior.cs.clone();
+    let c = cs.as_ref();
+    let MlsMessageBody::Welcome(w) = &mut welcome.body else {
+        panic!("not a Welcome")
+    };
+    let label = super::WELCOME_LABEL;
+    let plain = c
+        .decrypt_with_label(
+            &bundle.init_key,
+            label,
+            w.encrypted_group_info.as_slice(),
+            &w.secrets[0].encrypted_group_secrets,
+        )
+        .unwrap();
+    let gs: GroupSecrets = decode(plain.as_bytes()).unwrap();
+    let values: Vec<Secret> = gs
+        .psks
+        .iter()
+        .map(|id| match &id.psk {
+            Psk::Resumption(r) => prior.resumption_psks.get(&r.psk_epoch).unwrap().duplicate(),
+            _ => panic!("only resumption PSKs here"),
+        })
+        .collect();
+    let pairs: Vec<_> = gs.psks.iter().zip(values.iter().map(Secret::as_bytes)).collect();
+    let psk = psk_secret(c, &pairs).unwrap();
+    let ws = welcome_secret(c, gs.joiner_secret.as_slice(), psk.as_ref().map(Secret::as_bytes)).unwrap();
+    let (key, nonce) = welcome_key_nonce(c, ws.as_bytes()).unwrap();
+    let gi_plain = c
+        .aead_open(key.as_bytes(), nonce.as_bytes(), &[], w.encrypted_group_info.as_slice())
+        .unwrap();
+    let mut gi: GroupInfo = decode(gi_plain.as_bytes()).unwrap();
+    edit(&mut gi);
+    gi.signature = c.sign_with_label(signer, b"GroupInfoTBS", &gi.tbs().unwrap()).unwrap().into();
+    w.encrypted_group_info = c
+        .aead_seal(key.as_bytes(), nonce.as_bytes(), &[], &encode(&gi).unwrap())
+        .unwrap()
+        .into();
+    w.secrets[0].encrypted_group_secrets = c
+        .encrypt_with_label(
+            bundle.key_package.init_key.as_slice(),
+            label,
+            w.encrypted_group_info.as_slice(),
+            &encode(&gs).unwrap(),
+        )
+        .unwrap();
+}
+
+fn group_info_error(e: Error) -> &'static str {
+    match e {
+        Error::Peer(PeerError::InvalidGroupInfo(why)) => why,
+        other => panic!("expected InvalidGroupInfo, got {other:?}"),
+    }
+}
+
+#[test]
+fn rebuilt_branch_welcome_is_accepted() {
+    let (alice, bob) = pair();
+    let cs = alice.cs.clone();
+    let bundle = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+    let (_, out) = alice
+        .branch(b"sub".to_vec(), vec![bundle.key_package.clone()], GroupConfig::default())
+        .unwrap();
+    let mut welcome = out.welcome.unwrap();
+    let signer = alice.identity.signer.duplicate();
+    edit_group_info(&mut welcome, &bundle, &bob, &signer, |_| {});
+    assert!(Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &bob).is_ok());
+}
+
+#[test]
+fn s12_4_3_1_resumed_group_starts_at_epoch_1() {
+    let (alice, bob) = pair();
+    let cs = alice.cs.clone();
+    let bundle = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+    let (_, out) = alice
+        .branch(b"sub".to_vec(), vec![bundle.key_package.clone()], GroupConfig::default())
+        .unwrap();
+    let mut welcome = out.welcome.unwrap();
+    let signer = alice.identity.signer.duplicate();
+    edit_group_info(&mut welcome, &bundle, &bob, &signer, |gi| gi.group_context.epoch = 2);
+    let e = Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &bob).expect_err("accepted");
+    assert_eq!(group_info_error(e), "a reinit/branch Welcome must start epoch 1");
+}
+
+/// Alice commits a ReInit (same suite, group "next"); Bob merges it.
+/// Returns Bob's old group, the successor's Welcome for Bob's new
+/// KeyPackage, that KeyPackage, and the signer of the successor's
+/// GroupInfo (Alice's new identity).
+fn reinit_pair() -> (Group, MlsMessage, KeyPackageBundle, SignaturePrivateKey) {
+    let (mut alice, mut bob) = pair();
+    let cs = alice.cs.clone();
+    let reinit = Proposal::ReInit(crate::codec::ReInit {
+        group_id: b"next".to_vec().into(),
+        version: crate::codec::ProtocolVersion::MLS10,
+        cipher_suite: cs.cipher_suite(),
+        extensions: vec![],
+    });
+    let out = alice
+        .commit(CommitOptions {
+            proposals: vec![reinit],
+            ..CommitOptions::default()
+        })
+        .unwrap();
+    alice.merge_pending_commit().unwrap();
+    let Received::Commit(s) = bob.process_message(&out.commit).unwrap() else {
+        panic!()
+    };
+    bob.merge_staged_commit(s).unwrap();
+    let bundle = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+    let alice_id = Identity::basic(cs.as_ref(), b"alice").unwrap();
+    let signer = alice_id.signer.duplicate();
+    let (_, out) = alice
+        .reinit(cs.clone(), alice_id, vec![bundle.key_package.clone()], GroupConfig::default())
+        .unwrap();
+    (bob, out.welcome.unwrap(), bundle, signer)
+}
+
+#[test]
+fn rebuilt_reinit_welcome_is_accepted() {
+    let (bob, mut welcome, bundle, signer) = reinit_pair();
+    let cs = bob.cs.clone();
+    edit_group_info(&mut welcome, &bundle, &bob, &signer, |_| {});
+    assert!(Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &bob).is_ok());
+}
+
+#[test]
+fn s12_4_3_1_reinit_needs_a_committed_reinit() {
+    let (bob, welcome, bundle, _) = reinit_pair();
+    let cs = bob.cs.clone();
+    // Bob's old state, as if the ReInit had never been committed.
+    let mut prior = Group::load(cs.clone(), &bob.save().unwrap(), GroupConfig::default()).unwrap();
+    prior.last_reinit = None;
+    prior.active = true;
+    let e = Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &prior).expect_err("accepted");
+    assert_eq!(group_info_error(e), "the old group committed no ReInit");
+}
+
+#[test]
+fn s12_4_3_1_reinit_parameters_must_match() {
+    let (bob, mut welcome, bundle, signer) = reinit_pair();
+    let cs = bob.cs.clone();
+    // The new group claims an (empty) external_senders extension the
+    // ReInit did not carry; default extension types need no capability.
+    edit_group_info(&mut welcome, &bundle, &bob, &signer, |gi| {
+        gi.group_context.extensions.push(crate::codec::Extension {
+            extension_type: crate::codec::ExtensionType::EXTERNAL_SENDERS,
+            extension_data: encode(&Vec::<crate::codec::ExternalSender>::new()).unwrap().into(),
+        })
+    });
+    let e = Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &bob).expect_err("accepted");
+    assert_eq!(group_info_error(e), "group does not match the ReInit");
+}

@@ -33,11 +33,15 @@ fn root(name: &str) -> (SigningKey, Vec<u8>) {
 }
 
 fn leaf(issuer_key: &SigningKey, issuer: &str, member: &SigningKey, lifetime: u64) -> Vec<u8> {
-    let subject = Name::from_str("C=US").unwrap();
+    leaf_for(issuer_key, issuer, member, lifetime, "member.example")
+}
+
+fn leaf_for(issuer_key: &SigningKey, issuer: &str, member: &SigningKey, lifetime: u64, dns: &str) -> Vec<u8> {
+    let subject = Name::from_str(&format!("CN={dns},C=US")).unwrap();
     let profile = profile::cabf::tls::Subscriber {
         certificate_type: profile::cabf::tls::CertificateType::domain_validated(
             subject,
-            vec![GeneralName::DnsName(Ia5String::new(b"member.example").unwrap())],
+            vec![GeneralName::DnsName(Ia5String::new(dns.as_bytes()).unwrap())],
         )
         .unwrap(),
         issuer: Name::from_str(&format!("CN={issuer},O=mlsx test,C=US")).unwrap(),
@@ -104,4 +108,30 @@ fn chain_to_anchor_binding_and_validity() {
     // A leaf certificate cannot act as a CA.
     let under_leaf = leaf(&member, "member", &other, 3600);
     assert!(v.validate(&credential(&[&under_leaf, &cert]), &sec1(&other)).is_err());
+}
+
+#[test]
+fn successors_keep_subject_and_alt_names() {
+    let (root_key, root_cert) = root("root");
+    let v = X509CredentialValidator::new(std::slice::from_ref(&root_cert)).unwrap();
+    let member = SigningKey::generate();
+    let old = leaf(&root_key, "root", &member, 3600);
+    // A new key and certificate for the same name: a valid successor.
+    let renewed = leaf(&root_key, "root", &SigningKey::generate(), 7200);
+    v.valid_successor(&credential(&[&old]), &credential(&[&renewed])).unwrap();
+    // Another subject: not the same member.
+    let other = leaf_for(&root_key, "root", &SigningKey::generate(), 3600, "other.example");
+    let e = v.valid_successor(&credential(&[&old]), &credential(&[&other])).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            mlsx_base::Error::Peer(mlsx_base::PeerError::InvalidLeaf(mlsx_base::group::LeafError::InvalidSuccessor))
+        ),
+        "{e:?}"
+    );
+    // Another credential type is not a successor either.
+    assert!(
+        v.valid_successor(&credential(&[&old]), &Credential::Basic(VLBytes::new(b"x".to_vec())))
+            .is_err()
+    );
 }

@@ -62,6 +62,28 @@ impl X509CredentialValidator {
     }
 }
 
+/// The identity an X.509 credential asserts: its end-entity certificate's
+/// subject and subjectAltName extension (DER), the parts a successor must
+/// keep (RFC 9420 §5.3.1).
+fn asserted_identity(credential: &Credential) -> Result<(Vec<u8>, Option<Vec<u8>>), Error> {
+    let Credential::X509(certs) = credential else {
+        return Err(PeerError::InvalidLeaf(LeafError::UnsupportedCredential(credential.credential_type())).into());
+    };
+    let der = certs.first().ok_or(reject("empty certificate chain"))?;
+    let cert = Certificate::from_der(der.cert_data.as_slice()).map_err(|_| reject("malformed certificate"))?;
+    let tbs = cert.tbs_certificate();
+    let subject = tbs.subject().to_der().map_err(|_| reject("malformed certificate"))?;
+    let san = tbs
+        .extensions()
+        .into_iter()
+        .flatten()
+        .find(|e| e.extn_id == SUBJECT_ALT_NAME)
+        .map(|e| e.extn_value.as_bytes().to_vec());
+    Ok((subject, san))
+}
+
+const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+
 fn is_ca(cert: &Certificate) -> bool {
     matches!(cert.tbs_certificate().get_extension::<BasicConstraints>(), Ok(Some((_, bc))) if bc.ca)
 }
@@ -135,5 +157,16 @@ impl CredentialValidator for X509CredentialValidator {
             }
         }
         Err(reject("chain does not reach a trust anchor"))
+    }
+
+    /// A successor certificate names the same subject and subjectAltNames
+    /// (it may come from another CA of the trust store, have another key
+    /// and another validity period).
+    fn valid_successor(&self, predecessor: &Credential, successor: &Credential) -> Result<(), Error> {
+        if asserted_identity(predecessor)? == asserted_identity(successor)? {
+            Ok(())
+        } else {
+            Err(PeerError::InvalidLeaf(LeafError::InvalidSuccessor).into())
+        }
     }
 }

@@ -52,8 +52,10 @@ pub fn private_content(data: &[u8]) {
     assert_eq!(encoded, &bytes[..consumed], "re-encoding differs from the bytes decoded");
 }
 
-/// A three-member group (Alice at leaf 0, Bob 1, Carol 2) in suite 0x0001,
-/// saved at one epoch, and valid messages of that epoch to mutate.
+/// A three-member group (Alice at leaf 0, Bob 1, Carol 2), saved at one
+/// epoch, and valid messages of that epoch to mutate. [`Scenario::get`] is
+/// suite 0x0001; [`Scenario::build`] takes any suite (the PQ fuzz target
+/// and tests use it).
 pub struct Scenario {
     cs: Arc<dyn CipherSuiteProvider>,
     config: GroupConfig,
@@ -68,14 +70,18 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The shared scenario, built once per process.
+    /// The shared scenario in suite 0x0001, built once per process.
     pub fn get() -> &'static Scenario {
         static SCENARIO: OnceLock<Scenario> = OnceLock::new();
-        SCENARIO.get_or_init(Scenario::build)
+        SCENARIO.get_or_init(|| {
+            Scenario::build(Arc::new(
+                mlsx_base::crypto::rustcrypto::rfc9420_suite(CipherSuite(1)).expect("suite 1"),
+            ))
+        })
     }
 
-    fn build() -> Scenario {
-        let cs: Arc<dyn CipherSuiteProvider> = Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(CipherSuite(1)).expect("suite 1"));
+    /// The scenario in suite `cs`.
+    pub fn build(cs: Arc<dyn CipherSuiteProvider>) -> Scenario {
         let c = cs.as_ref();
         // Handshake messages in the clear, so that mutations reach the
         // signature, membership tag and content checks, not only the AEAD.
@@ -264,16 +270,22 @@ pub enum Outcome {
     Accepted,
 }
 
-/// The stateful target: the first byte picks raw input or a mutated valid
-/// message.
+/// The stateful target (suite 0x0001): see [`Scenario::run`].
 pub fn stateful(data: &[u8]) {
-    let s = Scenario::get();
-    match data.split_first() {
-        Some((m, rest)) if m % 2 == 0 => {
-            s.feed(rest);
+    Scenario::get().run(data);
+}
+
+impl Scenario {
+    /// One fuzz input: the first byte picks raw input (even) or a mutated
+    /// valid message (odd).
+    pub fn run(&self, data: &[u8]) {
+        match data.split_first() {
+            Some((m, rest)) if m % 2 == 0 => {
+                self.feed(rest);
+            }
+            Some((_, rest)) => self.mutate_and_feed(rest),
+            None => {}
         }
-        Some((_, rest)) => s.mutate_and_feed(rest),
-        None => {}
     }
 }
 

@@ -45,6 +45,8 @@ fn run_target(target: &str, data: &[u8]) {
         "ratchet_tree" => harness::ratchet_tree(data),
         "private_content" => harness::private_content(data),
         "stateful" => harness::stateful(data),
+        // Replayed by pq-suites/tests/fuzz_regressions.rs (needs the PQ suites).
+        "stateful_pq" => {}
         other => panic!("fuzz/regressions/{other}: no such fuzz target"),
     }
 }

@@ -66,14 +66,21 @@ fn main() {
     }
     // The stateful scenario's valid messages, as raw (even first byte) and
     // as mutation bases (odd first byte, then the message index).
-    let scenario = mlsx_fuzz::harness::Scenario::get();
-    for (i, m) in scenario.encoded_messages().iter().enumerate() {
-        let mut raw = vec![0u8];
-        raw.extend_from_slice(m);
-        write(&corpus, "stateful", &format!("raw-{i}"), &raw);
-        write(&corpus, "stateful", &format!("mutate-{i}"), &[1, i as u8]);
-        write(&corpus, "mls_message", &format!("scenario-{i}"), m);
-        n += 3;
+    let pq = mlsx_pq_suites::PqProvider::default();
+    let tbd9 = pq
+        .code_point(mlsx_pq_suites::PqSuite::Tbd9)
+        .and_then(|c| mlsx_base::crypto::CryptoProvider::cipher_suite_provider(&pq, c))
+        .expect("TBD9");
+    let pq_scenario = mlsx_fuzz::harness::Scenario::build(tbd9);
+    for (target, scenario) in [("stateful", mlsx_fuzz::harness::Scenario::get()), ("stateful_pq", &pq_scenario)] {
+        for (i, m) in scenario.encoded_messages().iter().enumerate() {
+            let mut raw = vec![0u8];
+            raw.extend_from_slice(m);
+            write(&corpus, target, &format!("raw-{i}"), &raw);
+            write(&corpus, target, &format!("mutate-{i}"), &[1, i as u8]);
+            write(&corpus, "mls_message", &format!("{target}-{i}"), m);
+            n += 3;
+        }
     }
     println!("wrote {n} seed files under {}", corpus.display());
 }

@@ -2194,3 +2194,21 @@ fn s12_4_2_path_keys_must_match_their_path_secrets() {
     let m = frame(cs.as_ref(), &n.alice, &n.alice.identity().signer, content, auth.confirmation_tag);
     assert_peer!(rejects(&mut n.bob, &m), PeerError::PathKeyMismatch);
 }
+
+#[test]
+fn s7_3_an_expired_key_package_is_not_proposed() {
+    let mut n = net();
+    let kp = key_package(n.cs.as_ref(), b"dave", |kp| {
+        kp.leaf_node.leaf_node_source = LeafNodeSource::KeyPackage(Lifetime {
+            not_before: 0,
+            not_after: 1_000,
+        })
+    });
+    let before = n.alice.save().unwrap();
+    let e = n
+        .alice
+        .propose(Proposal::Add(mlsx_base::codec::Add { key_package: kp }), b"")
+        .expect_err("proposed");
+    assert_leaf!(e, LeafError::Expired);
+    assert!(n.alice.save().unwrap() == before);
+}

@@ -540,6 +540,26 @@ impl Group {
         Ok(())
     }
 
+    /// The checks of an Add we send (RFC 9420 §7.3, §10.1) against the
+    /// current members, with the lifetime checked.
+    pub(super) fn check_key_package_to_send(&self, kp: &KeyPackage) -> Result<(), Error> {
+        let cs = self.cs.as_ref();
+        check_key_package_authenticity(cs, kp, self.context.cipher_suite, self.config.validator.as_ref())?;
+        let summary = MemberSummary::of(&self.tree);
+        let params = GroupParams {
+            cipher_suite: self.context.cipher_suite,
+            group_id: self.context.group_id.as_slice(),
+            extensions: &self.context.extensions,
+            tree: &self.tree,
+            validator: self.config.validator.as_ref(),
+            summary: &summary,
+            check_lifetime: true,
+            hooks: &self.config.hooks,
+            limits: self.config.limits,
+        };
+        validate_key_package_fields(kp, &params)
+    }
+
     /// Validates a new GroupContext extension list with the extension
     /// handlers: each registered type in the new list, and each change of a
     /// registered type (RFC 9420 §12.1.7, §13.4).

@@ -590,6 +590,11 @@ impl Group {
     /// Sends a proposal (RFC 9420 §12.1) and caches it for our next commit.
     pub fn propose(&mut self, proposal: Proposal, authenticated_data: &[u8]) -> Result<MlsMessage, Error> {
         self.ensure_active()?;
+        // RFC 9420 §7.3, §10.1: a KeyPackage we send in an Add is valid for
+        // this group now, its lifetime included.
+        if let Proposal::Add(a) = &proposal {
+            self.check_key_package_to_send(&a.key_package)?;
+        }
         let content = self.framed(FramedContentBody::Proposal(proposal.clone()), authenticated_data)?;
         let (msg, ac) = self.protect_handshake(content, None)?;
         let reference = self.proposal_ref(&ac)?;

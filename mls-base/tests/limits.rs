@@ -80,6 +80,29 @@ fn over(e: Error, limit: Limit, value: usize, max: usize) {
     }
 }
 
+/// A configuration whose `limit` is `max`.
+fn with_limit(limit: Limit, max: usize) -> GroupConfig {
+    let mut l = Limits::default();
+    match limit {
+        Limit::MessageSize => l.max_message_size = max,
+        Limit::Leaves => l.max_leaves = u32::try_from(max).unwrap(),
+        Limit::Proposals => l.max_proposals = max,
+        Limit::Extensions => l.max_extensions = max,
+        Limit::Psks => l.max_psks = max,
+        other => panic!("no such limit {other:?}"),
+    }
+    limits(l)
+}
+
+/// `g` under `limit` = `value` - 1 rejects `m` (state unchanged, the error
+/// naming the limit); under `limit` = `value` it accepts it.
+fn over_then_at(cs: &Arc<dyn CipherSuiteProvider>, g: &Group, m: &MlsMessage, limit: Limit, value: usize) -> Received {
+    let mut tight = reconfigured(cs, g, with_limit(limit, value - 1));
+    over(rejects(&mut tight, m), limit, value, value - 1);
+    let mut exact = reconfigured(cs, g, with_limit(limit, value));
+    exact.process_message(m).unwrap()
+}
+
 /// Alice's commit, her pending state cleared (she stays in the epoch).
 fn commit(alice: &mut Group, options: CommitOptions) -> mlsx_base::group::CommitOutput {
     let out = alice.commit(options).unwrap();
@@ -92,24 +115,8 @@ fn message_size() {
     let (cs, mut alice, bob) = group(false);
     let m = alice.encrypt_application(b"x", b"").unwrap();
     let size = m.tls_serialized_len();
-    let mut tight = reconfigured(
-        &cs,
-        &bob,
-        limits(Limits {
-            max_message_size: size - 1,
-            ..Limits::default()
-        }),
-    );
-    over(rejects(&mut tight, &m), Limit::MessageSize, size, size - 1);
-    let mut exact = reconfigured(
-        &cs,
-        &bob,
-        limits(Limits {
-            max_message_size: size,
-            ..Limits::default()
-        }),
-    );
-    assert!(matches!(exact.process_message(&m).unwrap(), Received::Application { .. }));
+    let accepted = over_then_at(&cs, &bob, &m, Limit::MessageSize, size);
+    assert!(matches!(accepted, Received::Application { .. }));
 }
 
 #[test]
@@ -143,24 +150,8 @@ fn tree_size_by_commit() {
         &mut alice,
         CommitOptions::add(vec![bundle(&cs, "dave").key_package, bundle(&cs, "erin").key_package]),
     );
-    let mut tight = reconfigured(
-        &cs,
-        &bob,
-        limits(Limits {
-            max_leaves: 7,
-            ..Limits::default()
-        }),
-    );
-    over(rejects(&mut tight, &out.commit), Limit::Leaves, 8, 7);
-    let mut exact = reconfigured(
-        &cs,
-        &bob,
-        limits(Limits {
-            max_leaves: 8,
-            ..Limits::default()
-        }),
-    );
-    assert!(matches!(exact.process_message(&out.commit).unwrap(), Received::Commit(_)));
+    let accepted = over_then_at(&cs, &bob, &out.commit, Limit::Leaves, 8);
+    assert!(matches!(accepted, Received::Commit(_)));
 }
 
 #[test]
@@ -191,24 +182,8 @@ fn proposals_per_commit() {
     let (cs, mut alice, bob) = group(true);
     let kps = ["d", "e", "f"].iter().map(|n| bundle(&cs, n).key_package).collect();
     let out = commit(&mut alice, CommitOptions::add(kps));
-    let mut tight = reconfigured(
-        &cs,
-        &bob,
-        limits(Limits {
-            max_proposals: 2,
-            ..Limits::default()
-        }),
-    );
-    over(rejects(&mut tight, &out.commit), Limit::Proposals, 3, 2);
-    let mut exact = reconfigured(
-        &cs,
-        &bob,
-        limits(Limits {
-            max_proposals: 3,
-            ..Limits::default()
-        }),
-    );
-    assert!(matches!(exact.process_message(&out.commit).unwrap(), Received::Commit(_)));
+    let accepted = over_then_at(&cs, &bob, &out.commit, Limit::Proposals, 3);
+    assert!(matches!(accepted, Received::Commit(_)));
 }
 
 #[test]
@@ -256,24 +231,8 @@ fn extensions_per_list() {
     .unwrap()
     .into();
     let out = commit(&mut alice, CommitOptions::add(vec![bundle.key_package.clone()]));
-    let mut tight = reconfigured(
-        &cs,
-        &bob,
-        limits(Limits {
-            max_extensions: 1,
-            ..Limits::default()
-        }),
-    );
-    over(rejects(&mut tight, &out.commit), Limit::Extensions, 2, 1);
-    let mut exact = reconfigured(
-        &cs,
-        &bob,
-        limits(Limits {
-            max_extensions: 2,
-            ..Limits::default()
-        }),
-    );
-    assert!(matches!(exact.process_message(&out.commit).unwrap(), Received::Commit(_)));
+    let accepted = over_then_at(&cs, &bob, &out.commit, Limit::Extensions, 2);
+    assert!(matches!(accepted, Received::Commit(_)));
 }
 
 fn external_psk(g: &mut Group, id: &[u8]) -> Proposal {

@@ -188,13 +188,56 @@ fn resign(cs: &dyn CipherSuiteProvider, kp: &mut KeyPackage, sk: &mlsx_base::cry
 fn add_commit_with(n: &mut Net, kp: KeyPackage) -> MlsMessage {
     let c = n.cs.clone();
     let valid = Identity::basic(c.as_ref(), b"dave").unwrap().key_package(c.as_ref()).unwrap();
-    forged_commit(n, CommitOptions::add(vec![valid.key_package]), |commit| {
-        for p in &mut commit.proposals {
-            if let ProposalOrRef::Proposal(Proposal::Add(a)) = p {
-                a.key_package = kp.clone();
-            }
+    forged_commit(n, CommitOptions::add(vec![valid.key_package]), |commit| replace_added(commit, &kp))
+}
+
+/// A PreSharedKeyId of a resumption PSK of this group, epoch 1.
+fn resumption_psk(usage: ResumptionPskUsage) -> PreSharedKeyId {
+    PreSharedKeyId {
+        psk: Psk::Resumption(ResumptionPsk {
+            usage,
+            psk_group_id: b"neg".to_vec().into(),
+            psk_epoch: 1,
+        }),
+        psk_nonce: vec![1; 32].into(),
+    }
+}
+
+/// Re-signs a GroupInfo of the group with Alice's key.
+fn resign_group_info(n: &Net, gi: &mut GroupInfo) {
+    gi.signature =
+        n.cs.sign_with_label(&n.alice.identity().signer, b"GroupInfoTBS", &gi.tbs().unwrap())
+            .unwrap()
+            .into();
+}
+
+/// Replaces the KeyPackage of every Add of `commit` by `kp`.
+fn replace_added(commit: &mut Commit, kp: &KeyPackage) {
+    for p in &mut commit.proposals {
+        if let ProposalOrRef::Proposal(Proposal::Add(a)) = p {
+            a.key_package = kp.clone();
         }
-    })
+    }
+}
+
+/// A `required_capabilities` extension requiring extension type `t`.
+fn requiring(t: ExtensionType) -> Extension {
+    let required = RequiredCapabilities {
+        extension_types: vec![t],
+        proposal_types: vec![],
+        credential_types: vec![],
+    };
+    Extension {
+        extension_type: ExtensionType::REQUIRED_CAPABILITIES,
+        extension_data: encode(&required).unwrap().into(),
+    }
+}
+
+/// A basic identity whose capabilities list `extensions`.
+fn supporting(cs: &dyn CipherSuiteProvider, name: &[u8], extensions: &[ExtensionType]) -> Identity {
+    let mut id = Identity::basic(cs, name).unwrap();
+    id.capabilities.extensions.extend_from_slice(extensions);
+    id
 }
 
 fn by_value(p: Proposal) -> CommitOptions {
@@ -472,23 +515,11 @@ fn s7_3_capabilities_must_include_group_version() {
 
 #[test]
 fn s7_3_required_capabilities_must_be_supported() {
-    let required = RequiredCapabilities {
-        extension_types: vec![ExtensionType(0xff02)],
-        proposal_types: vec![],
-        credential_types: vec![],
-    };
-    let ext = Extension {
-        extension_type: ExtensionType::REQUIRED_CAPABILITIES,
-        extension_data: encode(&required).unwrap().into(),
-    };
+    let ext = requiring(ExtensionType(0xff02));
     // Every member supports 0xff02; Dave does not.
     let cs = suite1();
     let c = cs.as_ref();
-    let with = |name: &[u8]| {
-        let mut id = Identity::basic(c, name).unwrap();
-        id.capabilities.extensions.push(ExtensionType(0xff02));
-        id
-    };
+    let with = |name: &[u8]| supporting(c, name, &[ExtensionType(0xff02)]);
     let mut alice = Group::create_with_extensions(cs.clone(), with(b"alice"), b"neg".to_vec(), vec![ext], config()).unwrap();
     let bob = with(b"bob").key_package(c).unwrap();
     let out = alice.commit(CommitOptions::add(vec![bob.key_package.clone()])).unwrap();
@@ -504,11 +535,7 @@ fn s7_3_required_capabilities_must_be_supported() {
     let kp = key_package(c, b"dave", |_| {});
     let valid = with(b"erin").key_package(c).unwrap();
     let m = forged_commit(&mut n, CommitOptions::add(vec![valid.key_package]), |commit| {
-        for p in &mut commit.proposals {
-            if let ProposalOrRef::Proposal(Proposal::Add(a)) = p {
-                a.key_package = kp.clone();
-            }
-        }
+        replace_added(commit, &kp)
     });
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::MissingRequiredCapability);
 }
@@ -697,14 +724,7 @@ fn s12_1_4_psk_nonce_must_have_hash_length() {
 #[test]
 fn s12_1_4_reinit_psk_not_in_a_regular_commit() {
     let mut n = net();
-    let id = PreSharedKeyId {
-        psk: Psk::Resumption(ResumptionPsk {
-            usage: ResumptionPskUsage::REINIT,
-            psk_group_id: b"neg".to_vec().into(),
-            psk_epoch: 1,
-        }),
-        psk_nonce: vec![1; 32].into(),
-    };
+    let id = resumption_psk(ResumptionPskUsage::REINIT);
     let p = ProposalOrRef::Proposal(Proposal::PreSharedKey(PreSharedKeyProposal { psk: id }));
     let m = forged_commit(&mut n, CommitOptions::default(), |c| c.proposals = vec![p.clone()]);
     assert_list!(rejects(&mut n.bob, &m), ProposalListError::ResumptionPskUsageNotAllowed);
@@ -958,14 +978,7 @@ fn s12_4_3_2_external_commit_needs_a_path() {
 #[test]
 fn s12_1_4_external_commit_no_branch_psk() {
     let mut n = net();
-    let id = PreSharedKeyId {
-        psk: Psk::Resumption(ResumptionPsk {
-            usage: ResumptionPskUsage::BRANCH,
-            psk_group_id: b"neg".to_vec().into(),
-            psk_epoch: 1,
-        }),
-        psk_nonce: vec![1; 32].into(),
-    };
+    let id = resumption_psk(ResumptionPskUsage::BRANCH);
     let m = forged_external(&n, |c| {
         c.proposals
             .push(ProposalOrRef::Proposal(Proposal::PreSharedKey(PreSharedKeyProposal { psk: id })))
@@ -1002,10 +1015,7 @@ fn join_with_tree(n: &Net, edit: impl FnOnce(&mut RatchetTreeNodes)) -> Error {
             e.extension_data = encode(&nodes).unwrap().into();
         }
     }
-    gi.signature = cs
-        .sign_with_label(&n.alice.identity().signer, b"GroupInfoTBS", &gi.tbs().unwrap())
-        .unwrap()
-        .into();
+    resign_group_info(n, &mut gi);
     let dave = Identity::basic(cs, b"dave").unwrap();
     Group::join_external(n.cs.clone(), &gi, None, dave, None, config()).err().unwrap()
 }
@@ -1108,10 +1118,7 @@ fn join_with_tree_raw(n: &Net, edit: impl FnOnce(&mut RatchetTreeNodes)) -> Erro
             e.extension_data = encode(&nodes).unwrap().into();
         }
     }
-    gi.signature = cs
-        .sign_with_label(&n.alice.identity().signer, b"GroupInfoTBS", &gi.tbs().unwrap())
-        .unwrap()
-        .into();
+    resign_group_info(n, &mut gi);
     let dave = Identity::basic(cs, b"dave").unwrap();
     Group::join_external(n.cs.clone(), &gi, None, dave, None, config()).err().unwrap()
 }
@@ -1285,16 +1292,8 @@ fn s12_4_2_path_secret_must_decrypt() {
 #[test]
 fn s12_1_7_group_context_extensions_must_be_supported() {
     let mut n = net();
-    let required = RequiredCapabilities {
-        extension_types: vec![ExtensionType(0xff05)],
-        proposal_types: vec![],
-        credential_types: vec![],
-    };
     let gce = Proposal::GroupContextExtensions(GroupContextExtensions {
-        extensions: vec![Extension {
-            extension_type: ExtensionType::REQUIRED_CAPABILITIES,
-            extension_data: encode(&required).unwrap().into(),
-        }],
+        extensions: vec![requiring(ExtensionType(0xff05))],
     });
     let m = forged_commit(&mut n, CommitOptions::default(), |c| {
         c.proposals = vec![ProposalOrRef::Proposal(gce.clone())]
@@ -1386,10 +1385,7 @@ fn s12_4_3_2_group_info_needs_external_pub() {
     let cs = n.cs.as_ref();
     let mut gi = n.alice.group_info().unwrap();
     gi.extensions.retain(|e| e.extension_type != ExtensionType::EXTERNAL_PUB);
-    gi.signature = cs
-        .sign_with_label(&n.alice.identity().signer, b"GroupInfoTBS", &gi.tbs().unwrap())
-        .unwrap()
-        .into();
+    resign_group_info(&n, &mut gi);
     let dave = Identity::basic(cs, b"dave").unwrap();
     let e = Group::join_external(n.cs.clone(), &gi, None, dave, None, config()).err().unwrap();
     assert_peer!(e, PeerError::InvalidGroupInfo("no external_pub"));
@@ -1401,10 +1397,7 @@ fn s12_4_3_group_info_signer_must_be_a_member() {
     let cs = n.cs.as_ref();
     let mut gi = n.alice.group_info().unwrap();
     gi.signer = LeafIndex(3);
-    gi.signature = cs
-        .sign_with_label(&n.alice.identity().signer, b"GroupInfoTBS", &gi.tbs().unwrap())
-        .unwrap()
-        .into();
+    resign_group_info(&n, &mut gi);
     let dave = Identity::basic(cs, b"dave").unwrap();
     let e = Group::join_external(n.cs.clone(), &gi, None, dave, None, config()).err().unwrap();
     assert_peer!(e, PeerError::InvalidGroupInfo("signer is not a member"));
@@ -1545,13 +1538,7 @@ fn s12_4_3_1_welcome_suite_must_match_the_key_package() {
 fn s12_1_7_removed_members_are_exempt() {
     let cs = suite1();
     let c = cs.as_ref();
-    let with = |name: &[u8], ext: bool| {
-        let mut id = Identity::basic(c, name).unwrap();
-        if ext {
-            id.capabilities.extensions.push(ExtensionType(0xff05));
-        }
-        id
-    };
+    let with = |name: &[u8], ext: bool| supporting(c, name, if ext { &[ExtensionType(0xff05)] } else { &[] });
     let mut alice = Group::create(cs.clone(), with(b"alice", true), b"neg".to_vec(), config()).unwrap();
     let bob = with(b"bob", true).key_package(c).unwrap();
     let carol = with(b"carol", false).key_package(c).unwrap();
@@ -1560,16 +1547,8 @@ fn s12_1_7_removed_members_are_exempt() {
         .unwrap();
     alice.merge_pending_commit().unwrap();
     let mut bob = Group::join(cs.clone(), out.welcome.as_ref().unwrap(), bob, None, config()).unwrap();
-    let required = RequiredCapabilities {
-        extension_types: vec![ExtensionType(0xff05)],
-        proposal_types: vec![],
-        credential_types: vec![],
-    };
     let gce = Proposal::GroupContextExtensions(GroupContextExtensions {
-        extensions: vec![Extension {
-            extension_type: ExtensionType::REQUIRED_CAPABILITIES,
-            extension_data: encode(&required).unwrap().into(),
-        }],
+        extensions: vec![requiring(ExtensionType(0xff05))],
     });
     let options = |with_remove: bool| CommitOptions {
         proposals: if with_remove {
@@ -1652,10 +1631,7 @@ fn s12_4_3_unknown_group_info_extensions_are_ignored() {
         extension_type: ExtensionType(0x5a5a),
         extension_data: b"unknown".to_vec().into(),
     });
-    gi.signature = cs
-        .sign_with_label(&n.alice.identity().signer, b"GroupInfoTBS", &gi.tbs().unwrap())
-        .unwrap()
-        .into();
+    resign_group_info(&n, &mut gi);
     let dave = Identity::basic(cs, b"dave").unwrap();
     assert!(Group::join_external(n.cs.clone(), &gi, None, dave, None, config()).is_ok());
 }
@@ -1684,14 +1660,7 @@ fn s12_4_2_one_ciphertext_per_resolution_node() {
 #[test]
 fn s12_1_4_branch_psk_not_in_a_regular_commit() {
     let mut n = net();
-    let id = PreSharedKeyId {
-        psk: Psk::Resumption(ResumptionPsk {
-            usage: ResumptionPskUsage::BRANCH,
-            psk_group_id: b"neg".to_vec().into(),
-            psk_epoch: 1,
-        }),
-        psk_nonce: vec![1; 32].into(),
-    };
+    let id = resumption_psk(ResumptionPskUsage::BRANCH);
     let p = ProposalOrRef::Proposal(Proposal::PreSharedKey(PreSharedKeyProposal { psk: id }));
     let m = forged_commit(&mut n, CommitOptions::default(), |c| c.proposals = vec![p.clone()]);
     assert_list!(rejects(&mut n.bob, &m), ProposalListError::ResumptionPskUsageNotAllowed);
@@ -1700,14 +1669,7 @@ fn s12_1_4_branch_psk_not_in_a_regular_commit() {
 #[test]
 fn s12_1_4_external_commit_no_reinit_psk() {
     let mut n = net();
-    let id = PreSharedKeyId {
-        psk: Psk::Resumption(ResumptionPsk {
-            usage: ResumptionPskUsage::REINIT,
-            psk_group_id: b"neg".to_vec().into(),
-            psk_epoch: 1,
-        }),
-        psk_nonce: vec![1; 32].into(),
-    };
+    let id = resumption_psk(ResumptionPskUsage::REINIT);
     let m = forged_external(&n, |c| {
         c.proposals
             .push(ProposalOrRef::Proposal(Proposal::PreSharedKey(PreSharedKeyProposal { psk: id })))
@@ -1968,11 +1930,7 @@ fn s7_3_group_context_extensions_must_be_in_capabilities() {
     // lists; Dave's KeyPackage does not.
     let cs = suite1();
     let c = cs.as_ref();
-    let with = |name: &[u8]| {
-        let mut id = Identity::basic(c, name).unwrap();
-        id.capabilities.extensions.push(ExtensionType(0xff06));
-        id
-    };
+    let with = |name: &[u8]| supporting(c, name, &[ExtensionType(0xff06)]);
     let ext = Extension {
         extension_type: ExtensionType(0xff06),
         extension_data: b"group data".to_vec().into(),
@@ -1992,11 +1950,7 @@ fn s7_3_group_context_extensions_must_be_in_capabilities() {
     let erin = with(b"erin").key_package(c).unwrap();
     let dave = key_package(c, b"dave", |_| {});
     let m = forged_commit(&mut n, CommitOptions::add(vec![erin.key_package]), |commit| {
-        for p in &mut commit.proposals {
-            if let ProposalOrRef::Proposal(Proposal::Add(a)) = p {
-                a.key_package = dave.clone();
-            }
-        }
+        replace_added(commit, &dave)
     });
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::MissingRequiredCapability);
 }
@@ -2047,11 +2001,7 @@ fn s12_3_group_context_extensions_apply_before_adds() {
     // does not: the Add is judged against the new extensions.
     let cs = suite1();
     let c = cs.as_ref();
-    let with = |name: &[u8]| {
-        let mut id = Identity::basic(c, name).unwrap();
-        id.capabilities.extensions.push(ExtensionType(0xff07));
-        id
-    };
+    let with = |name: &[u8]| supporting(c, name, &[ExtensionType(0xff07)]);
     let mut alice = Group::create(cs.clone(), with(b"alice"), b"neg".to_vec(), config()).unwrap();
     let bob = with(b"bob").key_package(c).unwrap();
     let out = alice.commit(CommitOptions::add(vec![bob.key_package.clone()])).unwrap();
@@ -2064,16 +2014,8 @@ fn s12_3_group_context_extensions_apply_before_adds() {
         bob,
         carol,
     };
-    let required = RequiredCapabilities {
-        extension_types: vec![ExtensionType(0xff07)],
-        proposal_types: vec![],
-        credential_types: vec![],
-    };
     let gce = Proposal::GroupContextExtensions(GroupContextExtensions {
-        extensions: vec![Extension {
-            extension_type: ExtensionType::REQUIRED_CAPABILITIES,
-            extension_data: encode(&required).unwrap().into(),
-        }],
+        extensions: vec![requiring(ExtensionType(0xff07))],
     });
     let erin = with(b"erin").key_package(c).unwrap();
     let dave = key_package(c, b"dave", |_| {});
@@ -2086,13 +2028,7 @@ fn s12_3_group_context_extensions_apply_before_adds() {
         ],
         ..CommitOptions::default()
     };
-    let m = forged_commit(&mut n, options, |commit| {
-        for p in &mut commit.proposals {
-            if let ProposalOrRef::Proposal(Proposal::Add(a)) = p {
-                a.key_package = dave.clone();
-            }
-        }
-    });
+    let m = forged_commit(&mut n, options, |commit| replace_added(commit, &dave));
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::MissingRequiredCapability);
 }
 

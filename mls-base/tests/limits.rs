@@ -392,3 +392,12 @@ fn out_of_order_tolerance() {
     }
     assert!(matches!(bob.process_message(&ms[3]).unwrap(), Received::Application { .. }));
 }
+
+#[test]
+fn a_sender_does_not_encrypt_over_the_message_size() {
+    let (cs, alice, _) = group(false);
+    let mut alice = reconfigured(&cs, &alice, with_limit(Limit::MessageSize, 100));
+    let e = alice.encrypt_application(&[7; 101], b"").expect_err("encrypted");
+    assert!(matches!(e, Error::Misuse(mlsx_base::MisuseError::TooLarge)), "{e:?}");
+    alice.encrypt_application(&[7; 60], b"").unwrap();
+}

@@ -517,6 +517,13 @@ impl Group {
         for h in self.config.hooks.framing() {
             data = h.frame_application_data(&self.context, data)?;
         }
+        // RFC 9420 §6.3.1: stay within the AEAD's limits. Each ratchet key
+        // encrypts one message, so the limit that matters is the size of
+        // one plaintext; `max_message_size` (64 MiB by default, far below
+        // AES-GCM's 2^36 bytes) is also what receivers accept.
+        if data.len() + authenticated_data.len() > self.config.limits.max_message_size {
+            return Err(MisuseError::TooLarge.into());
+        }
         let padding = self.padding_for(data.len());
         let content = self.framed(FramedContentBody::Application(data.into()), authenticated_data)?;
         let msg = protect_private(

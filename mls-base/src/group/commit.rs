@@ -111,6 +111,9 @@ pub struct StagedCommit {
     pub(super) added: Vec<LeafIndex>,
     pub(super) removed: Vec<LeafIndex>,
     pub(super) records: Vec<(ProposalType, Vec<u8>)>,
+    /// For a commit that changes only the committer's leaf: (old, new)
+    /// leaf, to update the member summary in place when merged.
+    pub(super) summary_change: Option<(crate::codec::LeafNode, crate::codec::LeafNode)>,
 }
 
 impl StagedCommit {
@@ -783,6 +786,8 @@ impl Group {
             added: excluded,
             removed: applied.removed,
             records: applied.records,
+            // Our own commits rebuild the summary when next needed.
+            summary_change: None,
         });
         Ok(CommitOutput {
             commit,
@@ -1009,15 +1014,24 @@ impl Group {
             }
         }
         keys.prune(&applied.tree);
+        // A commit with no proposals leaves every leaf but the committer's
+        // as it is: the cached summary of the current tree applies.
+        let path_only = commit.proposals.is_empty() && !external;
         let commit_secret = match &commit.path {
             Some(path) => {
-                let summary = MemberSummary::of(&applied.tree);
+                let rebuilt;
+                let summary = if path_only {
+                    self.member_summary()
+                } else {
+                    rebuilt = MemberSummary::of(&applied.tree);
+                    &rebuilt
+                };
                 let params = GroupParams {
                     cipher_suite: self.context.cipher_suite,
                     group_id: self.context.group_id.as_slice(),
                     extensions: &applied.extensions,
                     tree: &applied.tree,
-                    summary: &summary,
+                    summary,
                     validator: self.config.validator.as_ref(),
                     check_lifetime: self.config.check_received_lifetimes,
                     hooks: &self.config.hooks,
@@ -1113,6 +1127,7 @@ impl Group {
                 added: excluded,
                 removed: applied.removed,
                 records: applied.records,
+                summary_change: None,
             });
         };
         let joiner = joiner_secret(cs, init_secret.as_bytes(), commit_secret.as_bytes(), &new_context)?;
@@ -1128,6 +1143,10 @@ impl Group {
             return Err(PeerError::InvalidConfirmationTag.into());
         }
         let interim = interim_transcript_hash(cs, &confirmed, &tag)?;
+        let summary_change = match (&commit.path, path_only) {
+            (Some(path), true) => self.tree.leaf(committer).map(|old| (old.clone(), path.leaf_node.clone())),
+            _ => None,
+        };
         let secret_tree = SecretTree::new(
             secrets.encryption_secret.duplicate(),
             applied.tree.n_leaves(),
@@ -1147,6 +1166,7 @@ impl Group {
             added: excluded,
             removed: applied.removed,
             records: applied.records,
+            summary_change,
         })
     }
 }

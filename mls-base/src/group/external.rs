@@ -144,6 +144,7 @@ impl Group {
             interim_transcript_hash: interim,
             pending: vec![],
             pending_commit: None,
+            summary: std::sync::OnceLock::new(),
             past: VecDeque::new(),
             external_psks: BTreeMap::new(),
             resumption_psks,

@@ -42,6 +42,8 @@ mod resumption;
 #[cfg(test)]
 mod resumption_tests;
 mod state;
+#[cfg(test)]
+mod summary_tests;
 mod validation;
 mod welcome;
 #[cfg(feature = "x509")]
@@ -310,6 +312,11 @@ pub struct Group {
     /// The ReInit of the last commit, once merged (RFC 9420 §11.2).
     last_reinit: Option<crate::codec::ReInit>,
     active: bool,
+    /// The members of `tree`, counted for leaf validation; built on first
+    /// use and kept up to date across commits that only change the
+    /// committer's leaf (the common update commit), so that processing one
+    /// does not rebuild it in O(n).
+    summary: std::sync::OnceLock<MemberSummary>,
 }
 
 impl Group {
@@ -374,6 +381,7 @@ impl Group {
             interim_transcript_hash,
             pending: vec![],
             pending_commit: None,
+            summary: std::sync::OnceLock::new(),
             past: VecDeque::new(),
             external_psks: BTreeMap::new(),
             resumption_psks: BTreeMap::new(),
@@ -449,6 +457,11 @@ impl Group {
     /// A secret registered through the key-schedule hook, for this epoch.
     pub fn extra_epoch_secret(&self, label: &[u8]) -> Option<&Secret> {
         self.secrets.extra(label)
+    }
+
+    /// The members of the current tree, counted (built on first use).
+    pub(crate) fn member_summary(&self) -> &MemberSummary {
+        self.summary.get_or_init(|| MemberSummary::of(&self.tree))
     }
 
     /// The group's configuration.
@@ -881,6 +894,13 @@ impl Group {
             }
         }
         self.tree = s.tree;
+        match (s.summary_change, self.summary.get_mut()) {
+            (Some((old, new)), Some(summary)) => {
+                summary.remove(&old);
+                summary.add(&new);
+            }
+            _ => self.summary = std::sync::OnceLock::new(),
+        }
         self.keys = s.keys;
         self.interim_transcript_hash = s.interim_transcript_hash;
         self.pending.clear();

@@ -223,6 +223,7 @@ impl Group {
             interim_transcript_hash: state.interim_transcript_hash.clone(),
             pending,
             pending_commit: None,
+            summary: std::sync::OnceLock::new(),
             past,
             external_psks: state
                 .external_psks

@@ -384,7 +384,7 @@ pub fn validate_leaf_fields(leaf: &LeafNode, ctx: LeafContext, params: &GroupPar
 /// What leaf validation needs to know about the members, counted once so
 /// that validating k new leaves against n members costs O(k + n), not
 /// O(k·n).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemberSummary {
     members: u32,
     signature_keys: HashMap<Vec<u8>, u32>,
@@ -405,6 +405,20 @@ impl MemberSummary {
         s
     }
 
+    /// Counts one member less (`leaf` must have been added).
+    pub fn remove(&mut self, leaf: &LeafNode) {
+        self.members = self.members.saturating_sub(1);
+        self.signature_keys.decrement(&leaf.signature_key.as_slice().to_vec());
+        self.encryption_keys.decrement(&leaf.encryption_key.as_slice().to_vec());
+        let mut seen = std::collections::BTreeSet::new();
+        for t in &leaf.capabilities.credentials {
+            if seen.insert(*t) {
+                self.supports.decrement(t);
+            }
+        }
+        self.in_use.decrement(&leaf.credential.credential_type());
+    }
+
     /// Counts one more member.
     pub fn add(&mut self, leaf: &LeafNode) {
         self.members += 1;
@@ -417,6 +431,33 @@ impl MemberSummary {
             }
         }
         *self.in_use.entry(leaf.credential.credential_type()).or_default() += 1;
+    }
+}
+
+/// Counting maps of [`MemberSummary`]: decrement, dropping zero entries.
+trait CountMap<K> {
+    fn decrement(&mut self, k: &K);
+}
+
+impl<K: std::hash::Hash + Eq> CountMap<K> for HashMap<K, u32> {
+    fn decrement(&mut self, k: &K) {
+        if let Some(n) = self.get_mut(k) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.remove(k);
+            }
+        }
+    }
+}
+
+impl<K: Ord> CountMap<K> for BTreeMap<K, u32> {
+    fn decrement(&mut self, k: &K) {
+        if let Some(n) = self.get_mut(k) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.remove(k);
+            }
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! root when a node changes, so a commit in a group of n members re-hashes
 //! O(log n) nodes, not O(n).
 
+use std::sync::Arc;
+
 use tls_codec::Serialize;
 
 use super::math::{self, LeafIndex, NodeIndex};
@@ -19,11 +21,15 @@ pub const LEAF_NODE_TBS_LABEL: &[u8] = b"LeafNodeTBS";
 pub const MAX_LEAVES: u32 = 1 << 24;
 
 /// A ratchet tree with `n_leaves` a power of two (RFC 9420 §4.1, §7.7).
+///
+/// Nodes and cached hashes are shared (`Arc`) between copies: staging a
+/// commit copies the tree in O(n) reference-count increments, not O(n)
+/// deep copies, and only the nodes a commit changes are written anew.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RatchetTree {
-    nodes: Vec<Option<Node>>,
+    nodes: Vec<Option<Arc<Node>>>,
     /// Cached tree hash per node; `None` = not computed or invalidated.
-    hashes: Vec<Option<Vec<u8>>>,
+    hashes: Vec<Option<Arc<[u8]>>>,
 }
 
 fn idx(x: NodeIndex) -> usize {
@@ -34,7 +40,7 @@ impl RatchetTree {
     /// A one-member tree.
     pub fn new(leaf: LeafNode) -> Self {
         Self {
-            nodes: vec![Some(Node::Leaf(leaf))],
+            nodes: vec![Some(Arc::new(Node::Leaf(leaf)))],
             hashes: vec![None],
         }
     }
@@ -60,7 +66,7 @@ impl RatchetTree {
             }
         }
         let width = (2 * n_leaves - 1) as usize;
-        let mut nodes = nodes;
+        let mut nodes: Vec<Option<Arc<Node>>> = nodes.into_iter().map(|n| n.map(Arc::new)).collect();
         nodes.resize(width, None);
         Ok(Self {
             hashes: vec![None; width],
@@ -71,7 +77,7 @@ impl RatchetTree {
     /// The `ratchet_tree` extension form: trailing blank nodes removed.
     pub fn to_nodes(&self) -> RatchetTreeNodes {
         let end = self.nodes.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
-        self.nodes[..end].to_vec()
+        self.nodes[..end].iter().map(|n| n.as_deref().cloned()).collect()
     }
 
     /// Number of leaves (a power of two).
@@ -81,7 +87,7 @@ impl RatchetTree {
 
     /// The node at `x`, if non-blank.
     pub fn node(&self, x: NodeIndex) -> Option<&Node> {
-        self.nodes.get(idx(x)).and_then(Option::as_ref)
+        self.nodes.get(idx(x)).and_then(Option::as_deref)
     }
 
     /// The leaf at `l`, if non-blank.
@@ -102,7 +108,7 @@ impl RatchetTree {
 
     /// Non-blank leaves with their indices.
     pub fn leaves(&self) -> impl Iterator<Item = (LeafIndex, &LeafNode)> {
-        self.nodes.iter().step_by(2).enumerate().filter_map(|(i, n)| match n {
+        self.nodes.iter().step_by(2).enumerate().filter_map(|(i, n)| match n.as_deref() {
             Some(Node::Leaf(l)) => Some((LeafIndex(i as u32), l)),
             _ => None,
         })
@@ -113,7 +119,7 @@ impl RatchetTree {
         self.nodes
             .iter()
             .flatten()
-            .map(|n| match n {
+            .map(|n| match &**n {
                 Node::Leaf(l) => l.encryption_key.clone(),
                 Node::Parent(p) => p.encryption_key.clone(),
             })
@@ -127,7 +133,7 @@ impl RatchetTree {
             .skip(1)
             .step_by(2)
             .flatten()
-            .filter_map(|n| match n {
+            .filter_map(|n| match &**n {
                 Node::Parent(p) => Some(p.encryption_key.clone()),
                 Node::Leaf(_) => None,
             })
@@ -141,7 +147,7 @@ impl RatchetTree {
 
     fn set(&mut self, x: NodeIndex, node: Option<Node>) {
         if let Some(slot) = self.nodes.get_mut(idx(x)) {
-            *slot = node;
+            *slot = node.map(Arc::new);
         }
         self.invalidate(x);
     }
@@ -221,7 +227,7 @@ impl RatchetTree {
     /// The tree hash of the subtree under `x`, cached.
     pub fn node_hash(&mut self, cs: &(impl CipherSuiteProvider + ?Sized), x: NodeIndex) -> Result<Vec<u8>, Error> {
         if let Some(Some(h)) = self.hashes.get(idx(x)) {
-            return Ok(h.clone());
+            return Ok(h.to_vec());
         }
         let input = match (math::left(x), math::right(x)) {
             (Some(l), Some(r)) => {
@@ -233,7 +239,7 @@ impl RatchetTree {
         };
         let h = cs.hash(&input)?;
         if let Some(slot) = self.hashes.get_mut(idx(x)) {
-            *slot = Some(h.clone());
+            *slot = Some(Arc::from(h.as_slice()));
         }
         Ok(h)
     }
@@ -331,6 +337,7 @@ impl RatchetTree {
         let mut seen = std::collections::HashMap::new();
         for (i, node) in self.nodes.iter().enumerate() {
             let x = NodeIndex(i as u32);
+            let node = node.as_deref();
             let key = match node {
                 Some(Node::Leaf(l)) => &l.encryption_key,
                 Some(Node::Parent(p)) => &p.encryption_key,
@@ -387,7 +394,9 @@ impl RatchetTree {
         let x = l.node().ok_or(MisuseError::TooLarge)?;
         self.set(x, Some(Node::Leaf(leaf)));
         for p in math::direct_path(x, self.n_leaves()) {
-            if let Some(Some(Node::Parent(pn))) = self.nodes.get_mut(idx(p)) {
+            if let Some(Some(node)) = self.nodes.get_mut(idx(p))
+                && let Node::Parent(pn) = Arc::make_mut(node)
+            {
                 pn.unmerged_leaves.push(l);
             }
         }

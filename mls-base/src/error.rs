@@ -124,7 +124,6 @@ pub enum PeerError {
     /// A non-blank parent is not parent-hash valid (RFC 9420 §7.9.2).
     #[error("parent hash of node {0} is not valid")]
     InvalidParentHash(u32),
-    /// A leaf's signature does not verify (RFC 9420 §7.3).
     /// A parent lists as unmerged a leaf that is blank or not below it, or
     /// a node between that leaf and the parent does not list it (RFC 9420
     /// §12.4.3.1).
@@ -163,6 +162,10 @@ pub enum PeerError {
         /// The limit.
         max: usize,
     },
+    /// A parent-node key (in an UpdatePath or a tree we join) is not a
+    /// public key of the suite's KEM.
+    #[error("a parent-node key is not a valid public key")]
+    InvalidNodeKey,
     /// A public key of a commit's UpdatePath is already in the tree, or
     /// appears twice in the path (RFC 9420 §12.4.2).
     #[error("an UpdatePath key is already in the tree")]
@@ -171,6 +174,7 @@ pub enum PeerError {
     /// branch (RFC 9420 §12.4.3.1).
     #[error("more than one reinit or branch PSK in a Welcome")]
     MultipleResumptionPsks,
+    /// A leaf's signature does not verify (RFC 9420 §7.3).
     #[error("leaf {0} has an invalid signature")]
     InvalidLeafSignature(u32),
     /// An UpdatePath does not match the sender's filtered direct path

@@ -2148,3 +2148,19 @@ fn s7_3_an_expired_key_package_is_not_proposed() {
     assert_leaf!(e, LeafError::Expired);
     assert!(n.alice.save().unwrap() == before);
 }
+
+#[test]
+fn s12_4_2_path_node_keys_must_be_kem_public_keys() {
+    let mut n = net();
+    let m = forged_commit(&mut n, CommitOptions::default(), |c| {
+        c.path.as_mut().unwrap().nodes[1].encryption_key = vec![5; 31].into()
+    });
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::InvalidNodeKey);
+}
+
+#[test]
+fn s12_4_3_1_parent_keys_of_a_joined_tree_must_be_kem_public_keys() {
+    let n = net_with_parents();
+    let e = join_with_tree(&n, |nodes| parent(nodes, 3).encryption_key = vec![5; 33].into());
+    assert_peer!(e, PeerError::InvalidNodeKey);
+}

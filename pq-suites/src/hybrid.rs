@@ -115,8 +115,6 @@ impl Group {
         }
     }
 
-    /// `ElementToSharedSecret(Exp(pk, sk))`. NIST points must be valid,
-    /// uncompressed curve points; X25519 accepts any 32 bytes, as X-Wing does.
     /// Whether `pk` is a public element: 32 bytes for X25519, an
     /// uncompressed point on the curve for NIST curves.
     fn valid_public(self, pk: &[u8]) -> bool {
@@ -127,6 +125,8 @@ impl Group {
         }
     }
 
+    /// `ElementToSharedSecret(Exp(pk, sk))`. NIST points must be valid,
+    /// uncompressed curve points; X25519 accepts any 32 bytes, as X-Wing does.
     fn dh(self, sk: &[u8], pk: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if pk.len() != self.element_len() {
             return Err(CryptoError::InvalidKey);

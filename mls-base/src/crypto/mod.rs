@@ -99,13 +99,13 @@ pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
     fn kem_derive_key_pair(&self, ikm: &[u8]) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError>;
     /// A fresh random KEM key pair.
     fn kem_generate_key_pair(&self) -> Result<(HpkePrivateKey, Vec<u8>), CryptoError>;
-    /// The public key that belongs to a KEM private key.
     /// Checks that `pk` is a public key of the suite's KEM (RFC 9420 §10;
     /// see [`HpkeKem::validate_public_key`]). The default seals an empty
     /// message to it.
     fn kem_validate_public_key(&self, pk: &[u8]) -> Result<(), CryptoError> {
         self.hpke_seal(pk, b"", b"", b"").map(|_| ())
     }
+    /// The public key that belongs to a KEM private key.
     fn kem_public_key(&self, sk: &HpkePrivateKey) -> Result<Vec<u8>, CryptoError>;
 
     /// A fresh random signature key pair: `(private, public)`.

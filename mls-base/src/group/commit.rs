@@ -250,6 +250,8 @@ pub(super) struct Applied {
     pub(super) extensions: Vec<Extension>,
     pub(super) added: Vec<(LeafIndex, KeyPackage)>,
     pub(super) removed: Vec<LeafIndex>,
+    /// The leaf an external commit's own Remove replaces (a resync).
+    pub(super) resync: Option<LeafIndex>,
     pub(super) updated: Vec<LeafIndex>,
     pub(super) psks: Vec<PreSharedKeyId>,
     pub(super) reinit: Option<ReInit>,
@@ -476,6 +478,7 @@ impl Group {
             extensions,
             added,
             removed,
+            resync: None,
             updated,
             psks: psk_ids,
             reinit,
@@ -939,6 +942,7 @@ impl Group {
             extensions,
             added: vec![],
             removed,
+            resync: remove,
             updated: vec![],
             psks,
             reinit: None,
@@ -1046,26 +1050,17 @@ impl Group {
                 // §5.3.1: the committer's new credential succeeds its old
                 // one; §12.2: a resync's new leaf must be acceptable for the
                 // member it removes.
-                let predecessors: Vec<&crate::codec::Credential> = if external {
-                    applied
-                        .removed
-                        .iter()
-                        .filter_map(|r| self.tree.leaf(*r))
-                        .map(|l| &l.credential)
-                        .collect()
-                } else {
-                    self.tree.leaf(committer).map(|l| &l.credential).into_iter().collect()
-                };
-                for p in predecessors {
-                    self.config.validator.valid_successor(p, &path.leaf_node.credential)?;
+                let predecessor = if external { applied.resync } else { Some(committer) };
+                if let Some(old) = predecessor.and_then(|l| self.tree.leaf(l)) {
+                    self.config.validator.valid_successor(&old.credential, &path.leaf_node.credential)?;
                 }
                 // §12.2: a resync's new leaf is held to the Update rules for
                 // the leaf it replaces, so it cannot keep that leaf's key.
                 if external
                     && applied
-                        .removed
-                        .iter()
-                        .any(|r| self.tree.leaf(*r).is_some_and(|l| l.encryption_key == *new_key))
+                        .resync
+                        .and_then(|r| self.tree.leaf(r))
+                        .is_some_and(|l| l.encryption_key == *new_key)
                 {
                     return Err(PeerError::InvalidLeaf(super::LeafError::EncryptionKeyNotChanged).into());
                 }
@@ -1085,6 +1080,10 @@ impl Group {
                 }
                 let mut in_path = std::collections::HashSet::from([new_key]);
                 for n in &path.nodes {
+                    // RFC 9420 §10 asks it of leaf keys; a malformed parent
+                    // key would break every later encryption to that node.
+                    cs.kem_validate_public_key(n.encryption_key.as_slice())
+                        .map_err(|_| PeerError::InvalidNodeKey)?;
                     if existing.contains(&n.encryption_key) || !in_path.insert(&n.encryption_key) {
                         return Err(PeerError::KeyAlreadyInTree.into());
                     }

@@ -460,7 +460,6 @@ impl SecretTree {
         }
     }
 
-    /// Restores a tree saved with [`Self::to_state`].
     /// The same tree under another out-of-order policy (a reloaded group
     /// follows the configuration it is loaded with). Skipped keys beyond
     /// the new tolerance are dropped.
@@ -477,6 +476,7 @@ impl SecretTree {
         self
     }
 
+    /// Restores a tree saved with [`Self::to_state`].
     pub(crate) fn from_state(state: &SecretTreeState) -> Result<Self, Error> {
         if !state.n_leaves.is_power_of_two() || state.n_leaves > 1 << 30 {
             return Err(MisuseError::TooLarge.into());

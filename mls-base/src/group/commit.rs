@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use subtle::ConstantTimeEq;
 
 use super::validation::{
-    GroupParams, LeafContext, MemberSummary, check_key_package_authenticity, validate_key_package_fields, validate_leaf,
+    GroupParams, LeafContext, MemberSummary, check_key_package_authenticity, validate_key_package, validate_key_package_fields,
+    validate_leaf,
 };
 use std::collections::BTreeMap;
 
@@ -340,7 +341,6 @@ impl Group {
         let params_ext = extensions.clone();
         // Updates.
         let mut updated = vec![];
-        let mut update_summary: Option<MemberSummary> = None;
         for Listed { proposal: p, sender, .. } in list {
             if let Proposal::Update(u) = p {
                 let Sender::Member(l) = sender else {
@@ -352,7 +352,7 @@ impl Group {
                 if !touched.insert(l.0) {
                     return Err(invalid(ProposalListError::MultipleChangesToLeaf));
                 }
-                let summary = update_summary.get_or_insert_with(|| MemberSummary::of(&self.tree));
+                let summary = self.member_summary();
                 let params = GroupParams {
                     cipher_suite: self.context.cipher_suite,
                     group_id: self.context.group_id.as_slice(),
@@ -550,20 +550,18 @@ impl Group {
     /// current members, with the lifetime checked.
     pub(super) fn check_key_package_to_send(&self, kp: &KeyPackage) -> Result<(), Error> {
         let cs = self.cs.as_ref();
-        check_key_package_authenticity(cs, kp, self.context.cipher_suite, self.config.validator.as_ref())?;
-        let summary = MemberSummary::of(&self.tree);
         let params = GroupParams {
             cipher_suite: self.context.cipher_suite,
             group_id: self.context.group_id.as_slice(),
             extensions: &self.context.extensions,
             tree: &self.tree,
             validator: self.config.validator.as_ref(),
-            summary: &summary,
+            summary: self.member_summary(),
             check_lifetime: true,
             hooks: &self.config.hooks,
             limits: self.config.limits,
         };
-        validate_key_package_fields(kp, &params)
+        validate_key_package(cs, kp, &params)
     }
 
     /// Validates a new GroupContext extension list with the extension

@@ -431,6 +431,36 @@ impl Group {
         self.active
     }
 
+    /// The parameters of the ReInit that the last merged commit carried
+    /// (RFC 9420 §11.2, §12.3), or `None` if it had none. A group with a
+    /// committed ReInit is inactive; its successor is created with
+    /// [`Group::reinit`] or joined with [`Group::join_resumed`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use mlsx_base::crypto::rustcrypto::rfc9420_suite;
+    /// # use mlsx_base::codec::{CipherSuite, Proposal, ProtocolVersion, ReInit};
+    /// # use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity};
+    /// let cs = Arc::new(rfc9420_suite(CipherSuite(1)).expect("suite 1 is built in"));
+    /// let me = Identity::basic(cs.as_ref(), b"alice")?;
+    /// let mut group = Group::create(cs.clone(), me, b"old".to_vec(), GroupConfig::default())?;
+    /// assert!(group.pending_reinit().is_none());
+    /// let reinit = ReInit {
+    ///     group_id: b"new".to_vec().into(),
+    ///     version: ProtocolVersion::MLS10,
+    ///     cipher_suite: CipherSuite(1),
+    ///     extensions: vec![],
+    /// };
+    /// group.commit(CommitOptions { proposals: vec![Proposal::ReInit(reinit.clone())], ..CommitOptions::default() })?;
+    /// group.merge_pending_commit()?;
+    /// assert_eq!(group.pending_reinit(), Some(&reinit));
+    /// assert!(!group.is_active());
+    /// # Ok::<(), mlsx_base::Error>(())
+    /// ```
+    pub fn pending_reinit(&self) -> Option<&crate::codec::ReInit> {
+        self.last_reinit.as_ref()
+    }
+
     /// Proposals cached in this epoch.
     pub fn pending_proposals(&self) -> &[CachedProposal] {
         &self.pending

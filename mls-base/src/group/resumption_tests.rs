@@ -194,3 +194,114 @@ fn s12_4_3_1_reinit_parameters_must_match() {
     let e = Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &bob).expect_err("accepted");
     assert_eq!(group_info_error(e), "group does not match the ReInit");
 }
+
+#[test]
+fn s12_4_3_1_branch_keeps_version_and_suite() {
+    let (alice, bob) = pair();
+    let cs = alice.cs.clone();
+    let bundle = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+    let (_, out) = alice
+        .branch(b"sub".to_vec(), vec![bundle.key_package.clone()], GroupConfig::default())
+        .unwrap();
+    let welcome = out.welcome.unwrap();
+    // The joiner's suite and version must be the new group's, so the
+    // difference can only sit in the old group: Bob's prior state, as if
+    // that group had used another suite, then another version.
+    let mut prior = Group::load(cs.clone(), &bob.save().unwrap(), GroupConfig::default()).unwrap();
+    prior.context.cipher_suite = CipherSuite(3);
+    let e = Group::join_resumed(cs.clone(), &welcome, bundle.duplicate(), None, GroupConfig::default(), &prior).expect_err("accepted");
+    assert_eq!(group_info_error(e), "branch changes version or suite");
+    let mut prior = Group::load(cs.clone(), &bob.save().unwrap(), GroupConfig::default()).unwrap();
+    prior.context.version = crate::codec::ProtocolVersion(2);
+    let e = Group::join_resumed(cs.clone(), &welcome, bundle.duplicate(), None, GroupConfig::default(), &prior).expect_err("accepted");
+    assert_eq!(group_info_error(e), "branch changes version or suite");
+    // Unchanged, the same Welcome is accepted.
+    assert!(Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &bob).is_ok());
+}
+
+#[test]
+fn s12_3_reinit_parameters_are_recorded() {
+    let (mut alice, mut bob) = pair();
+    let cs = alice.cs.clone();
+    // A commit without a ReInit records nothing.
+    let out = alice.commit(CommitOptions::default()).unwrap();
+    alice.merge_pending_commit().unwrap();
+    let Received::Commit(s) = bob.process_message(&out.commit).unwrap() else {
+        panic!()
+    };
+    bob.merge_staged_commit(s).unwrap();
+    assert!(alice.pending_reinit().is_none() && bob.pending_reinit().is_none());
+    let reinit = crate::codec::ReInit {
+        group_id: b"next".to_vec().into(),
+        version: crate::codec::ProtocolVersion::MLS10,
+        cipher_suite: cs.cipher_suite(),
+        extensions: vec![crate::codec::Extension {
+            extension_type: crate::codec::ExtensionType::EXTERNAL_SENDERS,
+            extension_data: encode(&Vec::<crate::codec::ExternalSender>::new()).unwrap().into(),
+        }],
+    };
+    let out = alice
+        .commit(CommitOptions {
+            proposals: vec![Proposal::ReInit(reinit.clone())],
+            ..CommitOptions::default()
+        })
+        .unwrap();
+    // Staged, not merged: nothing recorded yet.
+    assert!(alice.pending_reinit().is_none());
+    alice.merge_pending_commit().unwrap();
+    let Received::Commit(s) = bob.process_message(&out.commit).unwrap() else {
+        panic!()
+    };
+    assert!(bob.pending_reinit().is_none());
+    bob.merge_staged_commit(s).unwrap();
+    // Committer and receiver record the same parameters, which survive a
+    // save and load, and both groups stop.
+    assert_eq!(alice.pending_reinit(), Some(&reinit));
+    assert_eq!(bob.pending_reinit(), Some(&reinit));
+    let loaded = Group::load(cs, &bob.save().unwrap(), GroupConfig::default()).unwrap();
+    assert_eq!(loaded.pending_reinit(), Some(&reinit));
+    assert!(!alice.is_active() && !bob.is_active() && !loaded.is_active());
+}
+
+#[test]
+fn s12_4_3_joiner_must_support_group_context_extensions() {
+    const CUSTOM: crate::codec::ExtensionType = crate::codec::ExtensionType(0xff00);
+    let cs = suite1();
+    let c = cs.as_ref();
+    // Alice supports the custom extension; Bob's KeyPackage does not.
+    let mut alice_id = Identity::basic(c, b"alice").unwrap();
+    alice_id.capabilities.extensions.push(CUSTOM);
+    let signer = alice_id.signer.duplicate();
+    let mut alice = Group::create(cs.clone(), alice_id, b"g".to_vec(), GroupConfig::default()).unwrap();
+    let bundle = Identity::basic(c, b"bob").unwrap().key_package(c).unwrap();
+    let out = alice.commit(CommitOptions::add(vec![bundle.key_package.clone()])).unwrap();
+    alice.merge_pending_commit().unwrap();
+    let welcome = out.welcome.unwrap();
+    // The GroupInfo claims the custom extension in the GroupContext: Alice's
+    // leaf lists it, so only the joiner's own leaf fails the check.
+    let mut edited = welcome.clone();
+    edit_group_info(&mut edited, &bundle, &alice, &signer, |gi| {
+        gi.group_context.extensions.push(crate::codec::Extension {
+            extension_type: CUSTOM,
+            extension_data: vec![].into(),
+        })
+    });
+    let e = Group::join(cs.clone(), &edited, bundle.duplicate(), None, GroupConfig::default()).expect_err("accepted");
+    assert!(
+        matches!(e, Error::Peer(PeerError::InvalidLeaf(LeafError::MissingRequiredCapability))),
+        "{e:?}"
+    );
+    // The same edit with an extension type Bob lists (a default one) is
+    // accepted up to the key schedule, which the edit changed: the
+    // confirmation tag no longer matches.
+    let mut edited = welcome.clone();
+    edit_group_info(&mut edited, &bundle, &alice, &signer, |gi| {
+        gi.group_context.extensions.push(crate::codec::Extension {
+            extension_type: crate::codec::ExtensionType::EXTERNAL_SENDERS,
+            extension_data: encode(&Vec::<crate::codec::ExternalSender>::new()).unwrap().into(),
+        })
+    });
+    let e = Group::join(cs.clone(), &edited, bundle.duplicate(), None, GroupConfig::default()).expect_err("accepted");
+    assert!(matches!(e, Error::Peer(PeerError::InvalidConfirmationTag)), "{e:?}");
+    assert!(Group::join(cs, &welcome, bundle, None, GroupConfig::default()).is_ok());
+}

@@ -1586,6 +1586,29 @@ fn s10_encryption_key_must_be_a_kem_public_key() {
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::InvalidEncryptionKey);
 }
 
+/// An X25519 point of order 8 (RFC 7748 §5): every DH with it is zero.
+const LOW_ORDER_X25519: [u8; 32] = [
+    0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32,
+    0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+];
+
+#[test]
+fn s10_low_order_keys_are_not_kem_public_keys() {
+    // A low-order key has the right length, but no one could encrypt to
+    // it (RFC 9180 §7.1.4): such a leaf would block every later commit.
+    assert_eq!(net().cs.cipher_suite(), CipherSuite(1), "an X25519 suite");
+    for low in [LOW_ORDER_X25519.to_vec(), vec![0; 32]] {
+        let mut n = net();
+        let kp = key_package(n.cs.as_ref(), b"dave", |kp| kp.init_key = low.clone().into());
+        let m = add_commit_with(&mut n, kp);
+        assert_leaf!(rejects(&mut n.bob, &m), LeafError::InvalidInitKey);
+        let mut n = net();
+        let kp = key_package(n.cs.as_ref(), b"dave", |kp| kp.leaf_node.encryption_key = low.clone().into());
+        let m = add_commit_with(&mut n, kp);
+        assert_leaf!(rejects(&mut n.bob, &m), LeafError::InvalidEncryptionKey);
+    }
+}
+
 #[test]
 fn s12_4_3_1_every_leaf_of_a_joined_tree_is_valid() {
     let n = net_with_parents();

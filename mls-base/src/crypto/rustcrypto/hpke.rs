@@ -127,7 +127,12 @@ impl DhKem {
             Self::X448 => {
                 let k: [u8; 56] = sk.try_into().map_err(|_| CryptoError::InvalidKey)?;
                 let u: [u8; 56] = pk.try_into().map_err(|_| CryptoError::InvalidKey)?;
-                // `x448` returns None for a low-order (all-zero) result.
+                // `x448` returns None for a low-order (all-zero) result, but
+                // does not reduce the non-canonical p and p+1 (0 and 1 in
+                // RFC 7748 §5) first: they are refused here.
+                if X448_LOW_ORDER.contains(&u) {
+                    return Err(CryptoError::InvalidKey);
+                }
                 x448::x448(k, u).map(|o| Zeroizing::new(o.to_vec())).ok_or(CryptoError::InvalidKey)
             }
             Self::P256 => p256_dh::dh(sk, pk),
@@ -386,13 +391,15 @@ impl HpkeKem for DhKem {
         DhKem::public_key(*self, sk.as_bytes())
     }
 
-    /// X25519 and X448 keys are any string of the right length (a small
-    /// subgroup key shows up as an all-zero DH output, which HPKE rejects);
-    /// NIST keys must be uncompressed points on the curve.
+    /// X25519 and X448 keys must have the right length and not be of low
+    /// order: such a key gives every sender an all-zero DH output, which
+    /// RFC 9180 §7.1.4 rejects, so one such leaf in a tree would make every
+    /// commit that encrypts to it fail. NIST keys must be uncompressed
+    /// points on the curve.
     fn validate_public_key(&self, pk: &[u8]) -> Result<(), CryptoError> {
         let ok = match self {
-            Self::X25519 => pk.len() == 32,
-            Self::X448 => pk.len() == 56,
+            Self::X25519 => pk.len() == 32 && !x25519_low_order(pk),
+            Self::X448 => pk.len() == 56 && !X448_LOW_ORDER.iter().any(|l| l.as_slice() == pk),
             Self::P256 => p256_dh::valid_public(pk),
             Self::P384 => p384_dh::valid_public(pk),
             Self::P521 => p521_dh::valid_public(pk),
@@ -413,9 +420,140 @@ impl HpkeKem for DhKem {
     }
 }
 
+/// The u-coordinates (RFC 7748 §5, little-endian) whose X25519 product
+/// with any clamped scalar is zero: points of order dividing 8 on the curve
+/// or its twist (0, 1, p−1 and the two of order 8), and the non-canonical
+/// encodings p and p+1 of 0 and 1. X25519 ignores the top bit, so they are
+/// compared with it cleared; the values from p+2 to 2^255−1 reduce to 2..18,
+/// none of low order. `low_order_keys_give_zero_dh` checks every entry.
+const X25519_LOW_ORDER: [[u8; 32]; 7] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ],
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32,
+        0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+    ],
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c,
+        0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57,
+    ],
+    x25519_near_p(0xec),
+    x25519_near_p(0xed),
+    x25519_near_p(0xee),
+];
+
+/// p−1, p or p+1 for p = 2^255−19, by its lowest byte.
+const fn x25519_near_p(low: u8) -> [u8; 32] {
+    let mut u = [0xff; 32];
+    u[0] = low;
+    u[31] = 0x7f;
+    u
+}
+
+fn x25519_low_order(pk: &[u8]) -> bool {
+    let Ok(mut u) = <[u8; 32]>::try_from(pk) else {
+        return false;
+    };
+    u[31] &= 0x7f;
+    X25519_LOW_ORDER.contains(&u)
+}
+
+/// The X448 u-coordinates of low order (RFC 7748 §5 takes all 56 bytes):
+/// 0, 1 and p−1, and the non-canonical p and p+1, for p = 2^448−2^224−1.
+/// The values above p+1 reduce to 2 and more, none of low order.
+const X448_LOW_ORDER: [[u8; 56]; 5] = [[0; 56], x448_small(1), x448_p_plus(-1), x448_p_plus(0), x448_p_plus(1)];
+
+const fn x448_small(v: u8) -> [u8; 56] {
+    let mut u = [0; 56];
+    u[0] = v;
+    u
+}
+
+/// p + `d` for d in −1..=1.
+const fn x448_p_plus(d: i8) -> [u8; 56] {
+    // p: bytes 0..28 are 0xff, byte 28 is 0xfe, the rest 0xff.
+    let mut u = [0xff; 56];
+    u[28] = 0xfe;
+    match d {
+        -1 => u[0] = 0xfe,
+        0 => {}
+        _ => {
+            // p + 1 = 2^448 − 2^224: the low 28 bytes are 0, the rest 0xff.
+            let mut i = 0;
+            while i < 28 {
+                u[i] = 0;
+                i += 1;
+            }
+            u[28] = 0xff;
+        }
+    }
+    u
+}
+
 /// Fresh input keying material for an ephemeral `DeriveKeyPair`.
 fn random_ikm(len: usize) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let mut ikm = Zeroizing::new(vec![0u8; len]);
     super::fill_random(&mut ikm)?;
     Ok(ikm)
+}
+
+#[cfg(test)]
+mod low_order_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::crypto::HpkeKem;
+
+    #[test]
+    fn low_order_keys_give_zero_dh() {
+        for kem in [DhKem::X25519, DhKem::X448] {
+            let list: Vec<Vec<u8>> = match kem {
+                DhKem::X25519 => X25519_LOW_ORDER
+                    .iter()
+                    .flat_map(|u| {
+                        // With and without the ignored top bit.
+                        let mut high = *u;
+                        high[31] |= 0x80;
+                        [u.to_vec(), high.to_vec()]
+                    })
+                    .collect(),
+                _ => X448_LOW_ORDER.iter().map(|u| u.to_vec()).collect(),
+            };
+            let (sk, _) = HpkeKem::generate_key_pair(&kem).unwrap();
+            for u in &list {
+                // Each entry really is of low order: DH with a fresh key is
+                // all-zero and refused ...
+                assert!(kem.dh(sk.as_bytes(), u).is_err(), "{kem:?}: {u:02x?} is not of low order");
+                if kem == DhKem::X25519 {
+                    // ... by the ladder's result itself, not the list.
+                    let k: [u8; 32] = sk.as_bytes().try_into().unwrap();
+                    assert_eq!(x25519_dalek::x25519(k, u.as_slice().try_into().unwrap()), [0; 32]);
+                } else if X448_LOW_ORDER[..3].iter().any(|c| c.as_slice() == u.as_slice()) {
+                    // 0, 1 and p−1: `x448` itself finds the zero result.
+                    let k: [u8; 56] = sk.as_bytes().try_into().unwrap();
+                    assert!(x448::x448(k, u.as_slice().try_into().unwrap()).is_none());
+                }
+                // ... and validation refuses it up front.
+                assert!(kem.validate_public_key(u).is_err(), "{kem:?}: {u:02x?} accepted");
+            }
+            // Neighbours of the entries are ordinary keys (the list is not
+            // over-broad): 2, and p+2 or p+3 (non-canonical 2 and 3).
+            let mut two = vec![0; list[0].len()];
+            two[0] = 2;
+            let above_p = match kem {
+                DhKem::X25519 => x25519_near_p(0xef).to_vec(),
+                _ => {
+                    let mut u = x448_p_plus(1).to_vec();
+                    u[0] = 2;
+                    u
+                }
+            };
+            for u in [two, above_p] {
+                assert!(kem.validate_public_key(&u).is_ok(), "{kem:?}: {u:02x?} refused");
+                assert!(kem.dh(sk.as_bytes(), &u).is_ok(), "{kem:?}: {u:02x?} gives zero");
+            }
+        }
+    }
 }

@@ -624,6 +624,52 @@ fn commit_of_bad_update(n: &mut Net, edit: impl FnOnce(&mut mlsx_base::codec::Le
 }
 
 #[test]
+fn s7_3_two_updates_must_not_share_an_encryption_key() {
+    // Bob proposes an Update; Carol, who sees it, proposes one with Bob's
+    // new encryption key. Each is valid against the tree before the commit,
+    // but together they would leave two leaves with one key.
+    let mut n = net();
+    let cs = n.cs.clone();
+    let bob_update = n.bob.propose_update().unwrap();
+    let (content, _) = parts(&bob_update);
+    let FramedContentBody::Proposal(Proposal::Update(u)) = &content.body else {
+        unreachable!()
+    };
+    let bob_key = u.leaf_node.encryption_key.clone();
+    let Received::Proposal(bob_ref) = n.alice.process_message(&bob_update).unwrap() else {
+        panic!()
+    };
+    let m = n.carol.propose_update().unwrap();
+    let (mut content, _) = parts(&m);
+    let FramedContentBody::Proposal(Proposal::Update(u)) = &mut content.body else {
+        unreachable!()
+    };
+    u.leaf_node.encryption_key = bob_key;
+    let tbs = u.leaf_node.tbs(Some((b"neg".as_slice(), LeafIndex(2)))).unwrap();
+    u.leaf_node.signature = cs
+        .sign_with_label(&n.carol.identity().signer, LEAF_NODE_TBS_LABEL, &tbs)
+        .unwrap()
+        .into();
+    let m = frame(cs.as_ref(), &n.carol, &n.carol.identity().signer.duplicate(), content, None);
+    let Received::Proposal(carol_ref) = n.bob.process_message(&m).unwrap() else {
+        panic!()
+    };
+    // On its own, Carol's Update passes the proposal checks; the forged
+    // commit fails later, at the path built for another proposal list.
+    let alone = forged_commit(&mut n, CommitOptions::default(), |c| {
+        c.proposals = vec![ProposalOrRef::Reference(carol_ref.reference.clone())]
+    });
+    assert_peer!(rejects(&mut n.bob, &alone), PeerError::LeafParentHashMismatch);
+    let m = forged_commit(&mut n, CommitOptions::default(), |c| {
+        c.proposals = vec![
+            ProposalOrRef::Reference(bob_ref.reference.clone()),
+            ProposalOrRef::Reference(carol_ref.reference.clone()),
+        ]
+    });
+    assert_leaf!(rejects(&mut n.bob, &m), LeafError::DuplicateEncryptionKey);
+}
+
+#[test]
 fn s7_3_update_leaf_source_must_be_update() {
     let mut n = net();
     let m = commit_of_bad_update(&mut n, |l| {

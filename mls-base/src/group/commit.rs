@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use subtle::ConstantTimeEq;
 
 use super::validation::{
-    GroupParams, LeafContext, MemberSummary, check_key_package_authenticity, validate_key_package, validate_key_package_fields,
+    GroupParams, LeafContext, LeafError, MemberSummary, check_key_package_authenticity, validate_key_package, validate_key_package_fields,
     validate_leaf,
 };
 use std::collections::BTreeMap;
@@ -339,8 +339,10 @@ impl Group {
             return Err(invalid(ProposalListError::ReInitNotAlone));
         }
         let params_ext = extensions.clone();
-        // Updates.
+        // Updates. Each is checked against the tree before the commit, and
+        // the new keys against each other (§7.3: keys unique in the tree).
         let mut updated = vec![];
+        let mut update_keys: BTreeSet<(bool, &[u8])> = BTreeSet::new();
         for Listed { proposal: p, sender, .. } in list {
             if let Proposal::Update(u) = p {
                 let Sender::Member(l) = sender else {
@@ -365,6 +367,12 @@ impl Group {
                     limits: self.config.limits,
                 };
                 validate_leaf(cs, &u.leaf_node, LeafContext::Update(*l), &params)?;
+                if !update_keys.insert((false, u.leaf_node.signature_key.as_slice())) {
+                    return Err(PeerError::InvalidLeaf(LeafError::DuplicateSignatureKey).into());
+                }
+                if !update_keys.insert((true, u.leaf_node.encryption_key.as_slice())) {
+                    return Err(PeerError::InvalidLeaf(LeafError::DuplicateEncryptionKey).into());
+                }
                 if let Some(old) = self.tree.leaf(*l) {
                     self.config.validator.valid_successor(&old.credential, &u.leaf_node.credential)?;
                 }

@@ -155,6 +155,27 @@ fn tree_size_by_commit() {
 }
 
 #[test]
+fn tree_size_is_checked_before_the_adds_signatures() {
+    // Three members and two Adds: five members, so a limit of 4 is exceeded
+    // by the count before any KeyPackage signature is verified (the tree,
+    // 8 leaves, would be checked only after them).
+    let (cs, mut alice, bob) = group(true);
+    let out = commit(
+        &mut alice,
+        CommitOptions::add(vec![bundle(&cs, "dave").key_package, bundle(&cs, "erin").key_package]),
+    );
+    let mut bob = reconfigured(&cs, &bob, with_limit(Limit::Leaves, 4));
+    match rejects(&mut bob, &out.commit) {
+        Error::Peer(PeerError::LimitExceeded {
+            limit: Limit::Leaves,
+            value: 5,
+            max: 4,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn tree_size_on_join() {
     let (cs, mut alice, _) = group(true);
     let dave = bundle(&cs, "dave");
@@ -395,9 +416,19 @@ fn out_of_order_tolerance() {
 
 #[test]
 fn a_sender_does_not_encrypt_over_the_message_size() {
-    let (cs, alice, _) = group(false);
-    let mut alice = reconfigured(&cs, &alice, with_limit(Limit::MessageSize, 100));
-    let e = alice.encrypt_application(&[7; 101], b"").expect_err("encrypted");
+    let (cs, alice, bob) = group(false);
+    let config = || with_limit(Limit::MessageSize, 400);
+    let mut alice = reconfigured(&cs, &alice, config());
+    let mut bob = reconfigured(&cs, &bob, config());
+    // A plaintext over the limit is refused before anything is spent.
+    let e = alice.encrypt_application(&[7; 401], b"").expect_err("encrypted");
     assert!(matches!(e, Error::Misuse(mlsx_base::MisuseError::TooLarge)), "{e:?}");
-    alice.encrypt_application(&[7; 60], b"").unwrap();
+    // So is one under it whose framing (signature, tags, header) is not.
+    let e = alice.encrypt_application(&[7; 390], b"").expect_err("encrypted");
+    assert!(matches!(e, Error::Misuse(mlsx_base::MisuseError::TooLarge)), "{e:?}");
+    // A message that fits reaches a receiver with the same limit, despite
+    // the generation the refused one spent.
+    let m = alice.encrypt_application(&[7; 100], b"").unwrap();
+    assert!(tls_codec::Size::tls_serialized_len(&m) <= 400);
+    assert!(matches!(bob.process_message(&m).unwrap(), Received::Application { .. }));
 }

@@ -425,6 +425,11 @@ impl Group {
                 _ => None,
             })
             .collect();
+        // The members after the commit bound its tree from below: refuse an
+        // oversized commit before verifying its signatures.
+        if !adds.is_empty() {
+            self.config.limits.check(super::Limit::Leaves, tree.leaves().count() + adds.len())?;
+        }
         let suite = self.context.cipher_suite;
         let validator = self.config.validator.as_ref();
         crate::par::try_map(&adds, |kp| check_key_package_authenticity(cs, kp, suite, validator))?;
@@ -975,6 +980,10 @@ impl Group {
                     return Err(MisuseError::OwnCommit.into());
                 }
                 let mut list = Vec::with_capacity(commit.proposals.len());
+                // By-reference lookups through an index: a linear search per
+                // reference would be quadratic in the (bounded) counts.
+                let cached: std::collections::HashMap<&crate::codec::ProposalRef, &super::CachedProposal> =
+                    self.pending.iter().map(|c| (&c.reference, c)).collect();
                 for p in &commit.proposals {
                     match p {
                         ProposalOrRef::Proposal(p) => list.push(Listed {
@@ -983,11 +992,7 @@ impl Group {
                             by_reference: false,
                         }),
                         ProposalOrRef::Reference(r) => {
-                            let c = self
-                                .pending
-                                .iter()
-                                .find(|c| &c.reference == r)
-                                .ok_or(PeerError::UnknownProposalRef)?;
+                            let c = cached.get(r).ok_or(PeerError::UnknownProposalRef)?;
                             list.push(Listed {
                                 proposal: c.proposal.clone(),
                                 sender: c.sender,

@@ -579,7 +579,15 @@ impl Group {
             self.secrets.sender_data_secret.as_bytes(),
             padding,
         )?;
-        Ok(MlsMessage::new(MlsMessageBody::PrivateMessage(msg)))
+        let msg = MlsMessage::new(MlsMessageBody::PrivateMessage(msg));
+        // Framing, signature, padding and tags add to the plaintext: never
+        // release a message that receivers would refuse as too large. (The
+        // ratchet key it used is spent; receivers skip the generation.)
+        self.config
+            .limits
+            .check(Limit::MessageSize, tls_codec::Size::tls_serialized_len(&msg))
+            .map_err(|_| MisuseError::TooLarge)?;
+        Ok(msg)
     }
 
     /// Protects a handshake message in the configured wire format and

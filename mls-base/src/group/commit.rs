@@ -279,6 +279,34 @@ fn invalid(why: ProposalListError) -> Error {
     PeerError::InvalidProposals(why).into()
 }
 
+/// Checks a PreSharedKey proposal of a commit, regular or external, and
+/// appends its id to `psks`: the nonce is `Nh` bytes (RFC 9420 §8.4), a
+/// resumption PSK has usage `application` (§12.1.4: reinit and branch PSKs
+/// only found groups), no PSK is named twice (§12.2), and the count stays
+/// within `Limits::max_psks`, checked here so that the duplicate search
+/// stays short.
+fn push_psk(
+    cs: &dyn crate::crypto::CipherSuiteProvider,
+    limits: &super::Limits,
+    psks: &mut Vec<PreSharedKeyId>,
+    id: &PreSharedKeyId,
+) -> Result<(), Error> {
+    if id.psk_nonce.len() != cs.hash_len() {
+        return Err(PeerError::InvalidPskNonce(id.psk_nonce.len()).into());
+    }
+    if let Psk::Resumption(r) = &id.psk
+        && r.usage != ResumptionPskUsage::APPLICATION
+    {
+        return Err(invalid(ProposalListError::ResumptionPskUsageNotAllowed));
+    }
+    limits.check(super::Limit::Psks, psks.len() + 1)?;
+    if psks.contains(id) {
+        return Err(invalid(ProposalListError::DuplicatePsk));
+    }
+    psks.push(id.clone());
+    Ok(())
+}
+
 impl Group {
     /// Validates (§12.2) and applies (§12.3) a regular commit's proposals.
     pub(super) fn apply_proposals(&self, committer: LeafIndex, list: &[Listed], receiving: bool) -> Result<Applied, Error> {
@@ -456,19 +484,7 @@ impl Group {
         // PSKs, in order.
         for Listed { proposal: p, .. } in list {
             if let Proposal::PreSharedKey(psk) = p {
-                let id = &psk.psk;
-                if id.psk_nonce.len() != cs.hash_len() {
-                    return Err(PeerError::InvalidPskNonce(id.psk_nonce.len()).into());
-                }
-                if let Psk::Resumption(r) = &id.psk
-                    && r.usage != ResumptionPskUsage::APPLICATION
-                {
-                    return Err(invalid(ProposalListError::ResumptionPskUsageNotAllowed));
-                }
-                if psk_ids.contains(id) {
-                    return Err(invalid(ProposalListError::DuplicatePsk));
-                }
-                psk_ids.push(id.clone());
+                push_psk(cs, &self.config.limits, &mut psk_ids, &psk.psk)?;
             }
         }
         // New proposal types applied after the RFC 9420 ones.
@@ -869,21 +885,7 @@ impl Group {
             match (p, by_reference) {
                 (Proposal::ExternalInit(e), false) if kem_output.is_none() => kem_output = Some(e.kem_output.clone()),
                 (Proposal::Remove(r), false) if remove.is_none() => remove = Some(r.removed),
-                (Proposal::PreSharedKey(psk), false) => {
-                    if psk.psk.psk_nonce.len() != cs.hash_len() {
-                        return Err(PeerError::InvalidPskNonce(psk.psk.psk_nonce.len()).into());
-                    }
-                    // RFC 9420 §12.1.4: reinit and branch PSKs only found groups.
-                    if let Psk::Resumption(r) = &psk.psk.psk
-                        && r.usage != ResumptionPskUsage::APPLICATION
-                    {
-                        return Err(invalid(ProposalListError::ResumptionPskUsageNotAllowed));
-                    }
-                    if psks.contains(&psk.psk) {
-                        return Err(invalid(ProposalListError::DuplicatePsk));
-                    }
-                    psks.push(psk.psk.clone());
-                }
+                (Proposal::PreSharedKey(psk), false) => push_psk(cs, &self.config.limits, &mut psks, &psk.psk)?,
                 (Proposal::Custom(c), _) => {
                     let h = hooks
                         .proposal(c.proposal_type)
@@ -1077,25 +1079,28 @@ impl Group {
                 }
                 // §12.4.2: no public key of the path (leaf included) may
                 // already be in the tree, nor appear twice in the path.
-                let mut existing = applied.tree.all_encryption_keys();
-                if external {
-                    // The joiner's leaf is already in `applied.tree`.
-                    existing.remove(new_key);
-                    if applied.tree.leaves().filter(|(_, l)| l.encryption_key == *new_key).count() > 1
-                        || applied.tree.all_parent_encryption_keys().contains(new_key)
-                    {
-                        return Err(PeerError::KeyAlreadyInTree.into());
+                // The keys are borrowed, not copied; an external joiner's
+                // leaf is already in `applied.tree`, so its key must be
+                // there exactly once.
+                let mut existing = std::collections::HashSet::with_capacity(2 * applied.tree.n_leaves() as usize);
+                let mut own_key_seen = 0;
+                for key in applied.tree.encryption_keys() {
+                    if key == new_key.as_slice() {
+                        own_key_seen += 1;
+                    } else {
+                        existing.insert(key);
                     }
-                } else if existing.contains(new_key) {
+                }
+                if own_key_seen > usize::from(external) {
                     return Err(PeerError::KeyAlreadyInTree.into());
                 }
-                let mut in_path = std::collections::HashSet::from([new_key]);
+                let mut in_path = std::collections::HashSet::from([new_key.as_slice()]);
                 for n in &path.nodes {
                     // RFC 9420 §10 asks it of leaf keys; a malformed parent
                     // key would break every later encryption to that node.
-                    cs.kem_validate_public_key(n.encryption_key.as_slice())
-                        .map_err(|_| PeerError::InvalidNodeKey)?;
-                    if existing.contains(&n.encryption_key) || !in_path.insert(&n.encryption_key) {
+                    let key = n.encryption_key.as_slice();
+                    cs.kem_validate_public_key(key).map_err(|_| PeerError::InvalidNodeKey)?;
+                    if existing.contains(key) || !in_path.insert(key) {
                         return Err(PeerError::KeyAlreadyInTree.into());
                     }
                 }

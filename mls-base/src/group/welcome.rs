@@ -273,8 +273,8 @@ pub(super) fn verified_tree(
         },
         || -> Result<RatchetTree, Error> {
             tree.verify_structure()?;
-            for key in tree.all_parent_encryption_keys() {
-                c.kem_validate_public_key(key.as_slice()).map_err(|_| PeerError::InvalidNodeKey)?;
+            for key in tree.parent_encryption_keys() {
+                c.kem_validate_public_key(key).map_err(|_| PeerError::InvalidNodeKey)?;
             }
             if tree.tree_hash(c)? != context.tree_hash.as_slice() {
                 return Err(PeerError::InvalidGroupInfo("tree hash").into());

@@ -114,30 +114,20 @@ impl RatchetTree {
         })
     }
 
-    /// Every HPKE public key in the tree (leaves and parents).
-    pub fn all_encryption_keys(&self) -> std::collections::HashSet<crate::codec::HpkePublicKey> {
-        self.nodes
-            .iter()
-            .flatten()
-            .map(|n| match &**n {
-                Node::Leaf(l) => l.encryption_key.clone(),
-                Node::Parent(p) => p.encryption_key.clone(),
-            })
-            .collect()
+    /// Every HPKE public key in the tree (leaves and parents), borrowed.
+    pub fn encryption_keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.nodes.iter().flatten().map(|n| match &**n {
+            Node::Leaf(l) => l.encryption_key.as_slice(),
+            Node::Parent(p) => p.encryption_key.as_slice(),
+        })
     }
 
-    /// Every parent node's HPKE public key.
-    pub fn all_parent_encryption_keys(&self) -> std::collections::HashSet<crate::codec::HpkePublicKey> {
-        self.nodes
-            .iter()
-            .skip(1)
-            .step_by(2)
-            .flatten()
-            .filter_map(|n| match &**n {
-                Node::Parent(p) => Some(p.encryption_key.clone()),
-                Node::Leaf(_) => None,
-            })
-            .collect()
+    /// Every parent node's HPKE public key, borrowed.
+    pub fn parent_encryption_keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.nodes.iter().skip(1).step_by(2).flatten().filter_map(|n| match &**n {
+            Node::Parent(p) => Some(p.encryption_key.as_slice()),
+            Node::Leaf(_) => None,
+        })
     }
 
     /// The root's index.

@@ -161,6 +161,11 @@ impl Scenario {
         Group::load(self.cs.clone(), bytes, self.config.clone()).unwrap()
     }
 
+    /// The saved states of Alice, Bob and Carol, for seed corpora.
+    pub fn saved_states(&self) -> [&[u8]; 3] {
+        [&self.alice, &self.bob, &self.carol]
+    }
+
     /// Encoded valid messages, for seed corpora.
     pub fn encoded_messages(&self) -> Vec<Vec<u8>> {
         self.messages.iter().map(|m| m.tls_serialize_detached().unwrap()).collect()
@@ -241,21 +246,68 @@ impl Scenario {
         };
         let encoded = self.encoded_messages();
         let mut bytes = encoded[usize::from(pick) % encoded.len()].clone();
-        for e in edits.chunks_exact(3) {
-            if bytes.is_empty() {
-                break;
-            }
-            let pos = (usize::from(e[0]) * 7919 + usize::from(e[2])) % bytes.len();
-            match e[1] % 4 {
-                0 => bytes[pos] ^= e[2] | 1,
-                1 => bytes[pos] = e[2],
-                2 => bytes.insert(pos, e[2]),
-                _ => {
-                    bytes.remove(pos);
-                }
+        edit(&mut bytes, edits);
+        self.feed(&bytes);
+    }
+}
+
+/// Saved state (the storage boundary), raw or as an edited copy of a
+/// member's: loading must not panic, and a state that loads must be usable
+/// without panicking: it saves, reloads to the same bytes, and can process
+/// the scenario's messages, encrypt and commit. Returns whether it loaded.
+pub fn group_state(data: &[u8]) -> bool {
+    let s = Scenario::get();
+    let bytes = match data.split_first() {
+        Some((m, rest)) if m % 2 == 0 => rest.to_vec(),
+        Some((_, rest)) => {
+            let Some((&pick, edits)) = rest.split_first() else {
+                return false;
+            };
+            let mut bytes = [&s.alice, &s.bob, &s.carol][usize::from(pick) % 3].clone();
+            edit(&mut bytes, edits);
+            bytes
+        }
+        None => return false,
+    };
+    let Ok(mut g) = Group::load(s.cs.clone(), &bytes, s.config.clone()) else {
+        return false;
+    };
+    let saved = g.save().expect("a loaded state saves");
+    let again = Group::load(s.cs.clone(), &saved, s.config.clone()).expect("a saved state loads");
+    assert!(
+        again.save().expect("saves").as_slice() == saved.as_slice(),
+        "save, load, save is not stable"
+    );
+    let _ = (g.epoch(), g.epoch_authenticator().len(), g.members().count(), g.own_leaf());
+    for m in &s.messages {
+        let mut h = Group::load(s.cs.clone(), &saved, s.config.clone()).expect("a saved state loads");
+        if let Ok(Received::Commit(staged)) = h.process_message(m) {
+            let _ = h.merge_staged_commit(staged);
+        }
+    }
+    let _ = g.encrypt_application(b"data", b"");
+    if g.commit(CommitOptions::default()).is_ok() {
+        let _ = g.merge_pending_commit();
+    }
+    true
+}
+
+/// Applies `edits` (each three bytes: position, operation, value) to
+/// `bytes`: flip, set, insert or remove one byte.
+fn edit(bytes: &mut Vec<u8>, edits: &[u8]) {
+    for e in edits.chunks_exact(3) {
+        if bytes.is_empty() {
+            break;
+        }
+        let pos = (usize::from(e[0]) * 7919 + usize::from(e[2])) % bytes.len();
+        match e[1] % 4 {
+            0 => bytes[pos] ^= e[2] | 1,
+            1 => bytes[pos] = e[2],
+            2 => bytes.insert(pos, e[2]),
+            _ => {
+                bytes.remove(pos);
             }
         }
-        self.feed(&bytes);
     }
 }
 

@@ -82,5 +82,14 @@ fn main() {
             n += 3;
         }
     }
+    // Saved states, raw (even first byte) and as edit bases (odd, then the
+    // member: Alice, Bob, Carol).
+    for (i, state) in mlsx_fuzz::harness::Scenario::get().saved_states().iter().enumerate() {
+        let mut raw = vec![0u8];
+        raw.extend_from_slice(state);
+        write(&corpus, "group_state", &format!("raw-{i}"), &raw);
+        write(&corpus, "group_state", &format!("edit-{i}"), &[1, i as u8]);
+        n += 2;
+    }
     println!("wrote {n} seed files under {}", corpus.display());
 }

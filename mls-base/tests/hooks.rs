@@ -751,6 +751,47 @@ fn external_sender_flags_are_enforced() {
 }
 
 #[test]
+fn external_commit_flags_are_enforced() {
+    // RFC 9420 §12.2 allows only RFC types in an external commit; a new
+    // type is allowed there only with its `in_external_commit` flag.
+    let mut g = group(2, config);
+    let gi = g[0].group_info().unwrap();
+    let (joined, commit) = Group::join_external(cs(), &gi, None, identity(cs_ref(&g[0]), "ext"), None, config()).unwrap();
+    let signer = joined.identity().signer.duplicate();
+    let context = g[0].context().clone();
+    let cs = cs();
+    let with = |p: Proposal| {
+        let MlsMessageBody::PublicMessage(pm) = &commit.body else {
+            panic!()
+        };
+        let mut content = pm.content.clone();
+        let FramedContentBody::Commit(c) = &mut content.body else {
+            panic!()
+        };
+        c.proposals.push(mlsx_base::codec::ProposalOrRef::Proposal(p));
+        let m =
+            mlsx_base::framing::protect_public(cs.as_ref(), &signer, content, pm.auth.confirmation_tag.clone(), &context, None).unwrap();
+        MlsMessage::new(MlsMessageBody::PublicMessage(m))
+    };
+    // Note has no in_external_commit flag.
+    let err = expect_err(g[1].process_message(&with(note(b"no"))));
+    assert!(
+        matches!(
+            err,
+            Error::Peer(PeerError::InvalidProposals(ProposalListError::NotAllowedInExternalCommit))
+        ),
+        "{err:?}"
+    );
+    // TagSet has it: the list passes, and the forged commit fails only
+    // later: TagSet changed the provisional GroupContext, under which the
+    // joiner's path secret no longer decrypts.
+    let err = expect_err(g[1].process_message(&with(tag_set(3, b"ext"))));
+    assert!(matches!(err, Error::Crypto(mlsx_base::CryptoError::DecryptionFailed)), "{err:?}");
+    // Unedited, the external commit is accepted.
+    assert!(matches!(g[1].process_message(&commit).unwrap(), Received::Commit(_)));
+}
+
+#[test]
 fn extension_handlers_validate_leaves_key_packages_and_contexts() {
     let cs = cs();
     let mut g = group(1, config);

@@ -125,3 +125,26 @@ fn negative_tests_table_matches_the_tests() {
         missing.join("\n")
     );
 }
+
+#[test]
+fn negative_tests_summary_counts_the_rows() {
+    let table = read(&crate_dir().join("../drafts/negative-tests.md"));
+    let rows = rows(&table);
+    let statuses = ["tested", "enforced, untested", "sender-only", "not enforced", "app's duty"];
+    let summary = |label: &str| -> usize {
+        let prefix = format!("| {label} | ");
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no summary line for {label}"));
+        line[prefix.len()..].trim_end_matches(" |").trim_matches('*').parse().unwrap()
+    };
+    let mut total = 0;
+    for status in statuses {
+        let n = rows.iter().filter(|(_, s, _)| s.starts_with(status)).count();
+        assert_eq!(summary(status), n, "summary count of {status:?}");
+        total += n;
+    }
+    assert_eq!(total, rows.len(), "a row has none of the statuses");
+    assert_eq!(summary("**Rules in total**"), rows.len());
+}

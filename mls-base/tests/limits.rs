@@ -423,11 +423,13 @@ fn a_sender_does_not_encrypt_over_the_message_size() {
     // A plaintext over the limit is refused before anything is spent.
     let e = alice.encrypt_application(&[7; 401], b"").expect_err("encrypted");
     assert!(matches!(e, Error::Misuse(mlsx_base::MisuseError::TooLarge)), "{e:?}");
-    // So is one under it whose framing (signature, tags, header) is not.
+    // So is one under it whose framing (signature, tags, header) is not,
+    // and it spends no ratchet key: the state is as it was.
+    let before = alice.save().unwrap();
     let e = alice.encrypt_application(&[7; 390], b"").expect_err("encrypted");
     assert!(matches!(e, Error::Misuse(mlsx_base::MisuseError::TooLarge)), "{e:?}");
-    // A message that fits reaches a receiver with the same limit, despite
-    // the generation the refused one spent.
+    assert!(alice.save().unwrap() == before, "a refused message changed the sender's state");
+    // A message that fits reaches a receiver with the same limit.
     let m = alice.encrypt_application(&[7; 100], b"").unwrap();
     assert!(tls_codec::Size::tls_serialized_len(&m) <= 400);
     assert!(matches!(bob.process_message(&m).unwrap(), Received::Application { .. }));

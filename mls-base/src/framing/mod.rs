@@ -225,6 +225,23 @@ pub fn seal_private(
     sender_data_secret: &[u8],
     padding_len: usize,
 ) -> Result<PrivateMessage, Error> {
+    seal_private_within(cs, content, auth, secret_tree, sender_data_secret, padding_len, usize::MAX)
+}
+
+/// Like [`seal_private`], but refuses with `MisuseError::TooLarge` a
+/// message whose MLSMessage encoding would be over `max_message_len`
+/// bytes, without spending the ratchet key: a sender's limit is then
+/// exactly what receivers with the same limit accept.
+#[allow(clippy::too_many_arguments)]
+pub fn seal_private_within(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    content: FramedContent,
+    auth: FramedContentAuthData,
+    secret_tree: &mut SecretTree,
+    sender_data_secret: &[u8],
+    padding_len: usize,
+    max_message_len: usize,
+) -> Result<PrivateMessage, Error> {
     let Sender::Member(leaf) = content.sender else {
         return Err(MisuseError::InvalidSender.into());
     };
@@ -250,32 +267,38 @@ pub fn seal_private(
 
     let mut reuse_guard = [0u8; 4];
     cs.random_bytes(&mut reuse_guard)?;
-    let key = secret_tree.next_key(cs, leaf.0, ratchet_type(content_type))?;
-    let nonce = xor_reuse_guard(key.nonce.as_bytes(), &reuse_guard);
-    let ciphertext = cs.aead_seal(key.key.as_bytes(), &nonce, &aad, &plaintext)?;
+    secret_tree.next_key_with(cs, leaf.0, ratchet_type(content_type), |key| {
+        let nonce = xor_reuse_guard(key.nonce.as_bytes(), &reuse_guard);
+        let ciphertext = cs.aead_seal(key.key.as_bytes(), &nonce, &aad, &plaintext)?;
 
-    let sender_data = SenderData {
-        leaf_index: leaf,
-        generation: key.generation,
-        reuse_guard,
-    }
-    .tls_serialize_detached()?;
-    let (sd_key, sd_nonce) = sender_data_key_nonce(cs, sender_data_secret, &ciphertext)?;
-    let sd_aad = SenderDataAad {
-        group_id: content.group_id.clone(),
-        epoch: content.epoch,
-        content_type,
-    }
-    .tls_serialize_detached()?;
-    let encrypted_sender_data = cs.aead_seal(sd_key.as_bytes(), sd_nonce.as_bytes(), &sd_aad, &sender_data)?;
+        let sender_data = SenderData {
+            leaf_index: leaf,
+            generation: key.generation,
+            reuse_guard,
+        }
+        .tls_serialize_detached()?;
+        let (sd_key, sd_nonce) = sender_data_key_nonce(cs, sender_data_secret, &ciphertext)?;
+        let sd_aad = SenderDataAad {
+            group_id: content.group_id.clone(),
+            epoch: content.epoch,
+            content_type,
+        }
+        .tls_serialize_detached()?;
+        let encrypted_sender_data = cs.aead_seal(sd_key.as_bytes(), sd_nonce.as_bytes(), &sd_aad, &sender_data)?;
 
-    Ok(PrivateMessage {
-        group_id: content.group_id,
-        epoch: content.epoch,
-        content_type,
-        authenticated_data: content.authenticated_data,
-        encrypted_sender_data: encrypted_sender_data.into(),
-        ciphertext: ciphertext.into(),
+        let message = PrivateMessage {
+            group_id: content.group_id,
+            epoch: content.epoch,
+            content_type,
+            authenticated_data: content.authenticated_data,
+            encrypted_sender_data: encrypted_sender_data.into(),
+            ciphertext: ciphertext.into(),
+        };
+        // The MLSMessage adds its version and wire format (2 bytes each).
+        if 4 + tls_codec::Size::tls_serialized_len(&message) > max_message_len {
+            return Err(MisuseError::TooLarge.into());
+        }
+        Ok(message)
     })
 }
 

@@ -453,9 +453,10 @@ impl Group {
                 _ => None,
             })
             .collect();
-        // The members after the commit bound its tree from below: refuse an
-        // oversized commit before verifying its signatures.
-        if !adds.is_empty() {
+        // The members after the commit bound its tree from below, unless a
+        // new proposal type applied after the Adds removes members: refuse
+        // an oversized commit before verifying its signatures.
+        if !adds.is_empty() && custom_types.is_empty() {
             self.config.limits.check(super::Limit::Leaves, tree.leaves().count() + adds.len())?;
         }
         let suite = self.context.cipher_suite;
@@ -1091,7 +1092,7 @@ impl Group {
                         existing.insert(key);
                     }
                 }
-                if own_key_seen > usize::from(external) {
+                if own_key_seen != usize::from(external) {
                     return Err(PeerError::KeyAlreadyInTree.into());
                 }
                 let mut in_path = std::collections::HashSet::from([new_key.as_slice()]);

@@ -569,25 +569,25 @@ impl Group {
         }
         let padding = self.padding_for(data.len());
         let content = self.framed(FramedContentBody::Application(data.into()), authenticated_data)?;
-        let msg = protect_private(
-            self.cs.as_ref(),
-            &self.identity.signer,
+        let cs = self.cs.as_ref();
+        let signature = framing::sign_content(cs, &self.identity.signer, WireFormat::PRIVATE_MESSAGE, &content, &self.context)?;
+        let auth = crate::codec::FramedContentAuthData {
+            signature: signature.into(),
+            confirmation_tag: None,
+        };
+        // Framing, signature, padding and tags add to the plaintext: a
+        // message that receivers with the same limit would refuse is not
+        // sent, and its ratchet key is not spent.
+        let msg = framing::seal_private_within(
+            cs,
             content,
-            None,
-            &self.context,
+            auth,
             &mut self.secret_tree,
             self.secrets.sender_data_secret.as_bytes(),
             padding,
+            self.config.limits.max_message_size,
         )?;
-        let msg = MlsMessage::new(MlsMessageBody::PrivateMessage(msg));
-        // Framing, signature, padding and tags add to the plaintext: never
-        // release a message that receivers would refuse as too large. (The
-        // ratchet key it used is spent; receivers skip the generation.)
-        self.config
-            .limits
-            .check(Limit::MessageSize, tls_codec::Size::tls_serialized_len(&msg))
-            .map_err(|_| MisuseError::TooLarge)?;
-        Ok(msg)
+        Ok(MlsMessage::new(MlsMessageBody::PrivateMessage(msg)))
     }
 
     /// Protects a handshake message in the configured wire format and

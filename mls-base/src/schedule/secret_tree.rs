@@ -258,6 +258,23 @@ impl SecretTree {
         Ok(key)
     }
 
+    /// Runs `seal` with the next key of `leaf`'s ratchet `t`. The key is
+    /// consumed and the ratchet advanced only if `seal` succeeds; on any
+    /// error the tree is left exactly as it was.
+    pub fn next_key_with<T>(
+        &mut self,
+        cs: &(impl CipherSuiteProvider + ?Sized),
+        leaf: u32,
+        t: RatchetType,
+        seal: impl FnOnce(&RatchetKey) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let (mut ratchets, changes) = self.stage_leaf(cs, leaf)?;
+        let key = ratchets.get_mut(t).take_current(cs)?;
+        let out = seal(&key)?;
+        self.commit(leaf, ratchets, changes);
+        Ok(out)
+    }
+
     /// Runs `decrypt` with the key of `(leaf, t, generation)`. The key is
     /// consumed and the tree advanced only if `decrypt` succeeds; on any
     /// error the tree is left exactly as it was.

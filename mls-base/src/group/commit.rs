@@ -1080,30 +1080,34 @@ impl Group {
                 }
                 // §12.4.2: no public key of the path (leaf included) may
                 // already be in the tree, nor appear twice in the path.
-                // The keys are borrowed, not copied; an external joiner's
-                // leaf is already in `applied.tree`, so its key must be
-                // there exactly once.
-                let mut existing = std::collections::HashSet::with_capacity(2 * applied.tree.n_leaves() as usize);
-                let mut own_key_seen = 0;
-                for key in applied.tree.encryption_keys() {
-                    if key == new_key.as_slice() {
-                        own_key_seen += 1;
-                    } else {
-                        existing.insert(key);
-                    }
-                }
-                if own_key_seen != usize::from(external) {
-                    return Err(PeerError::KeyAlreadyInTree.into());
-                }
-                let mut in_path = std::collections::HashSet::from([new_key.as_slice()]);
+                // The path's keys (a few) are sorted and each key of the
+                // tree looked up among them, in one pass with no copies. An
+                // external joiner's leaf is already in `applied.tree`, so
+                // its key must be there exactly once.
+                let mut path_keys: Vec<&[u8]> = Vec::with_capacity(path.nodes.len() + 1);
+                path_keys.push(new_key.as_slice());
                 for n in &path.nodes {
                     // RFC 9420 §10 asks it of leaf keys; a malformed parent
                     // key would break every later encryption to that node.
                     let key = n.encryption_key.as_slice();
                     cs.kem_validate_public_key(key).map_err(|_| PeerError::InvalidNodeKey)?;
-                    if existing.contains(key) || !in_path.insert(key) {
+                    if path_keys.contains(&key) {
                         return Err(PeerError::KeyAlreadyInTree.into());
                     }
+                    path_keys.push(key);
+                }
+                path_keys.sort_unstable();
+                let mut own_key_seen = 0;
+                for key in applied.tree.encryption_keys() {
+                    if path_keys.binary_search(&key).is_ok() {
+                        if key != new_key.as_slice() {
+                            return Err(PeerError::KeyAlreadyInTree.into());
+                        }
+                        own_key_seen += 1;
+                    }
+                }
+                if own_key_seen != usize::from(external) {
+                    return Err(PeerError::KeyAlreadyInTree.into());
                 }
                 applied.tree.merge_update_path(cs, committer, path)?;
                 if removed_self {

@@ -308,6 +308,17 @@ fn push_psk(
 }
 
 impl Group {
+    /// The cached proposals by reference, for `commit`'s by-reference
+    /// entries (empty if it has none): a linear search per reference would
+    /// be quadratic in the (bounded) counts.
+    fn cached_by_reference(&self, commit: &Commit) -> std::collections::HashMap<&crate::codec::ProposalRef, &super::CachedProposal> {
+        if commit.proposals.iter().any(|p| matches!(p, ProposalOrRef::Reference(_))) {
+            self.pending.iter().map(|c| (&c.reference, c)).collect()
+        } else {
+            std::collections::HashMap::new()
+        }
+    }
+
     /// Validates (§12.2) and applies (§12.3) a regular commit's proposals.
     pub(super) fn apply_proposals(&self, committer: LeafIndex, list: &[Listed], receiving: bool) -> Result<Applied, Error> {
         // §7.3: lifetimes MUST be checked when sending, and are checked when receiving unless configured off.
@@ -871,15 +882,12 @@ impl Group {
         let mut remove = None;
         let mut psks = vec![];
         let mut list: Vec<Listed> = vec![];
+        let cached = self.cached_by_reference(commit);
         for p in &commit.proposals {
             let (p, sender, by_reference) = match p {
                 ProposalOrRef::Proposal(p) => (p, Sender::NewMemberCommit, false),
                 ProposalOrRef::Reference(r) => {
-                    let c = self
-                        .pending
-                        .iter()
-                        .find(|c| &c.reference == r)
-                        .ok_or(PeerError::UnknownProposalRef)?;
+                    let c = cached.get(r).ok_or(PeerError::UnknownProposalRef)?;
                     (&c.proposal, c.sender, true)
                 }
             };
@@ -983,10 +991,7 @@ impl Group {
                     return Err(MisuseError::OwnCommit.into());
                 }
                 let mut list = Vec::with_capacity(commit.proposals.len());
-                // By-reference lookups through an index: a linear search per
-                // reference would be quadratic in the (bounded) counts.
-                let cached: std::collections::HashMap<&crate::codec::ProposalRef, &super::CachedProposal> =
-                    self.pending.iter().map(|c| (&c.reference, c)).collect();
+                let cached = self.cached_by_reference(commit);
                 for p in &commit.proposals {
                     match p {
                         ProposalOrRef::Proposal(p) => list.push(Listed {

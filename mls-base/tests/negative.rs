@@ -600,8 +600,8 @@ fn s7_3_encryption_key_must_be_unique() {
 }
 
 /// Carol proposes an Update whose leaf is edited by `edit` (and re-signed);
-/// Bob caches it; Alice's commit references it.
-fn commit_of_bad_update(n: &mut Net, edit: impl FnOnce(&mut mlsx_base::codec::LeafNode)) -> MlsMessage {
+/// Bob caches it. Returns its reference.
+fn bad_update(n: &mut Net, edit: impl FnOnce(&mut mlsx_base::codec::LeafNode)) -> mlsx_base::codec::ProposalRef {
     let cs = n.cs.clone();
     let m = n.carol.propose_update().unwrap();
     let (mut content, _) = parts(&m);
@@ -618,9 +618,20 @@ fn commit_of_bad_update(n: &mut Net, edit: impl FnOnce(&mut mlsx_base::codec::Le
     let Received::Proposal(cached) = n.bob.process_message(&m).unwrap() else {
         panic!()
     };
+    cached.reference
+}
+
+/// Alice's commit (forged) of the proposals `refs`, by reference.
+fn commit_of_refs(n: &mut Net, refs: &[&mlsx_base::codec::ProposalRef]) -> MlsMessage {
     forged_commit(n, CommitOptions::default(), |c| {
-        c.proposals = vec![ProposalOrRef::Reference(cached.reference.clone())]
+        c.proposals = refs.iter().map(|r| ProposalOrRef::Reference((*r).clone())).collect()
     })
+}
+
+/// Carol's Update edited by `edit`, cached by Bob, committed by Alice.
+fn commit_of_bad_update(n: &mut Net, edit: impl FnOnce(&mut mlsx_base::codec::LeafNode)) -> MlsMessage {
+    let r = bad_update(n, edit);
+    commit_of_refs(n, &[&r])
 }
 
 #[test]
@@ -629,7 +640,6 @@ fn s7_3_two_updates_must_not_share_an_encryption_key() {
     // new encryption key. Each is valid against the tree before the commit,
     // but together they would leave two leaves with one key.
     let mut n = net();
-    let cs = n.cs.clone();
     let bob_update = n.bob.propose_update().unwrap();
     let (content, _) = parts(&bob_update);
     let FramedContentBody::Proposal(Proposal::Update(u)) = &content.body else {
@@ -639,33 +649,12 @@ fn s7_3_two_updates_must_not_share_an_encryption_key() {
     let Received::Proposal(bob_ref) = n.alice.process_message(&bob_update).unwrap() else {
         panic!()
     };
-    let m = n.carol.propose_update().unwrap();
-    let (mut content, _) = parts(&m);
-    let FramedContentBody::Proposal(Proposal::Update(u)) = &mut content.body else {
-        unreachable!()
-    };
-    u.leaf_node.encryption_key = bob_key;
-    let tbs = u.leaf_node.tbs(Some((b"neg".as_slice(), LeafIndex(2)))).unwrap();
-    u.leaf_node.signature = cs
-        .sign_with_label(&n.carol.identity().signer, LEAF_NODE_TBS_LABEL, &tbs)
-        .unwrap()
-        .into();
-    let m = frame(cs.as_ref(), &n.carol, &n.carol.identity().signer.duplicate(), content, None);
-    let Received::Proposal(carol_ref) = n.bob.process_message(&m).unwrap() else {
-        panic!()
-    };
+    let carol_ref = bad_update(&mut n, |l| l.encryption_key = bob_key);
     // On its own, Carol's Update passes the proposal checks; the forged
     // commit fails later, at the path built for another proposal list.
-    let alone = forged_commit(&mut n, CommitOptions::default(), |c| {
-        c.proposals = vec![ProposalOrRef::Reference(carol_ref.reference.clone())]
-    });
+    let alone = commit_of_refs(&mut n, &[&carol_ref]);
     assert_peer!(rejects(&mut n.bob, &alone), PeerError::LeafParentHashMismatch);
-    let m = forged_commit(&mut n, CommitOptions::default(), |c| {
-        c.proposals = vec![
-            ProposalOrRef::Reference(bob_ref.reference.clone()),
-            ProposalOrRef::Reference(carol_ref.reference.clone()),
-        ]
-    });
+    let m = commit_of_refs(&mut n, &[&bob_ref.reference, &carol_ref]);
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::DuplicateEncryptionKey);
 }
 

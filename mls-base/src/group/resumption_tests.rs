@@ -97,30 +97,56 @@ fn group_info_error(e: Error) -> &'static str {
     }
 }
 
-#[test]
-fn rebuilt_branch_welcome_is_accepted() {
+/// Alice branches the group into "sub" with Bob's new KeyPackage.
+struct Branched {
+    /// Bob's state in the old group.
+    bob: Group,
+    cs: Arc<dyn CipherSuiteProvider>,
+    /// The branch's Welcome for `bundle`.
+    welcome: MlsMessage,
+    bundle: KeyPackageBundle,
+    /// The signer of the branch's GroupInfo (Alice's).
+    signer: SignaturePrivateKey,
+}
+
+fn branched() -> Branched {
     let (alice, bob) = pair();
     let cs = alice.cs.clone();
     let bundle = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
     let (_, out) = alice
         .branch(b"sub".to_vec(), vec![bundle.key_package.clone()], GroupConfig::default())
         .unwrap();
-    let mut welcome = out.welcome.unwrap();
-    let signer = alice.identity.signer.duplicate();
+    Branched {
+        bob,
+        cs,
+        welcome: out.welcome.unwrap(),
+        bundle,
+        signer: alice.identity.signer.duplicate(),
+    }
+}
+
+#[test]
+fn rebuilt_branch_welcome_is_accepted() {
+    let Branched {
+        bob,
+        cs,
+        mut welcome,
+        bundle,
+        signer,
+    } = branched();
     edit_group_info(&mut welcome, &bundle, &bob, &signer, |_| {});
     assert!(Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &bob).is_ok());
 }
 
 #[test]
 fn s12_4_3_1_resumed_group_starts_at_epoch_1() {
-    let (alice, bob) = pair();
-    let cs = alice.cs.clone();
-    let bundle = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
-    let (_, out) = alice
-        .branch(b"sub".to_vec(), vec![bundle.key_package.clone()], GroupConfig::default())
-        .unwrap();
-    let mut welcome = out.welcome.unwrap();
-    let signer = alice.identity.signer.duplicate();
+    let Branched {
+        bob,
+        cs,
+        mut welcome,
+        bundle,
+        signer,
+    } = branched();
     edit_group_info(&mut welcome, &bundle, &bob, &signer, |gi| gi.group_context.epoch = 2);
     let e = Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &bob).expect_err("accepted");
     assert_eq!(group_info_error(e), "a reinit/branch Welcome must start epoch 1");
@@ -197,13 +223,9 @@ fn s12_4_3_1_reinit_parameters_must_match() {
 
 #[test]
 fn s12_4_3_1_branch_keeps_version_and_suite() {
-    let (alice, bob) = pair();
-    let cs = alice.cs.clone();
-    let bundle = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
-    let (_, out) = alice
-        .branch(b"sub".to_vec(), vec![bundle.key_package.clone()], GroupConfig::default())
-        .unwrap();
-    let welcome = out.welcome.unwrap();
+    let Branched {
+        bob, cs, welcome, bundle, ..
+    } = branched();
     // The joiner's suite and version must be the new group's, so the
     // difference can only sit in the old group: Bob's prior state, as if
     // that group had used another suite, then another version.

@@ -8,7 +8,8 @@
 #   fuzz/run.sh 60                 # every target, 60 s each
 #   fuzz/run.sh 600 stateful       # one target, 10 minutes
 #
-# MLS_TEST_VECTORS (default ../shared/test-vectors) seeds the corpora.
+# The official vectors (MLS_TEST_VECTORS, default ../test-vectors/official)
+# seed the corpora.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-60}"
@@ -20,7 +21,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --version 0.13.2
 fi
 
-vectors="${MLS_TEST_VECTORS:-$(cd ../.. && pwd)/shared/test-vectors}"
+vectors="${MLS_TEST_VECTORS:-$(cd .. && pwd)/test-vectors/official}"
 echo "== building the fuzz targets"
 cargo fuzz build -O
 echo "== seeding corpora from $vectors, ../test-vectors/pq and a live group"

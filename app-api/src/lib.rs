@@ -27,11 +27,25 @@ pub struct Totals {
     pub skipped: usize,
 }
 
-/// Runs `mlsx vectors verify` over `paths` (each a file or folder; none means
-/// [`mlsx_test_vectors::vectors_dir`] plus, when present,
-/// [`mlsx_test_vectors::generated_dir`]) and writes the report to `out`: one
-/// line per file, failures and grouped skip reasons indented below it, then
-/// `vectors: N passed, M failed, K skipped`.
+/// The folders `mlsx vectors verify` checks when given none: the official
+/// vectors ([`mlsx_test_vectors::vectors_dir`]: the repository's
+/// `test-vectors/official/` unless `$MLS_TEST_VECTORS` says otherwise), the
+/// scenarios we recorded from peers ([`mlsx_test_vectors::generated_dir`])
+/// and our PQ-suite vectors ([`mlsx_test_vectors::pq_dir`]).
+pub fn default_vector_folders() -> Vec<PathBuf> {
+    vec![
+        mlsx_test_vectors::vectors_dir(),
+        mlsx_test_vectors::generated_dir(),
+        mlsx_test_vectors::pq_dir(),
+    ]
+}
+
+/// Runs `mlsx vectors verify` over `paths` (each a file or folder; none
+/// means [`default_vector_folders`]) and writes the report to `out`: a
+/// heading per path given, one line per file named by its path relative to
+/// that folder, failures and grouped skip reasons indented below it, then
+/// `vectors: N passed, M failed, K skipped`. A path that does not exist is
+/// an error, not an empty pass.
 ///
 /// ```no_run
 /// use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
@@ -40,19 +54,19 @@ pub struct Totals {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn verify_vectors(paths: &[PathBuf], provider: &dyn CryptoProvider, out: &mut dyn Write) -> Result<Totals, Box<dyn std::error::Error>> {
-    let mut default = vec![mlsx_test_vectors::vectors_dir()];
-    for dir in [mlsx_test_vectors::generated_dir(), mlsx_test_vectors::pq_dir()] {
-        if dir.is_dir() {
-            default.push(dir);
-        }
-    }
+    let default = default_vector_folders();
     let paths: &[PathBuf] = if paths.is_empty() { &default } else { paths };
     let mut totals = Totals::default();
     for path in paths {
         if !Path::new(path).exists() {
-            return Err(format!("{}: no such file or folder (set MLS_TEST_VECTORS or pass a path)", path.display()).into());
+            return Err(format!("{}: no such file or folder", display_path(path)).into());
         }
-        for report in mlsx_test_vectors::run_path(path, provider)? {
+        let reports = mlsx_test_vectors::run_path(path, provider)?;
+        if reports.is_empty() {
+            return Err(format!("{}: no vector file recognized there", display_path(path)).into());
+        }
+        writeln!(out, "== {}", display_path(path))?;
+        for report in reports {
             print_report(&report, out)?;
             totals.passed += report.passed;
             totals.failed += report.failed();
@@ -65,6 +79,26 @@ pub fn verify_vectors(paths: &[PathBuf], provider: &dyn CryptoProvider, out: &mu
         totals.passed, totals.failed, totals.skipped
     )?;
     Ok(totals)
+}
+
+/// A path as the user would write it: relative to the current folder when
+/// it lies below it, with `..` and `.` steps folded.
+fn display_path(path: &Path) -> String {
+    let mut clean = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir if clean.file_name().is_some() => {
+                clean.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    let rel = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| clean.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or(clean);
+    rel.display().to_string()
 }
 
 /// Runs `mlsx vectors generate`: writes one file per kind in

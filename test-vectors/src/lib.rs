@@ -1,8 +1,10 @@
 //! Runners for the official RFC 9420 test vectors (mlswg/mls-implementations,
 //! format in `test-vectors-format.md`) and, later, mlsx's own vectors.
 //!
-//! The vector files are never copied into this repository: they are read
-//! from `$MLS_TEST_VECTORS` (default `../shared/test-vectors`).
+//! The official files are kept in this repository, byte for byte, in
+//! `test-vectors/official/` (its README gives each file's source, commit and
+//! licence); `$MLS_TEST_VECTORS` points the runners at another folder of the
+//! same layout instead.
 //!
 //! ```no_run
 //! use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
@@ -103,18 +105,20 @@ impl Report {
     }
 }
 
-/// Where the vectors are: `$MLS_TEST_VECTORS`, else `../shared/test-vectors`
-/// relative to the current directory if it exists, else relative to this
-/// workspace's root (so tests work from any directory).
+/// Where the official vectors are: `$MLS_TEST_VECTORS` when set, else the
+/// copies kept in this repository (`test-vectors/official/`). Nothing
+/// outside the repository is looked at by default.
 pub fn vectors_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("MLS_TEST_VECTORS") {
-        return PathBuf::from(p);
+    match std::env::var_os("MLS_TEST_VECTORS") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => official_dir(),
     }
-    let cwd = PathBuf::from("../shared/test-vectors");
-    if cwd.is_dir() {
-        return cwd;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/test-vectors")
+}
+
+/// The official and public vectors kept in this repository
+/// (`test-vectors/official/`), whatever `$MLS_TEST_VECTORS` says.
+pub fn official_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("official")
 }
 
 /// Vectors mlsx generated itself and keeps in this repository
@@ -131,22 +135,14 @@ pub fn pq_dir() -> PathBuf {
 }
 
 /// Runs one file; its kind comes from its name (and folder, see
-/// [`FileKind::from_path`]).
+/// [`FileKind::from_path`]). The report names the file by its file name.
 pub fn run_file(path: &Path, provider: &dyn CryptoProvider) -> Result<Report, Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    run_named(path, name, provider)
+}
+
+fn run_named(path: &Path, name: String, provider: &dyn CryptoProvider) -> Result<Report, Error> {
     let kind = FileKind::from_path(path).ok_or_else(|| Error::UnknownKind(path.to_path_buf()))?;
-    let name = match kind {
-        FileKind::XWing | FileKind::HpkePq | FileKind::MlKemAcvpKeyGen | FileKind::MlKemAcvpEncapDecap | FileKind::MlDsaAcvpKeyGen => {
-            let parent = path.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-            let tail: Vec<&str> = parent.rsplit('/').take(2).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            format!(
-                "{}/{}",
-                tail.join("/"),
-                path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
-            )
-        }
-        _ => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-    };
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -160,8 +156,9 @@ pub fn run_file(path: &Path, provider: &dyn CryptoProvider) -> Result<Report, Er
 }
 
 /// Runs a file, or every recognized `*.json` in a folder and its
-/// subfolders (sorted by path). Files whose kind is not recognized (the
-/// Wycheproof schemas, for instance) are passed over.
+/// subfolders (sorted by path), each report naming its file by the path
+/// relative to `path` (`rfc9420/welcome.json`). Files whose kind is not
+/// recognized (the Wycheproof schemas, for instance) are passed over.
 pub fn run_path(path: &Path, provider: &dyn CryptoProvider) -> Result<Vec<Report>, Error> {
     if !path.is_dir() {
         return Ok(vec![run_file(path, provider)?]);
@@ -170,7 +167,18 @@ pub fn run_path(path: &Path, provider: &dyn CryptoProvider) -> Result<Vec<Report
     collect_json(path, &mut files)?;
     files.retain(|p| FileKind::from_path(p).is_some());
     files.sort();
-    files.iter().map(|f| run_file(f, provider)).collect()
+    files
+        .iter()
+        .map(|f| {
+            let rel = f.strip_prefix(path).unwrap_or(f);
+            let name = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            run_named(f, name, provider)
+        })
+        .collect()
 }
 
 fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {

@@ -1,6 +1,6 @@
 //! The official RFC 9420 vectors (mlswg/mls-implementations), one test per
-//! file, read from `$MLS_TEST_VECTORS` (default `../shared/test-vectors`).
-//! Set `MLSX_REQUIRE_VECTORS=1` to fail instead of skip when they are absent.
+//! file, read from `test-vectors/official/rfc9420/` (or `$MLS_TEST_VECTORS`).
+//! A missing file fails its test: nothing is skipped.
 
 #![allow(clippy::panic)]
 
@@ -8,23 +8,18 @@ use std::path::PathBuf;
 
 use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
 
-fn vector_file(name: &str) -> Option<PathBuf> {
-    let dir = mlsx_test_vectors::vectors_dir().join("rfc9420");
-    let path = dir.join(name);
-    if path.is_file() {
-        return Some(path);
-    }
-    let msg = format!(
-        "\n!!! RFC 9420 test vector {} not found.\n!!! Point MLS_TEST_VECTORS at the shared test-vectors folder (the one holding rfc9420/).\n",
+fn vector_file(name: &str) -> PathBuf {
+    let path = mlsx_test_vectors::vectors_dir().join("rfc9420").join(name);
+    assert!(
+        path.is_file(),
+        "RFC 9420 test vector {} not found (the repository keeps them in test-vectors/official/; MLS_TEST_VECTORS overrides)",
         path.display()
     );
-    assert!(std::env::var("MLSX_REQUIRE_VECTORS").map_or(true, |v| v != "1"), "{msg}");
-    eprintln!("{msg}!!! Skipping (set MLSX_REQUIRE_VECTORS=1 to make this an error).");
-    None
+    path
 }
 
 fn run(name: &str) {
-    let Some(path) = vector_file(name) else { return };
+    let path = vector_file(name);
     let report = match mlsx_test_vectors::run_file(&path, &RustCryptoProvider::new()) {
         Ok(r) => r,
         Err(e) => panic!("{e}"),
@@ -37,7 +32,7 @@ fn run(name: &str) {
         println!("  FAILED {f}");
     }
     assert!(report.failures.is_empty(), "{}: {:?}", report.line(), report.failures);
-    assert!(report.passed + report.skipped.len() > 0, "{name}: no cases ran");
+    assert!(report.passed > 0, "{name}: no case passed");
 }
 
 macro_rules! vector_tests {

@@ -37,8 +37,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum VectorsCommand {
-    /// Check vector files against the engine. With no path, reads
-    /// $MLS_TEST_VECTORS (default ../shared/test-vectors).
+    /// Check vector files against the engine. With no path: every vector
+    /// the repository holds (test-vectors/official, or $MLS_TEST_VECTORS in
+    /// its place; test-vectors/generated; test-vectors/pq).
     Verify {
         /// Vector files or folders; the kind of each file is taken from its
         /// name (and folder, for the PQ known-answer files).

@@ -102,7 +102,7 @@ impl Scenario {
         let mut cg = Group::join(cs.clone(), &welcome, carol, None, config.clone()).unwrap();
         // One more epoch so that Bob has a past epoch and used keys.
         let m = cg.encrypt_application(b"hello", b"").unwrap();
-        b.process_message(&m).unwrap();
+        let _ = b.process_message(&m).unwrap();
         let commit = b.commit(CommitOptions::default()).unwrap().commit;
         b.merge_pending_commit().unwrap();
         for g in [&mut a, &mut cg] {

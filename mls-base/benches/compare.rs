@@ -140,7 +140,7 @@ fn bench_mlsx(c: &mut Criterion, n: usize) -> Res<()> {
     group.bench_function("app_round_trip_100B/mlsx", |b| {
         b.iter(|| -> Res<()> {
             let m = alice.encrypt_application(&[7u8; 100], b"")?;
-            bob.process_message(&m)?;
+            let _ = bob.process_message(&m)?;
             Ok(())
         })
     });

@@ -91,7 +91,7 @@ fn bench_n(c: &mut Criterion, n: usize) -> Res<()> {
     group.bench_function("app_message_round_trip_100B/0x0001", |b| {
         b.iter(|| -> Res<()> {
             let m = alice.encrypt_application(&[7u8; 100], b"")?;
-            bob.process_message(&m)?;
+            let _ = bob.process_message(&m)?;
             Ok(())
         })
     });

@@ -113,7 +113,7 @@ mod mlsx {
                     })())
                 })
             });
-        bob.process_message(&update)?;
+        let _ = bob.process_message(&update)?;
         groups
             .group("process_update", n)
             .bench_with_input(BenchmarkId::new("mlsx", n), &n, |b, _| {
@@ -137,7 +137,7 @@ mod mlsx {
         }
         let round_trip = |alice: &mut Group, bob: &mut Group| -> Res<()> {
             let m = alice.encrypt_application(&[7u8; 100], b"")?;
-            bob.process_message(&m)?;
+            let _ = bob.process_message(&m)?;
             Ok(())
         };
         round_trip(&mut alice, &mut bob)?;

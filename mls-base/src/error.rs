@@ -58,6 +58,37 @@ pub enum Error {
     /// The caller asked for something that cannot be done.
     #[error("misuse: {0}")]
     Misuse(#[from] MisuseError),
+    /// Saved state cannot be restored: corrupt, from another format
+    /// version, or for other parameters than the caller's.
+    #[error("saved state: {0}")]
+    State(#[from] StateError),
+}
+
+/// Why saved group state cannot be loaded (`Group::load`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The bytes are not a saved state of this format: damaged or
+    /// truncated storage, or not a state at all.
+    #[error("corrupt saved state")]
+    Corrupt,
+    /// The state was saved by another version of the state format.
+    #[error("saved state has format version {found}, this build reads version {expected}")]
+    FormatVersion {
+        /// The version in the state.
+        found: u16,
+        /// The version this build writes and reads.
+        expected: u16,
+    },
+    /// The state is of a group in another cipher suite than the provider
+    /// given to load it.
+    #[error("saved group uses cipher suite {saved:?}, but the provider given is for {provider:?}")]
+    CipherSuiteMismatch {
+        /// The group's suite.
+        saved: CipherSuite,
+        /// The provider's suite.
+        provider: CipherSuite,
+    },
 }
 
 /// Protocol violations by the sender of a message.
@@ -67,9 +98,15 @@ pub enum PeerError {
     /// The message is for another group (RFC 9420 §6).
     #[error("group id does not match")]
     WrongGroupId,
-    /// The message is for another epoch (RFC 9420 §6).
-    #[error("epoch {0} does not match")]
-    WrongEpoch(u64),
+    /// The message is for another epoch than the group's (RFC 9420 §6),
+    /// and not for a past epoch whose keys are kept.
+    #[error("message is for epoch {message}, the group is at epoch {group}")]
+    WrongEpoch {
+        /// The message's epoch.
+        message: u64,
+        /// The group's current epoch.
+        group: u64,
+    },
     /// The membership tag is wrong (RFC 9420 §6.2).
     #[error("invalid membership tag")]
     InvalidMembershipTag,
@@ -88,10 +125,25 @@ pub enum PeerError {
     /// The PrivateMessage padding has a non-zero byte (RFC 9420 §6.3.1: MUST be zero).
     #[error("non-zero padding")]
     NonZeroPadding,
-    /// Sender data names a generation that is too far ahead or already used
-    /// (RFC 9420 §9.2).
-    #[error("generation {0} is unavailable")]
-    GenerationUnavailable(u32),
+    /// Sender data names a generation whose key was already used (a replay)
+    /// or deleted because it fell out of the out-of-order window (RFC 9420
+    /// §9.2).
+    #[error("generation {0} already used (replay?) or outside the out-of-order window")]
+    GenerationConsumed(u32),
+    /// Sender data names a generation further ahead of the next expected one
+    /// than the group's forward limit (`SecretTreeConfig::max_forward_distance`).
+    #[error("generation {generation} is more than {max_forward} ahead of the next expected generation {next}")]
+    GenerationTooFarAhead {
+        /// The generation named.
+        generation: u32,
+        /// The next generation the ratchet expects.
+        next: u32,
+        /// The forward limit.
+        max_forward: u32,
+    },
+    /// The ratchet of a sender has no generation left (2^32 used).
+    #[error("generation {0} is the ratchet's last")]
+    GenerationExhausted(u32),
     /// The leaf index is outside the tree (RFC 9420 §6.3.2).
     #[error("leaf {0} is out of range")]
     LeafOutOfRange(u32),
@@ -321,12 +373,12 @@ pub enum MisuseError {
     /// No ReInit has been committed in this group.
     #[error("no ReInit was committed")]
     NoReInit,
+    /// A Welcome was asked of a commit that adds no member.
+    #[error("the commit adds no member, so it has no Welcome")]
+    NoWelcome,
     /// A parameter does not match (suite of a provider, ReInit parameters).
     #[error("parameters do not match")]
     ParameterMismatch,
-    /// A saved group state could not be read back.
-    #[error("corrupt saved state")]
-    CorruptState,
 }
 
 /// Result with the engine's [`Error`].

@@ -14,4 +14,4 @@ mod par;
 pub mod schedule;
 pub mod tree;
 
-pub use error::{CryptoError, Error, MisuseError, PeerError, ProposalListError, Result};
+pub use error::{CryptoError, Error, MisuseError, PeerError, ProposalListError, Result, StateError};

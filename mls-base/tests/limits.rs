@@ -363,8 +363,8 @@ fn late_by(epochs: u64, keep: usize) -> Result<Received, Error> {
 fn past_epoch_retention() {
     assert!(matches!(late_by(2, 2).unwrap(), Received::Application { .. }));
     match late_by(3, 2) {
-        Err(Error::Peer(PeerError::WrongEpoch(1))) => {}
-        other => panic!("expected WrongEpoch(1), got {:?}", other.map(|_| ())),
+        Err(Error::Peer(PeerError::WrongEpoch { message: 1, group: 4 })) => {}
+        other => panic!("expected WrongEpoch(1 at 4), got {:?}", other.map(|_| ())),
     }
 }
 
@@ -392,7 +392,11 @@ fn forward_distance() {
     // Generation 6 is 6 ahead of 0: over. Generation 5 is at the limit.
     let (mut bob, ms) = messages(7, config);
     match rejects(&mut bob, &ms[6]) {
-        Error::Peer(PeerError::GenerationUnavailable(6)) => {}
+        Error::Peer(PeerError::GenerationTooFarAhead {
+            generation: 6,
+            next: 0,
+            max_forward: 5,
+        }) => {}
         other => panic!("{other:?}"),
     }
     assert!(matches!(bob.process_message(&ms[5]).unwrap(), Received::Application { .. }));
@@ -406,9 +410,9 @@ fn out_of_order_tolerance() {
     };
     // After generation 5, the two newest skipped keys (3, 4) are kept.
     let (mut bob, ms) = messages(6, config);
-    bob.process_message(&ms[5]).unwrap();
+    let _ = bob.process_message(&ms[5]).unwrap();
     match rejects(&mut bob, &ms[2]) {
-        Error::Peer(PeerError::GenerationUnavailable(2)) => {}
+        Error::Peer(PeerError::GenerationConsumed(2)) => {}
         other => panic!("{other:?}"),
     }
     assert!(matches!(bob.process_message(&ms[3]).unwrap(), Received::Application { .. }));

@@ -17,7 +17,8 @@ use mlsx_base::codec::{
     ResumptionPsk, ResumptionPskUsage, Sender, Update, VLBytes, WireFormat, decode, encode, find_extension,
 };
 use mlsx_base::crypto::{CipherSuiteProvider, LabeledCrypto};
-use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, KEY_PACKAGE_TBS_LABEL, LeafError, Received};
+use mlsx_base::group::hooks::{ExtensionContext, ExtensionHandler};
+use mlsx_base::group::{CapabilityPolicy, CommitOptions, Group, GroupConfig, Hooks, Identity, KEY_PACKAGE_TBS_LABEL, LeafError, Received};
 use mlsx_base::tree::LEAF_NODE_TBS_LABEL;
 use mlsx_base::tree::math::LeafIndex;
 use mlsx_base::{CryptoError, Error, PeerError, ProposalListError};
@@ -69,6 +70,38 @@ fn net_with(extensions: Vec<Extension>) -> Net {
 
 fn net() -> Net {
     net_with(vec![])
+}
+
+/// The group's config with the strict capability policy (leaves must list
+/// the group's version and suite).
+fn strict() -> GroupConfig {
+    GroupConfig {
+        leaf_capabilities: CapabilityPolicy::Strict,
+        ..config()
+    }
+}
+
+/// `n` with Bob reloaded under `config`.
+fn with_bob_config(mut n: Net, config: GroupConfig) -> Net {
+    n.bob = Group::load(n.cs.clone(), &n.bob.save().unwrap(), config).unwrap();
+    n
+}
+
+/// Marks KeyPackage extensions of type 0xff01 as known to the group (any
+/// content accepted), so that the listing rule applies to them.
+#[derive(Debug)]
+struct KnownKeyPackageExtension;
+
+impl ExtensionHandler for KnownKeyPackageExtension {
+    fn extension_type(&self) -> ExtensionType {
+        ExtensionType(0xff01)
+    }
+    fn allowed_in(&self, context: ExtensionContext) -> bool {
+        context == ExtensionContext::KeyPackage
+    }
+    fn validate(&self, _: ExtensionContext, _: &[u8]) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// The content and auth data of a PublicMessage.
@@ -294,7 +327,7 @@ fn s6_group_id_must_match() {
 fn s6_epoch_must_match() {
     let mut n = net();
     let m = forged_proposal(&mut n, |c| c.epoch += 1);
-    assert_peer!(rejects(&mut n.bob, &m), PeerError::WrongEpoch(_));
+    assert_peer!(rejects(&mut n.bob, &m), PeerError::WrongEpoch { .. });
 }
 
 #[test]
@@ -453,9 +486,16 @@ fn s10_1_init_key_must_differ_from_encryption_key() {
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::InitKeyReused);
 }
 
+/// RFC 9420 §10: KeyPackage extensions are listed in the leaf's
+/// capabilities. Checked for the types the group knows (here through a
+/// handler); unknown ones are ignored (§13.4).
 #[test]
 fn s10_key_package_extensions_must_be_in_capabilities() {
-    let mut n = net();
+    let known = GroupConfig {
+        hooks: Hooks::new().with_extension(Arc::new(KnownKeyPackageExtension)),
+        ..config()
+    };
+    let mut n = with_bob_config(net(), known);
     let kp = key_package(n.cs.as_ref(), b"dave", |kp| {
         kp.extensions.push(Extension {
             extension_type: ExtensionType(0xff01),
@@ -473,7 +513,12 @@ fn s10_key_package_grease_extensions_are_ignored() {
         kp.extensions.push(Extension {
             extension_type: ExtensionType(0x3a3a),
             extension_data: b"grease".to_vec().into(),
-        })
+        });
+        // An unknown type, unlisted: ignored as well.
+        kp.extensions.push(Extension {
+            extension_type: ExtensionType(0xff01),
+            extension_data: VLBytes::default(),
+        });
     });
     // The rule is not what rejects this commit (its path was encrypted for
     // the original KeyPackage): any error but an extension one.
@@ -493,9 +538,12 @@ fn s7_3_key_package_leaf_source_must_be_key_package() {
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::WrongSource);
 }
 
+/// Under the strict capability policy only: RFC 9420 does not make the
+/// listing a MUST (see `CapabilityPolicy`), and the default policy accepts
+/// such leaves (`capabilities_without_group_suite_accepted_by_default`).
 #[test]
 fn s7_3_capabilities_must_include_group_suite() {
-    let mut n = net();
+    let mut n = with_bob_config(net(), strict());
     let kp = key_package(n.cs.as_ref(), b"dave", |kp| {
         kp.leaf_node.capabilities.cipher_suites = vec![CipherSuite(3)]
     });
@@ -505,7 +553,7 @@ fn s7_3_capabilities_must_include_group_suite() {
 
 #[test]
 fn s7_3_capabilities_must_include_group_version() {
-    let mut n = net();
+    let mut n = with_bob_config(net(), strict());
     let kp = key_package(n.cs.as_ref(), b"dave", |kp| {
         kp.leaf_node.capabilities.versions = vec![ProtocolVersion(2)]
     });
@@ -1038,6 +1086,14 @@ fn s12_4_3_2_external_commit_signature_must_verify() {
 /// recomputed and the GroupInfo re-signed by Alice; Dave joins by
 /// external commit with it.
 fn join_with_tree(n: &Net, edit: impl FnOnce(&mut RatchetTreeNodes)) -> Error {
+    match join_with_tree_config(n, config(), edit) {
+        Ok(_) => panic!("the joiner accepted the tree"),
+        Err(e) => e,
+    }
+}
+
+/// As [`join_with_tree`], with the joiner's config given and its outcome.
+fn join_with_tree_config(n: &Net, config: GroupConfig, edit: impl FnOnce(&mut RatchetTreeNodes)) -> Result<Group, Error> {
     let cs = n.cs.as_ref();
     let mut gi: GroupInfo = n.alice.group_info().unwrap();
     let ext = find_extension(&gi.extensions, ExtensionType::RATCHET_TREE).unwrap();
@@ -1052,7 +1108,7 @@ fn join_with_tree(n: &Net, edit: impl FnOnce(&mut RatchetTreeNodes)) -> Error {
     }
     resign_group_info(n, &mut gi);
     let dave = Identity::basic(cs, b"dave").unwrap();
-    Group::join_external(n.cs.clone(), &gi, None, dave, None, config()).err().unwrap()
+    Group::join_external(n.cs.clone(), &gi, None, dave, None, config).map(|(g, _)| g)
 }
 
 /// Alice's group after a commit from Alice (so parent nodes are set).
@@ -1644,22 +1700,41 @@ fn s10_low_order_keys_are_not_kem_public_keys() {
     }
 }
 
-#[test]
-fn s12_4_3_1_every_leaf_of_a_joined_tree_is_valid() {
-    let n = net_with_parents();
-    // Alice's leaf (the last committer's: no parent hash covers its
-    // fields) loses the group's suite from its capabilities and is
-    // re-signed by Alice, so only the field check can object.
+/// Alice's leaf (the last committer's: no parent hash covers its fields)
+/// without the group's suite in its capabilities, re-signed by Alice, so
+/// that only the capability check can object.
+fn drop_alice_suite(n: &Net) -> impl FnOnce(&mut RatchetTreeNodes) {
     let alice_sk = n.alice.identity().signer.duplicate();
     let cs = n.cs.clone();
-    let e = join_with_tree(&n, |nodes| {
+    move |nodes| {
         if let Some(Some(Node::Leaf(l))) = nodes.get_mut(0) {
             l.capabilities.cipher_suites = vec![CipherSuite(3)];
             let tbs = l.tbs(Some((b"neg".as_slice(), LeafIndex(0)))).unwrap();
             l.signature = cs.sign_with_label(&alice_sk, LEAF_NODE_TBS_LABEL, &tbs).unwrap().into();
         }
-    });
+    }
+}
+
+#[test]
+fn s12_4_3_1_every_leaf_of_a_joined_tree_is_valid() {
+    let n = net_with_parents();
+    let e = match join_with_tree_config(&n, strict(), drop_alice_suite(&n)) {
+        Ok(_) => panic!("the strict joiner accepted the tree"),
+        Err(e) => e,
+    };
     assert_leaf!(e, LeafError::UnsupportedGroupParameters);
+}
+
+/// The control of the test above: under the default (liberal) policy the
+/// same tree is joined. (The tree is an edited copy, so Alice would not
+/// follow Dave; groups really made that way are followed in the interop
+/// tests, `interop_mls_rs::leaves_without_the_group_suite` and
+/// `interop_openmls::leaves_without_the_group_suite`.)
+#[test]
+fn capabilities_without_group_suite_accepted_by_default() {
+    let n = net_with_parents();
+    let dave = join_with_tree_config(&n, config(), drop_alice_suite(&n)).unwrap();
+    assert_eq!(dave.epoch(), n.alice.epoch() + 1);
 }
 
 #[test]

@@ -388,6 +388,36 @@ impl PqProvider {
     pub fn suite(&self, code: CipherSuite) -> Option<PqSuite> {
         self.profile.code_points.suite(code)
     }
+
+    /// The cipher-suite provider of `suite` under this profile, in one
+    /// call ([`Error::NotMapped`] if the profile's table leaves it out).
+    ///
+    /// ```
+    /// use mlsx_pq_suites::{PqProvider, PqSuite};
+    /// let cs = PqProvider::default().suite_provider(PqSuite::Tbd9)?;
+    /// let alice = mlsx_base::group::Identity::basic(cs.as_ref(), b"alice")?;
+    /// # let _ = alice;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn suite_provider(&self, suite: PqSuite) -> Result<Arc<dyn CipherSuiteProvider>, Error> {
+        let code = self.code_point(suite).ok_or(Error::NotMapped(suite))?;
+        self.cipher_suite_provider(code).ok_or(Error::NotMapped(suite))
+    }
+}
+
+impl PqSuite {
+    /// This suite's provider under the draft profile (the default code
+    /// points and key derivation): `PqProvider::default().suite_provider(s)`.
+    ///
+    /// ```
+    /// use mlsx_pq_suites::PqSuite;
+    /// let cs = PqSuite::Tbd6.provider()?;
+    /// assert_eq!(cs.cipher_suite(), PqSuite::Tbd6.provider()?.cipher_suite());
+    /// # Ok::<(), mlsx_pq_suites::Error>(())
+    /// ```
+    pub fn provider(self) -> Result<Arc<dyn CipherSuiteProvider>, Error> {
+        PqProvider::default().suite_provider(self)
+    }
 }
 
 impl Default for PqProvider {

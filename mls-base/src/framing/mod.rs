@@ -172,7 +172,11 @@ fn check_group_epoch(group_id: &crate::codec::VLBytes, epoch: u64, context: &Gro
         return Err(PeerError::WrongGroupId.into());
     }
     if epoch != context.epoch {
-        return Err(PeerError::WrongEpoch(epoch).into());
+        return Err(PeerError::WrongEpoch {
+            message: epoch,
+            group: context.epoch,
+        }
+        .into());
     }
     Ok(())
 }

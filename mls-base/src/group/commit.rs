@@ -96,7 +96,16 @@ pub struct CommitOutput {
     pub group_info: Option<GroupInfo>,
 }
 
+impl CommitOutput {
+    /// The Welcome for the members this commit adds, or
+    /// [`MisuseError::NoWelcome`] when it adds none.
+    pub fn welcome_message(&self) -> Result<&MlsMessage, Error> {
+        self.welcome.as_ref().ok_or(MisuseError::NoWelcome.into())
+    }
+}
+
 /// A validated commit, ready to become the group's next epoch.
+#[must_use = "a staged commit changes nothing until it is merged with Group::merge_staged_commit"]
 #[derive(Debug)]
 pub struct StagedCommit {
     pub(super) parent_epoch: u64,
@@ -404,6 +413,7 @@ impl Group {
                     check_lifetime,
                     hooks: &self.config.hooks,
                     limits: self.config.limits,
+                    capabilities: self.config.leaf_capabilities,
                 };
                 validate_leaf(cs, &u.leaf_node, LeafContext::Update(*l), &params)?;
                 if !update_keys.insert((false, u.leaf_node.signature_key.as_slice())) {
@@ -486,6 +496,7 @@ impl Group {
                     check_lifetime,
                     hooks: &self.config.hooks,
                     limits: self.config.limits,
+                    capabilities: self.config.leaf_capabilities,
                 };
                 validate_key_package_fields(&a.key_package, &params)?;
                 summary.add(&a.key_package.leaf_node);
@@ -601,6 +612,7 @@ impl Group {
             check_lifetime: true,
             hooks: &self.config.hooks,
             limits: self.config.limits,
+            capabilities: self.config.leaf_capabilities,
         };
         validate_key_package(cs, kp, &params)
     }
@@ -859,6 +871,12 @@ impl Group {
                 external_pub: external_pub.into(),
             })?,
         ));
+        // RFC 9420 §13.5: GroupInfo.extensions may carry GREASE.
+        if self.config.grease
+            && let Some(e) = super::grease::extra_extension(cs, &extensions)?
+        {
+            extensions.push(e);
+        }
         let mut gi = GroupInfo {
             group_context: context.clone(),
             extensions,
@@ -1059,6 +1077,7 @@ impl Group {
                     check_lifetime: self.config.check_received_lifetimes,
                     hooks: &self.config.hooks,
                     limits: self.config.limits,
+                    capabilities: self.config.leaf_capabilities,
                 };
                 validate_leaf(cs, &path.leaf_node, LeafContext::Commit(committer), &params)?;
                 let new_key = &path.leaf_node.encryption_key;

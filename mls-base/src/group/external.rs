@@ -60,13 +60,14 @@ impl Group {
         }
         // Our leaf goes to the leftmost blank position; UpdatePath replaces it.
         let (leaf_sk, leaf_pk) = c.kem_generate_key_pair()?;
+        let (capabilities, leaf_extensions, _) = identity.new_leaf_fields(c)?;
         let placeholder = LeafNode {
             encryption_key: leaf_pk.into(),
             signature_key: identity.signature_key.clone().into(),
             credential: identity.credential.clone(),
-            capabilities: identity.capabilities.clone(),
+            capabilities,
             leaf_node_source: LeafNodeSource::Commit(VLBytes::default()),
-            extensions: vec![],
+            extensions: leaf_extensions,
             signature: VLBytes::default(),
         };
         let own = tree.add_leaf(placeholder.clone())?;

@@ -32,6 +32,7 @@
 
 mod commit;
 mod external;
+pub mod grease;
 pub mod hooks;
 #[cfg(test)]
 mod hygiene_tests;
@@ -92,6 +93,14 @@ pub struct Identity {
     pub capabilities: Capabilities,
     /// Lifetime of KeyPackages made from this identity, in seconds from now.
     pub key_package_lifetime: u64,
+    /// Put GREASE values (RFC 9420 §13.5) in the capabilities of the leaves
+    /// and KeyPackages made from this identity (see [`grease`]). On in
+    /// [`Identity::basic`]; `capabilities` itself never holds GREASE values.
+    pub grease: bool,
+    /// Also put a GREASE extension in those leaves' and KeyPackages'
+    /// `extensions`. Off in [`Identity::basic`]: OpenMLS 0.9 rejects every
+    /// leaf and KeyPackage that carries one (`drafts/interop.md`).
+    pub grease_extensions: bool,
 }
 
 impl Identity {
@@ -111,7 +120,44 @@ impl Identity {
                 credentials: vec![CredentialType::BASIC],
             },
             key_package_lifetime: 90 * 24 * 3600,
+            grease: true,
+            grease_extensions: false,
         })
+    }
+
+    /// The same identity without GREASE values in what it sends.
+    #[must_use]
+    pub fn without_grease(mut self) -> Self {
+        self.grease = false;
+        self.grease_extensions = false;
+        self
+    }
+
+    /// The same identity with GREASE extensions too, in its leaves' and
+    /// KeyPackages' `extensions` (see [`Identity::grease_extensions`]).
+    #[must_use]
+    pub fn with_grease_extensions(mut self) -> Self {
+        self.grease = true;
+        self.grease_extensions = true;
+        self
+    }
+
+    /// The capabilities and extensions of a new leaf made from this
+    /// identity: `capabilities`, plus GREASE values and a GREASE leaf
+    /// extension when `grease` is set. Also returns the GREASE extension
+    /// type (for the KeyPackage's own GREASE extension).
+    pub(crate) fn new_leaf_fields(
+        &self,
+        cs: &(impl CipherSuiteProvider + ?Sized),
+    ) -> Result<(Capabilities, Vec<Extension>, Option<ExtensionType>), Error> {
+        if !self.grease {
+            return Ok((self.capabilities.clone(), vec![], None));
+        }
+        let (caps, t) = grease::advertised(cs, &self.capabilities)?;
+        if !self.grease_extensions {
+            return Ok((caps, vec![], None));
+        }
+        Ok((caps, vec![grease::extension(cs, t)?], Some(t)))
     }
 
     /// An explicit copy (the private key is a secret).
@@ -122,6 +168,8 @@ impl Identity {
             signer: self.signer.duplicate(),
             capabilities: self.capabilities.clone(),
             key_package_lifetime: self.key_package_lifetime,
+            grease: self.grease,
+            grease_extensions: self.grease_extensions,
         }
     }
 
@@ -141,16 +189,17 @@ impl Identity {
         let (init_key, init_pub) = cs.kem_generate_key_pair()?;
         let (leaf_key, leaf_pub) = cs.kem_generate_key_pair()?;
         let t = now();
+        let (capabilities, leaf_extensions, grease_type) = self.new_leaf_fields(cs)?;
         let mut leaf = LeafNode {
             encryption_key: leaf_pub.into(),
             signature_key: self.signature_key.clone().into(),
             credential: self.credential.clone(),
-            capabilities: self.capabilities.clone(),
+            capabilities,
             leaf_node_source: LeafNodeSource::KeyPackage(Lifetime {
                 not_before: t.saturating_sub(3600),
                 not_after: t.saturating_add(self.key_package_lifetime),
             }),
-            extensions: vec![],
+            extensions: leaf_extensions,
             signature: VLBytes::default(),
         };
         self.sign_leaf(cs, &mut leaf, None)?;
@@ -159,7 +208,7 @@ impl Identity {
             cipher_suite: cs.cipher_suite(),
             init_key: init_pub.into(),
             leaf_node: leaf,
-            extensions: vec![],
+            extensions: grease_type.map(|t| grease::extension(cs, t)).transpose()?.into_iter().collect(),
             signature: VLBytes::default(),
         };
         key_package.signature = cs.sign_with_label(&self.signer, KEY_PACKAGE_TBS_LABEL, &key_package.tbs()?)?.into();
@@ -222,6 +271,47 @@ pub struct GroupConfig {
     pub hooks: Hooks,
     /// Resource limits on input from peers.
     pub limits: Limits,
+    /// Whether a leaf must list the group's version and cipher suite in its
+    /// capabilities ([`CapabilityPolicy`]; liberal by default).
+    pub leaf_capabilities: CapabilityPolicy,
+    /// Send GREASE values (RFC 9420 §13.5) in the capabilities and
+    /// extensions of the leaves and KeyPackages this member makes (on by
+    /// default; received GREASE is ignored either way).
+    pub grease: bool,
+}
+
+/// How a received LeafNode's `capabilities.versions` and
+/// `capabilities.cipher_suites` are read (RFC 9420 §7.3: "compatible with
+/// the group's parameters").
+///
+/// RFC 9420 makes listing required only for `required_capabilities`,
+/// credential types and extensions; the version and suite of a leaf are
+/// fixed by the group (its keys must be keys of the group's suite, and a
+/// KeyPackage's own `version` and `cipher_suite` fields MUST match the
+/// group, §10.1), and deployed implementations create groups whose leaves
+/// omit the group's suite from the list. Refusing such leaves would lock
+/// users out of groups other conforming implementations run, so the
+/// default is [`CapabilityPolicy::Liberal`]; `drafts/interop.md` gives the
+/// reasoning. The policy covers every leaf the group validates: in a
+/// Welcome's tree, a commit's UpdatePath, an Update, an Add's KeyPackage
+/// (received, or chosen by the application to add).
+///
+/// ```
+/// use mlsx_base::group::{CapabilityPolicy, GroupConfig};
+/// let strict = GroupConfig { leaf_capabilities: CapabilityPolicy::Strict, ..GroupConfig::default() };
+/// assert_eq!(GroupConfig::default().leaf_capabilities, CapabilityPolicy::Liberal);
+/// # let _ = strict;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CapabilityPolicy {
+    /// Every MUST of RFC 9420 §7.3 and §10.1 is checked; a leaf need not
+    /// list the group's version or cipher suite.
+    #[default]
+    Liberal,
+    /// As `Liberal`, and a leaf must also list the group's version and
+    /// cipher suite (`LeafError::UnsupportedGroupParameters` otherwise).
+    Strict,
 }
 
 impl Default for GroupConfig {
@@ -237,6 +327,8 @@ impl Default for GroupConfig {
             check_received_lifetimes: true,
             hooks: Hooks::new(),
             limits: Limits::default(),
+            leaf_capabilities: CapabilityPolicy::Liberal,
+            grease: true,
         }
     }
 }
@@ -258,11 +350,20 @@ struct PastEpoch {
     context: GroupContext,
     secret_tree: SecretTree,
     sender_data_secret: Secret,
-    /// Signature keys of the members then, by leaf.
-    signature_keys: BTreeMap<u32, Vec<u8>>,
+    /// Signature keys and credentials of the members then, by leaf.
+    members: BTreeMap<u32, PastMember>,
 }
 
-/// What [`Group::process_message`] accepted.
+/// A member of a past epoch, as needed to verify its late messages.
+#[derive(Clone, Debug)]
+struct PastMember {
+    signature_key: Vec<u8>,
+    credential: Credential,
+}
+
+/// What [`Group::process_message`] accepted. A [`Received::Commit`] must be
+/// merged ([`Group::merge_staged_commit`]) for the group to follow it.
+#[must_use = "a received commit changes nothing until it is merged with Group::merge_staged_commit"]
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Received {
@@ -270,6 +371,8 @@ pub enum Received {
     Application {
         /// The sender's leaf.
         sender: LeafIndex,
+        /// The sender's credential (in the epoch the message was sent).
+        sender_credential: Credential,
         /// The data.
         data: Vec<u8>,
         /// The message's authenticated data.
@@ -338,16 +441,17 @@ impl Group {
             .hooks
             .validate_extensions(hooks::ExtensionContext::GroupContext, &extensions)?;
         let (leaf_key, leaf_pub) = c.kem_generate_key_pair()?;
+        let (capabilities, leaf_extensions, _) = identity.new_leaf_fields(c)?;
         let mut leaf = LeafNode {
             encryption_key: leaf_pub.into(),
             signature_key: identity.signature_key.clone().into(),
             credential: identity.credential.clone(),
-            capabilities: identity.capabilities.clone(),
+            capabilities,
             leaf_node_source: LeafNodeSource::KeyPackage(Lifetime {
                 not_before: 0,
                 not_after: u64::MAX,
             }),
-            extensions: vec![],
+            extensions: leaf_extensions,
             signature: VLBytes::default(),
         };
         identity.sign_leaf(c, &mut leaf, None)?;
@@ -421,7 +525,27 @@ impl Group {
         &self.tree
     }
 
-    /// Members: leaf index and leaf node.
+    /// The leaf of the member whose credential is `credential` (the first,
+    /// should an application allow one credential in several leaves).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use mlsx_base::codec::CipherSuite;
+    /// # use mlsx_base::crypto::rustcrypto::rfc9420_suite;
+    /// # use mlsx_base::group::{Group, GroupConfig, Identity};
+    /// # use mlsx_base::tree::math::LeafIndex;
+    /// let cs = Arc::new(rfc9420_suite(CipherSuite(1)).ok_or("suite")?);
+    /// let alice = Identity::basic(cs.as_ref(), b"alice")?;
+    /// let credential = alice.credential.clone();
+    /// let group = Group::create(cs, alice, b"g".to_vec(), GroupConfig::default())?;
+    /// assert_eq!(group.member_by_credential(&credential), Some(LeafIndex(0)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn member_by_credential(&self, credential: &Credential) -> Option<LeafIndex> {
+        self.tree.leaves().find(|(_, l)| l.credential == *credential).map(|(i, _)| i)
+    }
+
+    /// The members: each leaf index with its LeafNode.
     pub fn members(&self) -> impl Iterator<Item = (LeafIndex, &LeafNode)> {
         self.tree.leaves()
     }
@@ -695,8 +819,12 @@ impl Group {
         }
         match &msg.body {
             MlsMessageBody::PublicMessage(m) => {
+                // RFC 9420 §6: the group first, then the epoch.
+                if m.content.group_id != self.context.group_id {
+                    return Err(PeerError::WrongGroupId.into());
+                }
                 if m.content.epoch != self.context.epoch {
-                    return Err(PeerError::WrongEpoch(m.content.epoch).into());
+                    return Err(self.wrong_epoch(m.content.epoch).into());
                 }
                 let key = self.sender_signature_key(&m.content.sender, &m.content.body)?;
                 let ac = verify_public(
@@ -709,6 +837,9 @@ impl Group {
                 self.accept(ac, None)
             }
             MlsMessageBody::PrivateMessage(m) => {
+                if m.group_id != self.context.group_id {
+                    return Err(PeerError::WrongGroupId.into());
+                }
                 if m.epoch != self.context.epoch {
                     return self.process_past_epoch(m);
                 }
@@ -792,8 +923,10 @@ impl Group {
                 for h in self.config.hooks.framing() {
                     h.check_application_data(&self.context, data.as_slice())?;
                 }
+                let sender_credential = self.tree.leaf(sender).ok_or(PeerError::UnknownSender)?.credential.clone();
                 Received::Application {
                     sender,
+                    sender_credential,
                     data: data.as_slice().to_vec(),
                     authenticated_data: ac.content.authenticated_data.as_slice().to_vec(),
                     epoch: ac.content.epoch,
@@ -835,9 +968,16 @@ impl Group {
         Ok(out)
     }
 
+    fn wrong_epoch(&self, message: u64) -> PeerError {
+        PeerError::WrongEpoch {
+            message,
+            group: self.context.epoch,
+        }
+    }
+
     fn process_past_epoch(&mut self, m: &crate::codec::PrivateMessage) -> Result<Received, Error> {
         if m.content_type != ContentType::APPLICATION {
-            return Err(PeerError::WrongEpoch(m.epoch).into());
+            return Err(self.wrong_epoch(m.epoch).into());
         }
         let cs = self.cs.clone();
         let past = self
@@ -845,18 +985,21 @@ impl Group {
             .iter_mut()
             .find(|(e, _)| *e == m.epoch)
             .map(|(_, p)| p)
-            .ok_or(PeerError::WrongEpoch(m.epoch))?;
+            .ok_or(PeerError::WrongEpoch {
+                message: m.epoch,
+                group: self.context.epoch,
+            })?;
         let (dec, staged) = unprotect_private_from(
             cs.as_ref(),
             m,
             &past.context,
             &past.secret_tree,
             past.sender_data_secret.as_bytes(),
-            &|l| past.signature_keys.contains_key(&l.0),
+            &|l| past.members.contains_key(&l.0),
         )?;
         let leaf = dec.sender_leaf().ok_or(PeerError::UnknownSender)?;
-        let key = past.signature_keys.get(&leaf.0).ok_or(PeerError::UnknownSender)?.clone();
-        let ac = dec.verify(cs.as_ref(), &key, &past.context)?;
+        let member = past.members.get(&leaf.0).ok_or(PeerError::UnknownSender)?.clone();
+        let ac = dec.verify(cs.as_ref(), &member.signature_key, &past.context)?;
         let FramedContentBody::Application(data) = &ac.content.body else {
             return Err(PeerError::ContentTypeMismatch.into());
         };
@@ -869,6 +1012,7 @@ impl Group {
         past.secret_tree.apply(staged);
         Ok(Received::Application {
             sender: leaf,
+            sender_credential: member.credential,
             data: data.as_slice().to_vec(),
             authenticated_data: ac.content.authenticated_data.as_slice().to_vec(),
             epoch: m.epoch,
@@ -901,11 +1045,22 @@ impl Group {
     }
 
     fn install(&mut self, s: StagedCommit) {
-        let signature_keys = self
-            .tree
-            .leaves()
-            .map(|(i, l)| (i.0, l.signature_key.as_slice().to_vec()))
-            .collect();
+        let members = if self.config.max_past_epochs > 0 {
+            self.tree
+                .leaves()
+                .map(|(i, l)| {
+                    (
+                        i.0,
+                        PastMember {
+                            signature_key: l.signature_key.as_slice().to_vec(),
+                            credential: l.credential.clone(),
+                        },
+                    )
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         let old_tree = std::mem::replace(&mut self.secret_tree, s.secret_tree);
         let old_context = std::mem::replace(&mut self.context, s.context);
         let old_secrets = std::mem::replace(&mut self.secrets, s.secrets);
@@ -924,7 +1079,7 @@ impl Group {
                     context: old_context,
                     secret_tree: old_tree,
                     sender_data_secret: old_sds,
-                    signature_keys,
+                    members,
                 },
             ));
             while self.past.len() > self.config.max_past_epochs {

@@ -217,7 +217,10 @@ fn s12_4_2_generation_beyond_the_forward_limit() {
         },
     );
     let e = rejects(&mut bob, &m);
-    assert!(matches!(e, Error::Peer(PeerError::GenerationUnavailable(5_000))), "{e:?}");
+    assert!(
+        matches!(e, Error::Peer(PeerError::GenerationTooFarAhead { generation: 5_000, .. })),
+        "{e:?}"
+    );
 }
 
 #[test]

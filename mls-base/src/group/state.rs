@@ -11,10 +11,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::{CachedProposal, Group, GroupConfig, Identity, PastEpoch};
+use super::{CachedProposal, Group, GroupConfig, Identity, PastEpoch, PastMember};
 use crate::codec::{Capabilities, Credential, GroupContext, Proposal, RatchetTreeNodes, Sender, decode, encode};
 use crate::crypto::{CipherSuiteProvider, HpkePrivateKey, Secret, SignaturePrivateKey};
-use crate::error::{Error, MisuseError};
+use crate::error::{Error, MisuseError, StateError};
 use crate::schedule::secret_tree::SecretTreeState;
 use crate::schedule::{EpochSecrets, EpochSecretsState, LabeledSecret, SecretTree};
 use crate::tree::RatchetTree;
@@ -22,7 +22,8 @@ use crate::tree::math::{LeafIndex, NodeIndex};
 use crate::tree::treekem::TreePrivateKeys;
 
 /// Format version of saved state.
-const STATE_VERSION: u16 = 1;
+/// 2: past epochs keep each member's credential beside its signature key.
+const STATE_VERSION: u16 = 2;
 
 #[derive(Serialize, Deserialize, Zeroize)]
 struct NodeKey {
@@ -43,7 +44,14 @@ struct PastState {
     context: Vec<u8>,
     secret_tree: SecretTreeState,
     sender_data_secret: Vec<u8>,
-    signature_keys: Vec<NodeKey>,
+    members: Vec<PastMemberState>,
+}
+
+#[derive(Serialize, Deserialize, Zeroize)]
+struct PastMemberState {
+    leaf: u32,
+    signature_key: Vec<u8>,
+    credential: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize, Zeroize)]
@@ -77,7 +85,7 @@ struct GroupState {
 }
 
 fn corrupt<E>(_: E) -> Error {
-    MisuseError::CorruptState.into()
+    StateError::Corrupt.into()
 }
 
 impl Group {
@@ -130,7 +138,17 @@ impl Group {
                         context: encode(&p.context)?,
                         secret_tree: p.secret_tree.to_state(),
                         sender_data_secret: p.sender_data_secret.as_bytes().to_vec(),
-                        signature_keys: p.signature_keys.iter().map(|(n, k)| NodeKey { node: *n, key: k.clone() }).collect(),
+                        members: p
+                            .members
+                            .iter()
+                            .map(|(leaf, m)| {
+                                Ok(PastMemberState {
+                                    leaf: *leaf,
+                                    signature_key: m.signature_key.clone(),
+                                    credential: encode(&m.credential)?,
+                                })
+                            })
+                            .collect::<Result<_, Error>>()?,
                     })
                 })
                 .collect::<Result<_, Error>>()?,
@@ -165,11 +183,19 @@ impl Group {
     pub fn load(cs: Arc<dyn CipherSuiteProvider>, bytes: &[u8], config: GroupConfig) -> Result<Self, Error> {
         let state: GroupState = postcard::from_bytes(bytes).map_err(corrupt)?;
         if state.version != STATE_VERSION {
-            return Err(MisuseError::CorruptState.into());
+            return Err(StateError::FormatVersion {
+                found: state.version,
+                expected: STATE_VERSION,
+            }
+            .into());
         }
         let context: GroupContext = decode(&state.context)?;
         if context.cipher_suite != cs.cipher_suite() {
-            return Err(MisuseError::CorruptState.into());
+            return Err(StateError::CipherSuiteMismatch {
+                saved: context.cipher_suite,
+                provider: cs.cipher_suite(),
+            }
+            .into());
         }
         let tree = RatchetTree::from_nodes(decode::<RatchetTreeNodes>(&state.tree)?)?;
         let own_leaf = LeafIndex(state.own_leaf);
@@ -183,6 +209,11 @@ impl Group {
             signer: SignaturePrivateKey::from_slice(&state.signer),
             capabilities: decode::<Capabilities>(&state.capabilities)?,
             key_package_lifetime: state.key_package_lifetime,
+            // A loaded group's new leaves are derived from its current leaf
+            // (GREASE included); the flag only shapes leaves made from
+            // scratch, which a loaded group does not make.
+            grease: true,
+            grease_extensions: false,
         };
         let pending = state
             .pending
@@ -205,7 +236,19 @@ impl Group {
                         context: decode(&p.context)?,
                         secret_tree: SecretTree::from_state(&p.secret_tree)?.with_config(config.secret_tree),
                         sender_data_secret: Secret::from_slice(&p.sender_data_secret),
-                        signature_keys: p.signature_keys.iter().map(|k| (k.node, k.key.clone())).collect(),
+                        members: p
+                            .members
+                            .iter()
+                            .map(|m| {
+                                Ok((
+                                    m.leaf,
+                                    PastMember {
+                                        signature_key: m.signature_key.clone(),
+                                        credential: decode(&m.credential)?,
+                                    },
+                                ))
+                            })
+                            .collect::<Result<_, Error>>()?,
                     },
                 ))
             })

@@ -143,8 +143,9 @@ pub enum LeafError {
     /// A required capability is missing (RFC 9420 §11.1).
     #[error("required capabilities not supported")]
     MissingRequiredCapability,
-    /// The group's cipher suite or version is not in the capabilities.
-    #[error("group version or cipher suite not supported")]
+    /// The group's cipher suite or version is not in the capabilities
+    /// (only under `CapabilityPolicy::Strict`).
+    #[error("leaf capabilities do not list the group's version or cipher suite (strict capability policy)")]
     UnsupportedGroupParameters,
     /// The signature key is already used by another member (RFC 9420 §7.3).
     #[error("signature key already used by another member")]
@@ -228,6 +229,8 @@ pub struct GroupParams<'a> {
     pub hooks: &'a super::Hooks,
     /// The group's resource limits (extension list sizes are checked here).
     pub limits: super::Limits,
+    /// Whether the leaf must list the group's version and suite.
+    pub capabilities: super::CapabilityPolicy,
 }
 
 /// Validates a LeafNode (RFC 9420 §7.3): its authenticity
@@ -302,7 +305,12 @@ pub fn validate_leaf_fields(leaf: &LeafNode, ctx: LeafContext, params: &GroupPar
         }
     }
     let caps = &leaf.capabilities;
-    if !caps.versions.contains(&ProtocolVersion::MLS10) || !caps.cipher_suites.contains(&params.cipher_suite) {
+    // RFC 9420 §7.3 "compatible with the group's parameters": the leaf's
+    // keys are checked against the group's suite elsewhere; whether the
+    // lists must also name it is the group's policy (CapabilityPolicy).
+    if params.capabilities == super::CapabilityPolicy::Strict
+        && (!caps.versions.contains(&ProtocolVersion::MLS10) || !caps.cipher_suites.contains(&params.cipher_suite))
+    {
         return Err(bad(LeafError::UnsupportedGroupParameters));
     }
     // Extensions must be listed (defaults are implicitly supported, §7.2),
@@ -500,12 +508,17 @@ pub fn validate_key_package_fields(kp: &KeyPackage, params: &GroupParams<'_>) ->
     if kp.init_key == kp.leaf_node.encryption_key {
         return Err(PeerError::InvalidLeaf(LeafError::InitKeyReused).into());
     }
-    // RFC 9420 §10: KeyPackage extensions are listed in the leaf's
-    // capabilities, like the leaf's own (default types are implicit; GREASE
-    // values are let through, since §13.5 has receivers ignore them).
+    // RFC 9420 §10: the creator MUST list KeyPackage extensions in the
+    // leaf's capabilities, and receivers MUST ignore unknown ones (§13.4).
+    // The listing is therefore checked for the types this group knows (the
+    // default ones and those with a handler), which it acts on; unknown
+    // types, GREASE among them with no rule of their own (§13.5), are
+    // ignored whether listed or not.
     for e in &kp.extensions {
         let t = e.extension_type;
-        if !t.is_default() && !crate::codec::is_grease(t.0) && !kp.leaf_node.capabilities.extensions.contains(&t) {
+        // Default types are implicitly supported (§7.2): nothing to list.
+        let handled = !t.is_default() && params.hooks.extension(t).is_some();
+        if handled && !kp.leaf_node.capabilities.extensions.contains(&t) {
             return Err(PeerError::InvalidLeaf(LeafError::UnlistedExtension(t)).into());
         }
     }

@@ -302,6 +302,7 @@ fn validate_tree_leaves(tree: &RatchetTree, context: &crate::codec::GroupContext
         check_lifetime: config.check_received_lifetimes,
         hooks: &config.hooks,
         limits: config.limits,
+        capabilities: config.leaf_capabilities,
     };
     for (i, leaf) in tree.leaves() {
         validate_leaf_fields(leaf, LeafContext::InTree(i), &params)?;

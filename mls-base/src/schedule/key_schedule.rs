@@ -230,7 +230,7 @@ impl EpochSecrets {
     /// Restores secrets saved with [`Self::to_state`].
     pub(crate) fn from_state(state: &EpochSecretsState) -> Result<Self, Error> {
         let [a, b, c, d, e, f, g, h, i, j] = state.secrets.as_slice() else {
-            return Err(MisuseError::CorruptState.into());
+            return Err(crate::error::StateError::Corrupt.into());
         };
         Ok(Self {
             welcome_secret: Secret::from_slice(a),

@@ -96,7 +96,7 @@ impl HashRatchet {
         let key = cs.derive_tree_secret(s, b"key", g, cs.aead_key_len())?;
         let nonce = cs.derive_tree_secret(s, b"nonce", g, cs.aead_nonce_len())?;
         let next = cs.derive_tree_secret(s, b"secret", g, cs.hash_len())?;
-        self.generation = g.checked_add(1).ok_or(PeerError::GenerationUnavailable(g))?;
+        self.generation = g.checked_add(1).ok_or(PeerError::GenerationExhausted(g))?;
         self.secret = next;
         Ok(RatchetKey { generation: g, key, nonce })
     }
@@ -104,10 +104,15 @@ impl HashRatchet {
     /// The key of generation `g`, consuming it (§9.2).
     fn take(&mut self, cs: &(impl CipherSuiteProvider + ?Sized), g: u32, config: &SecretTreeConfig) -> Result<RatchetKey, Error> {
         if g < self.generation {
-            return self.skipped.remove(&g).ok_or(PeerError::GenerationUnavailable(g).into());
+            return self.skipped.remove(&g).ok_or(PeerError::GenerationConsumed(g).into());
         }
         if g - self.generation > config.max_forward_distance {
-            return Err(PeerError::GenerationUnavailable(g).into());
+            return Err(PeerError::GenerationTooFarAhead {
+                generation: g,
+                next: self.generation,
+                max_forward: config.max_forward_distance,
+            }
+            .into());
         }
         while self.generation < g {
             let k = self.take_current(cs)?;

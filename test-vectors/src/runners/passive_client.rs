@@ -77,6 +77,8 @@ fn check_case(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<(), String> 
         signer,
         capabilities: kp.leaf_node.capabilities.clone(),
         key_package_lifetime: 0,
+        grease: false,
+        grease_extensions: false,
     };
     let bundle = KeyPackageBundle {
         key_package: kp,
@@ -110,7 +112,7 @@ fn check_case(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<(), String> 
     for (n, e) in c.epochs.iter().enumerate() {
         for p in &e.proposals {
             let msg = decode::<MlsMessage>("proposal", p)?;
-            group.process_message(&msg).map_err(|err| format!("epoch {n}: proposal: {err}"))?;
+            let _ = group.process_message(&msg).map_err(|err| format!("epoch {n}: proposal: {err}"))?;
         }
         let msg = decode::<MlsMessage>("commit", &e.commit)?;
         match group.process_message(&msg).map_err(|err| format!("epoch {n}: commit: {err}"))? {

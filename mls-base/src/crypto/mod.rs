@@ -117,6 +117,14 @@ pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
     /// Verifies `sig` over `msg` under `pk`.
     fn verify(&self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError>;
 
+    /// Verifies many `(public key, message, signature)` triples: `Ok` only
+    /// if every one verifies. Schemes with batch verification override it
+    /// (Ed25519: see `crypto::rustcrypto`); the default checks one at a
+    /// time.
+    fn verify_batch(&self, checks: &[SignatureCheck<'_>]) -> Result<(), CryptoError> {
+        checks.iter().try_for_each(|(pk, msg, sig)| self.verify(pk, msg, sig))
+    }
+
     /// Fills `out` with cryptographically secure random bytes.
     fn random_bytes(&self, out: &mut [u8]) -> Result<(), CryptoError>;
 
@@ -181,7 +189,15 @@ pub trait SignatureScheme: Send + Sync + std::fmt::Debug {
     fn sign(&self, sk: &SignaturePrivateKey, msg: &[u8]) -> Result<Vec<u8>, CryptoError>;
     /// Verifies `sig` over `msg` under `pk`.
     fn verify(&self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError>;
+    /// Verifies many `(public key, message, signature)` triples, `Ok` only
+    /// if all verify; the default checks one at a time.
+    fn verify_batch(&self, checks: &[SignatureCheck<'_>]) -> Result<(), CryptoError> {
+        checks.iter().try_for_each(|(pk, msg, sig)| self.verify(pk, msg, sig))
+    }
 }
+
+/// One signature to check in a batch: `(public key, message, signature)`.
+pub type SignatureCheck<'a> = (&'a [u8], &'a [u8], &'a [u8]);
 
 /// Maps cipher-suite code points to providers.
 ///

@@ -282,6 +282,58 @@ pub fn check_leaf_authenticity(
         .map_err(|_| bad(LeafError::InvalidEncryptionKey))
 }
 
+/// [`check_leaf_authenticity`] for every leaf of a tree being joined
+/// (RFC 9420 §12.4.3.1), with the signatures verified in batches where the
+/// suite's scheme has batch verification
+/// ([`CipherSuiteProvider::verify_batch`]), one batch per worker. When
+/// anything fails, the leaves are checked one at a time again, so that the
+/// error is exactly the one [`check_leaf_authenticity`] gives for the first
+/// bad leaf.
+pub fn check_tree_leaves_authenticity(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    leaves: &[(LeafIndex, &LeafNode)],
+    group_id: &[u8],
+    validator: &dyn CredentialValidator,
+) -> Result<(), Error> {
+    let min = crate::par::CHEAP_ITEMS;
+    let one_by_one = || {
+        crate::par::try_map_from(min, leaves, |(i, leaf)| {
+            check_leaf_authenticity(cs, leaf, LeafContext::InTree(*i), group_id, validator)
+        })
+        .map(|_| ())
+    };
+    let contents = match crate::par::try_map_from(min, leaves, |(i, leaf)| {
+        crate::crypto::labeled::sign_content(crate::tree::LEAF_NODE_TBS_LABEL, &leaf.tbs(Some((group_id, *i)))?)
+    }) {
+        Ok(c) => c,
+        Err(_) => return one_by_one(),
+    };
+    let checks: Vec<crate::crypto::SignatureCheck<'_>> = leaves
+        .iter()
+        .zip(&contents)
+        .map(|((_, leaf), content)| (leaf.signature_key.as_slice(), content.as_slice(), leaf.signature.as_slice()))
+        .collect();
+    let signatures_ok = batch_signatures_ok(cs, &checks);
+    let rest_ok = signatures_ok
+        && crate::par::try_map_from(min, leaves, |(_, leaf)| -> Result<(), Error> {
+            validator.validate(&leaf.credential, leaf.signature_key.as_slice())?;
+            cs.kem_validate_public_key(leaf.encryption_key.as_slice())
+                .map_err(|_| PeerError::InvalidLeaf(LeafError::InvalidEncryptionKey).into())
+        })
+        .is_ok();
+    if rest_ok { Ok(()) } else { one_by_one() }
+}
+
+/// Whether every `(public key, signed content, signature)` verifies, in one
+/// batch per worker ([`CipherSuiteProvider::verify_batch`]).
+fn batch_signatures_ok(cs: &(impl CipherSuiteProvider + ?Sized), checks: &[crate::crypto::SignatureCheck<'_>]) -> bool {
+    let size = checks.len().div_ceil(crate::par::pieces(checks.len())).max(1);
+    let chunks: Vec<&[crate::crypto::SignatureCheck<'_>]> = checks.chunks(size).collect();
+    crate::par::map(&chunks, |chunk| cs.verify_batch(chunk).is_ok())
+        .into_iter()
+        .all(|ok| ok)
+}
+
 /// The checks of a LeafNode against the group (RFC 9420 §7.3): source,
 /// lifetime, capabilities, extensions, credential-type support, unique keys.
 pub fn validate_leaf_fields(leaf: &LeafNode, ctx: LeafContext, params: &GroupParams<'_>) -> Result<(), Error> {
@@ -500,6 +552,53 @@ pub fn check_key_package_authenticity(
     cs.kem_validate_public_key(kp.init_key.as_slice())
         .map_err(|_| bad(LeafError::InvalidInitKey))?;
     check_leaf_authenticity(cs, &kp.leaf_node, LeafContext::KeyPackage, &[], validator)
+}
+
+/// [`check_key_package_authenticity`] for the KeyPackages of a commit's
+/// Adds, with their signatures (two per KeyPackage: its own and its
+/// leaf's) verified in batches when there are several, as in
+/// [`check_tree_leaves_authenticity`]; on any failure the KeyPackages are
+/// checked one at a time again for the exact error of the first bad one.
+pub fn check_key_packages_authenticity(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    kps: &[&KeyPackage],
+    cipher_suite: crate::codec::CipherSuite,
+    validator: &dyn CredentialValidator,
+) -> Result<(), Error> {
+    let one_by_one = || crate::par::try_map(kps, |kp| check_key_package_authenticity(cs, kp, cipher_suite, validator)).map(|_| ());
+    if kps.len() < 4 {
+        return one_by_one();
+    }
+    let min = crate::par::CHEAP_ITEMS / 2;
+    let contents = match crate::par::try_map_from(min, kps, |kp| -> Result<[Vec<u8>; 2], Error> {
+        Ok([
+            crate::crypto::labeled::sign_content(KEY_PACKAGE_TBS_LABEL, &kp.tbs()?)?,
+            crate::crypto::labeled::sign_content(crate::tree::LEAF_NODE_TBS_LABEL, &kp.leaf_node.tbs(None)?)?,
+        ])
+    }) {
+        Ok(c) => c,
+        Err(_) => return one_by_one(),
+    };
+    let mut checks: Vec<crate::crypto::SignatureCheck<'_>> = Vec::with_capacity(2 * kps.len());
+    for (kp, [kp_content, leaf_content]) in kps.iter().zip(&contents) {
+        let key = kp.leaf_node.signature_key.as_slice();
+        checks.push((key, kp_content.as_slice(), kp.signature.as_slice()));
+        checks.push((key, leaf_content.as_slice(), kp.leaf_node.signature.as_slice()));
+    }
+    let rest_ok = batch_signatures_ok(cs, &checks)
+        && crate::par::try_map_from(min, kps, |kp| -> Result<(), Error> {
+            let ok = kp.version == ProtocolVersion::MLS10
+                && kp.cipher_suite == cipher_suite
+                && matches!(kp.leaf_node.leaf_node_source, LeafNodeSource::KeyPackage(_));
+            if !ok {
+                return Err(PeerError::InvalidLeaf(LeafError::KeyPackageMismatch).into());
+            }
+            cs.kem_validate_public_key(kp.init_key.as_slice())?;
+            validator.validate(&kp.leaf_node.credential, kp.leaf_node.signature_key.as_slice())?;
+            Ok(cs.kem_validate_public_key(kp.leaf_node.encryption_key.as_slice())?)
+        })
+        .is_ok();
+    if rest_ok { Ok(()) } else { one_by_one() }
 }
 
 /// The checks of a KeyPackage against the group (RFC 9420 §10.1): distinct

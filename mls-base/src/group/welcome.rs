@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::commit::Applied;
-use super::validation::{GroupParams, LeafContext, MemberSummary, check_leaf_authenticity, validate_leaf_fields};
+use super::validation::{GroupParams, LeafContext, MemberSummary, check_tree_leaves_authenticity, validate_leaf_fields};
 use super::{Group, GroupConfig, KeyPackageBundle};
 use crate::codec::{
     EncryptedGroupSecrets, ExtensionType, GroupInfo, GroupSecrets, MlsMessage, MlsMessageBody, Node, PathSecret, ProtocolVersion,
@@ -260,17 +260,15 @@ pub(super) fn verified_tree(
     )
     .map_err(|_| PeerError::InvalidGroupInfo("signature"))?;
     // The leaves' signatures and credentials (most of the work, independent
-    // of the rest) are checked alongside the tree and parent hashes, on a
-    // copy of the leaves.
-    let leaves: Vec<(LeafIndex, crate::codec::LeafNode)> = tree.leaves().map(|(i, l)| (i, l.clone())).collect();
+    // of the rest) are checked alongside the tree and parent hashes, which
+    // work on a copy of the tree (its nodes are shared, not copied).
+    let checked = tree.clone();
+    let leaves: Vec<(LeafIndex, &crate::codec::LeafNode)> = checked.leaves().collect();
     let group_id = context.group_id.as_slice();
     let validator = config.validator.as_ref();
-    let (authentic, structure) = crate::par::join(
-        || {
-            crate::par::try_map(&leaves, |(i, leaf)| {
-                check_leaf_authenticity(c, leaf, LeafContext::InTree(*i), group_id, validator)
-            })
-        },
+    let (authentic, structure) = crate::par::join_if(
+        leaves.len() >= crate::par::CHEAP_ITEMS,
+        || check_tree_leaves_authenticity(c, &leaves, group_id, validator),
         || -> Result<RatchetTree, Error> {
             tree.verify_structure()?;
             for key in tree.parent_encryption_keys() {

@@ -197,6 +197,10 @@ impl CipherSuiteProvider for ComposedSuite {
         self.sig.verify(pk, msg, sig)
     }
 
+    fn verify_batch(&self, checks: &[crate::crypto::SignatureCheck<'_>]) -> Result<(), CryptoError> {
+        self.sig.verify_batch(checks)
+    }
+
     fn random_bytes(&self, out: &mut [u8]) -> Result<(), CryptoError> {
         super::fill_random(out)
     }

@@ -21,6 +21,7 @@
 //! ```
 
 mod composed;
+mod ed25519;
 mod hpke;
 mod primitives;
 mod sig;

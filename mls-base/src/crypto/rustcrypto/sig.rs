@@ -118,12 +118,7 @@ impl SigAlg {
 
     pub(crate) fn verify(self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
         match self {
-            Self::Ed25519 => {
-                let pk: &[u8; 32] = pk.try_into().map_err(|_| CryptoError::InvalidKey)?;
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(pk).map_err(|_| CryptoError::InvalidKey)?;
-                let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| CryptoError::InvalidSignature)?;
-                vk.verify_strict(msg, &sig).map_err(|_| CryptoError::InvalidSignature)
-            }
+            Self::Ed25519 => super::ed25519::verify(pk, msg, sig),
             Self::Ed448 => {
                 let pk: &[u8; 57] = pk.try_into().map_err(|_| CryptoError::InvalidKey)?;
                 let vk = ed448_goldilocks::VerifyingKey::from_bytes(pk).map_err(|_| CryptoError::InvalidKey)?;
@@ -174,5 +169,12 @@ impl crate::crypto::SignatureScheme for SigAlg {
 
     fn verify(&self, pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
         SigAlg::verify(*self, pk, msg, sig)
+    }
+
+    fn verify_batch(&self, checks: &[crate::crypto::SignatureCheck<'_>]) -> Result<(), CryptoError> {
+        match self {
+            Self::Ed25519 => super::ed25519::verify_batch(checks),
+            _ => checks.iter().try_for_each(|(pk, msg, sig)| SigAlg::verify(*self, pk, msg, sig)),
+        }
     }
 }

@@ -9,7 +9,14 @@
 //!   applies commits when it processes them, so its iteration also pays a
 //!   clone of the receiver, measured separately as `clone_receiver`);
 //! - `commit_remove`: a commit removing one member;
-//! - `app_round_trip_100B`: encrypt 100 bytes and decrypt them.
+//! - `app_round_trip_100B`: encrypt 100 bytes and decrypt them;
+//! - `external_join`: a new client joins the n-member group by external
+//!   commit from its GroupInfo (with the ratchet tree);
+//! - `process_add`: a member of a two-member group processes the commit
+//!   that adds the other n−2 (mls-rs pays a clone of its two-member
+//!   receiver, which is small).
+//!
+//! `external_join` and `process_add` are measured for mlsx and mls-rs.
 //!
 //! Names are `peers/{op}/{impl}/{n}`. `MLSX_BENCH_MAX_N` caps n (default
 //! 10000); `MLSX_BENCH_IMPLS` selects implementations (default
@@ -146,6 +153,32 @@ mod mlsx {
             .bench_with_input(BenchmarkId::new("mlsx", n), &n, |b, _| {
                 b.iter(|| must(round_trip(&mut alice, &mut bob)))
             });
+
+        let gi = alice.group_info()?;
+        let joiner = Identity::basic(cs.as_ref(), b"joiner")?;
+        let external = || Group::join_external(cs.clone(), &gi, None, joiner.duplicate(), None, GroupConfig::default());
+        external()?;
+        groups
+            .group("external_join", n)
+            .bench_with_input(BenchmarkId::new("mlsx", n), &n, |b, _| b.iter(|| must(external())));
+
+        if n > 2 {
+            let (first, rest) = kps.split_first().ok_or("no members")?;
+            let mut small = Group::create(cs.clone(), creator.duplicate(), b"bench-add".to_vec(), GroupConfig::default())?;
+            let out = small.commit(CommitOptions::add(vec![first.key_package.clone()]))?;
+            small.merge_pending_commit()?;
+            let welcome = out.welcome.ok_or("no welcome")?;
+            let mut member = Group::join(cs.clone(), &welcome, first.duplicate(), None, GroupConfig::default())?;
+            let adds = small
+                .commit(CommitOptions::add(rest.iter().map(|b| b.key_package.clone()).collect()))?
+                .commit;
+            let _ = member.process_message(&adds)?;
+            groups
+                .group("process_add", n)
+                .bench_with_input(BenchmarkId::new("mlsx", n), &n, |b, _| {
+                    b.iter(|| must(member.process_message(black_box(&adds))))
+                });
+        }
         Ok(())
     }
 }
@@ -254,6 +287,38 @@ mod mlsrs {
         groups
             .group("app_round_trip_100B", n)
             .bench_with_input(BenchmarkId::new("mls-rs", n), &n, |b, _| b.iter(|| must(round_trip())));
+
+        let gi = alice.group_info_message_allowing_ext_commit(true)?;
+        let joiner = client("joiner".into())?;
+        let external = || joiner.external_commit_builder()?.build(gi.clone());
+        external()?;
+        groups
+            .group("external_join", n)
+            .bench_with_input(BenchmarkId::new("mls-rs", n), &n, |b, _| b.iter(|| must(external())));
+
+        if n > 2 {
+            let (first, rest) = kps.split_first().ok_or("no members")?;
+            let mut small = creator.create_group(ExtensionList::default(), ExtensionList::default(), None)?;
+            let out = small.commit_builder().add_member(first.clone())?.build()?;
+            small.apply_pending_commit()?;
+            let welcome = out.welcome_messages.first().ok_or("no welcome")?;
+            let (member, _) = members.first().ok_or("no members")?.join_group(None, welcome, None)?;
+            let mut builder = small.commit_builder();
+            for kp in rest {
+                builder = builder.add_member(kp.clone())?;
+            }
+            let adds = builder.build()?.commit_message;
+            member.clone().process_incoming_message(adds.clone())?;
+            groups
+                .group("process_add", n)
+                .bench_with_input(BenchmarkId::new("mls-rs", n), &n, |b, _| {
+                    b.iter_batched(
+                        || member.clone(),
+                        |mut g| must(g.process_incoming_message(adds.clone())),
+                        BatchSize::LargeInput,
+                    )
+                });
+        }
         Ok(())
     }
 }

@@ -33,6 +33,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A whole group in a PQ suite (X-Wing KEM, ML-DSA-44 signatures):
+//!
+//! ```
+//! use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, Received};
+//! use mlsx_pq_suites::PqSuite;
+//!
+//! let cs = PqSuite::Tbd9.provider()?;
+//! let bob_kp = Identity::basic(cs.as_ref(), b"bob")?.key_package(cs.as_ref())?;
+//! let mut alice = Group::create(cs.clone(), Identity::basic(cs.as_ref(), b"alice")?, b"pq".to_vec(), GroupConfig::default())?;
+//! let out = alice.commit(CommitOptions::add(vec![bob_kp.key_package.clone()]))?;
+//! alice.merge_pending_commit()?;
+//! let mut bob = Group::join(cs.clone(), out.welcome_message()?, bob_kp, None, GroupConfig::default())?;
+//! let msg = alice.encrypt_application(b"post-quantum hello", b"")?;
+//! assert!(matches!(bob.process_message(&msg)?, Received::Application { data, .. } if data == b"post-quantum hello"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [`ComposedSuite`]: mlsx_base::crypto::rustcrypto::ComposedSuite
 
 #![forbid(unsafe_code)]

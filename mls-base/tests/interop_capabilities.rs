@@ -29,8 +29,7 @@ use mlsx_base::codec::{
     CipherSuite, Credential, Extension as XExtension, KeyPackage as XKeyPackage, MlsMessage, MlsMessageBody, VLBytes, decode, encode,
     is_grease,
 };
-use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
-use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
+use mlsx_base::crypto::CipherSuiteProvider;
 use mlsx_base::group::{CapabilityPolicy, CommitOptions, Group, GroupConfig, Identity, LeafError, Received};
 use mlsx_base::{Error, PeerError};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
@@ -38,8 +37,10 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 
+mod common;
+
 fn ours(suite: u16) -> Arc<dyn CipherSuiteProvider> {
-    RustCryptoProvider::new().cipher_suite_provider(CipherSuite(suite)).unwrap()
+    common::xcs(suite)
 }
 
 fn strict() -> GroupConfig {
@@ -361,6 +362,7 @@ fn assert_grease_key_package(kp: &XKeyPackage, extensions: bool) {
 // ---------------------------------------------------------------------------
 // OpenMLS
 
+/// An OpenMLS member: the shared test client and its credential.
 struct Peer {
     provider: OpenMlsRustCrypto,
     signer: SignatureKeyPair,
@@ -368,16 +370,10 @@ struct Peer {
 }
 
 fn om_peer(suite: Ciphersuite, name: &str) -> Peer {
-    let provider = OpenMlsRustCrypto::default();
-    let signer = SignatureKeyPair::new(suite.signature_algorithm()).unwrap();
-    signer.store(provider.storage()).unwrap();
-    let credential = CredentialWithKey {
-        credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
-        signature_key: signer.to_public_vec().into(),
-    };
+    let (c, credential) = common::openmls_client(suite, name);
     Peer {
-        provider,
-        signer,
+        provider: c.provider,
+        signer: c.signer,
         credential,
     }
 }
@@ -507,11 +503,7 @@ fn grease_with_openmls() {
         let MlsMessageBodyIn::Welcome(welcome) = om_to_peer(out.welcome_message().unwrap()).extract() else {
             panic!()
         };
-        let join = MlsGroupJoinConfig::builder()
-            .use_ratchet_tree_extension(true)
-            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-            .build();
-        let mut theirs = StagedWelcome::new_from_welcome(&bob.provider, &join, welcome, None)
+        let mut theirs = StagedWelcome::new_from_welcome(&bob.provider, &common::openmls_join_config(false), welcome, None)
             .unwrap()
             .into_group(&bob.provider)
             .unwrap();

@@ -83,6 +83,19 @@ pub struct OPeer {
     pub signer: SignatureKeyPair,
 }
 
+/// An OpenMLS client with a fresh signature key stored in its provider,
+/// and its basic credential.
+pub fn openmls_client(os: Ciphersuite, name: &str) -> (OPeer, CredentialWithKey) {
+    let provider = OpenMlsRustCrypto::default();
+    let signer = SignatureKeyPair::new(os.signature_algorithm()).unwrap();
+    signer.store(provider.storage()).unwrap();
+    let credential = CredentialWithKey {
+        credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
+        signature_key: signer.to_public_vec().into(),
+    };
+    (OPeer { provider, signer }, credential)
+}
+
 pub fn openmls_suite(suite: u16) -> Ciphersuite {
     Ciphersuite::try_from(suite).unwrap()
 }
@@ -155,16 +168,10 @@ pub fn new_joiner<C: MlsConfig>(kind: Kind, suite: u16, name: &str, make_rs: &im
         }
         Kind::O => {
             let os = openmls_suite(suite);
-            let provider = OpenMlsRustCrypto::default();
-            let signer = SignatureKeyPair::new(os.signature_algorithm()).unwrap();
-            signer.store(provider.storage()).unwrap();
-            let credential = CredentialWithKey {
-                credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
-                signature_key: signer.to_public_vec().into(),
-            };
-            let bundle = KeyPackage::builder().build(os, &provider, &signer, credential).unwrap();
+            let (peer, credential) = openmls_client(os, name);
+            let bundle = KeyPackage::builder().build(os, &peer.provider, &peer.signer, credential).unwrap();
             let kp = kp_message(decode(&bundle.key_package().tls_serialize_detached().unwrap()).unwrap());
-            (Joiner::O(Box::new(OPeer { provider, signer })), kp)
+            (Joiner::O(Box::new(peer)), kp)
         }
     }
 }

@@ -17,8 +17,7 @@ use mlsx_base::codec::{
     ResumptionPsk, ResumptionPskUsage, Sender, Update, VLBytes, WireFormat, decode, encode, find_extension,
 };
 use mlsx_base::crypto::{CipherSuiteProvider, LabeledCrypto};
-use mlsx_base::group::hooks::{ExtensionContext, ExtensionHandler};
-use mlsx_base::group::{CapabilityPolicy, CommitOptions, Group, GroupConfig, Hooks, Identity, KEY_PACKAGE_TBS_LABEL, LeafError, Received};
+use mlsx_base::group::{CapabilityPolicy, CommitOptions, Group, GroupConfig, Identity, KEY_PACKAGE_TBS_LABEL, LeafError, Received};
 use mlsx_base::tree::LEAF_NODE_TBS_LABEL;
 use mlsx_base::tree::math::LeafIndex;
 use mlsx_base::{CryptoError, Error, PeerError, ProposalListError};
@@ -85,23 +84,6 @@ fn strict() -> GroupConfig {
 fn with_bob_config(mut n: Net, config: GroupConfig) -> Net {
     n.bob = Group::load(n.cs.clone(), &n.bob.save().unwrap(), config).unwrap();
     n
-}
-
-/// Marks KeyPackage extensions of type 0xff01 as known to the group (any
-/// content accepted), so that the listing rule applies to them.
-#[derive(Debug)]
-struct KnownKeyPackageExtension;
-
-impl ExtensionHandler for KnownKeyPackageExtension {
-    fn extension_type(&self) -> ExtensionType {
-        ExtensionType(0xff01)
-    }
-    fn allowed_in(&self, context: ExtensionContext) -> bool {
-        context == ExtensionContext::KeyPackage
-    }
-    fn validate(&self, _: ExtensionContext, _: &[u8]) -> Result<(), Error> {
-        Ok(())
-    }
 }
 
 /// The content and auth data of a PublicMessage.
@@ -484,26 +466,6 @@ fn s10_1_init_key_must_differ_from_encryption_key() {
     let kp = key_package(n.cs.as_ref(), b"dave", |kp| kp.init_key = kp.leaf_node.encryption_key.clone());
     let m = add_commit_with(&mut n, kp);
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::InitKeyReused);
-}
-
-/// RFC 9420 §10: KeyPackage extensions are listed in the leaf's
-/// capabilities. Checked for the types the group knows (here through a
-/// handler); unknown ones are ignored (§13.4).
-#[test]
-fn s10_key_package_extensions_must_be_in_capabilities() {
-    let known = GroupConfig {
-        hooks: Hooks::new().with_extension(Arc::new(KnownKeyPackageExtension)),
-        ..config()
-    };
-    let mut n = with_bob_config(net(), known);
-    let kp = key_package(n.cs.as_ref(), b"dave", |kp| {
-        kp.extensions.push(Extension {
-            extension_type: ExtensionType(0xff01),
-            extension_data: VLBytes::default(),
-        })
-    });
-    let m = add_commit_with(&mut n, kp);
-    assert_leaf!(rejects(&mut n.bob, &m), LeafError::UnlistedExtension(ExtensionType(0xff01)));
 }
 
 #[test]

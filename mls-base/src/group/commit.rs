@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use subtle::ConstantTimeEq;
 
 use super::validation::{
-    GroupParams, LeafContext, LeafError, MemberSummary, check_key_packages_authenticity, validate_key_package, validate_key_package_fields,
+    GroupParams, LeafContext, LeafError, MemberSummary, check_key_package_authenticity, validate_key_package, validate_key_package_fields,
     validate_leaf,
 };
 use std::collections::BTreeMap;
@@ -482,7 +482,10 @@ impl Group {
         }
         let suite = self.context.cipher_suite;
         let validator = self.config.validator.as_ref();
-        check_key_packages_authenticity(cs, &adds, suite, validator)?;
+        // One at a time, not in an Ed25519 batch: every member must reach
+        // the same verdict on a commit, and a batch's cofactored rule can
+        // accept a signature that the one-at-a-time rule refuses.
+        crate::par::try_map(&adds, |kp| check_key_package_authenticity(cs, kp, suite, validator))?;
         for Listed { proposal: p, .. } in list {
             if let Proposal::Add(a) = p {
                 let summary = add_summary.get_or_insert_with(|| MemberSummary::of(&tree));

@@ -59,8 +59,8 @@ pub use limits::{Limit, Limits};
 pub use state::{GroupStorage, MemoryGroupStorage};
 pub use validation::{
     BasicCredentialValidator, CredentialValidator, CredentialValidators, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError,
-    MemberSummary, check_key_package_authenticity, check_key_packages_authenticity, check_leaf_authenticity,
-    check_tree_leaves_authenticity, now, validate_key_package, validate_key_package_fields, validate_leaf, validate_leaf_fields,
+    MemberSummary, check_key_package_authenticity, check_leaf_authenticity, check_tree_leaves_authenticity, now, validate_key_package,
+    validate_key_package_fields, validate_leaf, validate_leaf_fields,
 };
 pub use welcome::WELCOME_LABEL;
 #[cfg(feature = "x509")]

@@ -554,53 +554,6 @@ pub fn check_key_package_authenticity(
     check_leaf_authenticity(cs, &kp.leaf_node, LeafContext::KeyPackage, &[], validator)
 }
 
-/// [`check_key_package_authenticity`] for the KeyPackages of a commit's
-/// Adds, with their signatures (two per KeyPackage: its own and its
-/// leaf's) verified in batches when there are several, as in
-/// [`check_tree_leaves_authenticity`]; on any failure the KeyPackages are
-/// checked one at a time again for the exact error of the first bad one.
-pub fn check_key_packages_authenticity(
-    cs: &(impl CipherSuiteProvider + ?Sized),
-    kps: &[&KeyPackage],
-    cipher_suite: crate::codec::CipherSuite,
-    validator: &dyn CredentialValidator,
-) -> Result<(), Error> {
-    let one_by_one = || crate::par::try_map(kps, |kp| check_key_package_authenticity(cs, kp, cipher_suite, validator)).map(|_| ());
-    if kps.len() < 4 {
-        return one_by_one();
-    }
-    let min = crate::par::CHEAP_ITEMS / 2;
-    let contents = match crate::par::try_map_from(min, kps, |kp| -> Result<[Vec<u8>; 2], Error> {
-        Ok([
-            crate::crypto::labeled::sign_content(KEY_PACKAGE_TBS_LABEL, &kp.tbs()?)?,
-            crate::crypto::labeled::sign_content(crate::tree::LEAF_NODE_TBS_LABEL, &kp.leaf_node.tbs(None)?)?,
-        ])
-    }) {
-        Ok(c) => c,
-        Err(_) => return one_by_one(),
-    };
-    let mut checks: Vec<crate::crypto::SignatureCheck<'_>> = Vec::with_capacity(2 * kps.len());
-    for (kp, [kp_content, leaf_content]) in kps.iter().zip(&contents) {
-        let key = kp.leaf_node.signature_key.as_slice();
-        checks.push((key, kp_content.as_slice(), kp.signature.as_slice()));
-        checks.push((key, leaf_content.as_slice(), kp.leaf_node.signature.as_slice()));
-    }
-    let rest_ok = batch_signatures_ok(cs, &checks)
-        && crate::par::try_map_from(min, kps, |kp| -> Result<(), Error> {
-            let ok = kp.version == ProtocolVersion::MLS10
-                && kp.cipher_suite == cipher_suite
-                && matches!(kp.leaf_node.leaf_node_source, LeafNodeSource::KeyPackage(_));
-            if !ok {
-                return Err(PeerError::InvalidLeaf(LeafError::KeyPackageMismatch).into());
-            }
-            cs.kem_validate_public_key(kp.init_key.as_slice())?;
-            validator.validate(&kp.leaf_node.credential, kp.leaf_node.signature_key.as_slice())?;
-            Ok(cs.kem_validate_public_key(kp.leaf_node.encryption_key.as_slice())?)
-        })
-        .is_ok();
-    if rest_ok { Ok(()) } else { one_by_one() }
-}
-
 /// The checks of a KeyPackage against the group (RFC 9420 §10.1): distinct
 /// init and encryption keys, extensions, and the leaf's fields.
 pub fn validate_key_package_fields(kp: &KeyPackage, params: &GroupParams<'_>) -> Result<(), Error> {
@@ -608,19 +561,12 @@ pub fn validate_key_package_fields(kp: &KeyPackage, params: &GroupParams<'_>) ->
         return Err(PeerError::InvalidLeaf(LeafError::InitKeyReused).into());
     }
     // RFC 9420 §10: the creator MUST list KeyPackage extensions in the
-    // leaf's capabilities, and receivers MUST ignore unknown ones (§13.4).
-    // The listing is therefore checked for the types this group knows (the
-    // default ones and those with a handler), which it acts on; unknown
-    // types, GREASE among them with no rule of their own (§13.5), are
-    // ignored whether listed or not.
-    for e in &kp.extensions {
-        let t = e.extension_type;
-        // Default types are implicitly supported (§7.2): nothing to list.
-        let handled = !t.is_default() && params.hooks.extension(t).is_some();
-        if handled && !kp.leaf_node.capabilities.extensions.contains(&t) {
-            return Err(PeerError::InvalidLeaf(LeafError::UnlistedExtension(t)).into());
-        }
-    }
+    // leaf's capabilities, but §10.1's receiver checks do not include it,
+    // and unknown extensions MUST be ignored (§13.4). A receiver check
+    // would either depend on which handlers this client registered (so
+    // that members could disagree on one Add) or refuse unknown types, so
+    // there is none; mlsx's own KeyPackages list theirs. Registered types
+    // are still validated by their handlers below.
     params.limits.check(super::Limit::Extensions, kp.extensions.len())?;
     params
         .hooks

@@ -29,6 +29,10 @@
 //! cofactorless rule, because random multipliers cannot keep such
 //! components from cancelling. A failed batch is re-checked one signature
 //! at a time, so that the error names the first bad signature.
+//!
+//! Batches are used only where one client decides alone (the tree it is
+//! joining), never for messages every member of a group must judge alike.
+//! Every batch, of any size, follows the batch rule.
 
 use std::sync::OnceLock;
 
@@ -47,6 +51,22 @@ use crate::crypto::SignatureCheck as Check;
 fn canonical_y(b: &[u8; 32]) -> bool {
     let top = b[31] & 0x7f;
     !(top == 0x7f && b[1..31].iter().all(|&x| x == 0xff) && b[0] >= 0xed)
+}
+
+/// The two non-canonical encodings RFC 8032 §5.1.3 leaves besides y ≥ p:
+/// x = 0 (y = 1 or y = -1) with the sign bit set. Both points are of
+/// small order.
+fn x_zero_with_sign(b: &[u8; 32]) -> bool {
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    let mut minus_one = [0xffu8; 32];
+    minus_one[0] = 0xec;
+    minus_one[31] = 0x7f;
+    b[31] & 0x80 != 0 && {
+        let mut y = *b;
+        y[31] &= 0x7f;
+        y == one || y == minus_one
+    }
 }
 
 /// The canonical encodings of the eight points of small order.
@@ -74,7 +94,7 @@ fn parse(pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<Parsed, CryptoError> {
     let r: [u8; 32] = r.try_into().map_err(|_| CryptoError::InvalidSignature)?;
     let s: [u8; 32] = s.try_into().map_err(|_| CryptoError::InvalidSignature)?;
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).ok_or(CryptoError::InvalidSignature)?;
-    if a.is_small_order() || !canonical_y(&r) || small_order_encodings().contains(&r) {
+    if a.is_small_order() || !canonical_y(&r) || x_zero_with_sign(&r) || small_order_encodings().contains(&r) {
         return Err(CryptoError::InvalidSignature);
     }
     let h: [u8; 64] = Sha512::new().chain_update(r).chain_update(pk).chain_update(msg).finalize().into();
@@ -100,16 +120,21 @@ pub(crate) fn verify(pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoErro
 /// Verifies every signature of `checks` (the batch rules in the module
 /// documentation): `Ok` only if all are valid. On failure the error is
 /// that of the first invalid signature.
+/// Every batch, of any size, is decided by the batch rule, so that the
+/// verdict does not depend on how the caller cut its work into batches.
 pub(crate) fn verify_batch(checks: &[Check<'_>]) -> Result<(), CryptoError> {
-    if checks.len() < 2 {
-        return checks.iter().try_for_each(|(pk, m, s)| verify(pk, m, s));
+    if checks.is_empty() {
+        return Ok(());
     }
     match batch_equation(checks) {
         Ok(true) => Ok(()),
-        // Find (and report) the first signature that fails on its own; if
-        // none does, the batch failed on cofactor-only differences, which
-        // the one-at-a-time rule decides.
-        _ => checks.iter().try_for_each(|(pk, m, s)| verify(pk, m, s)),
+        // Report the first signature that fails on its own. (The batch
+        // rule accepts everything the one-at-a-time rule accepts, so one
+        // does; should none, the batch's verdict stands.)
+        _ => checks
+            .iter()
+            .try_for_each(|(pk, m, s)| verify(pk, m, s))
+            .and(Err(CryptoError::InvalidSignature)),
     }
 }
 
@@ -252,6 +277,41 @@ mod tests {
         let mut wrong_key = c;
         wrong_key[0].0 = wrong_key[1].0;
         assert!(verify_batch(&as_checks(&wrong_key)).is_err());
+    }
+
+    /// R = the identity with the sign bit set (x = 0, a non-canonical
+    /// encoding that decompresses) and s = k·a: refused alone and in a
+    /// batch.
+    #[test]
+    fn non_canonical_small_order_r_is_refused_in_batches() {
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let pk = sk.verifying_key().to_bytes();
+        let msg = b"x = 0";
+        for r in [
+            {
+                let mut r = [0u8; 32];
+                r[0] = 1;
+                r[31] = 0x80;
+                r
+            },
+            {
+                let mut r = [0xffu8; 32];
+                r[0] = 0xec;
+                r
+            },
+        ] {
+            assert!(x_zero_with_sign(&r));
+            let h: [u8; 64] = Sha512::new().chain_update(r).chain_update(pk).chain_update(msg).finalize().into();
+            let s = Scalar::from_bytes_mod_order_wide(&h) * sk.to_scalar();
+            let mut sig = r.to_vec();
+            sig.extend_from_slice(s.as_bytes());
+            assert!(verify(&pk, msg, &sig).is_err());
+            let good = keys(1);
+            let gc = checks(&good);
+            let batch = [(pk.as_slice(), msg.as_slice(), sig.as_slice()), as_checks(&gc)[0]];
+            assert!(verify_batch(&batch).is_err());
+            assert!(verify_batch(&batch[..1]).is_err());
+        }
     }
 
     /// A signature with a small-order component in R (R' = R + T): the

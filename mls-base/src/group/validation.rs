@@ -277,9 +277,13 @@ pub fn check_leaf_authenticity(
         }
         LeafContext::Update(i) | LeafContext::Commit(i) | LeafContext::InTree(i) => verify_leaf_signature(cs, leaf, group_id, i)?,
     }
-    // RFC 9420 §10: the leaf's encryption key is a key of the suite's KEM.
+    check_encryption_key(cs, leaf)
+}
+
+/// RFC 9420 §10: the leaf's encryption key is a key of the suite's KEM.
+fn check_encryption_key(cs: &(impl CipherSuiteProvider + ?Sized), leaf: &LeafNode) -> Result<(), Error> {
     cs.kem_validate_public_key(leaf.encryption_key.as_slice())
-        .map_err(|_| bad(LeafError::InvalidEncryptionKey))
+        .map_err(|_| PeerError::InvalidLeaf(LeafError::InvalidEncryptionKey).into())
 }
 
 /// [`check_leaf_authenticity`] for every leaf of a tree being joined
@@ -317,8 +321,7 @@ pub fn check_tree_leaves_authenticity(
     let rest_ok = signatures_ok
         && crate::par::try_map_from(min, leaves, |(_, leaf)| -> Result<(), Error> {
             validator.validate(&leaf.credential, leaf.signature_key.as_slice())?;
-            cs.kem_validate_public_key(leaf.encryption_key.as_slice())
-                .map_err(|_| PeerError::InvalidLeaf(LeafError::InvalidEncryptionKey).into())
+            check_encryption_key(cs, leaf)
         })
         .is_ok();
     if rest_ok { Ok(()) } else { one_by_one() }

@@ -203,6 +203,20 @@ mod tests {
         c.iter().map(|(pk, m, s)| (pk.as_slice(), m.as_slice(), s.as_slice())).collect()
     }
 
+    /// `R || s`.
+    fn signature(r: [u8; 32], s: Scalar) -> Vec<u8> {
+        let mut sig = r.to_vec();
+        sig.extend_from_slice(s.as_bytes());
+        sig
+    }
+
+    /// Runs `f` on a batch of the given signature and one valid signature.
+    fn with_a_good_one(pk: &[u8], msg: &[u8], sig: &[u8], f: impl FnOnce(&[Check<'_>])) {
+        let good = keys(1);
+        let gc = checks(&good);
+        f(&[(pk, msg, sig), as_checks(&gc)[0]]);
+    }
+
     #[test]
     fn agrees_with_verify_strict() {
         let k = keys(4);
@@ -303,14 +317,12 @@ mod tests {
             assert!(x_zero_with_sign(&r));
             let h: [u8; 64] = Sha512::new().chain_update(r).chain_update(pk).chain_update(msg).finalize().into();
             let s = Scalar::from_bytes_mod_order_wide(&h) * sk.to_scalar();
-            let mut sig = r.to_vec();
-            sig.extend_from_slice(s.as_bytes());
+            let sig = signature(r, s);
             assert!(verify(&pk, msg, &sig).is_err());
-            let good = keys(1);
-            let gc = checks(&good);
-            let batch = [(pk.as_slice(), msg.as_slice(), sig.as_slice()), as_checks(&gc)[0]];
-            assert!(verify_batch(&batch).is_err());
-            assert!(verify_batch(&batch[..1]).is_err());
+            with_a_good_one(&pk, msg, &sig, |batch| {
+                assert!(verify_batch(batch).is_err());
+                assert!(verify_batch(&batch[..1]).is_err());
+            });
         }
     }
 
@@ -329,12 +341,8 @@ mod tests {
         let h: [u8; 64] = Sha512::new().chain_update(r).chain_update(pk).chain_update(msg).finalize().into();
         let k = Scalar::from_bytes_mod_order_wide(&h);
         let s = nonce + k * a_scalar;
-        let mut sig = r.to_vec();
-        sig.extend_from_slice(s.as_bytes());
+        let sig = signature(r, s);
         assert!(verify(&pk, msg, &sig).is_err());
-        let good = keys(1);
-        let gc = checks(&good);
-        let batch = [(pk.as_slice(), msg.as_slice(), sig.as_slice()), as_checks(&gc)[0]];
-        assert!(batch_equation(&batch).unwrap());
+        with_a_good_one(&pk, msg, &sig, |batch| assert!(batch_equation(batch).unwrap()));
     }
 }

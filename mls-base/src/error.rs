@@ -62,6 +62,20 @@ pub enum Error {
     /// version, or for other parameters than the caller's.
     #[error("saved state: {0}")]
     State(#[from] StateError),
+    /// A hook (an extension's handler, `group::hooks`) refused, with the
+    /// extension's own error; see [`Error::hook_error`].
+    #[error("{0}")]
+    Hook(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// The error a hook returned, if this is one of type `E`.
+    pub fn hook_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Self::Hook(e) => e.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
 }
 
 /// Why saved group state cannot be loaded (`Group::load`).

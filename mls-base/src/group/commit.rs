@@ -183,6 +183,19 @@ impl StagedCommit {
     pub fn extra_epoch_secret(&self, label: &[u8]) -> Option<&Secret> {
         self.secrets.extra(label)
     }
+
+    /// Removes an extra secret from the new epoch (see
+    /// [`EpochSecrets::take_extra`]); what is taken here stays taken once
+    /// the commit is merged.
+    pub fn take_extra_epoch_secret(&mut self, label: &[u8]) -> Option<Secret> {
+        self.secrets.take_extra(label)
+    }
+
+    /// Puts a secret in an extra slot of the new epoch (see
+    /// [`EpochSecrets::set_extra`]); it is the group's once merged.
+    pub fn set_extra_epoch_secret(&mut self, label: &[u8], secret: Secret) {
+        self.secrets.set_extra(label, secret);
+    }
 }
 
 /// Which senders may send which proposals (RFC 9420 §12.1.8, §17.4
@@ -461,7 +474,7 @@ impl Group {
         }
         // §12.1.7: so must new GroupContext extensions.
         if gce == 1 {
-            check_members_support(&tree, &params_ext)?;
+            check_members_support(&self.config.hooks, &tree, &params_ext)?;
         }
         // Adds, in order.
         let mut added = vec![];
@@ -526,7 +539,7 @@ impl Group {
         };
         self.run_handlers(&mut run, list, |s| matches!(s, ProposalStage::AfterDefault(_)))?;
         if extensions != before {
-            check_members_support(&tree, &extensions)?;
+            check_members_support(&self.config.hooks, &tree, &extensions)?;
         }
         Ok(Applied {
             tree,
@@ -874,6 +887,7 @@ impl Group {
                 external_pub: external_pub.into(),
             })?,
         ));
+        extensions.extend(self.config.group_info_extensions.iter().cloned());
         // RFC 9420 §13.5: GroupInfo.extensions may carry GREASE.
         if self.config.grease
             && let Some(e) = super::grease::extra_extension(cs, &extensions)?
@@ -976,7 +990,7 @@ impl Group {
         };
         self.run_handlers(&mut run, &list, |s| matches!(s, ProposalStage::AfterDefault(_)))?;
         if extensions != before {
-            check_members_support(&tree, &extensions)?;
+            check_members_support(&self.config.hooks, &tree, &extensions)?;
         }
         let (external_sk, _) = self.secrets.external_key_pair(cs)?;
         let init_secret = cs.hpke_export_receiver(kem_output.as_slice(), &external_sk, &[], EXTERNAL_INIT_LABEL, cs.hash_len())?;
@@ -1220,7 +1234,7 @@ impl Group {
 
 /// Every member supports every non-default GroupContext extension and the
 /// required capabilities (RFC 9420 §11.1, §12.1.7).
-fn check_members_support(tree: &RatchetTree, extensions: &[Extension]) -> Result<(), Error> {
+fn check_members_support(hooks: &Hooks, tree: &RatchetTree, extensions: &[Extension]) -> Result<(), Error> {
     let required = match find_extension(extensions, ExtensionType::REQUIRED_CAPABILITIES) {
         Some(e) => Some(crate::codec::decode::<RequiredCapabilities>(e.extension_data.as_slice())?),
         None => None,
@@ -1238,6 +1252,7 @@ fn check_members_support(tree: &RatchetTree, extensions: &[Extension]) -> Result
         if !ok {
             return Err(invalid(ProposalListError::UnsupportedGroupContextExtensions));
         }
+        hooks.check_member(extensions, leaf)?;
     }
     Ok(())
 }

@@ -34,7 +34,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::Group;
-use crate::codec::{Extension, ExtensionType, GroupContext, MlsMessage, ProposalType, Psk, Sender, WireFormat};
+use crate::codec::{Extension, ExtensionType, GroupContext, LeafNode, MlsMessage, ProposalType, Psk, Sender, WireFormat};
 use crate::crypto::Secret;
 use crate::error::Error;
 use crate::tree::RatchetTree;
@@ -218,6 +218,18 @@ pub trait ExtensionHandler: Send + Sync + fmt::Debug {
         let _ = (old, new, cause, group);
         Ok(())
     }
+
+    /// Checks that a leaf meets what this extension, present in the
+    /// GroupContext with `context_data`, requires of every member, as
+    /// `required_capabilities` does (RFC 9420 §11.1). Called for each leaf
+    /// the group validates (an Add's KeyPackage, an Update, a commit's
+    /// UpdatePath, every leaf of a tree joined by Welcome or external
+    /// commit) and for every member when a commit changes the GroupContext
+    /// extensions.
+    fn check_member(&self, context_data: &[u8], leaf: &LeafNode) -> Result<(), Error> {
+        let _ = (context_data, leaf);
+        Ok(())
+    }
 }
 
 /// What a [`WireFormatHandler`] found in an incoming message.
@@ -380,6 +392,17 @@ impl Hooks {
                     .into());
                 }
                 h.validate(context, e.extension_data.as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a leaf against the requirements of the registered extensions
+    /// in a GroupContext extension list ([`ExtensionHandler::check_member`]).
+    pub fn check_member(&self, context_extensions: &[Extension], leaf: &LeafNode) -> Result<(), Error> {
+        for e in context_extensions {
+            if let Some(h) = self.extensions.get(&e.extension_type) {
+                h.check_member(e.extension_data.as_slice(), leaf)?;
             }
         }
         Ok(())

@@ -101,6 +101,14 @@ pub struct Identity {
     /// `extensions`. Off in [`Identity::basic`]: OpenMLS 0.9 rejects every
     /// leaf and KeyPackage that carries one (`drafts/interop.md`).
     pub grease_extensions: bool,
+    /// Extensions put in the leaves made from this identity (RFC 9420
+    /// §7.2), before any GREASE extension; their types must be listed in
+    /// `capabilities.extensions`. Leaves made later in a group (commits,
+    /// Updates) keep the extensions of the member's current leaf.
+    pub leaf_extensions: Vec<Extension>,
+    /// Extensions put in the KeyPackages made from this identity (RFC 9420
+    /// §10), before any GREASE extension.
+    pub key_package_extensions: Vec<Extension>,
 }
 
 impl Identity {
@@ -122,6 +130,8 @@ impl Identity {
             key_package_lifetime: 90 * 24 * 3600,
             grease: true,
             grease_extensions: false,
+            leaf_extensions: vec![],
+            key_package_extensions: vec![],
         })
     }
 
@@ -150,14 +160,16 @@ impl Identity {
         &self,
         cs: &(impl CipherSuiteProvider + ?Sized),
     ) -> Result<(Capabilities, Vec<Extension>, Option<ExtensionType>), Error> {
+        let mut extensions = self.leaf_extensions.clone();
         if !self.grease {
-            return Ok((self.capabilities.clone(), vec![], None));
+            return Ok((self.capabilities.clone(), extensions, None));
         }
         let (caps, t) = grease::advertised(cs, &self.capabilities)?;
         if !self.grease_extensions {
-            return Ok((caps, vec![], None));
+            return Ok((caps, extensions, None));
         }
-        Ok((caps, vec![grease::extension(cs, t)?], Some(t)))
+        extensions.push(grease::extension(cs, t)?);
+        Ok((caps, extensions, Some(t)))
     }
 
     /// An explicit copy (the private key is a secret).
@@ -170,6 +182,8 @@ impl Identity {
             key_package_lifetime: self.key_package_lifetime,
             grease: self.grease,
             grease_extensions: self.grease_extensions,
+            leaf_extensions: self.leaf_extensions.clone(),
+            key_package_extensions: self.key_package_extensions.clone(),
         }
     }
 
@@ -208,7 +222,12 @@ impl Identity {
             cipher_suite: cs.cipher_suite(),
             init_key: init_pub.into(),
             leaf_node: leaf,
-            extensions: grease_type.map(|t| grease::extension(cs, t)).transpose()?.into_iter().collect(),
+            extensions: self
+                .key_package_extensions
+                .iter()
+                .cloned()
+                .chain(grease_type.map(|t| grease::extension(cs, t)).transpose()?)
+                .collect(),
             signature: VLBytes::default(),
         };
         key_package.signature = cs.sign_with_label(&self.signer, KEY_PACKAGE_TBS_LABEL, &key_package.tbs()?)?.into();
@@ -278,6 +297,10 @@ pub struct GroupConfig {
     /// extensions of the leaves and KeyPackages this member makes (on by
     /// default; received GREASE is ignored either way).
     pub grease: bool,
+    /// Extensions put in every GroupInfo this member signs (RFC 9420
+    /// §12.4.3), after `ratchet_tree` and `external_pub` and before any
+    /// GREASE extension.
+    pub group_info_extensions: Vec<Extension>,
 }
 
 /// How a received LeafNode's `capabilities.versions` and
@@ -329,6 +352,7 @@ impl Default for GroupConfig {
             limits: Limits::default(),
             leaf_capabilities: CapabilityPolicy::Liberal,
             grease: true,
+            group_info_extensions: vec![],
         }
     }
 }
@@ -500,6 +524,12 @@ impl Group {
         self.cs.as_ref()
     }
 
+    /// A shared handle to the group's cipher-suite provider (for work that
+    /// needs the provider while the group is borrowed mutably).
+    pub fn cipher_suite_provider_handle(&self) -> Arc<dyn CipherSuiteProvider> {
+        Arc::clone(&self.cs)
+    }
+
     /// The current GroupContext.
     pub fn context(&self) -> &GroupContext {
         &self.context
@@ -613,6 +643,18 @@ impl Group {
         self.secrets.extra(label)
     }
 
+    /// Removes an extra secret from this epoch (see
+    /// [`EpochSecrets::take_extra`]): it is gone from saved state too.
+    pub fn take_extra_epoch_secret(&mut self, label: &[u8]) -> Option<Secret> {
+        self.secrets.take_extra(label)
+    }
+
+    /// Puts a secret in an extra slot of this epoch (see
+    /// [`EpochSecrets::set_extra`]).
+    pub fn set_extra_epoch_secret(&mut self, label: &[u8], secret: Secret) {
+        self.secrets.set_extra(label, secret);
+    }
+
     /// The members of the current tree, counted (built on first use).
     pub(crate) fn member_summary(&self) -> &MemberSummary {
         self.summary.get_or_init(|| MemberSummary::of(&self.tree))
@@ -633,6 +675,13 @@ impl Group {
     /// decrypt what is sent to the member's leaf, RFC 9420 §5.1.3).
     pub fn own_leaf_private_key(&self) -> Option<&HpkePrivateKey> {
         self.own_leaf().node().and_then(|x| self.keys.key(x))
+    }
+
+    /// The private key of a tree node whose key this member holds: its own
+    /// leaf and the parent nodes on its direct path that it learned (for
+    /// extensions that decrypt to a subtree, RFC 9420 §4.1).
+    pub fn node_private_key(&self, node: crate::tree::math::NodeIndex) -> Option<&HpkePrivateKey> {
+        self.keys.key(node)
     }
 
     /// The group's external key pair of this epoch (RFC 9420 §8.3), private
@@ -1037,6 +1086,19 @@ impl Group {
         let staged = self.pending_commit.take().ok_or(MisuseError::NothingToMerge)?;
         self.install(staged);
         Ok(())
+    }
+
+    /// The commit we created last, not yet merged or cleared: its new
+    /// epoch's secrets can be used before the Delivery Service confirms it
+    /// (a combiner exports from it to build a second commit).
+    pub fn pending_commit(&self) -> Option<&StagedCommit> {
+        self.pending_commit.as_ref()
+    }
+
+    /// The commit we created last, mutable (to take or set its new epoch's
+    /// extra secrets, see [`StagedCommit::take_extra_epoch_secret`]).
+    pub fn pending_commit_mut(&mut self) -> Option<&mut StagedCommit> {
+        self.pending_commit.as_mut()
     }
 
     /// Discards the commit we created last.

@@ -214,6 +214,8 @@ impl Group {
             // scratch, which a loaded group does not make.
             grease: true,
             grease_extensions: false,
+            leaf_extensions: vec![],
+            key_package_extensions: vec![],
         };
         let pending = state
             .pending

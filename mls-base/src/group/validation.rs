@@ -395,6 +395,8 @@ pub fn validate_leaf_fields(leaf: &LeafNode, ctx: LeafContext, params: &GroupPar
             return Err(bad(LeafError::MissingRequiredCapability));
         }
     }
+    // And what registered GroupContext extensions require of members.
+    params.hooks.check_member(params.extensions, leaf)?;
     // Credential types: ours supported by all others, theirs supported by
     // us; keys unique (§7.3). Counted over the members other than the leaf
     // this one replaces.

@@ -158,9 +158,24 @@ impl EpochSecrets {
         cs.mls_exporter(self.exporter_secret.as_bytes(), label, context, len)
     }
 
-    /// A secret registered through [`EpochSecretRegistry`].
+    /// A secret registered through [`EpochSecretRegistry`], or put in its
+    /// slot with [`Self::set_extra`].
     pub fn extra(&self, label: &[u8]) -> Option<&Secret> {
         self.extra.get(label)
+    }
+
+    /// Removes an extra secret from this epoch and returns it: for secrets
+    /// that must be deleted once used (forward secrecy, RFC 9420 §9.2).
+    pub fn take_extra(&mut self, label: &[u8]) -> Option<Secret> {
+        self.extra.remove(label)
+    }
+
+    /// Puts a secret in an extra slot of this epoch (replacing what was
+    /// there): for material derived from a registered secret that must
+    /// outlive one call, such as the frontier of a partly consumed tree.
+    /// Slots are saved with the group and dropped at the next epoch.
+    pub fn set_extra(&mut self, label: &[u8], secret: Secret) {
+        self.extra.insert(label.to_vec(), secret);
     }
 }
 

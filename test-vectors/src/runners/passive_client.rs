@@ -79,6 +79,8 @@ fn check_case(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<(), String> 
         key_package_lifetime: 0,
         grease: false,
         grease_extensions: false,
+        leaf_extensions: vec![],
+        key_package_extensions: vec![],
     };
     let bundle = KeyPackageBundle {
         key_package: kp,

@@ -1,0 +1,103 @@
+//! The errors of `mlsx-extensions`.
+
+use mlsx_base::codec::WireFormat;
+
+use crate::codec::ComponentId;
+
+/// What went wrong in a draft-ietf-mls-extensions operation or check.
+///
+/// Handlers plugged into `mlsx-base` return these inside
+/// [`mlsx_base::Error::Hook`]; [`Error::of`] finds them again.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error of the MLS engine.
+    #[error(transparent)]
+    Base(mlsx_base::Error),
+    /// A structure of the draft could not be decoded.
+    #[error("decode: {0}")]
+    Codec(#[from] tls_codec::Error),
+    /// An `app_data_dictionary` whose entries are not sorted by component
+    /// id, or name one twice (§4.6 MUST).
+    #[error("app_data_dictionary entries unsorted or duplicated at component {0:#06x}")]
+    UnsortedDictionary(ComponentId),
+    /// Two components registered under one id.
+    #[error("component {0:#06x} registered twice")]
+    DuplicateComponent(ComponentId),
+    /// A component id no registered component has (§4.7, §4.8: the
+    /// proposal is invalid).
+    #[error("unknown component {0:#06x}")]
+    UnknownComponent(ComponentId),
+    /// One commit both updates and removes a component's entry, or
+    /// removes it twice (§4.7).
+    #[error("AppDataUpdate: component {0:#06x} both updated and removed, or removed twice")]
+    ConflictingAppDataUpdates(ComponentId),
+    /// An AppDataUpdate removes an entry that does not exist (§4.7).
+    #[error("AppDataUpdate: component {0:#06x} has no entry to remove")]
+    RemoveOfAbsentEntry(ComponentId),
+    /// A GroupContextExtensions proposal changes the `app_data_dictionary`
+    /// of a group whose `required_capabilities` lists AppDataUpdate (§4.7
+    /// MUST NOT).
+    #[error("GroupContextExtensions may not change app_data_dictionary: AppDataUpdate is required")]
+    DictionaryChangedByGroupContextExtensions,
+    /// A component refused data given to it.
+    #[error("component {component:#06x} rejected its data: {reason}")]
+    ComponentRejected {
+        /// The component.
+        component: ComponentId,
+        /// Its reason.
+        reason: String,
+    },
+    /// `authenticated_data` is not one sorted `SafeAAD` although the group
+    /// has the `safe_aad` component (§4.9).
+    #[error("authenticated_data is not a sorted SafeAAD")]
+    AadNotSafe,
+    /// A leaf does not support a component the GroupContext requires in
+    /// `app_components` or `safe_aad` (§5).
+    #[error("leaf does not support required component {0:#06x}")]
+    MissingRequiredComponent(ComponentId),
+    /// A leaf does not support a wire format the GroupContext requires in
+    /// `required_wire_formats` (§5).
+    #[error("leaf does not support required wire format {0:?}")]
+    MissingRequiredWireFormat(WireFormat),
+    /// The component's secret of this epoch's Exporter Tree was exported
+    /// already (§4.4: consumed and deleted).
+    #[error("component {0:#06x} already exported its secret this epoch")]
+    AlreadyExported(ComponentId),
+    /// The group has no `application_export_secret`: the extensions were
+    /// not installed in its configuration (`Extensions::install`).
+    #[error("no application_export_secret in this epoch (extensions not installed)")]
+    NoExporterTree,
+    /// The node's private key is not held by this member.
+    #[error("no private key for this node")]
+    NoPrivateKey,
+}
+
+impl From<mlsx_base::Error> for Error {
+    fn from(e: mlsx_base::Error) -> Self {
+        match e {
+            mlsx_base::Error::Hook(inner) => match inner.downcast::<Error>() {
+                Ok(ours) => *ours,
+                Err(other) => Self::Base(mlsx_base::Error::Hook(other)),
+            },
+            e => Self::Base(e),
+        }
+    }
+}
+
+impl From<Error> for mlsx_base::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Base(e) => e,
+            Error::Codec(e) => mlsx_base::Error::Codec(e),
+            e => mlsx_base::Error::Hook(Box::new(e)),
+        }
+    }
+}
+
+impl Error {
+    /// This crate's error inside an engine error, if it is one.
+    pub fn of(e: &mlsx_base::Error) -> Option<&Error> {
+        e.hook_error::<Error>()
+    }
+}

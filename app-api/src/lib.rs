@@ -30,13 +30,15 @@ pub struct Totals {
 /// The folders `mlsx vectors verify` checks when given none: the official
 /// vectors ([`mlsx_test_vectors::vectors_dir`]: the repository's
 /// `test-vectors/official/` unless `$MLS_TEST_VECTORS` says otherwise), the
-/// scenarios we recorded from peers ([`mlsx_test_vectors::generated_dir`])
-/// and our PQ-suite vectors ([`mlsx_test_vectors::pq_dir`]).
+/// scenarios we recorded from peers ([`mlsx_test_vectors::generated_dir`]),
+/// our PQ-suite vectors ([`mlsx_test_vectors::pq_dir`]) and our
+/// draft-ietf-mls-extensions vectors ([`mlsx_test_vectors::extensions_dir`]).
 pub fn default_vector_folders() -> Vec<PathBuf> {
     vec![
         mlsx_test_vectors::vectors_dir(),
         mlsx_test_vectors::generated_dir(),
         mlsx_test_vectors::pq_dir(),
+        mlsx_test_vectors::extensions_dir(),
     ]
 }
 
@@ -154,6 +156,45 @@ fn print_report(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     }
     for (reason, n) in reasons {
         writeln!(out, "  skipped {n}: {reason}")?;
+    }
+    Ok(())
+}
+
+/// Runs `mlsx vectors generate --set extensions`: writes the
+/// draft-ietf-mls-extensions vector files
+/// ([`mlsx_test_vectors::EXTENSION_FILES`]) into `out_dir`, each with cases
+/// for every suite in `suites`, and names each file written in `log`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mlsx_base::codec::CipherSuite;
+/// use mlsx_base::crypto::CryptoProvider;
+/// use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
+///
+/// let provider = RustCryptoProvider::new();
+/// let cs = provider.cipher_suite_provider(CipherSuite(1)).ok_or("suite 1")?;
+/// // Files are recognized by their folder's name, `extensions`.
+/// let root = std::env::temp_dir().join(format!("mlsx-doc-ext-{}", std::process::id()));
+/// let dir = root.join("extensions");
+/// mlsx_app::generate_extension_vectors(&[cs], &dir, &mut std::io::sink())?;
+/// let totals = mlsx_app::verify_vectors(&[dir.clone()], &provider, &mut std::io::sink())?;
+/// // exporter-tree 1, safe-crypto 1, safe-aad 8, app-data-update 6,
+/// // application-psk 3.
+/// assert_eq!((totals.passed, totals.failed), (19, 0));
+/// std::fs::remove_dir_all(root)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn generate_extension_vectors(
+    suites: &[Arc<dyn CipherSuiteProvider>],
+    out_dir: &Path,
+    log: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(out_dir)?;
+    for name in mlsx_test_vectors::EXTENSION_FILES {
+        let json = mlsx_test_vectors::generate_extension_file(name, suites)?;
+        let path = out_dir.join(name);
+        std::fs::write(&path, json + "\n")?;
+        writeln!(log, "wrote {}", path.display())?;
     }
     Ok(())
 }

@@ -253,6 +253,15 @@ impl Extensions {
         }
     }
 
+    /// Declares the wire syntax of the AppDataUpdate and AppEphemeral
+    /// proposal bodies to the decoder (process-wide, see
+    /// [`mlsx_base::codec::syntax`]); [`Self::install`] does it too. Call it
+    /// before decoding messages that may carry them outside a group.
+    pub fn register_syntax(&self) {
+        register_proposal_syntax(self.code_points.app_data_update, BodySyntax::Parser(body_len::<AppDataUpdate>));
+        register_proposal_syntax(self.code_points.app_ephemeral, BodySyntax::Parser(body_len::<AppEphemeral>));
+    }
+
     /// Plugs the draft into a group configuration: the
     /// `application_export` epoch secret, the AppDataUpdate and
     /// AppEphemeral handlers, the extension handlers, SafeAAD framing and
@@ -263,8 +272,7 @@ impl Extensions {
             components: self.components.clone(),
             code_points: self.code_points,
         });
-        register_proposal_syntax(self.code_points.app_data_update, BodySyntax::Parser(body_len::<AppDataUpdate>));
-        register_proposal_syntax(self.code_points.app_ephemeral, BodySyntax::Parser(body_len::<AppEphemeral>));
+        self.register_syntax();
         config.epoch_secrets.register(APPLICATION_EXPORT_LABEL)?;
         let previous = config.hooks.psk_store().cloned();
         config.hooks = std::mem::take(&mut config.hooks)

@@ -3,7 +3,13 @@
 //! (`common`): every commit is received by at least one other member, and
 //! each MUST has a negative test.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::panic_in_result_fn, clippy::needless_range_loop)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::panic_in_result_fn,
+    clippy::needless_range_loop
+)]
 
 mod common;
 

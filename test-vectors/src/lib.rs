@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use mlsx_base::crypto::CryptoProvider;
 
 pub use hex_serde::Hex;
-pub use runners::{FileKind, GENERATED_KINDS, generate, generated_file_name};
+pub use runners::{EXTENSION_FILES, FileKind, GENERATED_KINDS, generate, generate_extension_file, generated_file_name};
 
 /// Errors of the vector runner (not vector failures: those are in [`Report`]).
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +132,13 @@ pub fn generated_dir() -> PathBuf {
 /// (`test-vectors/pq/`, written by `mlsx vectors generate`).
 pub fn pq_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pq")
+}
+
+/// mlsx's vectors for draft-ietf-mls-extensions
+/// (`test-vectors/extensions/`, written by `mlsx vectors generate --set
+/// extensions`).
+pub fn extensions_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("extensions")
 }
 
 /// Runs one file; its kind comes from its name (and folder, see

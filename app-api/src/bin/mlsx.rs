@@ -61,9 +61,15 @@ enum VectorsCommand {
         /// The PQ profile whose code points and key derivation to use.
         #[arg(long, default_value = "draft")]
         pq_profile: String,
-        /// Output folder.
-        #[arg(long, default_value = "test-vectors/pq")]
-        out: PathBuf,
+        /// Which vectors: `pq` (the official formats, for PQ suites) or
+        /// `extensions` (draft-ietf-mls-extensions, for RFC 9420 suites
+        /// 1-7 and the PQ suites chosen by `--suite`).
+        #[arg(long, default_value = "pq")]
+        set: String,
+        /// Output folder (default: `test-vectors/pq` or
+        /// `test-vectors/extensions`).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -105,7 +111,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Vectors {
-            command: VectorsCommand::Generate { suite, pq_profile, out },
+            command:
+                VectorsCommand::Generate {
+                    suite,
+                    pq_profile,
+                    set,
+                    out,
+                },
         } => {
             let made = Profile::by_name(&pq_profile).map_err(|e| e.to_string()).and_then(|profile| {
                 let provider = PqProvider::new(profile);
@@ -119,9 +131,22 @@ fn main() -> ExitCode {
                     })
                     .collect::<Result<Vec<Arc<dyn CipherSuiteProvider>>, String>>()
             });
-            let result = made
-                .map_err(Into::into)
-                .and_then(|suites| mlsx_app::generate_vectors(&suites, &out, &mut std::io::stdout()));
+            let result = made.map_err(Into::into).and_then(|pq| match set.as_str() {
+                "pq" => {
+                    let out = out.unwrap_or_else(|| PathBuf::from("test-vectors/pq"));
+                    mlsx_app::generate_vectors(&pq, &out, &mut std::io::stdout())
+                }
+                "extensions" => {
+                    let out = out.unwrap_or_else(|| PathBuf::from("test-vectors/extensions"));
+                    let rc = RustCryptoProvider::new();
+                    let mut suites: Vec<Arc<dyn CipherSuiteProvider>> = (1..=7)
+                        .filter_map(|c| rc.cipher_suite_provider(mlsx_base::codec::CipherSuite(c)))
+                        .collect();
+                    suites.extend(pq);
+                    mlsx_app::generate_extension_vectors(&suites, &out, &mut std::io::stdout())
+                }
+                other => Err(format!("unknown vector set {other:?} (use pq or extensions)").into()),
+            });
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -19,7 +19,7 @@ pub(crate) struct Inputs<'a> {
 }
 
 impl<'a> Inputs<'a> {
-    fn new(cs: &'a dyn CipherSuiteProvider, file: &str) -> Self {
+    pub(crate) fn new(cs: &'a dyn CipherSuiteProvider, file: &str) -> Self {
         let mut seed = b"mlsx generated vectors/".to_vec();
         seed.extend_from_slice(file.as_bytes());
         seed.extend_from_slice(&cs.cipher_suite().value().to_be_bytes());

@@ -4,6 +4,7 @@
 
 mod crypto_basics;
 mod deserialization;
+mod extensions;
 mod generate;
 mod key_schedule;
 mod message_protection;
@@ -26,6 +27,7 @@ use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
 
 use crate::Report;
 
+pub use extensions::{EXTENSION_FILES, generate_extension_file};
 pub use generate::{GENERATED_KINDS, generate, generated_file_name};
 
 /// The kinds of vector file, named as in mlswg/mls-implementations.
@@ -76,6 +78,16 @@ pub enum FileKind {
     MlDsaWycheproofSign,
     /// `mldsa_*_verify_test.json` (Wycheproof).
     MlDsaWycheproofVerify,
+    /// `extensions/exporter-tree.json`: the Exporter Tree (mlsx's own).
+    ExporterTree,
+    /// `extensions/safe-crypto.json`: SafeEncrypt/SafeSign (mlsx's own).
+    SafeCrypto,
+    /// `extensions/safe-aad.json`: SafeAAD encoding (mlsx's own).
+    SafeAad,
+    /// `extensions/app-data-update.json`: AppDataUpdate (mlsx's own).
+    AppDataUpdate,
+    /// `extensions/application-psk.json`: application PSKs (mlsx's own).
+    ApplicationPsk,
 }
 
 impl FileKind {
@@ -136,6 +148,11 @@ impl FileKind {
         Some(match (parent(2), parent(1), name) {
             (_, "x-wing", "test-vectors.json") => Self::XWing,
             (_, "hpke-pq", "test-vectors.json") => Self::HpkePq,
+            (_, "extensions", "exporter-tree.json") => Self::ExporterTree,
+            (_, "extensions", "safe-crypto.json") => Self::SafeCrypto,
+            (_, "extensions", "safe-aad.json") => Self::SafeAad,
+            (_, "extensions", "app-data-update.json") => Self::AppDataUpdate,
+            (_, "extensions", "application-psk.json") => Self::ApplicationPsk,
             ("ml-kem", "acvp", "key-gen.json") => Self::MlKemAcvpKeyGen,
             ("ml-kem", "acvp", "encap-decap.json") => Self::MlKemAcvpEncapDecap,
             ("ml-dsa", "acvp", "key-gen.json") => Self::MlDsaAcvpKeyGen,
@@ -171,6 +188,11 @@ impl FileKind {
             Self::MlDsaAcvpKeyGen => pq::ml_dsa_acvp_keygen(json, report),
             Self::MlDsaWycheproofSign => pq::ml_dsa_wycheproof_sign(json, report),
             Self::MlDsaWycheproofVerify => pq::ml_dsa_wycheproof_verify(json, report),
+            Self::ExporterTree => extensions::exporter_run(json, provider, report),
+            Self::SafeCrypto => extensions::safe_crypto_run(json, provider, report),
+            Self::SafeAad => extensions::safe_aad_run(json, report),
+            Self::AppDataUpdate => extensions::app_data_update_run(json, provider, report),
+            Self::ApplicationPsk => extensions::app_psk_run(json, provider, report),
         }
     }
 }

@@ -21,6 +21,11 @@ pub enum Error {
     /// id, or name one twice (§4.6 MUST).
     #[error("app_data_dictionary entries unsorted or duplicated at component {0:#06x}")]
     UnsortedDictionary(ComponentId),
+    /// An id no application component may take: 0 (reserved), the ids
+    /// this crate handles itself (`app_components`, `safe_aad`) and the
+    /// GREASE values.
+    #[error("component id {0:#06x} is reserved")]
+    ReservedComponent(ComponentId),
     /// Two components registered under one id.
     #[error("component {0:#06x} registered twice")]
     DuplicateComponent(ComponentId),

@@ -336,8 +336,9 @@ impl FramingHandler for SafeAadFraming {
 
 // ---------------------------------------------------------- application PSKs
 
-/// Application PSKs (§4.5) from their components; other PSKs from the
-/// store that was configured before.
+/// Application PSKs (§4.5) from their registered components; other PSKs
+/// (and application PSKs of components not registered) from the store that
+/// was configured before.
 #[derive(Debug)]
 pub(crate) struct ComponentPsks {
     pub(crate) shared: Arc<Shared>,
@@ -347,7 +348,9 @@ pub(crate) struct ComponentPsks {
 impl PskStore for ComponentPsks {
     fn psk(&self, id: &Psk) -> Option<Secret> {
         match id {
-            Psk::Application(a) => self.shared.components.get(&a.component_id)?.psk(a.psk_id.as_slice()),
+            Psk::Application(a) if self.shared.components.contains_key(&a.component_id) => {
+                self.shared.components.get(&a.component_id)?.psk(a.psk_id.as_slice())
+            }
             other => self.previous.as_ref()?.psk(other),
         }
     }

@@ -233,12 +233,15 @@ impl Extensions {
     }
 
     /// Registers a component and returns its [`ComponentKey`], the only
-    /// one issued. Register every component before [`Self::install`].
-    /// `app_components` and `safe_aad` are this crate's own, and an id may
-    /// be registered once.
+    /// one issued. Register every component before [`Self::install`]. An id
+    /// may be registered once; 0 (reserved), `app_components` and
+    /// `safe_aad` (this crate's own) and the GREASE ids are refused.
     pub fn register(&mut self, component: Arc<dyn Component>) -> Result<ComponentKey, Error> {
         let id = component.id();
-        if id == APP_COMPONENTS || id == SAFE_AAD || self.components.contains_key(&id) {
+        if id == 0 || id == APP_COMPONENTS || id == SAFE_AAD || is_grease_component(id) {
+            return Err(Error::ReservedComponent(id));
+        }
+        if self.components.contains_key(&id) {
             return Err(Error::DuplicateComponent(id));
         }
         self.components.insert(id, component);
@@ -283,11 +286,16 @@ impl Extensions {
             .with_extension(Arc::new(RequiredWireFormatsHandler(shared.clone())))
             .with_framing(Arc::new(SafeAadFraming(shared.clone())))
             .with_psk_store(Arc::new(ComponentPsks { shared, previous }));
+        // GroupInfo: the application's entries stay; a GREASE entry is
+        // added (drawn once per installation).
         let t = self.code_points.app_data_dictionary;
+        let mut d = AppDataDictionary::find(&config.group_info_extensions, t)?.unwrap_or_default();
+        d.component_data.retain(|c| !is_grease_component(c.component_id));
         config.group_info_extensions.retain(|e| e.extension_type != t);
         if config.grease {
-            let mut d = AppDataDictionary::default();
             d.set(grease_component(), vec![]);
+        }
+        if !d.component_data.is_empty() {
             config.group_info_extensions.push(d.to_extension(t)?);
         }
         Ok(())
@@ -299,7 +307,8 @@ impl Extensions {
     /// `app_components`, `safe_aad` and every registered component and
     /// whose `safe_aad` lists the components that use SafeAAD, with GREASE
     /// values (§5.1) when `identity.grease`; `supported_wire_formats` when
-    /// wire formats were declared.
+    /// wire formats were declared. Entries the application put in the
+    /// leaf's or KeyPackage's dictionary before the call stay.
     pub fn advertise(&self, identity: &mut Identity) -> Result<(), Error> {
         let cp = self.code_points;
         let caps = &mut identity.capabilities;
@@ -319,7 +328,10 @@ impl Extensions {
             .chain(self.components.keys().copied())
             .collect();
         let mut safe_aad: Vec<ComponentId> = self.components.values().filter(|c| c.uses_safe_aad()).map(|c| c.id()).collect();
-        let mut dictionary = AppDataDictionary::default();
+        // The application's own entries stay; GREASE entries of an earlier
+        // call are replaced.
+        let mut dictionary = AppDataDictionary::find(&identity.leaf_extensions, cp.app_data_dictionary)?.unwrap_or_default();
+        dictionary.component_data.retain(|c| !is_grease_component(c.component_id));
         if grease {
             supported.push(grease_component());
             safe_aad.push(grease_component());
@@ -340,12 +352,15 @@ impl Extensions {
             extensions.push(Extension::new(cp.supported_wire_formats, encode(&wf)?));
         }
         identity.leaf_extensions = extensions;
+        let mut d = AppDataDictionary::find(&identity.key_package_extensions, cp.app_data_dictionary)?.unwrap_or_default();
+        d.component_data.retain(|c| !is_grease_component(c.component_id));
         identity
             .key_package_extensions
             .retain(|e| e.extension_type != cp.app_data_dictionary);
         if grease {
-            let mut d = AppDataDictionary::default();
             d.set(grease_component(), vec![]);
+        }
+        if !d.component_data.is_empty() {
             identity.key_package_extensions.push(d.to_extension(cp.app_data_dictionary)?);
         }
         Ok(())

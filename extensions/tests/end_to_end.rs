@@ -892,3 +892,215 @@ fn required_wire_formats_are_checked_on_adds() {
     deliver_commit(&mut members, 0, &out.commit);
     assert!(Group::join(cs.clone(), out.welcome_message().unwrap(), kp, None, erin.config.clone()).is_ok());
 }
+
+// ------------------------------------------------------- more of §4.6–§4.9
+
+#[test]
+fn app_data_update_and_app_ephemeral_in_an_external_commit() {
+    let cs = suite1();
+    let mut m = group(&cs, 3, &requirements());
+    let mut dave = Member::new(Some(b"secret"));
+    let gi = m[0].g().group_info().unwrap();
+    // A component may refuse what comes from outside the group.
+    let options = mlsx_base::group::ExternalJoinOptions {
+        proposals: vec![dave.ext.app_data_update(COUNTER, b"members-only".to_vec()).unwrap()],
+        ..Default::default()
+    };
+    let err = Group::join_external_with(
+        cs.clone(),
+        &gi,
+        None,
+        dave.identity(cs.as_ref(), "dave"),
+        options,
+        dave.config.clone(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(ext_error(&err), Error::ComponentRejected { component: COUNTER, .. }),
+        "{err:?}"
+    );
+    // Otherwise both proposal types may come by value in an external commit.
+    let options = mlsx_base::group::ExternalJoinOptions {
+        proposals: vec![
+            dave.ext.app_data_update(COUNTER, b"hello".to_vec()).unwrap(),
+            dave.ext.app_ephemeral(RECEIPTS, b"joined".to_vec()).unwrap(),
+        ],
+        ..Default::default()
+    };
+    let (joined, commit) = Group::join_external_with(
+        cs.clone(),
+        &gi,
+        None,
+        dave.identity(cs.as_ref(), "dave"),
+        options,
+        dave.config.clone(),
+    )
+    .unwrap();
+    dave.group = Some(joined);
+    let seen = deliver_commit(&mut m, usize::MAX, &commit);
+    for s in seen {
+        let e = s.unwrap();
+        assert_eq!((e[0].component_id, e[0].data.as_slice()), (RECEIPTS, &b"joined"[..]));
+    }
+    m.push(dave);
+    assert_agree(&mut m);
+    assert_eq!(counter(&mut m[3]).as_deref(), Some(&b"hello"[..]));
+    // The joiner's exports agree with the members'.
+    let secrets: Vec<Vec<u8>> = m.iter_mut().map(|x| x.export(COUNTER).unwrap().as_bytes().to_vec()).collect();
+    assert!(secrets.iter().all(|s| *s == secrets[0]));
+}
+
+#[test]
+fn more_receiver_side_rules() {
+    let cs = suite1();
+    let mut m = group(&cs, 3, &safe_aad_requirements());
+    let before = m[1].gr().context().clone();
+    let honest = commit_with(&mut m[0], vec![]).unwrap();
+    // Removing an entry that does not exist.
+    let rm = m[0].ext.app_data_remove(VAULT).unwrap();
+    let forged = forge(&mut m[0], &honest, push_proposal(rm));
+    let err = stage(&mut m[1], &forged).unwrap_err();
+    assert!(matches!(ext_error(&err), Error::RemoveOfAbsentEntry(VAULT)), "{err:?}");
+    // AppDataUpdate with op invalid(0): not decodable.
+    let op0 = Proposal::Custom(mlsx_base::codec::CustomProposal::new(
+        mlsx_base::codec::ProposalType(0x0008),
+        vec![0x80, 0x01, 0x00],
+    ));
+    let forged = forge(&mut m[0], &honest, push_proposal(op0));
+    assert!(stage(&mut m[1], &forged).is_err());
+    assert_eq!(m[1].gr().context(), &before);
+    // SafeAAD with one component twice: refused when sending and receiving.
+    assert!(matches!(
+        SafeAad::build([(RECEIPTS, vec![1]), (RECEIPTS, vec![2])]),
+        Err(Error::AadNotSafe)
+    ));
+    let twice = encode(&SafeAad {
+        aad_items: vec![
+            SafeAadItem {
+                component_id: RECEIPTS,
+                aad_item_data: vec![1].into(),
+            },
+            SafeAadItem {
+                component_id: RECEIPTS,
+                aad_item_data: vec![2].into(),
+            },
+        ],
+    })
+    .unwrap();
+    let err = m[2].g().encrypt_application(b"x", &twice).unwrap_err();
+    assert!(matches!(ext_error(&err), Error::AadNotSafe), "{err:?}");
+    let forged = forge(&mut m[0], &honest, |c| c.authenticated_data = twice.into());
+    let err = stage(&mut m[1], &forged).unwrap_err();
+    assert!(matches!(ext_error(&err), Error::AadNotSafe), "{err:?}");
+    m[0].g().merge_pending_commit().unwrap();
+    deliver_commit(&mut m, 0, &honest);
+    assert_agree(&mut m);
+}
+
+#[test]
+fn reserved_component_ids_cannot_be_registered() {
+    #[derive(Debug)]
+    struct Any(u16);
+    impl mlsx_extensions::Component for Any {
+        fn id(&self) -> u16 {
+            self.0
+        }
+    }
+    let mut ext = Extensions::new();
+    for id in [0, APP_COMPONENTS, SAFE_AAD, 0x0a0a, 0x7a7a] {
+        assert!(matches!(ext.register(Arc::new(Any(id))), Err(Error::ReservedComponent(x)) if x == id));
+    }
+    ext.register(Arc::new(Any(0x0006))).unwrap();
+}
+
+#[test]
+fn initial_component_data_and_the_applications_own_leaf_entries() {
+    let cs = suite1();
+    let req = GroupRequirements {
+        data: vec![(COUNTER, b"start".to_vec())],
+        ..requirements()
+    };
+    let mut m = group(&cs, 3, &req);
+    assert_eq!(counter(&mut m[2]).as_deref(), Some(&b"start"[..]));
+    let ps = vec![m[0].ext.app_data_update(COUNTER, b"+".to_vec()).unwrap()];
+    let c = commit_with(&mut m[0], ps).unwrap();
+    m[0].g().merge_pending_commit().unwrap();
+    deliver_commit(&mut m, 0, &c);
+    assert_eq!(counter(&mut m[1]).as_deref(), Some(&b"start+"[..]));
+    // An entry the application puts in its leaf's dictionary survives
+    // `advertise`, and travels in the KeyPackage.
+    let dave = Member::new(None);
+    let mut id = mlsx_base::group::Identity::basic(cs.as_ref(), b"dave").unwrap();
+    let mut d = AppDataDictionary::default();
+    d.set(COUNTER, b"my leaf data".to_vec());
+    id.leaf_extensions = vec![d.to_extension(ExtensionType(0x0006)).unwrap()];
+    dave.ext.advertise(&mut id).unwrap();
+    dave.ext.advertise(&mut id).unwrap();
+    let kp = id.key_package(cs.as_ref()).unwrap();
+    let leaf = AppDataDictionary::find(&kp.key_package.leaf_node.extensions, ExtensionType(0x0006))
+        .unwrap()
+        .unwrap();
+    assert_eq!(leaf.get(COUNTER), Some(&b"my leaf data"[..]));
+    assert!(leaf.get(APP_COMPONENTS).is_some());
+    assert_eq!(leaf.ids().filter(|&i| is_grease_component(i)).count(), 1);
+    let out = m[0].g().commit(CommitOptions::add(vec![kp.key_package])).unwrap();
+    m[0].g().merge_pending_commit().unwrap();
+    deliver_commit(&mut m, 0, &out.commit);
+}
+
+#[test]
+fn safe_decryption_with_a_parent_node_key() {
+    let cs = suite1();
+    let mut m = group(&cs, 3, &requirements());
+    // Alice's Add commit gave Bob (leaf 1) the key of node 1, the parent of
+    // leaves 0 and 1; Carol (leaf 2) does not hold it.
+    let node = mlsx_base::tree::math::NodeIndex(1);
+    let pk = m[0].gr().tree().parent_node(node).unwrap().encryption_key.as_slice().to_vec();
+    let ct = safe_encrypt_with_label(cs.as_ref(), &pk, VAULT, b"subtree", b"", b"for leaves 0 and 1").unwrap();
+    for i in [0, 1] {
+        let pt = m[i].keys[&VAULT]
+            .decrypt_in_group(m[i].gr(), GroupKey::Node(node), b"subtree", b"", &ct)
+            .unwrap();
+        assert_eq!(pt.as_bytes(), b"for leaves 0 and 1");
+    }
+    let err = m[2].keys[&VAULT]
+        .decrypt_in_group(m[2].gr(), GroupKey::Node(node), b"subtree", b"", &ct)
+        .unwrap_err();
+    assert!(matches!(err, Error::NoPrivateKey));
+    let _ = m[2].g();
+}
+
+#[test]
+fn application_psks_of_unregistered_components_come_from_the_earlier_store() {
+    #[derive(Debug)]
+    struct Store;
+    impl mlsx_base::group::hooks::PskStore for Store {
+        fn psk(&self, id: &mlsx_base::codec::Psk) -> Option<mlsx_base::crypto::Secret> {
+            match id {
+                mlsx_base::codec::Psk::Application(a) if a.component_id == 0x9000 => Some(mlsx_base::crypto::Secret::from_slice(b"other")),
+                _ => None,
+            }
+        }
+    }
+    let cs = suite1();
+    let mut m = group(&cs, 3, &requirements());
+    for x in &mut m {
+        let mut config = mlsx_base::group::GroupConfig::default();
+        config.hooks = config.hooks.with_psk_store(Arc::new(Store));
+        x.ext.install(&mut config).unwrap();
+        let saved = x.gr().save().unwrap();
+        x.group = Some(Group::load(cs.clone(), &saved, config.clone()).unwrap());
+        x.config = config;
+    }
+    let p = m[0].ext.application_psk(cs.as_ref(), 0x9000, b"x".to_vec()).unwrap();
+    let c = commit_with(&mut m[0], vec![p]).unwrap();
+    m[0].g().merge_pending_commit().unwrap();
+    deliver_commit(&mut m, 0, &c);
+    assert_agree(&mut m);
+    // The components' own PSKs still work after chaining.
+    let p = m[1].ext.application_psk(cs.as_ref(), VAULT, b"pw".to_vec()).unwrap();
+    let c = commit_with(&mut m[1], vec![p]).unwrap();
+    m[1].g().merge_pending_commit().unwrap();
+    deliver_commit(&mut m, 1, &c);
+    assert_agree(&mut m);
+}

@@ -463,7 +463,8 @@ fn group(n: usize, config: impl Fn() -> GroupConfig) -> Vec<Group> {
     all
 }
 
-/// Delivers a message to every member but `from`, merging commits.
+/// Delivers a message to every member but `from`; returns what each
+/// received (commits are not merged).
 fn deliver(groups: &mut [Group], from: usize, msg: &MlsMessage) -> Vec<Option<Received>> {
     let mut out = vec![];
     for (i, g) in groups.iter_mut().enumerate() {
@@ -1086,4 +1087,98 @@ fn own_keys_and_external_key_pair_are_accessible() {
     let (_, pub0) = g[0].external_key_pair().unwrap();
     let (_, pub1) = g[1].external_key_pair().unwrap();
     assert_eq!(pub0, pub1);
+}
+
+/// An external joiner may put proposals by value in its commit
+/// (`Group::join_external_with`): a new type whose handler allows it, and
+/// a PreSharedKey found through the PSK store. The joiner applies the list
+/// with the members' code, so all reach the same epoch; a type that does
+/// not allow external commits is refused before anything is sent.
+#[test]
+fn external_commit_with_proposals_by_value() {
+    let cs = cs();
+    let with_store = || GroupConfig {
+        hooks: hooks().with_psk_store(store_with_app_psk()),
+        ..GroupConfig::default()
+    };
+    let mut g = group(3, with_store);
+    let gi = g[0].group_info().unwrap();
+    let psk = Proposal::PreSharedKey(PreSharedKeyProposal {
+        psk: PreSharedKeyId {
+            psk: app_psk(),
+            psk_nonce: VLBytes::new(vec![1; 32]),
+        },
+    });
+    let options = mlsx_base::group::ExternalJoinOptions {
+        proposals: vec![tag_set(9, b"joiner"), psk],
+        ..Default::default()
+    };
+    let (mut joined, commit) =
+        Group::join_external_with(cs.clone(), &gi, None, identity(cs.as_ref(), "ext"), options, with_store()).unwrap();
+    assert_eq!(
+        tags_of(&joined.context().extensions),
+        vec![TagEntry {
+            key: 9,
+            value: VLBytes::new(b"joiner".to_vec())
+        }]
+    );
+    for m in &mut g {
+        let Received::Commit(staged) = m.process_message(&commit).unwrap() else {
+            panic!()
+        };
+        m.merge_staged_commit(staged).unwrap();
+        assert_eq!(m.epoch_authenticator(), joined.epoch_authenticator());
+        assert_eq!(m.context(), joined.context());
+    }
+    // The group goes on with the joiner.
+    let out = joined.commit(CommitOptions::default()).unwrap();
+    joined.merge_pending_commit().unwrap();
+    for m in &mut g {
+        let Received::Commit(staged) = m.process_message(&out.commit).unwrap() else {
+            panic!()
+        };
+        m.merge_staged_commit(staged).unwrap();
+        assert_eq!(m.epoch_authenticator(), joined.epoch_authenticator());
+    }
+
+    // Note does not allow external commits: refused by the joiner itself.
+    let gi = g[0].group_info().unwrap();
+    let options = mlsx_base::group::ExternalJoinOptions {
+        proposals: vec![note(b"no")],
+        ..Default::default()
+    };
+    let err = expect_err(Group::join_external_with(
+        cs.clone(),
+        &gi,
+        None,
+        identity(cs.as_ref(), "x"),
+        options,
+        with_store(),
+    ));
+    assert!(
+        matches!(
+            err,
+            Error::Peer(PeerError::InvalidProposals(ProposalListError::NotAllowedInExternalCommit))
+        ),
+        "{err:?}"
+    );
+    // Without the PSK's value the joiner cannot build the commit.
+    let options = mlsx_base::group::ExternalJoinOptions {
+        proposals: vec![Proposal::PreSharedKey(PreSharedKeyProposal {
+            psk: PreSharedKeyId {
+                psk: app_psk(),
+                psk_nonce: VLBytes::new(vec![2; 32]),
+            },
+        })],
+        ..Default::default()
+    };
+    let err = expect_err(Group::join_external_with(
+        cs.clone(),
+        &gi,
+        None,
+        identity(cs.as_ref(), "y"),
+        options,
+        config(),
+    ));
+    assert!(matches!(err, Error::Peer(PeerError::MissingPsk)), "{err:?}");
 }

@@ -12,7 +12,8 @@ use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, KeyPackageBu
 use mlsx_extensions::{Component, ComponentKey, Extensions, GroupRequirements, Origin, Rejection};
 
 /// Keeps its entry as the concatenation of its updates (order visible);
-/// refuses the update "bad" and entries beyond 64 bytes.
+/// refuses the update "bad", the update "members-only" from an external
+/// sender or committer, and entries beyond 64 bytes.
 pub const COUNTER: u16 = 0x8001;
 /// Takes ephemeral data of at most 16 bytes; puts items in SafeAAD and
 /// refuses the item "forbidden".
@@ -31,9 +32,12 @@ impl Component for Counter {
     }
     fn apply_updates(&self, current: Option<&[u8]>, updates: &[(&[u8], Origin)]) -> Result<Vec<u8>, Rejection> {
         let mut data = current.unwrap_or_default().to_vec();
-        for (u, _) in updates {
+        for (u, origin) in updates {
             if *u == b"bad" {
                 return Err(Rejection::new("bad update"));
+            }
+            if *u == b"members-only" && origin.is_external() {
+                return Err(Rejection::new("members only"));
             }
             data.extend_from_slice(u);
         }

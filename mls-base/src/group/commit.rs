@@ -670,7 +670,7 @@ impl Group {
             .collect()
     }
 
-    fn psk_secret_of(&self, ids: &[PreSharedKeyId]) -> Result<Option<Secret>, Error> {
+    pub(super) fn psk_secret_of(&self, ids: &[PreSharedKeyId]) -> Result<Option<Secret>, Error> {
         let values = self.psk_values(ids)?;
         let pairs: Vec<(&PreSharedKeyId, &[u8])> = ids.iter().zip(values.iter().map(Secret::as_bytes)).collect();
         psk_secret(self.cs.as_ref(), &pairs)
@@ -911,14 +911,33 @@ impl Group {
     /// ExternalInit with the group's external key pair (§8.3).
     fn apply_external_commit(&self, commit: &Commit) -> Result<(LeafIndex, Applied, Secret), Error> {
         let cs = self.cs.as_ref();
-        let hooks = &self.config.hooks;
         let path = commit.path.as_ref().ok_or(PeerError::MissingPath)?;
+        let cached = self.cached_by_reference(commit);
+        let (committer, applied, kem_output) = self.apply_external_proposals(&commit.proposals, &path.leaf_node, &cached)?;
+        let (external_sk, _) = self.secrets.external_key_pair(cs)?;
+        let init_secret = cs.hpke_export_receiver(kem_output.as_slice(), &external_sk, &[], EXTERNAL_INIT_LABEL, cs.hash_len())?;
+        Ok((committer, applied, init_secret))
+    }
+
+    /// The list of an external commit (RFC 9420 §12.2, §12.4.3.2), validated
+    /// and applied with `leaf` as the joiner's leaf: by the members that
+    /// receive it, and by the joiner on a group built from the GroupInfo,
+    /// so that both run the same checks and reach the same GroupContext.
+    /// Returns the joiner's leaf index, the result and the ExternalInit's
+    /// `kem_output`.
+    pub(super) fn apply_external_proposals(
+        &self,
+        proposals: &[ProposalOrRef],
+        leaf: &crate::codec::LeafNode,
+        cached: &std::collections::HashMap<&crate::codec::ProposalRef, &super::CachedProposal>,
+    ) -> Result<(LeafIndex, Applied, VLBytes), Error> {
+        let cs = self.cs.as_ref();
+        let hooks = &self.config.hooks;
         let mut kem_output = None;
         let mut remove = None;
         let mut psks = vec![];
         let mut list: Vec<Listed> = vec![];
-        let cached = self.cached_by_reference(commit);
-        for p in &commit.proposals {
+        for p in proposals {
             let (p, sender, by_reference) = match p {
                 ProposalOrRef::Proposal(p) => (p, Sender::NewMemberCommit, false),
                 ProposalOrRef::Reference(r) => {
@@ -977,7 +996,7 @@ impl Group {
         if let Some(r) = remove {
             remove_checked(&mut tree, &mut touched, &mut removed, None, r)?;
         }
-        let committer = tree.add_leaf(path.leaf_node.clone())?;
+        let committer = tree.add_leaf(leaf.clone())?;
         let before = extensions.clone();
         let mut run = HandlerRun {
             committer: Sender::NewMemberCommit,
@@ -992,8 +1011,6 @@ impl Group {
         if extensions != before {
             check_members_support(&self.config.hooks, &tree, &extensions)?;
         }
-        let (external_sk, _) = self.secrets.external_key_pair(cs)?;
-        let init_secret = cs.hpke_export_receiver(kem_output.as_slice(), &external_sk, &[], EXTERNAL_INIT_LABEL, cs.hash_len())?;
         let applied = Applied {
             tree,
             extensions,
@@ -1006,7 +1023,7 @@ impl Group {
             path_required,
             records,
         };
-        Ok((committer, applied, init_secret))
+        Ok((committer, applied, kem_output))
     }
 
     /// Validates a received commit and computes the next epoch (RFC 9420 §12.4.2).

@@ -15,8 +15,23 @@ use crate::crypto::{CipherSuiteProvider, Secret};
 use crate::error::{Error, PeerError};
 use crate::framing::{self, seal_public};
 use crate::schedule::{EpochSecrets, SecretTree, confirmation_tag, confirmed_transcript_hash, interim_transcript_hash, joiner_secret};
+use crate::tree::RatchetTree;
 use crate::tree::math::LeafIndex;
 use crate::tree::treekem::{self, TreePrivateKeys};
+
+/// What an external commit carries beside the ExternalInit
+/// ([`Group::join_external_with`]).
+#[derive(Clone, Debug, Default)]
+pub struct ExternalJoinOptions {
+    /// Remove this old leaf of ours in the same commit (resync, RFC 9420
+    /// §12.4.3.2).
+    pub resync: Option<LeafIndex>,
+    /// Proposals by value: PreSharedKey, and new types whose handler
+    /// allows external commits.
+    pub proposals: Vec<Proposal>,
+    /// The commit's authenticated data (framing handlers apply).
+    pub authenticated_data: Vec<u8>,
+}
 
 impl Group {
     /// Joins a group by external commit from its GroupInfo (RFC 9420
@@ -29,6 +44,27 @@ impl Group {
         tree: Option<RatchetTreeNodes>,
         identity: Identity,
         resync: Option<LeafIndex>,
+        config: GroupConfig,
+    ) -> Result<(Self, MlsMessage), Error> {
+        let options = ExternalJoinOptions {
+            resync,
+            ..ExternalJoinOptions::default()
+        };
+        Self::join_external_with(cs, group_info, tree, identity, options, config)
+    }
+
+    /// [`Group::join_external`] with more in the commit: proposals by value
+    /// beside the ExternalInit (RFC 9420 §12.4.3.2: PreSharedKey, and new
+    /// types whose handler allows external commits) and authenticated data.
+    /// The joiner validates and applies the list with the same code as the
+    /// members that receive it, on the group as the GroupInfo describes it,
+    /// so both reach the same GroupContext.
+    pub fn join_external_with(
+        cs: Arc<dyn CipherSuiteProvider>,
+        group_info: &GroupInfo,
+        tree: Option<RatchetTreeNodes>,
+        identity: Identity,
+        options: ExternalJoinOptions,
         config: GroupConfig,
     ) -> Result<(Self, MlsMessage), Error> {
         let c = cs.as_ref();
@@ -44,7 +80,7 @@ impl Group {
         config
             .hooks
             .validate_extensions(super::hooks::ExtensionContext::GroupInfo, &group_info.extensions)?;
-        let mut tree = verified_tree(c, group_info, tree, &config)?;
+        let tree = verified_tree(c, group_info, tree, &config)?;
         let ext =
             find_extension(&group_info.extensions, ExtensionType::EXTERNAL_PUB).ok_or(PeerError::InvalidGroupInfo("no external_pub"))?;
         let external_pub: ExternalPub = decode(ext.extension_data.as_slice())?;
@@ -54,10 +90,10 @@ impl Group {
         let mut proposals = vec![ProposalOrRef::Proposal(Proposal::ExternalInit(ExternalInit {
             kem_output: kem_output.into(),
         }))];
-        if let Some(r) = resync {
-            tree.remove_leaf(r)?;
+        if let Some(r) = options.resync {
             proposals.push(ProposalOrRef::Proposal(Proposal::Remove(Remove { removed: r })));
         }
+        proposals.extend(options.proposals.into_iter().map(ProposalOrRef::Proposal));
         // Our leaf goes to the leftmost blank position; UpdatePath replaces it.
         let (leaf_sk, leaf_pk) = c.kem_generate_key_pair()?;
         let (capabilities, leaf_extensions, _) = identity.new_leaf_fields(c)?;
@@ -70,11 +106,17 @@ impl Group {
             extensions: leaf_extensions,
             signature: VLBytes::default(),
         };
-        let own = tree.add_leaf(placeholder.clone())?;
+        // The list, validated and applied as the members will: on the group
+        // the GroupInfo describes (its secrets are not needed for that).
+        let before = Self::from_group_info(cs.clone(), &old_context, tree, identity.duplicate(), config.clone())?;
+        let (own, applied, _) = before.apply_external_proposals(&proposals, &placeholder, &std::collections::HashMap::new())?;
+        let psk_secret = before.psk_secret_of(&applied.psks)?;
+        let mut tree = applied.tree;
         let keys = TreePrivateKeys::new(own, leaf_sk);
         let group_id = old_context.group_id.as_slice().to_vec();
         let mut provisional = old_context.clone();
         provisional.epoch = old_context.epoch.checked_add(1).ok_or(crate::error::MisuseError::TooLarge)?;
+        provisional.extensions = applied.extensions;
         let enc = treekem::encap(
             c,
             &mut tree,
@@ -100,7 +142,7 @@ impl Group {
             epoch: old_context.epoch,
             sender: Sender::NewMemberCommit,
             // Framing handlers shape the authenticated data of every message we send.
-            authenticated_data: config.hooks.frame_aad(&old_context, &[])?.into(),
+            authenticated_data: config.hooks.frame_aad(&old_context, &options.authenticated_data)?.into(),
             body: FramedContentBody::Commit(Commit {
                 proposals,
                 path: Some(enc.update_path),
@@ -125,7 +167,13 @@ impl Group {
         context.tree_hash = tree.tree_hash(c)?.into();
         context.confirmed_transcript_hash = confirmed.clone().into();
         let joiner = joiner_secret(c, init_secret.as_bytes(), enc.commit_secret.as_bytes(), &context)?;
-        let secrets = EpochSecrets::from_joiner_secret(c, joiner.as_bytes(), None, &context, &config.epoch_secrets)?;
+        let secrets = EpochSecrets::from_joiner_secret(
+            c,
+            joiner.as_bytes(),
+            psk_secret.as_ref().map(Secret::as_bytes),
+            &context,
+            &config.epoch_secrets,
+        )?;
         let tag = confirmation_tag(c, secrets.confirmation_key.as_bytes(), &confirmed)?;
         let interim = interim_transcript_hash(c, &confirmed, &tag)?;
         ac.auth.confirmation_tag = Some(tag.into());
@@ -154,6 +202,42 @@ impl Group {
             active: true,
         };
         Ok((group, MlsMessage::new(MlsMessageBody::PublicMessage(msg))))
+    }
+
+    /// The group as a GroupInfo describes it, for validating an external
+    /// commit's proposals before joining: no private keys, no secrets
+    /// (placeholders that nothing reads).
+    fn from_group_info(
+        cs: Arc<dyn CipherSuiteProvider>,
+        context: &crate::codec::GroupContext,
+        tree: RatchetTree,
+        identity: Identity,
+        config: GroupConfig,
+    ) -> Result<Self, Error> {
+        let c = cs.as_ref();
+        let zero = Secret::new(vec![0; c.hash_len()]);
+        let secrets = EpochSecrets::from_epoch_secret(c, zero.duplicate(), &zero, &super::super::schedule::EpochSecretRegistry::new())?;
+        let secret_tree = SecretTree::new(zero, tree.n_leaves(), config.secret_tree)?;
+        Ok(Self {
+            cs,
+            config,
+            identity,
+            context: context.clone(),
+            tree,
+            keys: TreePrivateKeys::new(LeafIndex(u32::MAX), crate::crypto::HpkePrivateKey::new(vec![])),
+            secrets,
+            secret_tree,
+            interim_transcript_hash: vec![],
+            pending: vec![],
+            pending_commit: None,
+            summary: std::sync::OnceLock::new(),
+            past: VecDeque::new(),
+            external_psks: BTreeMap::new(),
+            resumption_psks: BTreeMap::new(),
+            pending_leaf_key: None,
+            last_reinit: None,
+            active: false,
+        })
     }
 
     /// The current epoch's signed GroupInfo, for external joiners or

@@ -54,6 +54,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 pub use commit::{CommitOptions, CommitOutput, StagedCommit};
+pub use external::ExternalJoinOptions;
 pub use hooks::Hooks;
 pub use limits::{Limit, Limits};
 pub use state::{GroupStorage, MemoryGroupStorage};

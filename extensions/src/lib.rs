@@ -103,6 +103,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod codec;
 mod component;
 mod dictionary;

@@ -1104,3 +1104,40 @@ fn application_psks_of_unregistered_components_come_from_the_earlier_store() {
     deliver_commit(&mut m, 1, &c);
     assert_agree(&mut m);
 }
+
+// -------------------------------------------------------------- PQ suites
+
+/// The same machinery in PQ suites (ML-KEM-768 with X25519 and Ed25519;
+/// pure ML-KEM-768 with ML-DSA-65): AppDataUpdate, AppEphemeral, exports
+/// from a staged commit, safe HPKE to the external key (an ML-KEM key) and
+/// ML-DSA safe signatures, application PSKs.
+#[test]
+fn pq_suites_run_the_same_machinery() {
+    for suite in [mlsx_pq_suites::PqSuite::Tbd1, mlsx_pq_suites::PqSuite::Tbd10] {
+        let cs = suite.provider().unwrap();
+        let mut m = group(&cs, 3, &safe_aad_requirements());
+        let ps = vec![
+            m[0].ext.app_data_update(COUNTER, b"pq".to_vec()).unwrap(),
+            m[0].ext.app_ephemeral(RECEIPTS, b"r".to_vec()).unwrap(),
+            m[0].ext.application_psk(cs.as_ref(), VAULT, b"pw".to_vec()).unwrap(),
+        ];
+        let c = commit_with(&mut m[0], ps).unwrap();
+        let staged_secret = m[0].export_pending(COUNTER).unwrap();
+        m[0].g().merge_pending_commit().unwrap();
+        deliver_commit(&mut m, 0, &c);
+        assert_agree(&mut m);
+        assert_eq!(counter(&mut m[2]).as_deref(), Some(&b"pq"[..]), "{suite:?}");
+        assert_eq!(m[1].export(COUNTER).unwrap().as_bytes(), staged_secret.as_bytes());
+        let (_, external_pub) = m[0].g().external_key_pair().unwrap();
+        let ct = safe_encrypt_with_label(cs.as_ref(), &external_pub, VAULT, b"pq", b"", b"post-quantum").unwrap();
+        let pt = m[2].keys[&VAULT].decrypt_in_group(m[2].gr(), GroupKey::External, b"pq", b"", &ct).unwrap();
+        assert_eq!(pt.as_bytes(), b"post-quantum");
+        let sig = m[1].keys[&COUNTER].sign_in_group(m[1].gr(), b"pq", b"content").unwrap();
+        let key = m[0].gr().tree().leaf(m[1].gr().own_leaf()).unwrap().signature_key.as_slice().to_vec();
+        safe_verify_with_label(cs.as_ref(), &key, COUNTER, b"pq", b"content", &sig).unwrap();
+        assert!(safe_verify_with_label(cs.as_ref(), &key, RECEIPTS, b"pq", b"content", &sig).is_err());
+        let aad = SafeAad::build([(RECEIPTS, b"x".to_vec())]).unwrap();
+        let msg = m[2].g().encrypt_application(b"hello", &aad).unwrap();
+        assert_eq!(receive_app(&mut m[0], &msg).unwrap().1, aad);
+    }
+}

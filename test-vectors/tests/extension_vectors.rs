@@ -28,6 +28,7 @@ fn committed_extension_vectors_pass() {
         ("exporter-tree.json", SUITES),
         ("safe-crypto.json", SUITES),
         ("safe-aad.json", 8),
+        ("safe-aad-message.json", SUITES),
         ("app-data-update.json", 6 * SUITES),
         ("application-psk.json", 3 * SUITES),
     ] {

@@ -591,10 +591,11 @@ fn app_psk_generate(cs: &dyn CipherSuiteProvider, rng: &mut Inputs) -> Result<Ve
 // ------------------------------------------------------------- generation
 
 /// The files of `test-vectors/extensions/`, by name.
-pub const EXTENSION_FILES: [&str; 5] = [
+pub const EXTENSION_FILES: [&str; 6] = [
     "exporter-tree.json",
     "safe-crypto.json",
     "safe-aad.json",
+    "safe-aad-message.json",
     "app-data-update.json",
     "application-psk.json",
 ];
@@ -613,10 +614,177 @@ pub fn generate_extension_file(name: &str, suites: &[Arc<dyn CipherSuiteProvider
         match name {
             "exporter-tree.json" => cases.push(exporter_generate(cs.as_ref(), &mut rng).map_err(at)?),
             "safe-crypto.json" => cases.push(safe_crypto_generate(cs.as_ref(), &mut rng).map_err(at)?),
+            "safe-aad-message.json" => cases.push(safe_aad_message_generate(cs.as_ref(), &mut rng).map_err(at)?),
             "app-data-update.json" => cases.extend(app_data_update_generate(cs, &mut rng).map_err(at)?),
             "application-psk.json" => cases.extend(app_psk_generate(cs.as_ref(), &mut rng).map_err(at)?),
             other => return Err(format!("no extension vector file {other}")),
         }
     }
     serde_json::to_string_pretty(&cases).map_err(|e| e.to_string())
+}
+
+// ------------------------------------------------- SafeAAD framing of messages
+
+#[derive(Deserialize, Serialize)]
+struct SafeAadMessageCase {
+    cipher_suite: u16,
+    group_id: Hex,
+    epoch: u64,
+    tree_hash: Hex,
+    confirmed_transcript_hash: Hex,
+    /// The GroupContext's extensions (an encoded `Extension` vector); its
+    /// app_data_dictionary has the safe_aad component, so SafeAAD is on.
+    extensions: Hex,
+    signature_priv: Hex,
+    signature_pub: Hex,
+    encryption_secret: Hex,
+    sender_data_secret: Hex,
+    membership_key: Hex,
+    items: Vec<AadItem>,
+    /// The SafeAAD of `items`: the whole authenticated_data of both messages.
+    authenticated_data: Hex,
+    application: Hex,
+    /// A PrivateMessage from leaf 1 (of 2) carrying `application`.
+    application_priv: Hex,
+    proposal: Hex,
+    /// A PublicMessage from leaf 1 carrying `proposal`.
+    proposal_pub: Hex,
+}
+
+impl SafeAadMessageCase {
+    fn context(&self) -> Result<GroupContext, String> {
+        Ok(GroupContext {
+            version: mlsx_base::codec::ProtocolVersion::MLS10,
+            cipher_suite: mlsx_base::codec::CipherSuite(self.cipher_suite),
+            group_id: VLBytes::new(self.group_id.0.clone()),
+            epoch: self.epoch,
+            tree_hash: VLBytes::new(self.tree_hash.0.clone()),
+            confirmed_transcript_hash: VLBytes::new(self.confirmed_transcript_hash.0.clone()),
+            extensions: decode(&self.extensions).map_err(ctx("extensions"))?,
+        })
+    }
+
+    fn secret_tree(&self) -> Result<mlsx_base::schedule::SecretTree, String> {
+        mlsx_base::schedule::SecretTree::new(
+            Secret::from_slice(&self.encryption_secret),
+            2,
+            mlsx_base::schedule::SecretTreeConfig::default(),
+        )
+        .map_err(ctx("secret tree"))
+    }
+}
+
+pub(crate) fn safe_aad_message_run(json: &str, provider: &dyn mlsx_base::crypto::CryptoProvider, report: &mut Report) -> Result<(), serde_json::Error> {
+    super::run_per_suite(json, provider, report, |c: &SafeAadMessageCase| c.cipher_suite, |cs, c| safe_aad_message_check(cs.as_ref(), c))
+}
+
+fn safe_aad_message_check(cs: &dyn CipherSuiteProvider, c: &SafeAadMessageCase) -> Result<(), String> {
+    use mlsx_base::codec::{FramedContentBody, MlsMessage, MlsMessageBody};
+    use mlsx_base::framing::{unprotect_private, verify_public};
+    let context = c.context()?;
+    let ext = Extensions::new();
+    let dictionary = ext.dictionary(&context).map_err(ctx("dictionary"))?;
+    if dictionary.get(mlsx_extensions::SAFE_AAD).is_none() {
+        return Err("the GroupContext has no safe_aad component".into());
+    }
+    let items: Vec<(u16, Vec<u8>)> = c.items.iter().map(|i| (i.component_id, i.data.0.clone())).collect();
+    check("authenticated_data", &SafeAad::build(items).map_err(ctx("build"))?, &c.authenticated_data)?;
+    let MlsMessageBody::PrivateMessage(m) = decode::<MlsMessage>(&c.application_priv).map_err(ctx("application_priv"))?.body else {
+        return Err("application_priv is not a PrivateMessage".into());
+    };
+    check("PrivateMessage.authenticated_data", m.authenticated_data.as_slice(), &c.authenticated_data)?;
+    let tree = c.secret_tree()?;
+    let (dec, _) = unprotect_private(cs, &m, &context, &tree, &c.sender_data_secret).map_err(ctx("unprotect"))?;
+    let ac = dec.verify(cs, &c.signature_pub, &context).map_err(ctx("signature"))?;
+    check("FramedContent.authenticated_data", ac.content.authenticated_data.as_slice(), &c.authenticated_data)?;
+    let FramedContentBody::Application(data) = &ac.content.body else {
+        return Err("not application data".into());
+    };
+    check("application", data.as_slice(), &c.application)?;
+    let MlsMessageBody::PublicMessage(p) = decode::<MlsMessage>(&c.proposal_pub).map_err(ctx("proposal_pub"))?.body else {
+        return Err("proposal_pub is not a PublicMessage".into());
+    };
+    let ac = verify_public(cs, &p, &context, Some(&c.membership_key), &c.signature_pub).map_err(ctx("verify"))?;
+    check("proposal authenticated_data", ac.content.authenticated_data.as_slice(), &c.authenticated_data)?;
+    let FramedContentBody::Proposal(proposal) = &ac.content.body else {
+        return Err("not a proposal".into());
+    };
+    check("proposal", &encode(proposal).map_err(ctx("encode"))?, &c.proposal)?;
+    let parsed = SafeAad::parse(&c.authenticated_data).map_err(ctx("parse"))?;
+    if parsed.aad_items.len() != c.items.len() {
+        return Err("item count differs".into());
+    }
+    Ok(())
+}
+
+fn safe_aad_message_generate(cs: &dyn CipherSuiteProvider, rng: &mut Inputs) -> Result<serde_json::Value, String> {
+    use mlsx_base::codec::{FramedContent, FramedContentBody, MlsMessage, MlsMessageBody, Remove, Sender};
+    use mlsx_base::framing::{protect_private, protect_public};
+    use mlsx_base::tree::math::LeafIndex;
+    let nh = cs.hash_len();
+    let ext = Extensions::new();
+    let extensions = ext
+        .group_context_extensions(&GroupRequirements {
+            safe_aad: Some(vec![0x8001]),
+            ..GroupRequirements::default()
+        })
+        .map_err(ctx("extensions"))?;
+    let (sk, pk) = cs.signature_generate_key_pair().map_err(ctx("signature key"))?;
+    let items = vec![
+        AadItem {
+            component_id: 0x8001,
+            data: rng.bytes(6).into(),
+        },
+        AadItem {
+            component_id: 0x8002,
+            data: rng.bytes(3).into(),
+        },
+    ];
+    let aad = SafeAad::build(items.iter().map(|i| (i.component_id, i.data.0.clone()))).map_err(ctx("build"))?;
+    let mut case = SafeAadMessageCase {
+        cipher_suite: cs.cipher_suite().value(),
+        group_id: rng.bytes(16).into(),
+        epoch: u64::from(rng.u32()),
+        tree_hash: rng.bytes(nh).into(),
+        confirmed_transcript_hash: rng.bytes(nh).into(),
+        extensions: encode(&extensions).map_err(ctx("encode"))?.into(),
+        signature_priv: sk.as_bytes().into(),
+        signature_pub: pk.into(),
+        encryption_secret: rng.bytes(nh).into(),
+        sender_data_secret: rng.bytes(nh).into(),
+        membership_key: rng.bytes(nh).into(),
+        items,
+        authenticated_data: aad.clone().into(),
+        application: rng.bytes(24).into(),
+        application_priv: Hex::default(),
+        proposal: Hex::default(),
+        proposal_pub: Hex::default(),
+    };
+    let context = case.context()?;
+    let content = |body: FramedContentBody| FramedContent {
+        group_id: VLBytes::new(case.group_id.0.clone()),
+        epoch: case.epoch,
+        sender: Sender::Member(LeafIndex(1)),
+        authenticated_data: VLBytes::new(aad.clone()),
+        body,
+    };
+    let mut tree = case.secret_tree()?;
+    let private = protect_private(
+        cs,
+        &sk,
+        content(FramedContentBody::Application(VLBytes::new(case.application.0.clone()))),
+        None,
+        &context,
+        &mut tree,
+        &case.sender_data_secret,
+        0,
+    )
+    .map_err(ctx("protect_private"))?;
+    let proposal = Proposal::Remove(Remove { removed: LeafIndex(0) });
+    let public = protect_public(cs, &sk, content(FramedContentBody::Proposal(proposal.clone())), None, &context, Some(&case.membership_key))
+        .map_err(ctx("protect_public"))?;
+    case.application_priv = encode(&MlsMessage::new(MlsMessageBody::PrivateMessage(private))).map_err(ctx("encode"))?.into();
+    case.proposal = encode(&proposal).map_err(ctx("encode"))?.into();
+    case.proposal_pub = encode(&MlsMessage::new(MlsMessageBody::PublicMessage(public))).map_err(ctx("encode"))?.into();
+    serde_json::to_value(case).map_err(|e| e.to_string())
 }

@@ -84,6 +84,9 @@ pub enum FileKind {
     SafeCrypto,
     /// `extensions/safe-aad.json`: SafeAAD encoding (mlsx's own).
     SafeAad,
+    /// `extensions/safe-aad-message.json`: messages framed with SafeAAD
+    /// (mlsx's own).
+    SafeAadMessage,
     /// `extensions/app-data-update.json`: AppDataUpdate (mlsx's own).
     AppDataUpdate,
     /// `extensions/application-psk.json`: application PSKs (mlsx's own).
@@ -151,6 +154,7 @@ impl FileKind {
             (_, "extensions", "exporter-tree.json") => Self::ExporterTree,
             (_, "extensions", "safe-crypto.json") => Self::SafeCrypto,
             (_, "extensions", "safe-aad.json") => Self::SafeAad,
+            (_, "extensions", "safe-aad-message.json") => Self::SafeAadMessage,
             (_, "extensions", "app-data-update.json") => Self::AppDataUpdate,
             (_, "extensions", "application-psk.json") => Self::ApplicationPsk,
             ("ml-kem", "acvp", "key-gen.json") => Self::MlKemAcvpKeyGen,
@@ -191,6 +195,7 @@ impl FileKind {
             Self::ExporterTree => extensions::exporter_run(json, provider, report),
             Self::SafeCrypto => extensions::safe_crypto_run(json, provider, report),
             Self::SafeAad => extensions::safe_aad_run(json, report),
+            Self::SafeAadMessage => extensions::safe_aad_message_run(json, provider, report),
             Self::AppDataUpdate => extensions::app_data_update_run(json, provider, report),
             Self::ApplicationPsk => extensions::app_psk_run(json, provider, report),
         }

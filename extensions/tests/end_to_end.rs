@@ -1130,10 +1130,19 @@ fn pq_suites_run_the_same_machinery() {
         assert_eq!(m[1].export(COUNTER).unwrap().as_bytes(), staged_secret.as_bytes());
         let (_, external_pub) = m[0].g().external_key_pair().unwrap();
         let ct = safe_encrypt_with_label(cs.as_ref(), &external_pub, VAULT, b"pq", b"", b"post-quantum").unwrap();
-        let pt = m[2].keys[&VAULT].decrypt_in_group(m[2].gr(), GroupKey::External, b"pq", b"", &ct).unwrap();
+        let pt = m[2].keys[&VAULT]
+            .decrypt_in_group(m[2].gr(), GroupKey::External, b"pq", b"", &ct)
+            .unwrap();
         assert_eq!(pt.as_bytes(), b"post-quantum");
         let sig = m[1].keys[&COUNTER].sign_in_group(m[1].gr(), b"pq", b"content").unwrap();
-        let key = m[0].gr().tree().leaf(m[1].gr().own_leaf()).unwrap().signature_key.as_slice().to_vec();
+        let key = m[0]
+            .gr()
+            .tree()
+            .leaf(m[1].gr().own_leaf())
+            .unwrap()
+            .signature_key
+            .as_slice()
+            .to_vec();
         safe_verify_with_label(cs.as_ref(), &key, COUNTER, b"pq", b"content", &sig).unwrap();
         assert!(safe_verify_with_label(cs.as_ref(), &key, RECEIPTS, b"pq", b"content", &sig).is_err());
         let aad = SafeAad::build([(RECEIPTS, b"x".to_vec())]).unwrap();

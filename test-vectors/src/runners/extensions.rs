@@ -674,8 +674,18 @@ impl SafeAadMessageCase {
     }
 }
 
-pub(crate) fn safe_aad_message_run(json: &str, provider: &dyn mlsx_base::crypto::CryptoProvider, report: &mut Report) -> Result<(), serde_json::Error> {
-    super::run_per_suite(json, provider, report, |c: &SafeAadMessageCase| c.cipher_suite, |cs, c| safe_aad_message_check(cs.as_ref(), c))
+pub(crate) fn safe_aad_message_run(
+    json: &str,
+    provider: &dyn mlsx_base::crypto::CryptoProvider,
+    report: &mut Report,
+) -> Result<(), serde_json::Error> {
+    super::run_per_suite(
+        json,
+        provider,
+        report,
+        |c: &SafeAadMessageCase| c.cipher_suite,
+        |cs, c| safe_aad_message_check(cs.as_ref(), c),
+    )
 }
 
 fn safe_aad_message_check(cs: &dyn CipherSuiteProvider, c: &SafeAadMessageCase) -> Result<(), String> {
@@ -688,15 +698,27 @@ fn safe_aad_message_check(cs: &dyn CipherSuiteProvider, c: &SafeAadMessageCase) 
         return Err("the GroupContext has no safe_aad component".into());
     }
     let items: Vec<(u16, Vec<u8>)> = c.items.iter().map(|i| (i.component_id, i.data.0.clone())).collect();
-    check("authenticated_data", &SafeAad::build(items).map_err(ctx("build"))?, &c.authenticated_data)?;
+    check(
+        "authenticated_data",
+        &SafeAad::build(items).map_err(ctx("build"))?,
+        &c.authenticated_data,
+    )?;
     let MlsMessageBody::PrivateMessage(m) = decode::<MlsMessage>(&c.application_priv).map_err(ctx("application_priv"))?.body else {
         return Err("application_priv is not a PrivateMessage".into());
     };
-    check("PrivateMessage.authenticated_data", m.authenticated_data.as_slice(), &c.authenticated_data)?;
+    check(
+        "PrivateMessage.authenticated_data",
+        m.authenticated_data.as_slice(),
+        &c.authenticated_data,
+    )?;
     let tree = c.secret_tree()?;
     let (dec, _) = unprotect_private(cs, &m, &context, &tree, &c.sender_data_secret).map_err(ctx("unprotect"))?;
     let ac = dec.verify(cs, &c.signature_pub, &context).map_err(ctx("signature"))?;
-    check("FramedContent.authenticated_data", ac.content.authenticated_data.as_slice(), &c.authenticated_data)?;
+    check(
+        "FramedContent.authenticated_data",
+        ac.content.authenticated_data.as_slice(),
+        &c.authenticated_data,
+    )?;
     let FramedContentBody::Application(data) = &ac.content.body else {
         return Err("not application data".into());
     };
@@ -705,7 +727,11 @@ fn safe_aad_message_check(cs: &dyn CipherSuiteProvider, c: &SafeAadMessageCase) 
         return Err("proposal_pub is not a PublicMessage".into());
     };
     let ac = verify_public(cs, &p, &context, Some(&c.membership_key), &c.signature_pub).map_err(ctx("verify"))?;
-    check("proposal authenticated_data", ac.content.authenticated_data.as_slice(), &c.authenticated_data)?;
+    check(
+        "proposal authenticated_data",
+        ac.content.authenticated_data.as_slice(),
+        &c.authenticated_data,
+    )?;
     let FramedContentBody::Proposal(proposal) = &ac.content.body else {
         return Err("not a proposal".into());
     };
@@ -781,10 +807,21 @@ fn safe_aad_message_generate(cs: &dyn CipherSuiteProvider, rng: &mut Inputs) -> 
     )
     .map_err(ctx("protect_private"))?;
     let proposal = Proposal::Remove(Remove { removed: LeafIndex(0) });
-    let public = protect_public(cs, &sk, content(FramedContentBody::Proposal(proposal.clone())), None, &context, Some(&case.membership_key))
-        .map_err(ctx("protect_public"))?;
-    case.application_priv = encode(&MlsMessage::new(MlsMessageBody::PrivateMessage(private))).map_err(ctx("encode"))?.into();
+    let public = protect_public(
+        cs,
+        &sk,
+        content(FramedContentBody::Proposal(proposal.clone())),
+        None,
+        &context,
+        Some(&case.membership_key),
+    )
+    .map_err(ctx("protect_public"))?;
+    case.application_priv = encode(&MlsMessage::new(MlsMessageBody::PrivateMessage(private)))
+        .map_err(ctx("encode"))?
+        .into();
     case.proposal = encode(&proposal).map_err(ctx("encode"))?.into();
-    case.proposal_pub = encode(&MlsMessage::new(MlsMessageBody::PublicMessage(public))).map_err(ctx("encode"))?.into();
+    case.proposal_pub = encode(&MlsMessage::new(MlsMessageBody::PublicMessage(public)))
+        .map_err(ctx("encode"))?
+        .into();
     serde_json::to_value(case).map_err(|e| e.to_string())
 }

@@ -1,0 +1,838 @@
+//! Hybrid sessions: a traditional (T) group and a PQ group with the same
+//! members, the T group's key schedule fed from the PQ group's exporter on
+//! every FULL commit (draft-ietf-mls-combiner §3, §5).
+
+use std::sync::Arc;
+
+use mlsx_base::codec::{
+    ApplicationPsk, Commit, Credential, FramedContentBody, GroupContext, KeyPackage, MlsMessage, MlsMessageBody, PreSharedKeyId,
+    PreSharedKeyProposal, Proposal, ProposalOrRef, Psk, VLBytes, WireFormat, decode, encode,
+};
+use mlsx_base::crypto::{CipherSuiteProvider, LabeledCrypto, Secret};
+use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle, Received};
+use mlsx_base::tree::RatchetTree;
+use mlsx_base::tree::math::LeafIndex;
+use mlsx_extensions::{APQ_MLS_INFO, ComponentKey, Extensions, GroupRequirements};
+use mlsx_pq_suites::PqProvider;
+
+use crate::Error;
+use crate::codec::{APQ_MESSAGE_PAIR, ApqInfo, ApqInfoUpdate, ApqMessagePair, Mode};
+use crate::component::ApqComponent;
+use crate::policy::{CommitKind, FullCommitPolicy, check_suites};
+
+/// What every member of a session agrees on before it starts: the two
+/// suites, the mode, the group configurations and the commit policy.
+#[derive(Clone, Debug)]
+pub struct ApqSetup {
+    /// The traditional suite's provider.
+    pub t_cs: Arc<dyn CipherSuiteProvider>,
+    /// The PQ suite's provider.
+    pub pq_cs: Arc<dyn CipherSuiteProvider>,
+    /// The mode (§4).
+    pub mode: Mode,
+    /// Maps PQ code points to suites, for the suite rules of §7.
+    pub pq_profile: PqProvider,
+    /// The T group's configuration (the session adds its hooks).
+    pub t_config: GroupConfig,
+    /// The PQ group's configuration (the session adds its hooks).
+    pub pq_config: GroupConfig,
+    /// When commits are FULL.
+    pub policy: FullCommitPolicy,
+}
+
+impl ApqSetup {
+    /// Two suites and a mode, default configurations and policy; checks the
+    /// suite rules (§7).
+    pub fn new(t_cs: Arc<dyn CipherSuiteProvider>, pq_cs: Arc<dyn CipherSuiteProvider>, mode: Mode) -> Result<Self, Error> {
+        let setup = Self {
+            t_cs,
+            pq_cs,
+            mode,
+            pq_profile: PqProvider::default(),
+            t_config: GroupConfig::default(),
+            pq_config: GroupConfig::default(),
+            policy: FullCommitPolicy::default(),
+        };
+        setup.check()?;
+        Ok(setup)
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        check_suites(self.t_cs.cipher_suite(), self.pq_cs.cipher_suite(), self.mode, &self.pq_profile)
+    }
+}
+
+/// One of the two groups of a session, with its extensions machinery.
+#[derive(Debug)]
+struct Half {
+    cs: Arc<dyn CipherSuiteProvider>,
+    ext: Extensions,
+    key: ComponentKey,
+    component: Arc<ApqComponent>,
+    config: GroupConfig,
+}
+
+impl Half {
+    fn new(cs: Arc<dyn CipherSuiteProvider>, base: &GroupConfig) -> Result<Self, Error> {
+        let mut ext = Extensions::new();
+        let component = Arc::new(ApqComponent::default());
+        let key = ext.register(component.clone())?;
+        ext.support_wire_format(APQ_MESSAGE_PAIR);
+        let mut config = base.clone();
+        // Handshake messages travel as PublicMessage: the pair's content
+        // types must be visible, and external joins need it anyway.
+        config.encrypt_handshake = false;
+        ext.install(&mut config)?;
+        Ok(Self {
+            cs,
+            ext,
+            key,
+            component,
+            config,
+        })
+    }
+
+    /// `apq_psk_id` and `apq_psk` from an `apq_exporter`, with this
+    /// (the T) group's KDF (§5.2); the exporter is dropped (deleted) here.
+    fn psk_from(&self, apq_exporter: Secret) -> Result<(Vec<u8>, Secret), Error> {
+        let id = self.cs.derive_secret(apq_exporter.as_bytes(), b"psk_id")?;
+        let psk = self.cs.derive_secret(apq_exporter.as_bytes(), b"psk")?;
+        drop(apq_exporter);
+        Ok((id.as_bytes().to_vec(), psk))
+    }
+
+    fn info_of(&self, context: &GroupContext, which: &'static str) -> Result<ApqInfo, Error> {
+        let d = self.ext.dictionary(context)?;
+        let data = d.get(APQ_MLS_INFO).ok_or(Error::NoApqInfo(which))?;
+        Ok(decode(data)?)
+    }
+}
+
+/// A client's two signing identities, one per group, with one credential
+/// (members of the two groups are matched by credential,
+/// `drafts/combiner.md`). In mode 1 the PQ identity signs with the PQ
+/// suite's ML-DSA.
+#[derive(Debug)]
+pub struct ApqIdentity {
+    /// For the T group.
+    pub t: Identity,
+    /// For the PQ group.
+    pub pq: Identity,
+}
+
+/// The two KeyPackages of a client (§3.2), to publish.
+#[derive(Clone, Debug)]
+pub struct ApqKeyPackages {
+    /// For the T group.
+    pub t: KeyPackage,
+    /// For the PQ group (PQ-signed in mode 1).
+    pub pq: KeyPackage,
+}
+
+/// The private side of [`ApqKeyPackages`].
+#[derive(Debug)]
+pub struct ApqKeyPackageBundles {
+    /// For the T group.
+    pub t: KeyPackageBundle,
+    /// For the PQ group.
+    pub pq: KeyPackageBundle,
+}
+
+/// A client before it is in a session: its setup and identities.
+#[derive(Debug)]
+pub struct ApqClient {
+    setup: ApqSetup,
+    t: Half,
+    pq: Half,
+    identity: ApqIdentity,
+}
+
+impl ApqClient {
+    /// A client with basic credentials `name` and fresh signature keys in
+    /// both suites.
+    pub fn new(setup: ApqSetup, name: &[u8]) -> Result<Self, Error> {
+        let t_id = Identity::basic(setup.t_cs.as_ref(), name)?;
+        let pq_id = Identity::basic(setup.pq_cs.as_ref(), name)?;
+        Self::with_identity(setup, ApqIdentity { t: t_id, pq: pq_id })
+    }
+
+    /// A client with its own identities (one credential in both).
+    pub fn with_identity(setup: ApqSetup, mut identity: ApqIdentity) -> Result<Self, Error> {
+        setup.check()?;
+        if identity.t.credential != identity.pq.credential {
+            return Err(Error::CredentialsDiffer);
+        }
+        let t = Half::new(setup.t_cs.clone(), &setup.t_config)?;
+        let pq = Half::new(setup.pq_cs.clone(), &setup.pq_config)?;
+        t.ext.advertise(&mut identity.t)?;
+        pq.ext.advertise(&mut identity.pq)?;
+        Ok(Self { setup, t, pq, identity })
+    }
+
+    /// A fresh pair of KeyPackages and their private keys.
+    pub fn key_packages(&self) -> Result<(ApqKeyPackages, ApqKeyPackageBundles), Error> {
+        let t = self.identity.t.key_package(self.t.cs.as_ref())?;
+        let pq = self.identity.pq.key_package(self.pq.cs.as_ref())?;
+        Ok((
+            ApqKeyPackages {
+                t: t.key_package.clone(),
+                pq: pq.key_package.clone(),
+            },
+            ApqKeyPackageBundles { t, pq },
+        ))
+    }
+
+    /// Creates a session as the draft's default (§3): the PQ group, then
+    /// the T group, then the first FULL commit, which puts APQInfo in both
+    /// GroupContexts.
+    pub fn create_session(self, t_group_id: Vec<u8>, pq_group_id: Vec<u8>) -> Result<ApqSession, Error> {
+        let requirements = GroupRequirements {
+            components: vec![APQ_MLS_INFO],
+            wire_formats: vec![APQ_MESSAGE_PAIR],
+            ..GroupRequirements::default()
+        };
+        let pq_context = self.pq.ext.group_context_extensions(&requirements)?;
+        let pq = Group::create_with_extensions(
+            self.pq.cs.clone(),
+            self.identity.pq,
+            pq_group_id,
+            pq_context,
+            self.pq.config.clone(),
+        )?;
+        let t_context = self.t.ext.group_context_extensions(&requirements)?;
+        let t = Group::create_with_extensions(self.t.cs.clone(), self.identity.t, t_group_id, t_context, self.t.config.clone())?;
+        let mut session = ApqSession::assemble(self.setup, self.t, self.pq, t, pq);
+        session.full_commit(vec![], vec![])?;
+        session.confirm()?;
+        Ok(session)
+    }
+
+    /// Joins a session from a Welcome pair (§3.2): the PQ Welcome first,
+    /// `apq_psk` from the PQ group's new epoch, then the T Welcome, whose
+    /// GroupSecrets name that PSK. Checks APQInfo in both groups (same
+    /// content, the groups' ids, suites and epochs, the suite rules) and
+    /// that both groups have the same members.
+    pub fn join(self, welcome: &MlsMessage, bundles: ApqKeyPackageBundles) -> Result<ApqSession, Error> {
+        let pair = open_pair(welcome)?;
+        if pair.wire_format != WireFormat::WELCOME {
+            return Err(Error::InnerWireFormat(pair.wire_format));
+        }
+        let mut pq = Group::join(self.pq.cs.clone(), &pair.pq_message, bundles.pq, None, self.pq.config.clone())?;
+        let exporter = self.pq.key.safe_export_secret(&mut pq)?;
+        let (psk_id, psk) = self.t.psk_from(exporter)?;
+        self.t.component.lend_psk(psk_id, psk);
+        let t = Group::join(self.t.cs.clone(), &pair.t_message, bundles.t, None, self.t.config.clone());
+        self.t.component.forget_psk();
+        let t = t?;
+        let mut session = ApqSession::assemble(self.setup, self.t, self.pq, t, pq);
+        let info = session.check_pair_state(session.t_group().context(), session.pq_group().context())?;
+        check_suites(info.t_cipher_suite, info.pq_cipher_suite, info.mode, &session.setup.pq_profile)?;
+        if info.mode != session.setup.mode {
+            return Err(Error::ApqInfoChanged);
+        }
+        same_members(session.t_group().tree(), session.pq_group().tree())?;
+        session.joined_without_full = true;
+        Ok(session)
+    }
+}
+
+/// A commit this session made, to send.
+#[derive(Debug)]
+pub struct ApqCommitOutput {
+    /// FULL or PARTIAL.
+    pub kind: CommitKind,
+    /// An APQMessagePair of the two commits (FULL), or the T commit
+    /// (PARTIAL).
+    pub message: MlsMessage,
+    /// For FULL commits that add members: the pair of Welcomes.
+    pub welcome: Option<MlsMessage>,
+}
+
+/// What [`ApqSession::process`] accepted (and applied).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApqReceived {
+    /// Application data (T group only, §3.4).
+    Application {
+        /// The sender's credential.
+        sender: Credential,
+        /// The data.
+        data: Vec<u8>,
+    },
+    /// A FULL commit, applied to both groups.
+    Full {
+        /// Whether it removed us (the session is over).
+        removed_self: bool,
+    },
+    /// A PARTIAL commit, applied to the T group.
+    Partial,
+    /// A pair of proposals, or a T proposal, cached for the next commit.
+    Proposal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Full,
+    Partial,
+}
+
+/// A hybrid session (§3): the T group carries application messages; the PQ
+/// group moves only in FULL commits, each of which keys the T group's next
+/// epoch with a PSK exported from the PQ group's.
+#[derive(Debug)]
+pub struct ApqSession {
+    setup: ApqSetup,
+    t: Half,
+    pq: Half,
+    t_group: Group,
+    pq_group: Group,
+    pending: Option<Pending>,
+    commits_since_full: u32,
+    last_full: u64,
+    joined_without_full: bool,
+    active: bool,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl ApqMessagePair {
+    /// Reads the pair in an MLSMessage of wire format `apq_message_pair`,
+    /// checking the inner wire formats (§6 MUST).
+    pub fn from_message(msg: &MlsMessage) -> Result<Self, Error> {
+        open_pair(msg)
+    }
+
+    /// The pair as an MLSMessage of wire format `apq_message_pair`.
+    pub fn to_message(&self) -> Result<MlsMessage, Error> {
+        Ok(MlsMessage::new(MlsMessageBody::Custom(mlsx_base::codec::CustomBody {
+            wire_format: APQ_MESSAGE_PAIR,
+            body: encode(self)?,
+        })))
+    }
+}
+
+fn open_pair(msg: &MlsMessage) -> Result<ApqMessagePair, Error> {
+    let MlsMessageBody::Custom(c) = &msg.body else {
+        return Err(Error::NotAPair(msg.body.wire_format()));
+    };
+    if c.wire_format != APQ_MESSAGE_PAIR {
+        return Err(Error::NotAPair(c.wire_format));
+    }
+    let pair: ApqMessagePair = decode(&c.body)?;
+    // §6: both inner formats equal the field, which is not the pair's own.
+    if pair.wire_format == APQ_MESSAGE_PAIR
+        || pair.t_message.body.wire_format() != pair.wire_format
+        || pair.pq_message.body.wire_format() != pair.wire_format
+    {
+        return Err(Error::InnerWireFormat(pair.wire_format));
+    }
+    Ok(pair)
+}
+
+fn make_pair(wire_format: WireFormat, t: MlsMessage, pq: MlsMessage) -> Result<MlsMessage, Error> {
+    let pair = ApqMessagePair {
+        wire_format,
+        t_message: t,
+        pq_message: pq,
+    };
+    Ok(MlsMessage::new(MlsMessageBody::Custom(mlsx_base::codec::CustomBody {
+        wire_format: APQ_MESSAGE_PAIR,
+        body: encode(&pair)?,
+    })))
+}
+
+/// The members of a tree as sorted encoded credentials.
+fn credentials(tree: &RatchetTree) -> Result<Vec<Vec<u8>>, Error> {
+    let mut out = tree.leaves().map(|(_, l)| encode(&l.credential)).collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    Ok(out)
+}
+
+/// §3.2.1, §3.3: both groups have the same members (matched by credential).
+fn same_members(t: &RatchetTree, pq: &RatchetTree) -> Result<(), Error> {
+    if credentials(t)? == credentials(pq)? {
+        Ok(())
+    } else {
+        Err(Error::MembershipDiffers)
+    }
+}
+
+fn group_id_of(msg: &MlsMessage) -> Option<&[u8]> {
+    match &msg.body {
+        MlsMessageBody::PublicMessage(m) => Some(m.content.group_id.as_slice()),
+        MlsMessageBody::PrivateMessage(m) => Some(m.group_id.as_slice()),
+        _ => None,
+    }
+}
+
+fn apq_psk_proposal(cs: &dyn CipherSuiteProvider, psk_id: Vec<u8>) -> Result<Proposal, Error> {
+    let nonce = cs.random_vec(cs.hash_len()).map_err(mlsx_base::Error::from)?;
+    Ok(Proposal::PreSharedKey(PreSharedKeyProposal {
+        psk: PreSharedKeyId {
+            psk: Psk::Application(ApplicationPsk {
+                component_id: APQ_MLS_INFO,
+                psk_id: VLBytes::new(psk_id),
+            }),
+            psk_nonce: VLBytes::new(nonce),
+        },
+    }))
+}
+
+/// Whether a commit injects the PSK `(application, 0x0006, psk_id)`.
+fn injects(commit: &Commit, psk_id: &[u8]) -> bool {
+    commit.proposals.iter().any(|p| match p {
+        ProposalOrRef::Proposal(Proposal::PreSharedKey(x)) => {
+            matches!(&x.psk.psk, Psk::Application(a) if a.component_id == APQ_MLS_INFO && a.psk_id.as_slice() == psk_id)
+        }
+        _ => false,
+    })
+}
+
+impl ApqSession {
+    fn assemble(setup: ApqSetup, t: Half, pq: Half, t_group: Group, pq_group: Group) -> Self {
+        Self {
+            setup,
+            t,
+            pq,
+            t_group,
+            pq_group,
+            pending: None,
+            commits_since_full: 0,
+            last_full: now(),
+            joined_without_full: false,
+            active: true,
+        }
+    }
+
+    /// The T group (application messages, exports for the application).
+    pub fn t_group(&self) -> &Group {
+        &self.t_group
+    }
+
+    /// The PQ group.
+    pub fn pq_group(&self) -> &Group {
+        &self.pq_group
+    }
+
+    /// The session's mode.
+    pub fn mode(&self) -> Mode {
+        self.setup.mode
+    }
+
+    /// Whether this member is still in the session.
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// The APQInfo of the current epoch (the same in both groups).
+    pub fn info(&self) -> Result<ApqInfo, Error> {
+        self.t.info_of(self.t_group.context(), "T")
+    }
+
+    fn usable(&self) -> Result<(), Error> {
+        if !self.active {
+            return Err(Error::Removed);
+        }
+        if self.pending.is_some() {
+            return Err(Error::PendingCommit);
+        }
+        Ok(())
+    }
+
+    /// The APQInfo of a new epoch pair: present in both, equal, the
+    /// session's ids, mode and suites, and the two groups' epochs (§5.1.1,
+    /// §5.1.2).
+    fn check_pair_state(&self, t: &GroupContext, pq: &GroupContext) -> Result<ApqInfo, Error> {
+        let t_info = self.t.info_of(t, "T")?;
+        let pq_info = self.pq.info_of(pq, "PQ")?;
+        if t_info != pq_info {
+            return Err(Error::ApqInfoMismatch);
+        }
+        let session = ApqInfo {
+            t_session_group_id: t.group_id.clone(),
+            pq_session_group_id: pq.group_id.clone(),
+            mode: self.setup.mode,
+            t_cipher_suite: t.cipher_suite,
+            pq_cipher_suite: pq.cipher_suite,
+            t_epoch: t.epoch,
+            pq_epoch: pq.epoch,
+        };
+        if !t_info.same_session(&session) {
+            return Err(Error::ApqInfoChanged);
+        }
+        if t_info.t_epoch != t.epoch || t_info.pq_epoch != pq.epoch {
+            return Err(Error::ApqInfoEpochs {
+                t: t_info.t_epoch,
+                pq: t_info.pq_epoch,
+                t_new: t.epoch,
+                pq_new: pq.epoch,
+            });
+        }
+        Ok(t_info)
+    }
+
+    /// The kind the policy picks for the next commit.
+    pub fn next_kind(&self, membership_change: bool) -> CommitKind {
+        self.setup.policy.decide(
+            membership_change,
+            self.commits_since_full,
+            now().saturating_sub(self.last_full),
+            self.joined_without_full,
+        )
+    }
+
+    /// A commit of the kind the policy picks, with `proposals` for the T
+    /// group (and none for the PQ group).
+    pub fn commit(&mut self, proposals: Vec<Proposal>) -> Result<ApqCommitOutput, Error> {
+        let change = proposals.iter().any(|p| matches!(p, Proposal::Add(_) | Proposal::Remove(_)));
+        match self.next_kind(change) {
+            CommitKind::Full => self.full_commit(proposals, vec![]),
+            CommitKind::Partial => self.partial_commit(proposals),
+        }
+    }
+
+    /// A FULL commit (§3.1, §5.2): the PQ commit with its proposals and the
+    /// APQInfo update is staged; `apq_exporter = SafeExportSecret(0x0006)`
+    /// from its new epoch gives `apq_psk_id` and `apq_psk` (T KDF); the T
+    /// commit injects that PSK and updates APQInfo. Both stay pending until
+    /// [`Self::confirm`] (the Delivery Service took the pair) or
+    /// [`Self::discard`].
+    pub fn full_commit(&mut self, t_proposals: Vec<Proposal>, pq_proposals: Vec<Proposal>) -> Result<ApqCommitOutput, Error> {
+        self.full_commit_with_updates(t_proposals, pq_proposals, None)
+    }
+
+    /// [`Self::full_commit`] with the given APQInfo updates instead of the
+    /// right ones, and without the sender's own checks: for tests that
+    /// need a malformed FULL commit. Never use it otherwise.
+    #[doc(hidden)]
+    pub fn full_commit_with_updates(
+        &mut self,
+        t_proposals: Vec<Proposal>,
+        pq_proposals: Vec<Proposal>,
+        forced: Option<Vec<ApqInfoUpdate>>,
+    ) -> Result<ApqCommitOutput, Error> {
+        self.usable()?;
+        let (t_new, pq_new) = (self.t_group.epoch() + 1, self.pq_group.epoch() + 1);
+        let check = forced.is_none();
+        let updates = match forced {
+            Some(u) => u,
+            None => match self.t.info_of(self.t_group.context(), "T") {
+                Ok(_) => vec![ApqInfoUpdate::NewTEpoch(t_new), ApqInfoUpdate::NewPqEpoch(pq_new)],
+                Err(Error::NoApqInfo(_)) => vec![ApqInfoUpdate::FullUpdate(ApqInfo {
+                    t_session_group_id: self.t_group.context().group_id.clone(),
+                    pq_session_group_id: self.pq_group.context().group_id.clone(),
+                    mode: self.setup.mode,
+                    t_cipher_suite: self.t_group.cipher_suite(),
+                    pq_cipher_suite: self.pq_group.cipher_suite(),
+                    t_epoch: t_new,
+                    pq_epoch: pq_new,
+                })],
+                Err(e) => return Err(e),
+            },
+        };
+        let mut pq_list = pq_proposals;
+        for u in &updates {
+            pq_list.push(self.pq.ext.app_data_update(APQ_MLS_INFO, encode(u)?)?);
+        }
+        let pq_out = self.pq_group.commit(CommitOptions {
+            proposals: pq_list,
+            ..CommitOptions::default()
+        })?;
+        match self.full_t_commit(t_proposals, &updates, pq_out, check) {
+            Ok(out) => {
+                self.pending = Some(Pending::Full);
+                Ok(out)
+            }
+            Err(e) => {
+                self.pq_group.clear_pending_commit();
+                self.t_group.clear_pending_commit();
+                self.t.component.forget_psk();
+                Err(e)
+            }
+        }
+    }
+
+    fn full_t_commit(
+        &mut self,
+        t_proposals: Vec<Proposal>,
+        updates: &[ApqInfoUpdate],
+        pq_out: mlsx_base::group::CommitOutput,
+        check: bool,
+    ) -> Result<ApqCommitOutput, Error> {
+        let pq_cs = self.pq.cs.clone();
+        let staged = self.pq_group.pending_commit_mut().ok_or(Error::NoPendingCommit)?;
+        let exporter = self.pq.key.safe_export_secret_staged(pq_cs.as_ref(), staged)?;
+        let (psk_id, psk) = self.t.psk_from(exporter)?;
+        let mut t_list = t_proposals;
+        t_list.push(apq_psk_proposal(self.t.cs.as_ref(), psk_id.clone())?);
+        for u in updates {
+            t_list.push(self.t.ext.app_data_update(APQ_MLS_INFO, encode(u)?)?);
+        }
+        self.t.component.lend_psk(psk_id, psk);
+        let t_out = self.t_group.commit(CommitOptions {
+            proposals: t_list,
+            ..CommitOptions::default()
+        });
+        self.t.component.forget_psk();
+        let t_out = t_out?;
+        // What we send must pass our own receiver checks.
+        let (t_staged, pq_staged) = match (self.t_group.pending_commit(), self.pq_group.pending_commit()) {
+            (Some(t), Some(pq)) => (t, pq),
+            _ => return Err(Error::NoPendingCommit),
+        };
+        if check {
+            self.check_pair_state(t_staged.context(), pq_staged.context())?;
+            same_members(t_staged.tree(), pq_staged.tree())?;
+        }
+        let welcome = match (t_out.welcome, pq_out.welcome) {
+            (Some(t), Some(pq)) => Some(make_pair(WireFormat::WELCOME, t, pq)?),
+            (None, None) => None,
+            _ if !check => None,
+            _ => return Err(Error::MembershipDiffers),
+        };
+        Ok(ApqCommitOutput {
+            kind: CommitKind::Full,
+            message: make_pair(WireFormat::PUBLIC_MESSAGE, t_out.commit, pq_out.commit)?,
+            welcome,
+        })
+    }
+
+    /// A PARTIAL commit (§3): the T group only. It may not add or remove
+    /// members or touch APQInfo.
+    pub fn partial_commit(&mut self, proposals: Vec<Proposal>) -> Result<ApqCommitOutput, Error> {
+        self.usable()?;
+        if proposals.iter().any(|p| matches!(p, Proposal::Add(_) | Proposal::Remove(_))) {
+            return Err(Error::MembershipChangeInPartial);
+        }
+        let out = self.t_group.commit(CommitOptions {
+            proposals,
+            ..CommitOptions::default()
+        })?;
+        let check = match self.t_group.pending_commit() {
+            Some(staged) => self.check_partial(staged),
+            None => Err(Error::NoPendingCommit),
+        };
+        if let Err(e) = check {
+            self.t_group.clear_pending_commit();
+            return Err(e);
+        }
+        self.pending = Some(Pending::Partial);
+        Ok(ApqCommitOutput {
+            kind: CommitKind::Partial,
+            message: out.commit,
+            welcome: None,
+        })
+    }
+
+    fn check_partial(&self, staged: &mlsx_base::group::StagedCommit) -> Result<(), Error> {
+        if !staged.added().is_empty() || !staged.removed().is_empty() {
+            return Err(Error::MembershipChangeInPartial);
+        }
+        if self.t.info_of(staged.context(), "T")? != self.info()? {
+            return Err(Error::ApqInfoInPartial);
+        }
+        Ok(())
+    }
+
+    /// Adds clients to both groups in one FULL commit (§3.2); the Welcome
+    /// pair is in the output.
+    pub fn add(&mut self, key_packages: Vec<ApqKeyPackages>) -> Result<ApqCommitOutput, Error> {
+        let (t, pq): (Vec<_>, Vec<_>) = key_packages
+            .into_iter()
+            .map(|k| {
+                (
+                    Proposal::Add(mlsx_base::codec::Add { key_package: k.t }),
+                    Proposal::Add(mlsx_base::codec::Add { key_package: k.pq }),
+                )
+            })
+            .unzip();
+        self.full_commit(t, pq)
+    }
+
+    /// Removes the members with these credentials from both groups in one
+    /// FULL commit (§3.3).
+    pub fn remove(&mut self, members: &[Credential]) -> Result<ApqCommitOutput, Error> {
+        let mut t = vec![];
+        let mut pq = vec![];
+        for c in members {
+            let (Some(tl), Some(pl)) = (self.t_group.member_by_credential(c), self.pq_group.member_by_credential(c)) else {
+                return Err(Error::UnknownMember);
+            };
+            t.push(Proposal::Remove(mlsx_base::codec::Remove { removed: tl }));
+            pq.push(Proposal::Remove(mlsx_base::codec::Remove { removed: pl }));
+        }
+        self.full_commit(t, pq)
+    }
+
+    /// The Delivery Service took our pending commit: both groups (or the T
+    /// group, for a PARTIAL commit) move to the new epoch.
+    pub fn confirm(&mut self) -> Result<(), Error> {
+        match self.pending.take() {
+            Some(Pending::Full) => {
+                self.pq_group.merge_pending_commit()?;
+                self.t_group.merge_pending_commit()?;
+                self.after_full();
+                Ok(())
+            }
+            Some(Pending::Partial) => {
+                self.t_group.merge_pending_commit()?;
+                self.commits_since_full = self.commits_since_full.saturating_add(1);
+                Ok(())
+            }
+            None => Err(Error::NoPendingCommit),
+        }
+    }
+
+    /// The Delivery Service refused our pending commit (another won the
+    /// epoch): both pending commits are dropped together.
+    pub fn discard(&mut self) {
+        self.pending = None;
+        self.pq_group.clear_pending_commit();
+        self.t_group.clear_pending_commit();
+    }
+
+    fn after_full(&mut self) {
+        self.commits_since_full = 0;
+        self.last_full = now();
+        self.joined_without_full = false;
+    }
+
+    /// Encrypts application data, in the T group only (§3.4).
+    pub fn encrypt_application(&mut self, data: &[u8], authenticated_data: &[u8]) -> Result<MlsMessage, Error> {
+        self.usable()?;
+        Ok(self.t_group.encrypt_application(data, authenticated_data)?)
+    }
+
+    /// Processes a message: an APQMessagePair (FULL commit or proposals), a
+    /// T-group message (PARTIAL commit, proposal, application data). A
+    /// message is applied entirely or not at all: a failed check leaves
+    /// both groups as they were.
+    pub fn process(&mut self, msg: &MlsMessage) -> Result<ApqReceived, Error> {
+        if !self.active {
+            return Err(Error::Removed);
+        }
+        if msg.body.wire_format() == APQ_MESSAGE_PAIR {
+            let pair = open_pair(msg)?;
+            return self.process_pair(&pair);
+        }
+        match group_id_of(msg) {
+            Some(g) if g == self.pq_group.context().group_id.as_slice() => return Err(Error::LonePqMessage),
+            _ => {}
+        }
+        match self.t_group.process_message(msg)? {
+            Received::Application {
+                sender_credential, data, ..
+            } => Ok(ApqReceived::Application {
+                sender: sender_credential,
+                data,
+            }),
+            Received::Proposal(_) => Ok(ApqReceived::Proposal),
+            Received::Commit(staged) => {
+                self.check_partial(&staged)?;
+                self.t_group.merge_staged_commit(staged)?;
+                self.commits_since_full = self.commits_since_full.saturating_add(1);
+                Ok(ApqReceived::Partial)
+            }
+            Received::Envelope { .. } => Err(Error::NotAPair(msg.body.wire_format())),
+        }
+    }
+
+    fn process_pair(&mut self, pair: &ApqMessagePair) -> Result<ApqReceived, Error> {
+        let (MlsMessageBody::PublicMessage(t), MlsMessageBody::PublicMessage(pq)) = (&pair.t_message.body, &pair.pq_message.body) else {
+            return match pair.wire_format {
+                WireFormat::PRIVATE_MESSAGE => Err(Error::PrivatePairUnsupported),
+                other => Err(Error::InnerWireFormat(other)),
+            };
+        };
+        for (m, group) in [(t, &self.t_group), (pq, &self.pq_group)] {
+            if m.content.group_id != group.context().group_id {
+                return Err(Error::WrongGroup {
+                    expected: group.context().group_id.as_slice().to_vec(),
+                    got: m.content.group_id.as_slice().to_vec(),
+                });
+            }
+        }
+        match (&t.content.body, &pq.content.body) {
+            (FramedContentBody::Commit(t_commit), FramedContentBody::Commit(_)) => self.receive_full(pair, t_commit),
+            (FramedContentBody::Proposal(_), FramedContentBody::Proposal(_)) => {
+                // Both or neither: the PQ proposal is checked first and
+                // cached only when the T one is accepted too.
+                let pq_saved = self.pq_group.save()?;
+                if !matches!(self.pq_group.process_message(&pair.pq_message)?, Received::Proposal(_)) {
+                    return Err(Error::MixedPair);
+                }
+                if let Err(e) = self.t_group.process_message(&pair.t_message) {
+                    self.pq_group = Group::load(self.pq.cs.clone(), &pq_saved, self.pq.config.clone())?;
+                    return Err(e.into());
+                }
+                Ok(ApqReceived::Proposal)
+            }
+            (FramedContentBody::Application(_), _) | (_, FramedContentBody::Application(_)) => Err(Error::ApplicationInPair),
+            _ => Err(Error::MixedPair),
+        }
+    }
+
+    /// §3.1 and the receiver checklist: PQ commit staged, `apq_psk` from
+    /// its new epoch, the T commit must inject it, then staged; APQInfo and
+    /// membership checked on both new epochs; both merged, or neither.
+    fn receive_full(&mut self, pair: &ApqMessagePair, t_commit: &Commit) -> Result<ApqReceived, Error> {
+        let Received::Commit(mut pq_staged) = self.pq_group.process_message(&pair.pq_message)? else {
+            return Err(Error::MixedPair);
+        };
+        if pq_staged.removes_self() {
+            // A removed member cannot compute the new epochs (RFC 9420
+            // §12.4.2): it checks that the T commit removes it too, and
+            // leaves the session.
+            let ours = self.t_group.own_leaf();
+            let t_removes_us = t_commit
+                .proposals
+                .iter()
+                .any(|p| matches!(p, ProposalOrRef::Proposal(Proposal::Remove(r)) if r.removed == ours));
+            if !t_removes_us {
+                return Err(Error::MembershipDiffers);
+            }
+            self.pq_group.merge_staged_commit(pq_staged)?;
+            self.active = false;
+            return Ok(ApqReceived::Full { removed_self: true });
+        }
+        let pq_cs = self.pq.cs.clone();
+        let exporter = self.pq.key.safe_export_secret_staged(pq_cs.as_ref(), &mut pq_staged)?;
+        let (psk_id, psk) = self.t.psk_from(exporter)?;
+        if !injects(t_commit, &psk_id) {
+            return Err(Error::MissingApqPsk);
+        }
+        self.t.component.lend_psk(psk_id, psk);
+        let t = self.t_group.process_message(&pair.t_message);
+        self.t.component.forget_psk();
+        let Received::Commit(t_staged) = t? else {
+            return Err(Error::MixedPair);
+        };
+        self.check_pair_state(t_staged.context(), pq_staged.context())?;
+        same_members(t_staged.tree(), pq_staged.tree())?;
+        let removed_self = t_staged.removes_self() || pq_staged.removes_self();
+        self.pq_group.merge_staged_commit(pq_staged)?;
+        self.t_group.merge_staged_commit(t_staged)?;
+        self.after_full();
+        if removed_self {
+            self.active = false;
+        }
+        Ok(ApqReceived::Full { removed_self })
+    }
+
+    /// Both groups, mutable: for tests and tools that build messages no
+    /// honest member sends. Changing a group through this desynchronizes
+    /// the session. Never use it otherwise.
+    #[doc(hidden)]
+    pub fn raw_groups_mut(&mut self) -> (&mut Group, &mut Group) {
+        (&mut self.t_group, &mut self.pq_group)
+    }
+
+    /// The leaf of a member in the T group.
+    pub fn t_leaf_of(&self, credential: &Credential) -> Option<LeafIndex> {
+        self.t_group.member_by_credential(credential)
+    }
+}

@@ -1,0 +1,374 @@
+//! Hybrid sessions end to end: three members or more, FULL and PARTIAL
+//! commits by several members, adds and removals, in both modes and two
+//! suite pairs (T 0x0001 with PQ TBD6, T 0x0007 with PQ TBD11), and a
+//! negative test for each item of the receiver checklist: each leaves
+//! both groups as they were.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use mlsx_base::codec::{CipherSuite, MlsMessage, MlsMessageBody, Proposal, WireFormat};
+use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
+use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
+use mlsx_base::group::CommitOptions;
+use mlsx_combiner::{
+    ApqClient, ApqInfoUpdate, ApqMessagePair, ApqReceived, ApqSession, ApqSetup, CommitKind, Error, FullCommitPolicy, Mode,
+};
+use mlsx_pq_suites::PqSuite;
+
+fn classical(code: u16) -> Arc<dyn CipherSuiteProvider> {
+    RustCryptoProvider::new().cipher_suite_provider(CipherSuite(code)).unwrap()
+}
+
+/// The suite pairs and modes of the issue.
+fn setups() -> Vec<ApqSetup> {
+    vec![
+        ApqSetup::new(classical(1), PqSuite::Tbd6.provider().unwrap(), Mode::ConfidentialityOnly).unwrap(),
+        ApqSetup::new(
+            classical(7),
+            PqSuite::Tbd11.provider().unwrap(),
+            Mode::ConfidentialityAndAuthenticity,
+        )
+        .unwrap(),
+    ]
+}
+
+/// Alice creates a session and adds `n - 1` others in one FULL commit.
+fn session(setup: &ApqSetup, n: usize) -> Vec<ApqSession> {
+    let alice = ApqClient::new(setup.clone(), b"member0").unwrap();
+    let mut a = alice.create_session(b"T group".to_vec(), b"PQ group".to_vec()).unwrap();
+    let clients: Vec<ApqClient> = (1..n)
+        .map(|i| ApqClient::new(setup.clone(), format!("member{i}").as_bytes()).unwrap())
+        .collect();
+    let kps: Vec<_> = clients.iter().map(|c| c.key_packages().unwrap()).collect();
+    let out = a.add(kps.iter().map(|(p, _)| p.clone()).collect()).unwrap();
+    assert_eq!(out.kind, CommitKind::Full);
+    a.confirm().unwrap();
+    let welcome = out.welcome.unwrap();
+    let mut all = vec![a];
+    for (c, (_, b)) in clients.into_iter().zip(kps) {
+        all.push(c.join(&welcome, b).unwrap());
+    }
+    assert_agree(&all);
+    all
+}
+
+fn assert_agree(s: &[ApqSession]) {
+    for x in s {
+        assert_eq!(x.t_group().epoch_authenticator(), s[0].t_group().epoch_authenticator());
+        assert_eq!(x.pq_group().epoch_authenticator(), s[0].pq_group().epoch_authenticator());
+        assert_eq!(x.info().unwrap(), s[0].info().unwrap());
+    }
+}
+
+/// Sends `msg` from member `from` to the others.
+fn deliver(s: &mut [ApqSession], from: usize, msg: &MlsMessage) -> Vec<Option<ApqReceived>> {
+    s.iter_mut()
+        .enumerate()
+        .map(|(i, x)| (i != from).then(|| x.process(msg).unwrap_or_else(|e| panic!("member {i} from {from}: {e:?}"))))
+        .collect()
+}
+
+fn epochs(s: &ApqSession) -> (u64, u64) {
+    (s.t_group().epoch(), s.pq_group().epoch())
+}
+
+#[test]
+fn full_and_partial_commits_adds_and_removals_in_both_modes() {
+    for setup in setups() {
+        let mut s = session(&setup, 3);
+        let info = s[0].info().unwrap();
+        assert_eq!((info.t_epoch, info.pq_epoch), epochs(&s[0]));
+        // PARTIAL commits by two members move the T group only.
+        for from in [1, 2] {
+            let before = epochs(&s[0]);
+            let out = s[from].partial_commit(vec![]).unwrap();
+            s[from].confirm().unwrap();
+            assert!(
+                deliver(&mut s, from, &out.message)
+                    .into_iter()
+                    .flatten()
+                    .all(|r| matches!(r, ApqReceived::Partial))
+            );
+            assert_eq!(epochs(&s[0]), (before.0 + 1, before.1));
+            assert_agree(&s);
+        }
+        // APQInfo keeps the epochs of the last FULL commit.
+        assert_eq!(s[2].info().unwrap(), info);
+        // A FULL commit by Bob moves both and updates APQInfo.
+        let out = s[1].full_commit(vec![], vec![]).unwrap();
+        s[1].confirm().unwrap();
+        deliver(&mut s, 1, &out.message);
+        assert_agree(&s);
+        let info = s[0].info().unwrap();
+        assert_eq!((info.t_epoch, info.pq_epoch), epochs(&s[0]));
+        // Application messages travel in the T group.
+        let m = s[2].encrypt_application(b"hybrid", b"").unwrap();
+        for i in [0, 1] {
+            let ApqReceived::Application { data, .. } = s[i].process(&m).unwrap() else {
+                panic!()
+            };
+            assert_eq!(data, b"hybrid");
+        }
+        // Dave joins; then Carol removes Bob; Bob learns it.
+        let dave = ApqClient::new(setup.clone(), b"dave").unwrap();
+        let (kp, bundles) = dave.key_packages().unwrap();
+        let out = s[2].add(vec![kp]).unwrap();
+        s[2].confirm().unwrap();
+        deliver(&mut s, 2, &out.message);
+        s.push(dave.join(&out.welcome.unwrap(), bundles).unwrap());
+        assert_agree(&s);
+        // The joiner's first commit is FULL (§3.2 SHOULD).
+        assert_eq!(s[3].next_kind(false), CommitKind::Full);
+        let out = s[3].commit(vec![]).unwrap();
+        assert_eq!(out.kind, CommitKind::Full);
+        s[3].confirm().unwrap();
+        deliver(&mut s, 3, &out.message);
+        assert_agree(&s);
+        let bob = s[1].t_group().identity().credential.clone();
+        let out = s[2].remove(&[bob]).unwrap();
+        s[2].confirm().unwrap();
+        let got = deliver(&mut s, 2, &out.message);
+        assert!(matches!(got[1], Some(ApqReceived::Full { removed_self: true })));
+        assert!(!s[1].is_active());
+        s.remove(1);
+        assert_agree(&s);
+        assert_eq!(s[0].t_group().members().count(), 3);
+        assert_eq!(s[0].pq_group().members().count(), 3);
+    }
+}
+
+#[test]
+fn the_policy_picks_full_commits() {
+    let mut setup = setups().remove(0);
+    setup.policy = FullCommitPolicy {
+        every: 3,
+        max_age_seconds: None,
+    };
+    let mut s = session(&setup, 3);
+    let kinds: Vec<CommitKind> = (0..6)
+        .map(|_| {
+            let out = s[0].commit(vec![]).unwrap();
+            s[0].confirm().unwrap();
+            deliver(&mut s, 0, &out.message);
+            out.kind
+        })
+        .collect();
+    use CommitKind::{Full, Partial};
+    assert_eq!(kinds, [Partial, Partial, Full, Partial, Partial, Full]);
+    assert_agree(&s);
+    // A membership change is always FULL; a PARTIAL one is refused.
+    let c = ApqClient::new(setup.clone(), b"x").unwrap();
+    let (kp, _) = c.key_packages().unwrap();
+    let add = Proposal::Add(mlsx_base::codec::Add { key_package: kp.t });
+    assert_eq!(s[0].next_kind(true), Full);
+    assert!(matches!(s[0].partial_commit(vec![add]), Err(Error::MembershipChangeInPartial)));
+}
+
+#[test]
+fn a_refused_commit_is_discarded_in_both_groups() {
+    let setup = setups().remove(0);
+    let mut s = session(&setup, 3);
+    let before = epochs(&s[0]);
+    let _lost = s[0].full_commit(vec![], vec![]).unwrap();
+    assert!(matches!(s[0].full_commit(vec![], vec![]), Err(Error::PendingCommit)));
+    s[0].discard();
+    assert_eq!(epochs(&s[0]), before);
+    // Bob's commit won the epoch; Alice follows it.
+    let out = s[1].full_commit(vec![], vec![]).unwrap();
+    s[1].confirm().unwrap();
+    deliver(&mut s, 1, &out.message);
+    assert_agree(&s);
+}
+
+#[test]
+fn suite_rules_are_enforced() {
+    let pq6 = PqSuite::Tbd6.provider().unwrap();
+    let err = ApqSetup::new(pq6.clone(), pq6.clone(), Mode::ConfidentialityOnly).unwrap_err();
+    assert!(matches!(err, Error::NotTraditional(_)), "{err:?}");
+    let err = ApqSetup::new(classical(1), classical(2), Mode::ConfidentialityOnly).unwrap_err();
+    assert!(matches!(err, Error::NotPurePq(_)), "{err:?}");
+    // Hybrid KEMs are refused (X-Wing).
+    let err = ApqSetup::new(classical(1), PqSuite::Tbd1.provider().unwrap(), Mode::ConfidentialityOnly).unwrap_err();
+    assert!(matches!(err, Error::NotPurePq(_)), "{err:?}");
+    // Mode 1 needs ML-DSA.
+    let err = ApqSetup::new(classical(1), pq6, Mode::ConfidentialityAndAuthenticity).unwrap_err();
+    assert!(matches!(err, Error::NoPqSignature(_)), "{err:?}");
+}
+
+// ------------------------------------------------------ receiver checklist
+
+/// Checks that `msg` is refused by Bob with an error `ok` accepts, and that
+/// Bob's groups are unchanged.
+fn refused(s: &mut [ApqSession], msg: &MlsMessage, ok: impl Fn(&Error) -> bool) {
+    let before = epochs(&s[1]);
+    let err = s[1].process(msg).unwrap_err();
+    assert!(ok(&err), "{err:?}");
+    assert_eq!(epochs(&s[1]), before);
+}
+
+fn pair(msg: &MlsMessage) -> ApqMessagePair {
+    ApqMessagePair::from_message(msg).unwrap()
+}
+
+#[test]
+fn receiver_checklist() {
+    for setup in setups() {
+        let mut s = session(&setup, 3);
+        let honest = s[0].full_commit(vec![], vec![]).unwrap();
+        let p = pair(&honest.message);
+        // 1. Inner wire formats: swapped field, or the pair's own format.
+        let mut bad = p.clone();
+        bad.wire_format = WireFormat::PRIVATE_MESSAGE;
+        let msg = bad.to_message().unwrap();
+        refused(&mut s, &msg, |e| matches!(e, Error::InnerWireFormat(_)));
+        // 2. Group ids: the messages swapped.
+        let swapped = ApqMessagePair {
+            t_message: p.pq_message.clone(),
+            pq_message: p.t_message.clone(),
+            ..p.clone()
+        };
+        refused(&mut s, &swapped.to_message().unwrap(), |e| matches!(e, Error::WrongGroup { .. }));
+        // A lone PQ commit.
+        refused(&mut s, &p.pq_message, |e| matches!(e, Error::LonePqMessage));
+        // The honest pair is still accepted afterwards.
+        s[0].confirm().unwrap();
+        deliver(&mut s, 0, &honest.message);
+        assert_agree(&s);
+
+        // 3. A T commit that does not inject apq_psk.
+        let info = s_info_epochs(&s[0]);
+        let e = mlsx_extensions::Extensions::new();
+        let updates = [ApqInfoUpdate::NewTEpoch(info.0 + 1), ApqInfoUpdate::NewPqEpoch(info.1 + 1)];
+        let mk = || -> Vec<Proposal> {
+            updates
+                .iter()
+                .map(|u| e.app_data_update(0x0006, mlsx_base::codec::encode(u).unwrap()).unwrap())
+                .collect()
+        };
+        let (t, pq_g) = s[0].raw_groups_mut();
+        let pq_commit = pq_g
+            .commit(CommitOptions {
+                proposals: mk(),
+                ..CommitOptions::default()
+            })
+            .unwrap()
+            .commit;
+        let t_commit = t
+            .commit(CommitOptions {
+                proposals: mk(),
+                ..CommitOptions::default()
+            })
+            .unwrap()
+            .commit;
+        let no_psk = ApqMessagePair {
+            wire_format: WireFormat::PUBLIC_MESSAGE,
+            t_message: t_commit,
+            pq_message: pq_commit,
+        };
+        refused(&mut s, &no_psk.to_message().unwrap(), |e| matches!(e, Error::MissingApqPsk));
+        s[0].discard();
+
+        // 4. Stale epochs in APQInfo, and a changed mode.
+        let e0 = s_info_epochs(&s[0]);
+        let stale = s[0]
+            .full_commit_with_updates(
+                vec![],
+                vec![],
+                Some(vec![ApqInfoUpdate::NewTEpoch(e0.0), ApqInfoUpdate::NewPqEpoch(e0.1)]),
+            )
+            .unwrap();
+        refused(&mut s, &stale.message, |e| matches!(e, Error::ApqInfoEpochs { .. }));
+        s[0].discard();
+        let mut changed = s[0].info().unwrap();
+        changed.mode = match changed.mode {
+            Mode::ConfidentialityOnly => Mode::ConfidentialityAndAuthenticity,
+            Mode::ConfidentialityAndAuthenticity => Mode::ConfidentialityOnly,
+        };
+        changed.t_epoch += 1;
+        changed.pq_epoch += 1;
+        // The committer's own component refuses to change the mode.
+        let err = s[0]
+            .full_commit_with_updates(vec![], vec![], Some(vec![ApqInfoUpdate::FullUpdate(changed)]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Extensions(mlsx_extensions::Error::ComponentRejected { component: 0x0006, .. })
+            ),
+            "{err:?}"
+        );
+
+        // 5. Membership differing between the groups: an Add in T only.
+        let c = ApqClient::new(setup.clone(), b"eve").unwrap();
+        let (kp, _) = c.key_packages().unwrap();
+        let add_t = Proposal::Add(mlsx_base::codec::Add { key_package: kp.t.clone() });
+        // Refused by the sender's own checks...
+        assert!(matches!(
+            s[0].full_commit(vec![add_t.clone()], vec![]),
+            Err(Error::MembershipDiffers)
+        ));
+        // ... and by receivers.
+        let e0 = s_info_epochs(&s[0]);
+        let add_t = Proposal::Add(mlsx_base::codec::Add { key_package: kp.t });
+        let uneven = s[0]
+            .full_commit_with_updates(
+                vec![add_t],
+                vec![],
+                Some(vec![ApqInfoUpdate::NewTEpoch(e0.0 + 1), ApqInfoUpdate::NewPqEpoch(e0.1 + 1)]),
+            )
+            .unwrap();
+        refused(&mut s, &uneven.message, |e| matches!(e, Error::MembershipDiffers));
+        s[0].discard();
+
+        // 7. PARTIAL commits that add a member or touch APQInfo.
+        let (t, _) = s[0].raw_groups_mut();
+        let c2 = ApqClient::new(setup.clone(), b"mallory").unwrap();
+        let (kp2, _) = c2.key_packages().unwrap();
+        let out = t.commit(CommitOptions::add(vec![kp2.t])).unwrap();
+        refused(&mut s, &out.commit, |e| matches!(e, Error::MembershipChangeInPartial));
+        s[0].raw_groups_mut().0.clear_pending_commit();
+        let e0 = s_info_epochs(&s[0]);
+        let upd = mlsx_extensions::Extensions::new()
+            .app_data_update(0x0006, mlsx_base::codec::encode(&ApqInfoUpdate::NewTEpoch(e0.0 + 1)).unwrap())
+            .unwrap();
+        let upd2 = mlsx_extensions::Extensions::new()
+            .app_data_update(0x0006, mlsx_base::codec::encode(&ApqInfoUpdate::NewPqEpoch(e0.1)).unwrap())
+            .unwrap();
+        let (t, _) = s[0].raw_groups_mut();
+        let out = t
+            .commit(CommitOptions {
+                proposals: vec![upd, upd2],
+                ..CommitOptions::default()
+            })
+            .unwrap();
+        refused(&mut s, &out.commit, |e| matches!(e, Error::ApqInfoInPartial));
+        s[0].raw_groups_mut().0.clear_pending_commit();
+
+        // Application content: a pair of PrivateMessages is refused.
+        let (t, pq) = s[2].raw_groups_mut();
+        let a = t.encrypt_application(b"x", b"").unwrap();
+        let b = pq.encrypt_application(b"x", b"").unwrap();
+        let app = ApqMessagePair {
+            wire_format: WireFormat::PRIVATE_MESSAGE,
+            t_message: a,
+            pq_message: b,
+        };
+        refused(&mut s, &app.to_message().unwrap(), |e| {
+            matches!(e, Error::PrivatePairUnsupported | Error::ApplicationInPair)
+        });
+
+        // After all that, the session goes on.
+        let out = s[2].full_commit(vec![], vec![]).unwrap();
+        s[2].confirm().unwrap();
+        deliver(&mut s, 2, &out.message);
+        assert_agree(&s);
+        let _ = MlsMessageBody::PublicMessage;
+    }
+}
+
+fn s_info_epochs(s: &ApqSession) -> (u64, u64) {
+    let i = s.info().unwrap();
+    (i.t_epoch, i.pq_epoch)
+}

@@ -236,6 +236,68 @@ impl ApqClient {
     }
 }
 
+impl ApqClient {
+    /// Joins a session by a pair of external commits (§3.2.2), from the
+    /// session's GroupInfo pair ([`ApqSession::group_info`]): the PQ
+    /// external commit first, then `apq_psk` from its new epoch, then the T
+    /// external commit with that PSK; both update APQInfo's epochs. Returns
+    /// the session and the APQMessagePair to send; if the Delivery Service
+    /// refuses it, drop the session and try again with a newer GroupInfo.
+    pub fn join_external(self, group_info: &MlsMessage) -> Result<(ApqSession, MlsMessage), Error> {
+        let pair = open_pair(group_info)?;
+        let (MlsMessageBody::GroupInfo(t_gi), MlsMessageBody::GroupInfo(pq_gi)) = (&pair.t_message.body, &pair.pq_message.body) else {
+            return Err(Error::InnerWireFormat(pair.wire_format));
+        };
+        // Both GroupInfos carry the same APQInfo, for these groups (§3.2.2).
+        let t_info = self.t.info_of(&t_gi.group_context, "T")?;
+        if self.pq.info_of(&pq_gi.group_context, "PQ")? != t_info {
+            return Err(Error::ApqInfoMismatch);
+        }
+        check_suites(t_info.t_cipher_suite, t_info.pq_cipher_suite, t_info.mode, &self.setup.pq_profile)?;
+        if t_info.mode != self.setup.mode
+            || t_info.t_session_group_id != t_gi.group_context.group_id
+            || t_info.pq_session_group_id != pq_gi.group_context.group_id
+            || t_info.t_cipher_suite != t_gi.group_context.cipher_suite
+            || t_info.pq_cipher_suite != pq_gi.group_context.cipher_suite
+        {
+            return Err(Error::ApqInfoChanged);
+        }
+        let updates = [
+            ApqInfoUpdate::NewTEpoch(t_gi.group_context.epoch + 1),
+            ApqInfoUpdate::NewPqEpoch(pq_gi.group_context.epoch + 1),
+        ];
+        let proposals = |half: &Half| -> Result<Vec<Proposal>, Error> {
+            updates
+                .iter()
+                .map(|u| Ok(half.ext.app_data_update(APQ_MLS_INFO, encode(u)?)?))
+                .collect()
+        };
+        let options = mlsx_base::group::ExternalJoinOptions {
+            proposals: proposals(&self.pq)?,
+            ..Default::default()
+        };
+        let (mut pq, pq_commit) =
+            Group::join_external_with(self.pq.cs.clone(), pq_gi, None, self.identity.pq, options, self.pq.config.clone())?;
+        let exporter = self.pq.key.safe_export_secret(&mut pq)?;
+        let (psk_id, psk) = self.t.psk_from(exporter)?;
+        let mut t_proposals = vec![apq_psk_proposal(self.t.cs.as_ref(), psk_id.clone())?];
+        t_proposals.extend(proposals(&self.t)?);
+        let options = mlsx_base::group::ExternalJoinOptions {
+            proposals: t_proposals,
+            ..Default::default()
+        };
+        self.t.component.lend_psk(psk_id, psk);
+        let t = Group::join_external_with(self.t.cs.clone(), t_gi, None, self.identity.t, options, self.t.config.clone());
+        self.t.component.forget_psk();
+        let (t, t_commit) = t?;
+        let session = ApqSession::assemble(self.setup, self.t, self.pq, t, pq);
+        session.check_pair_state(session.t_group().context(), session.pq_group().context())?;
+        same_members(session.t_group().tree(), session.pq_group().tree())?;
+        let message = make_pair(WireFormat::PUBLIC_MESSAGE, t_commit, pq_commit)?;
+        Ok((session, message))
+    }
+}
+
 /// A commit this session made, to send.
 #[derive(Debug)]
 pub struct ApqCommitOutput {
@@ -292,6 +354,9 @@ pub struct ApqSession {
     joined_without_full: bool,
     active: bool,
 }
+
+/// Format version of [`ApqSession::save`].
+const SESSION_STATE_VERSION: u16 = 1;
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -821,6 +886,100 @@ impl ApqSession {
             self.active = false;
         }
         Ok(ApqReceived::Full { removed_self })
+    }
+
+    /// The signed GroupInfos of both groups as an APQMessagePair, for
+    /// external joiners (§3.2.2); both carry APQInfo.
+    pub fn group_info(&self) -> Result<MlsMessage, Error> {
+        let t = MlsMessage::new(MlsMessageBody::GroupInfo(self.t_group.group_info()?));
+        let pq = MlsMessage::new(MlsMessageBody::GroupInfo(self.pq_group.group_info()?));
+        make_pair(WireFormat::GROUP_INFO, t, pq)
+    }
+
+    /// Both groups' state and the session's counters as one blob, for
+    /// storage: one write covers both groups, so a crash never leaves them
+    /// at different FULL pairings. A pending commit is not saved: confirm
+    /// or discard it first.
+    pub fn save(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+        if self.pending.is_some() {
+            return Err(Error::PendingCommit);
+        }
+        let t = self.t_group.save()?;
+        let pq = self.pq_group.save()?;
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(t.len() + pq.len() + 32));
+        out.extend_from_slice(&SESSION_STATE_VERSION.to_be_bytes());
+        for part in [&t[..], &pq[..]] {
+            out.extend_from_slice(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out.extend_from_slice(&self.commits_since_full.to_be_bytes());
+        out.extend_from_slice(&self.last_full.to_be_bytes());
+        out.push(u8::from(self.joined_without_full));
+        out.push(u8::from(self.active));
+        Ok(out)
+    }
+
+    /// Restores a session saved with [`Self::save`] under the same setup.
+    /// Checks that both groups are at the same FULL pairing: equal APQInfo,
+    /// the PQ group at its `pq_epoch`, the T group at or after its
+    /// `t_epoch` (PARTIAL commits move it alone).
+    pub fn load(setup: ApqSetup, bytes: &[u8]) -> Result<Self, Error> {
+        setup.check()?;
+        let corrupt = || Error::Base(mlsx_base::StateError::Corrupt.into());
+        let mut r = bytes;
+        let mut take = |n: usize| -> Result<&[u8], Error> {
+            if r.len() < n {
+                return Err(corrupt());
+            }
+            let (a, b) = r.split_at(n);
+            r = b;
+            Ok(a)
+        };
+        let version = u16::from_be_bytes(take(2)?.try_into().map_err(|_| corrupt())?);
+        if version != SESSION_STATE_VERSION {
+            return Err(Error::Base(
+                mlsx_base::StateError::FormatVersion {
+                    found: version,
+                    expected: SESSION_STATE_VERSION,
+                }
+                .into(),
+            ));
+        }
+        let mut part = || -> Result<Vec<u8>, Error> {
+            let n = u64::from_be_bytes(take(8)?.try_into().map_err(|_| corrupt())?);
+            Ok(take(usize::try_from(n).map_err(|_| corrupt())?)?.to_vec())
+        };
+        let (t_bytes, pq_bytes) = (zeroize::Zeroizing::new(part()?), zeroize::Zeroizing::new(part()?));
+        let commits_since_full = u32::from_be_bytes(take(4)?.try_into().map_err(|_| corrupt())?);
+        let last_full = u64::from_be_bytes(take(8)?.try_into().map_err(|_| corrupt())?);
+        let flags = take(2)?;
+        let (joined_without_full, active) = (flags.first() == Some(&1), flags.get(1) == Some(&1));
+        if !r.is_empty() {
+            return Err(corrupt());
+        }
+        let t = Half::new(setup.t_cs.clone(), &setup.t_config)?;
+        let pq = Half::new(setup.pq_cs.clone(), &setup.pq_config)?;
+        let t_group = Group::load(t.cs.clone(), &t_bytes, t.config.clone())?;
+        let pq_group = Group::load(pq.cs.clone(), &pq_bytes, pq.config.clone())?;
+        let mut session = Self::assemble(setup, t, pq, t_group, pq_group);
+        session.commits_since_full = commits_since_full;
+        session.last_full = last_full;
+        session.joined_without_full = joined_without_full;
+        session.active = active;
+        let t_info = session.t.info_of(session.t_group.context(), "T")?;
+        let pq_info = session.pq.info_of(session.pq_group.context(), "PQ")?;
+        if t_info != pq_info {
+            return Err(Error::ApqInfoMismatch);
+        }
+        if t_info.pq_epoch != session.pq_group.epoch() || t_info.t_epoch > session.t_group.epoch() {
+            return Err(Error::ApqInfoEpochs {
+                t: t_info.t_epoch,
+                pq: t_info.pq_epoch,
+                t_new: session.t_group.epoch(),
+                pq_new: session.pq_group.epoch(),
+            });
+        }
+        Ok(session)
     }
 
     /// Both groups, mutable: for tests and tools that build messages no

@@ -38,6 +38,9 @@ fn setups() -> Vec<ApqSetup> {
 fn session(setup: &ApqSetup, n: usize) -> Vec<ApqSession> {
     let alice = ApqClient::new(setup.clone(), b"member0").unwrap();
     let mut a = alice.create_session(b"T group".to_vec(), b"PQ group".to_vec()).unwrap();
+    if n == 1 {
+        return vec![a];
+    }
     let clients: Vec<ApqClient> = (1..n)
         .map(|i| ApqClient::new(setup.clone(), format!("member{i}").as_bytes()).unwrap())
         .collect();
@@ -371,4 +374,83 @@ fn receiver_checklist() {
 fn s_info_epochs(s: &ApqSession) -> (u64, u64) {
     let i = s.info().unwrap();
     (i.t_epoch, i.pq_epoch)
+}
+
+#[test]
+fn external_join_by_a_pair_of_external_commits() {
+    for setup in setups() {
+        let mut s = session(&setup, 3);
+        // A PARTIAL commit first: APQInfo's t_epoch lags the T group's.
+        let out = s[1].partial_commit(vec![]).unwrap();
+        s[1].confirm().unwrap();
+        deliver(&mut s, 1, &out.message);
+        let gi = s[2].group_info().unwrap();
+        let erin = ApqClient::new(setup.clone(), b"erin").unwrap();
+        let (joined, msg) = erin.join_external(&gi).unwrap();
+        let got = deliver(&mut s, usize::MAX, &msg);
+        assert!(got.iter().all(|r| matches!(r, Some(ApqReceived::Full { removed_self: false }))));
+        s.push(joined);
+        assert_agree(&s);
+        let info = s[3].info().unwrap();
+        assert_eq!((info.t_epoch, info.pq_epoch), epochs(&s[3]));
+        // The joiner takes part.
+        let out = s[3].partial_commit(vec![]).unwrap();
+        s[3].confirm().unwrap();
+        deliver(&mut s, 3, &out.message);
+        let m = s[3].encrypt_application(b"hello from erin", b"").unwrap();
+        let ApqReceived::Application { data, .. } = s[0].process(&m).unwrap() else {
+            panic!()
+        };
+        assert_eq!(data, b"hello from erin");
+        assert_agree(&s);
+        // A GroupInfo pair whose halves come from two sessions is refused.
+        let other = session(&setup, 1);
+        let mixed = ApqMessagePair {
+            pq_message: pair(&other[0].group_info().unwrap()).pq_message,
+            ..pair(&s[0].group_info().unwrap())
+        };
+        let frank = ApqClient::new(setup.clone(), b"frank").unwrap();
+        let err = frank.join_external(&mixed.to_message().unwrap()).unwrap_err();
+        assert!(matches!(err, Error::ApqInfoMismatch | Error::ApqInfoChanged), "{err:?}");
+    }
+}
+
+/// A member that crashes between staging a FULL commit and merging it comes
+/// back with both groups at the old epochs; one that crashes after merging,
+/// with both at the new ones. Saved state never holds one group ahead of
+/// the other's FULL pairing.
+#[test]
+fn crash_between_staging_and_merging_leaves_both_groups_in_step() {
+    for setup in setups() {
+        let mut s = session(&setup, 3);
+        let snapshot = s[0].save().unwrap();
+        let before = epochs(&s[0]);
+        let out = s[0].full_commit(vec![], vec![]).unwrap();
+        assert!(matches!(s[0].save(), Err(Error::PendingCommit)));
+        // Killed here: the last saved state is the snapshot.
+        let mut back = ApqSession::load(setup.clone(), &snapshot).unwrap();
+        assert_eq!(epochs(&back), before);
+        assert_eq!(back.info().unwrap(), s[1].info().unwrap());
+        // The DS refused the lost pair (nobody saw it); the member goes on.
+        let _ = out;
+        let out = back.full_commit(vec![], vec![]).unwrap();
+        back.confirm().unwrap();
+        let after = back.save().unwrap();
+        s[0] = back;
+        deliver(&mut s, 0, &out.message);
+        assert_agree(&s);
+        // Killed after merging: both groups at the new epochs.
+        let reloaded = ApqSession::load(setup.clone(), &after).unwrap();
+        let _ = &reloaded;
+        assert_eq!(epochs(&reloaded), epochs(&s[0]));
+        // A state whose halves come from different pairings is refused.
+        let other = after;
+        let mut mixed = snapshot[..2].to_vec();
+        let t_len = u64::from_be_bytes(snapshot[2..10].try_into().unwrap()) as usize;
+        mixed.extend_from_slice(&snapshot[2..10 + t_len]);
+        let o_t_len = u64::from_be_bytes(other[2..10].try_into().unwrap()) as usize;
+        mixed.extend_from_slice(&other[10 + o_t_len..]);
+        let err = ApqSession::load(setup.clone(), &mixed).unwrap_err();
+        assert!(matches!(err, Error::ApqInfoMismatch), "{err:?}");
+    }
 }

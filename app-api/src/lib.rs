@@ -39,6 +39,7 @@ pub fn default_vector_folders() -> Vec<PathBuf> {
         mlsx_test_vectors::generated_dir(),
         mlsx_test_vectors::pq_dir(),
         mlsx_test_vectors::extensions_dir(),
+        mlsx_test_vectors::combiner_dir(),
     ]
 }
 
@@ -196,5 +197,20 @@ pub fn generate_extension_vectors(
         std::fs::write(&path, json + "\n")?;
         writeln!(log, "wrote {}", path.display())?;
     }
+    Ok(())
+}
+
+/// Runs `mlsx vectors generate --set combiner`: writes the
+/// draft-ietf-mls-combiner vector file `key-schedule.json` into `out_dir`
+/// for these (T, PQ) suite pairs, and names it in `log`.
+pub fn generate_combiner_vectors(
+    pairs: &[mlsx_test_vectors::SuitePair],
+    out_dir: &Path,
+    log: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(out_dir)?;
+    let path = out_dir.join("key-schedule.json");
+    std::fs::write(&path, mlsx_test_vectors::generate_combiner_key_schedule(pairs)? + "\n")?;
+    writeln!(log, "wrote {}", path.display())?;
     Ok(())
 }

@@ -26,6 +26,15 @@ pub enum Error {
     /// Mode 1 needs a PQ signature (ML-DSA) in the PQ suite (§7.2).
     #[error("mode 1 needs ML-DSA in the PQ suite {0:?}")]
     NoPqSignature(CipherSuite),
+    /// The T suite's hash is longer than the PQ suite's: `apq_exporter`
+    /// (Nh_PQ bytes) is too short a key for the T KDF's DeriveSecret.
+    #[error("T suite {t:?} hashes longer than PQ suite {pq:?}: apq_psk cannot be derived")]
+    ExportShorterThanTHash {
+        /// The T suite.
+        t: CipherSuite,
+        /// The PQ suite.
+        pq: CipherSuite,
+    },
     /// The two identities of a client do not carry the same credential
     /// (how members of the two groups are matched, `drafts/combiner.md`).
     #[error("the T and PQ identities carry different credentials")]

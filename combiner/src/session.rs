@@ -58,7 +58,18 @@ impl ApqSetup {
     }
 
     fn check(&self) -> Result<(), Error> {
-        check_suites(self.t_cs.cipher_suite(), self.pq_cs.cipher_suite(), self.mode, &self.pq_profile)
+        check_suites(self.t_cs.cipher_suite(), self.pq_cs.cipher_suite(), self.mode, &self.pq_profile)?;
+        // apq_psk_id and apq_psk are DeriveSecret with the T KDF over the
+        // PQ export (Nh_PQ bytes); HKDF-Expand needs a key of at least the
+        // T hash's length (RFC 5869 §2.3), so a T hash longer than the PQ
+        // one cannot work (`drafts/combiner.md`).
+        if self.t_cs.hash_len() > self.pq_cs.hash_len() {
+            return Err(Error::ExportShorterThanTHash {
+                t: self.t_cs.cipher_suite(),
+                pq: self.pq_cs.cipher_suite(),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -195,6 +195,10 @@ fn suite_rules_are_enforced() {
     // Hybrid KEMs are refused (X-Wing).
     let err = ApqSetup::new(classical(1), PqSuite::Tbd1.provider().unwrap(), Mode::ConfidentialityOnly).unwrap_err();
     assert!(matches!(err, Error::NotPurePq(_)), "{err:?}");
+    // A T hash longer than the PQ hash: apq_psk cannot be derived (T 0x0005
+    // hashes with SHA-512, TBD8 with SHA-384).
+    let err = ApqSetup::new(classical(5), PqSuite::Tbd8.provider().unwrap(), Mode::ConfidentialityOnly).unwrap_err();
+    assert!(matches!(err, Error::ExportShorterThanTHash { .. }), "{err:?}");
     // Mode 1 needs ML-DSA.
     let err = ApqSetup::new(classical(1), pq6, Mode::ConfidentialityAndAuthenticity).unwrap_err();
     assert!(matches!(err, Error::NoPqSignature(_)), "{err:?}");

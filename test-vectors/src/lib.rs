@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 use mlsx_base::crypto::CryptoProvider;
 
 pub use hex_serde::Hex;
-pub use runners::{EXTENSION_FILES, FileKind, GENERATED_KINDS, generate, generate_extension_file, generated_file_name};
+pub use runners::{
+    EXTENSION_FILES, FileKind, GENERATED_KINDS, SuitePair, generate, generate_combiner_key_schedule, generate_extension_file,
+    generated_file_name,
+};
 
 /// Errors of the vector runner (not vector failures: those are in [`Report`]).
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +142,12 @@ pub fn pq_dir() -> PathBuf {
 /// extensions`).
 pub fn extensions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("extensions")
+}
+
+/// mlsx's vectors for draft-ietf-mls-combiner (`test-vectors/combiner/`,
+/// written by `mlsx vectors generate --set combiner`).
+pub fn combiner_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("combiner")
 }
 
 /// Runs one file; its kind comes from its name (and folder, see

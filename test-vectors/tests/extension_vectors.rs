@@ -10,7 +10,7 @@ use mlsx_base::codec::CipherSuite;
 use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
 use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider, CryptoProviders};
 use mlsx_pq_suites::PqProvider;
-use mlsx_test_vectors::{EXTENSION_FILES, extensions_dir, generate_extension_file, run_file};
+use mlsx_test_vectors::{EXTENSION_FILES, combiner_dir, extensions_dir, generate_extension_file, run_file};
 
 /// RFC 9420 suites 1-7 and the eleven PQ suites.
 const SUITES: usize = 18;
@@ -60,4 +60,13 @@ fn fresh_extension_vectors_pass() {
         assert!(report.passed > 0);
     }
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+#[test]
+fn committed_combiner_vectors_pass() {
+    let report = run_file(&combiner_dir().join("key-schedule.json"), &providers()).unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.line());
+    assert!(report.skipped.is_empty(), "{}", report.line());
+    // T suites 1, 2, 3, 7 with TBD6, 7, 8, 10, 11.
+    assert_eq!(report.passed, 20, "{}", report.line());
 }

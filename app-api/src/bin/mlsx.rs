@@ -61,9 +61,11 @@ enum VectorsCommand {
         /// The PQ profile whose code points and key derivation to use.
         #[arg(long, default_value = "draft")]
         pq_profile: String,
-        /// Which vectors: `pq` (the official formats, for PQ suites) or
+        /// Which vectors: `pq` (the official formats, for PQ suites),
         /// `extensions` (draft-ietf-mls-extensions, for RFC 9420 suites
-        /// 1-7 and the PQ suites chosen by `--suite`).
+        /// 1-7 and the PQ suites chosen by `--suite`) or `combiner`
+        /// (draft-ietf-mls-combiner, suites 1-7 with each pure-ML-KEM suite
+        /// whose hash is at least as long).
         #[arg(long, default_value = "pq")]
         set: String,
         /// Output folder (default: `test-vectors/pq` or
@@ -145,7 +147,23 @@ fn main() -> ExitCode {
                     suites.extend(pq);
                     mlsx_app::generate_extension_vectors(&suites, &out, &mut std::io::stdout())
                 }
-                other => Err(format!("unknown vector set {other:?} (use pq or extensions)").into()),
+                "combiner" => {
+                    let out = out.unwrap_or_else(|| PathBuf::from("test-vectors/combiner"));
+                    let rc = RustCryptoProvider::new();
+                    let pure: Vec<Arc<dyn CipherSuiteProvider>> =
+                        [PqSuite::Tbd6, PqSuite::Tbd7, PqSuite::Tbd8, PqSuite::Tbd10, PqSuite::Tbd11]
+                            .into_iter()
+                            .filter_map(|s| s.provider().ok())
+                            .collect();
+                    let pairs: Vec<_> = (1..=7)
+                        .filter_map(|c| rc.cipher_suite_provider(mlsx_base::codec::CipherSuite(c)))
+                        .flat_map(|t| pure.iter().map(move |pq| (t.clone(), pq.clone())))
+                        // apq_psk needs Nh_T <= Nh_PQ (drafts/combiner.md).
+                        .filter(|(t, pq)| t.hash_len() <= pq.hash_len())
+                        .collect();
+                    mlsx_app::generate_combiner_vectors(&pairs, &out, &mut std::io::stdout())
+                }
+                other => Err(format!("unknown vector set {other:?} (use pq, extensions or combiner)").into()),
             });
             match result {
                 Ok(()) => ExitCode::SUCCESS,

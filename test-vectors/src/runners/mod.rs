@@ -2,6 +2,7 @@
 //! cases and records each case in the [`Report`]; adding a kind means a
 //! new module and a line in [`FileKind`].
 
+mod combiner;
 mod crypto_basics;
 mod deserialization;
 mod extensions;
@@ -28,6 +29,15 @@ use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
 use crate::Report;
 
 pub use extensions::{EXTENSION_FILES, generate_extension_file};
+
+/// A (T, PQ) pair of suite providers for the combiner's vectors.
+pub type SuitePair = (Arc<dyn CipherSuiteProvider>, Arc<dyn CipherSuiteProvider>);
+
+/// The combiner vector file `key-schedule.json` for these (T, PQ) suite
+/// pairs, as pretty JSON.
+pub fn generate_combiner_key_schedule(pairs: &[SuitePair]) -> Result<String, String> {
+    combiner::key_schedule_generate(pairs)
+}
 pub use generate::{GENERATED_KINDS, generate, generated_file_name};
 
 /// The kinds of vector file, named as in mlswg/mls-implementations.
@@ -91,6 +101,9 @@ pub enum FileKind {
     AppDataUpdate,
     /// `extensions/application-psk.json`: application PSKs (mlsx's own).
     ApplicationPsk,
+    /// `combiner/key-schedule.json`: a FULL commit's link from the PQ
+    /// epoch to the T epoch (mlsx's own).
+    CombinerKeySchedule,
 }
 
 impl FileKind {
@@ -157,6 +170,7 @@ impl FileKind {
             (_, "extensions", "safe-aad-message.json") => Self::SafeAadMessage,
             (_, "extensions", "app-data-update.json") => Self::AppDataUpdate,
             (_, "extensions", "application-psk.json") => Self::ApplicationPsk,
+            (_, "combiner", "key-schedule.json") => Self::CombinerKeySchedule,
             ("ml-kem", "acvp", "key-gen.json") => Self::MlKemAcvpKeyGen,
             ("ml-kem", "acvp", "encap-decap.json") => Self::MlKemAcvpEncapDecap,
             ("ml-dsa", "acvp", "key-gen.json") => Self::MlDsaAcvpKeyGen,
@@ -198,6 +212,7 @@ impl FileKind {
             Self::SafeAadMessage => extensions::safe_aad_message_run(json, provider, report),
             Self::AppDataUpdate => extensions::app_data_update_run(json, provider, report),
             Self::ApplicationPsk => extensions::app_psk_run(json, provider, report),
+            Self::CombinerKeySchedule => combiner::key_schedule_run(json, provider, report),
         }
     }
 }

@@ -16,15 +16,21 @@ pub(crate) struct ApqComponent {
     /// `(apq_psk_id, apq_psk)` while a FULL commit or a Welcome of the T
     /// group is made or processed; taken away right after (§5.2: delete).
     psk: Mutex<Option<(Vec<u8>, Secret)>>,
+    /// Whether the lent PSK was asked for since it was lent.
+    used: std::sync::atomic::AtomicBool,
 }
 
 impl ApqComponent {
     pub(crate) fn lend_psk(&self, psk_id: Vec<u8>, psk: Secret) {
+        self.used.store(false, std::sync::atomic::Ordering::SeqCst);
         *self.psk.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((psk_id, psk));
     }
 
-    pub(crate) fn forget_psk(&self) {
+    /// Takes the lent PSK back (deletes it); returns whether the T group
+    /// used it.
+    pub(crate) fn forget_psk(&self) -> bool {
         *self.psk.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.used.swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -86,7 +92,10 @@ impl Component for ApqComponent {
     fn psk(&self, psk_id: &[u8]) -> Option<Secret> {
         let slot = self.psk.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match &*slot {
-            Some((id, psk)) if id.as_slice() == psk_id => Some(psk.duplicate()),
+            Some((id, psk)) if id.as_slice() == psk_id => {
+                self.used.store(true, std::sync::atomic::Ordering::SeqCst);
+                Some(psk.duplicate())
+            }
             _ => None,
         }
     }

@@ -233,8 +233,12 @@ impl ApqClient {
         let (psk_id, psk) = self.t.psk_from(exporter)?;
         self.t.component.lend_psk(psk_id, psk);
         let t = Group::join(self.t.cs.clone(), &pair.t_message, bundles.t, None, self.t.config.clone());
-        self.t.component.forget_psk();
+        let used = self.t.component.forget_psk();
         let t = t?;
+        // §3.2: the T Welcome's GroupSecrets name apq_psk.
+        if !used {
+            return Err(Error::MissingApqPsk);
+        }
         let mut session = ApqSession::assemble(self.setup, self.t, self.pq, t, pq);
         let info = session.check_pair_state(session.t_group().context(), session.pq_group().context())?;
         check_suites(info.t_cipher_suite, info.pq_cipher_suite, info.mode, &session.setup.pq_profile)?;
@@ -299,7 +303,7 @@ impl ApqClient {
         };
         self.t.component.lend_psk(psk_id, psk);
         let t = Group::join_external_with(self.t.cs.clone(), t_gi, None, self.identity.t, options, self.t.config.clone());
-        self.t.component.forget_psk();
+        let _ = self.t.component.forget_psk();
         let (t, t_commit) = t?;
         let session = ApqSession::assemble(self.setup, self.t, self.pq, t, pq);
         session.check_pair_state(session.t_group().context(), session.pq_group().context())?;
@@ -626,7 +630,7 @@ impl ApqSession {
             Err(e) => {
                 self.pq_group.clear_pending_commit();
                 self.t_group.clear_pending_commit();
-                self.t.component.forget_psk();
+                let _ = self.t.component.forget_psk();
                 Err(e)
             }
         }
@@ -653,7 +657,7 @@ impl ApqSession {
             proposals: t_list,
             ..CommitOptions::default()
         });
-        self.t.component.forget_psk();
+        let _ = self.t.component.forget_psk();
         let t_out = t_out?;
         // What we send must pass our own receiver checks.
         let (t_staged, pq_staged) = match (self.t_group.pending_commit(), self.pq_group.pending_commit()) {
@@ -704,8 +708,25 @@ impl ApqSession {
         })
     }
 
+    /// A proposal outside a FULL commit: no Add, Remove or ExternalInit,
+    /// no APQInfo update.
+    fn check_t_only_proposal(&self, p: &Proposal) -> Result<(), Error> {
+        match p {
+            Proposal::Add(_) | Proposal::Remove(_) | Proposal::ExternalInit(_) => Err(Error::MembershipChangeInPartial),
+            Proposal::Custom(c) if c.proposal_type == self.t.ext.code_points().app_data_update => {
+                match decode::<mlsx_extensions::AppDataUpdate>(&c.body) {
+                    Ok(u) if u.component_id != APQ_MLS_INFO => Ok(()),
+                    _ => Err(Error::ApqInfoInPartial),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn check_partial(&self, staged: &mlsx_base::group::StagedCommit) -> Result<(), Error> {
-        if !staged.added().is_empty() || !staged.removed().is_empty() {
+        // An external commit adds its sender without a list entry: compare
+        // the members with the PQ group's too.
+        if !staged.added().is_empty() || !staged.removed().is_empty() || same_members(staged.tree(), self.pq_group.tree()).is_err() {
             return Err(Error::MembershipChangeInPartial);
         }
         if self.t.info_of(staged.context(), "T")? != self.info()? {
@@ -752,6 +773,8 @@ impl ApqSession {
                 self.pq_group.merge_pending_commit()?;
                 self.t_group.merge_pending_commit()?;
                 self.after_full();
+                // §3.2: the joiner's own FULL commit, not another's.
+                self.joined_without_full = false;
                 Ok(())
             }
             Some(Pending::Partial) => {
@@ -774,7 +797,6 @@ impl ApqSession {
     fn after_full(&mut self) {
         self.commits_since_full = 0;
         self.last_full = now();
-        self.joined_without_full = false;
     }
 
     /// Encrypts application data, in the T group only (§3.4).
@@ -799,14 +821,35 @@ impl ApqSession {
             Some(g) if g == self.pq_group.context().group_id.as_slice() => return Err(Error::LonePqMessage),
             _ => {}
         }
+        // A T-only message may not change the membership or APQInfo, not
+        // even as a proposal cached for a later commit (§3, checklist 7).
+        if let MlsMessageBody::PublicMessage(m) = &msg.body {
+            match &m.content.body {
+                FramedContentBody::Proposal(p) => self.check_t_only_proposal(p)?,
+                FramedContentBody::Commit(c) => {
+                    for p in &c.proposals {
+                        if let ProposalOrRef::Proposal(p) = p {
+                            self.check_t_only_proposal(p)?;
+                        }
+                    }
+                }
+                FramedContentBody::Application(_) => {}
+            }
+        }
         match self.t_group.process_message(msg)? {
+            Received::Proposal(cached) => {
+                if let Err(e) = self.check_t_only_proposal(&cached.proposal) {
+                    self.t_group.discard_pending_proposal(&cached.reference);
+                    return Err(e);
+                }
+                Ok(ApqReceived::Proposal)
+            }
             Received::Application {
                 sender_credential, data, ..
             } => Ok(ApqReceived::Application {
                 sender: sender_credential,
                 data,
             }),
-            Received::Proposal(_) => Ok(ApqReceived::Proposal),
             Received::Commit(staged) => {
                 self.check_partial(&staged)?;
                 self.t_group.merge_staged_commit(staged)?;
@@ -883,7 +926,7 @@ impl ApqSession {
         }
         self.t.component.lend_psk(psk_id, psk);
         let t = self.t_group.process_message(&pair.t_message);
-        self.t.component.forget_psk();
+        let _ = self.t.component.forget_psk();
         let Received::Commit(t_staged) = t? else {
             return Err(Error::MixedPair);
         };

@@ -458,3 +458,54 @@ fn crash_between_staging_and_merging_leaves_both_groups_in_step() {
         assert!(matches!(err, Error::ApqInfoMismatch), "{err:?}");
     }
 }
+
+/// Messages of the T group alone cannot change the membership or APQInfo,
+/// not even as proposals cached for later (which would block every later
+/// commit); and a joiner's first own commit stays FULL even after another
+/// member's FULL commit.
+#[test]
+fn t_only_messages_cannot_change_membership_or_apqinfo() {
+    let setup = setups().remove(0);
+    let mut s = session(&setup, 3);
+    // The T half of an external-join pair, alone.
+    let gi = s[0].group_info().unwrap();
+    let (_, msg) = ApqClient::new(setup.clone(), b"eve").unwrap().join_external(&gi).unwrap();
+    refused(&mut s, &pair(&msg).t_message, |e| matches!(e, Error::MembershipChangeInPartial));
+    // A Remove proposal in the T group alone: refused, not cached.
+    let target = s[2].t_group().own_leaf();
+    let (t, _) = s[0].raw_groups_mut();
+    let remove = t
+        .propose(Proposal::Remove(mlsx_base::codec::Remove { removed: target }), b"")
+        .unwrap();
+    refused(&mut s, &remove, |e| matches!(e, Error::MembershipChangeInPartial));
+    assert!(s[1].t_group().pending_proposals().is_empty());
+    // An APQInfo update in the T group alone.
+    let e = mlsx_extensions::Extensions::new();
+    let upd = e
+        .app_data_update(0x0006, mlsx_base::codec::encode(&ApqInfoUpdate::NewTEpoch(99)).unwrap())
+        .unwrap();
+    let (t, _) = s[0].raw_groups_mut();
+    let proposal = t.propose(upd, b"").unwrap();
+    refused(&mut s, &proposal, |e| matches!(e, Error::ApqInfoInPartial));
+    // Bob's PARTIAL commit still goes through (nothing stuck in his cache).
+    let out = s[1].partial_commit(vec![]).unwrap();
+    s[1].confirm().unwrap();
+    for i in [0, 2] {
+        // Alice cached her own proposals; she drops them by following Bob.
+        let r = s[i].process(&out.message);
+        assert!(matches!(r, Ok(ApqReceived::Partial)), "{r:?}");
+    }
+    assert_agree(&s);
+    // A joiner whose first commit has not been made yet.
+    let dave = ApqClient::new(setup.clone(), b"dave").unwrap();
+    let (kp, bundles) = dave.key_packages().unwrap();
+    let out = s[0].add(vec![kp]).unwrap();
+    s[0].confirm().unwrap();
+    deliver(&mut s, 0, &out.message);
+    s.push(dave.join(&out.welcome.unwrap(), bundles).unwrap());
+    let out = s[1].full_commit(vec![], vec![]).unwrap();
+    s[1].confirm().unwrap();
+    deliver(&mut s, 1, &out.message);
+    assert_eq!(s[3].next_kind(false), CommitKind::Full);
+    assert_agree(&s);
+}

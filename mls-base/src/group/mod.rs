@@ -621,6 +621,17 @@ impl Group {
         &self.pending
     }
 
+    /// Drops a cached proposal, so that our commits (which include the
+    /// cached proposals by reference) leave it out: RFC 9420 §12.2 lets the
+    /// committer choose. A commit from another member that names it by
+    /// reference is then refused (`PeerError::UnknownProposalRef`). Returns
+    /// whether it was cached.
+    pub fn discard_pending_proposal(&mut self, reference: &crate::codec::ProposalRef) -> bool {
+        let before = self.pending.len();
+        self.pending.retain(|p| &p.reference != reference);
+        self.pending.len() != before
+    }
+
     /// `epoch_authenticator` (RFC 9420 §8.7).
     pub fn epoch_authenticator(&self) -> &[u8] {
         self.secrets.epoch_authenticator.as_bytes()

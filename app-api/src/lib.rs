@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod simulate;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -26,6 +26,38 @@ enum Command {
         #[command(subcommand)]
         command: VectorsCommand,
     },
+    /// Simulates a hybrid deployment (draft-ietf-mls-combiner): the same
+    /// members and commits in a traditional group alone, a PQ group alone,
+    /// and hybrid sessions with a FULL commit every K commits; prints wire
+    /// bytes and CPU time per epoch and in total, and writes a CSV and an
+    /// SVG plot.
+    Simulate {
+        /// Members of every group.
+        #[arg(long, default_value_t = 10)]
+        members: usize,
+        /// Epochs measured (one commit each, by members in turn).
+        #[arg(long, default_value_t = 50)]
+        epochs: usize,
+        /// FULL commit periods: the first is the chosen one, the rest a
+        /// sweep (`--full-every 10` for no sweep).
+        #[arg(long, default_value = "10,1,5,50", value_delimiter = ',')]
+        full_every: Vec<u32>,
+        /// The traditional suite (RFC 9420 code point, 1-7).
+        #[arg(long, default_value_t = 1)]
+        t_suite: u16,
+        /// The PQ suite (tbd6, tbd7, tbd8, tbd10, tbd11: pure ML-KEM).
+        #[arg(long, default_value = "tbd6")]
+        pq_suite: String,
+        /// 0: PQ confidentiality; 1: and PQ authenticity (needs ML-DSA).
+        #[arg(long, default_value_t = 0)]
+        mode: u8,
+        /// Where to write simulate.csv and simulate.svg.
+        #[arg(long, default_value = "target/simulate")]
+        out: PathBuf,
+        /// Print one JSON object instead of the tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Prints the side-by-side benchmark (`cargo bench --bench peers`) as a
     /// Markdown table of medians and mlsx / fastest-peer ratios.
     BenchReport {
@@ -92,9 +124,70 @@ fn pq_suites(spec: &str) -> Result<Vec<PqSuite>, String> {
         .collect()
 }
 
+fn simulate(o: mlsx_app::simulate::SimulateOptions, out: &std::path::Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let steps = (o.epochs * (2 + o.full_every.len())) as u64;
+    let bar = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(steps)
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed}")?);
+    let report = mlsx_app::simulate::run(&o, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    std::fs::create_dir_all(out)?;
+    let (csv, svg) = (out.join("simulate.csv"), out.join("simulate.svg"));
+    report.write_csv(&csv)?;
+    report.write_svg(&svg)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        report.write_text(&mut std::io::stdout())?;
+        println!(
+            "
+wrote {} and {}",
+            csv.display(),
+            svg.display()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Simulate {
+            members,
+            epochs,
+            full_every,
+            t_suite,
+            pq_suite,
+            mode,
+            out,
+            json,
+        } => {
+            let options = pq_suites(&pq_suite).and_then(|s| match (s.as_slice(), mode) {
+                ([pq], 0 | 1) => Ok(mlsx_app::simulate::SimulateOptions {
+                    members,
+                    epochs,
+                    full_every,
+                    t_suite,
+                    pq_suite: *pq,
+                    mode: if mode == 0 {
+                        mlsx_combiner::Mode::ConfidentialityOnly
+                    } else {
+                        mlsx_combiner::Mode::ConfidentialityAndAuthenticity
+                    },
+                }),
+                _ => Err("give one PQ suite and mode 0 or 1".to_string()),
+            });
+            match options.map_err(Into::into).and_then(|o| simulate(o, &out, json)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mlsx: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::BenchReport { dir } => match mlsx_app::bench::read_rows(&dir) {
             Ok(rows) if !rows.is_empty() => {
                 print!("{}", mlsx_app::bench::markdown(&rows));

@@ -15,7 +15,11 @@ const TABLE: &str = "../drafts/combiner.md";
 
 /// Where the tests of each module path cited in the table live, relative
 /// to this crate.
-const MODULES: &[(&str, &str, bool)] = &[("session", "tests/session.rs", true)];
+const MODULES: &[(&str, &str, bool)] = &[
+    ("session", "tests/session.rs", true),
+    ("simulate", "../app-api/tests/simulate.rs", false),
+    ("extension_vectors", "../test-vectors/tests/extension_vectors.rs", false),
+];
 
 /// Tests that need not be cited in the table: (`module::name`, reason).
 const NOT_RULES: &[(&str, &str)] = &[];

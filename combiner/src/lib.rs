@@ -61,4 +61,7 @@ mod session;
 pub use codec::{APQ_MESSAGE_PAIR, ApqInfo, ApqInfoUpdate, ApqMessagePair, Mode};
 pub use error::Error;
 pub use policy::{CommitKind, FullCommitPolicy, check_suites};
-pub use session::{ApqClient, ApqCommitOutput, ApqIdentity, ApqKeyPackageBundles, ApqKeyPackages, ApqReceived, ApqSession, ApqSetup};
+pub use session::{
+    ApqClient, ApqCommitOutput, ApqIdentity, ApqKeyPackageBundles, ApqKeyPackages, ApqReceived, ApqSession, ApqSetup, UpgradableGroup,
+    UpgradeOutput,
+};

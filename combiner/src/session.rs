@@ -313,6 +313,132 @@ impl ApqClient {
     }
 }
 
+/// A traditional group that can become a session later (§3: "a combined
+/// session can also be created after a traditional MLS session has already
+/// been running"): the T group runs with the session's hooks and
+/// requirements, and each member keeps its PQ identity for the upgrade.
+#[derive(Debug)]
+pub struct UpgradableGroup {
+    setup: ApqSetup,
+    t: Half,
+    pq: Half,
+    pq_identity: Identity,
+    t_group: Group,
+}
+
+/// What the member that upgrades a group sends: the PQ Welcome first (its
+/// GroupContext carries APQInfo), then the first FULL commit.
+#[derive(Debug)]
+pub struct UpgradeOutput {
+    /// The PQ group's Welcome for every other member.
+    pub pq_welcome: MlsMessage,
+    /// The first FULL commit, pending in the session until
+    /// [`ApqSession::confirm`].
+    pub full_commit: ApqCommitOutput,
+}
+
+fn upgrade_requirements() -> GroupRequirements {
+    GroupRequirements {
+        components: vec![APQ_MLS_INFO],
+        wire_formats: vec![APQ_MESSAGE_PAIR],
+        ..GroupRequirements::default()
+    }
+}
+
+impl ApqClient {
+    /// Creates a traditional group that can be upgraded to a session later
+    /// ([`UpgradableGroup::upgrade`]).
+    pub fn create_upgradable(self, t_group_id: Vec<u8>) -> Result<UpgradableGroup, Error> {
+        let context = self.t.ext.group_context_extensions(&upgrade_requirements())?;
+        let t_group = Group::create_with_extensions(self.t.cs.clone(), self.identity.t, t_group_id, context, self.t.config.clone())?;
+        Ok(UpgradableGroup {
+            setup: self.setup,
+            t: self.t,
+            pq: self.pq,
+            pq_identity: self.identity.pq,
+            t_group,
+        })
+    }
+
+    /// The T KeyPackage of this client alone, for joining an
+    /// [`UpgradableGroup`].
+    pub fn t_key_package(&self) -> Result<KeyPackageBundle, Error> {
+        Ok(self.identity.t.key_package(self.t.cs.as_ref())?)
+    }
+
+    /// Joins an [`UpgradableGroup`] by its (T) Welcome.
+    pub fn join_upgradable(self, welcome: &MlsMessage, bundle: KeyPackageBundle) -> Result<UpgradableGroup, Error> {
+        let t_group = Group::join(self.t.cs.clone(), welcome, bundle, None, self.t.config.clone())?;
+        Ok(UpgradableGroup {
+            setup: self.setup,
+            t: self.t,
+            pq: self.pq,
+            pq_identity: self.identity.pq,
+            t_group,
+        })
+    }
+}
+
+impl UpgradableGroup {
+    /// The T group, for ordinary use (adds, commits, messages) before the
+    /// upgrade.
+    pub fn t_group_mut(&mut self) -> &mut Group {
+        &mut self.t_group
+    }
+
+    /// This member's PQ KeyPackage, for the member that upgrades.
+    pub fn pq_key_package(&self) -> Result<KeyPackageBundle, Error> {
+        Ok(self.pq_identity.key_package(self.pq.cs.as_ref())?)
+    }
+
+    /// Upgrades the group (§3): creates the PQ group with APQInfo in its
+    /// GroupContext, adds every other member's PQ KeyPackage (one per
+    /// member of the T group, matched by credential), and makes the first
+    /// FULL commit (pending until [`ApqSession::confirm`]).
+    pub fn upgrade(self, pq_group_id: Vec<u8>, pq_key_packages: Vec<KeyPackage>) -> Result<(ApqSession, UpgradeOutput), Error> {
+        let info = ApqInfo {
+            t_session_group_id: self.t_group.context().group_id.clone(),
+            pq_session_group_id: VLBytes::new(pq_group_id.clone()),
+            mode: self.setup.mode,
+            t_cipher_suite: self.t_group.cipher_suite(),
+            pq_cipher_suite: self.pq.cs.cipher_suite(),
+            t_epoch: self.t_group.epoch(),
+            pq_epoch: 0,
+        };
+        let mut requirements = upgrade_requirements();
+        requirements.data.push((APQ_MLS_INFO, encode(&info)?));
+        let context = self.pq.ext.group_context_extensions(&requirements)?;
+        let mut pq_group =
+            Group::create_with_extensions(self.pq.cs.clone(), self.pq_identity, pq_group_id, context, self.pq.config.clone())?;
+        let out = pq_group.commit(CommitOptions::add(pq_key_packages))?;
+        pq_group.merge_pending_commit()?;
+        same_members(self.t_group.tree(), pq_group.tree())?;
+        let pq_welcome = out.welcome.ok_or(Error::MembershipDiffers)?;
+        let mut session = ApqSession::assemble(self.setup, self.t, self.pq, self.t_group, pq_group);
+        let full_commit = session.full_commit(vec![], vec![])?;
+        Ok((session, UpgradeOutput { pq_welcome, full_commit }))
+    }
+
+    /// Takes part in an upgrade made by another member: joins the PQ group
+    /// by its Welcome (whose APQInfo must name this T group, the setup's
+    /// suites and mode) and checks that both groups have the same members.
+    /// The first FULL commit then arrives through [`ApqSession::process`].
+    pub fn accept_upgrade(self, pq_welcome: &MlsMessage, bundle: KeyPackageBundle) -> Result<ApqSession, Error> {
+        let pq_group = Group::join(self.pq.cs.clone(), pq_welcome, bundle, None, self.pq.config.clone())?;
+        let info = self.pq.info_of(pq_group.context(), "PQ")?;
+        if info.t_session_group_id != self.t_group.context().group_id
+            || info.pq_session_group_id != pq_group.context().group_id
+            || info.mode != self.setup.mode
+            || info.t_cipher_suite != self.t_group.cipher_suite()
+            || info.pq_cipher_suite != pq_group.cipher_suite()
+        {
+            return Err(Error::ApqInfoChanged);
+        }
+        same_members(self.t_group.tree(), pq_group.tree())?;
+        Ok(ApqSession::assemble(self.setup, self.t, self.pq, self.t_group, pq_group))
+    }
+}
+
 /// A commit this session made, to send.
 #[derive(Debug)]
 pub struct ApqCommitOutput {

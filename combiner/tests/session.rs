@@ -509,3 +509,70 @@ fn t_only_messages_cannot_change_membership_or_apqinfo() {
     assert_eq!(s[3].next_kind(false), CommitKind::Full);
     assert_agree(&s);
 }
+
+/// §3: a traditional group that has been running becomes a session: the
+/// upgrading member creates the PQ group (APQInfo in its GroupContext),
+/// Welcomes the others into it, and makes the first FULL commit.
+#[test]
+fn upgrade_of_a_running_traditional_group() {
+    for setup in setups() {
+        let mut alice = ApqClient::new(setup.clone(), b"alice")
+            .unwrap()
+            .create_upgradable(b"T".to_vec())
+            .unwrap();
+        let others: Vec<ApqClient> = ["bob", "carol"]
+            .iter()
+            .map(|n| ApqClient::new(setup.clone(), n.as_bytes()).unwrap())
+            .collect();
+        let bundles: Vec<_> = others.iter().map(|c| c.t_key_package().unwrap()).collect();
+        let out = alice
+            .t_group_mut()
+            .commit(CommitOptions::add(bundles.iter().map(|b| b.key_package.clone()).collect()))
+            .unwrap();
+        alice.t_group_mut().merge_pending_commit().unwrap();
+        let welcome = out.welcome.unwrap();
+        let mut members: Vec<_> = others
+            .into_iter()
+            .zip(bundles)
+            .map(|(c, b)| c.join_upgradable(&welcome, b).unwrap())
+            .collect();
+        // Ordinary traditional traffic first.
+        let out = members[0].t_group_mut().commit(CommitOptions::default()).unwrap();
+        members[0].t_group_mut().merge_pending_commit().unwrap();
+        for g in [alice.t_group_mut(), members[1].t_group_mut()] {
+            let mlsx_base::group::Received::Commit(staged) = g.process_message(&out.commit).unwrap() else {
+                panic!()
+            };
+            g.merge_staged_commit(staged).unwrap();
+        }
+        // The upgrade.
+        let pq_bundles: Vec<_> = members.iter().map(|m| m.pq_key_package().unwrap()).collect();
+        let (mut a, up) = alice
+            .upgrade(b"PQ".to_vec(), pq_bundles.iter().map(|b| b.key_package.clone()).collect())
+            .unwrap();
+        let mut sessions: Vec<ApqSession> = members
+            .into_iter()
+            .zip(pq_bundles)
+            .map(|(m, b)| m.accept_upgrade(&up.pq_welcome, b).unwrap())
+            .collect();
+        a.confirm().unwrap();
+        for s in &mut sessions {
+            assert!(matches!(
+                s.process(&up.full_commit.message).unwrap(),
+                ApqReceived::Full { removed_self: false }
+            ));
+        }
+        sessions.insert(0, a);
+        assert_agree(&sessions);
+        let info = sessions[1].info().unwrap();
+        assert_eq!((info.t_epoch, info.pq_epoch), epochs(&sessions[1]));
+        // And it runs as any session.
+        let out = sessions[2].partial_commit(vec![]).unwrap();
+        sessions[2].confirm().unwrap();
+        deliver(&mut sessions, 2, &out.message);
+        let out = sessions[1].full_commit(vec![], vec![]).unwrap();
+        sessions[1].confirm().unwrap();
+        deliver(&mut sessions, 1, &out.message);
+        assert_agree(&sessions);
+    }
+}

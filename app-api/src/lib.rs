@@ -202,8 +202,10 @@ pub fn generate_extension_vectors(
 }
 
 /// Runs `mlsx vectors generate --set combiner`: writes the
-/// draft-ietf-mls-combiner vector file `key-schedule.json` into `out_dir`
-/// for these (T, PQ) suite pairs, and names it in `log`.
+/// draft-ietf-mls-combiner vector files into `out_dir`, `key-schedule.json`
+/// for these (T, PQ) suite pairs and `passive-client.json` for the pairs
+/// (0x0001, TBD6) in mode 0 and (0x0007, TBD11) in mode 1 when present, and
+/// names them in `log`.
 pub fn generate_combiner_vectors(
     pairs: &[mlsx_test_vectors::SuitePair],
     out_dir: &Path,
@@ -213,5 +215,30 @@ pub fn generate_combiner_vectors(
     let path = out_dir.join("key-schedule.json");
     std::fs::write(&path, mlsx_test_vectors::generate_combiner_key_schedule(pairs)? + "\n")?;
     writeln!(log, "wrote {}", path.display())?;
+    // The passive scenario in both modes: T 0x0001 with TBD6 (mode 0) and
+    // T 0x0007 with TBD11 (mode 1).
+    let find = |t: u16, pq: u16| {
+        pairs
+            .iter()
+            .find(|(a, b)| a.cipher_suite().value() == t && b.cipher_suite() == pq_code(pq))
+            .cloned()
+    };
+    let mut setups = vec![];
+    if let Some((t, pq)) = find(1, 6) {
+        setups.push((t, pq, mlsx_combiner::Mode::ConfidentialityOnly));
+    }
+    if let Some((t, pq)) = find(7, 11) {
+        setups.push((t, pq, mlsx_combiner::Mode::ConfidentialityAndAuthenticity));
+    }
+    let path = out_dir.join("passive-client.json");
+    std::fs::write(&path, mlsx_test_vectors::generate_combiner_passive(&setups)? + "\n")?;
+    writeln!(log, "wrote {}", path.display())?;
     Ok(())
+}
+
+/// The code point of PQ suite TBD`n` in the default (draft) profile.
+fn pq_code(n: u16) -> mlsx_base::codec::CipherSuite {
+    mlsx_pq_suites::PqSuite::from_number(n)
+        .and_then(|s| mlsx_pq_suites::PqProvider::default().code_point(s))
+        .unwrap_or(mlsx_base::codec::CipherSuite(0))
 }

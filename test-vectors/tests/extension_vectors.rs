@@ -69,4 +69,7 @@ fn committed_combiner_vectors_pass() {
     assert!(report.skipped.is_empty(), "{}", report.line());
     // T suites 1, 2, 3, 7 with TBD6, 7, 8, 10, 11.
     assert_eq!(report.passed, 20, "{}", report.line());
+    // The passive member of a 50-epoch session, in both modes.
+    let report = run_file(&combiner_dir().join("passive-client.json"), &providers()).unwrap();
+    assert_eq!((report.passed, report.failed()), (2, 0), "{}", report.line());
 }

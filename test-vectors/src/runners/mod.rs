@@ -38,6 +38,14 @@ pub type SuitePair = (Arc<dyn CipherSuiteProvider>, Arc<dyn CipherSuiteProvider>
 pub fn generate_combiner_key_schedule(pairs: &[SuitePair]) -> Result<String, String> {
     combiner::key_schedule_generate(pairs)
 }
+
+pub use combiner::SuitePairMode;
+
+/// The combiner vector file `passive-client.json`: a 50-epoch hybrid
+/// scenario per (T, PQ, mode), as pretty JSON.
+pub fn generate_combiner_passive(setups: &[SuitePairMode]) -> Result<String, String> {
+    combiner::passive_generate(setups)
+}
 pub use generate::{GENERATED_KINDS, generate, generated_file_name};
 
 /// The kinds of vector file, named as in mlswg/mls-implementations.
@@ -104,6 +112,9 @@ pub enum FileKind {
     /// `combiner/key-schedule.json`: a FULL commit's link from the PQ
     /// epoch to the T epoch (mlsx's own).
     CombinerKeySchedule,
+    /// `combiner/passive-client.json`: a passive member of a hybrid
+    /// session (mlsx's own).
+    CombinerPassiveClient,
 }
 
 impl FileKind {
@@ -171,6 +182,7 @@ impl FileKind {
             (_, "extensions", "app-data-update.json") => Self::AppDataUpdate,
             (_, "extensions", "application-psk.json") => Self::ApplicationPsk,
             (_, "combiner", "key-schedule.json") => Self::CombinerKeySchedule,
+            (_, "combiner", "passive-client.json") => Self::CombinerPassiveClient,
             ("ml-kem", "acvp", "key-gen.json") => Self::MlKemAcvpKeyGen,
             ("ml-kem", "acvp", "encap-decap.json") => Self::MlKemAcvpEncapDecap,
             ("ml-dsa", "acvp", "key-gen.json") => Self::MlDsaAcvpKeyGen,
@@ -213,6 +225,7 @@ impl FileKind {
             Self::AppDataUpdate => extensions::app_data_update_run(json, provider, report),
             Self::ApplicationPsk => extensions::app_psk_run(json, provider, report),
             Self::CombinerKeySchedule => combiner::key_schedule_run(json, provider, report),
+            Self::CombinerPassiveClient => combiner::passive_run(json, provider, report),
         }
     }
 }

@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
     }
     full.finish();
     let mut partial = c.benchmark_group("partial");
-    partial.sample_size(10).measurement_time(Duration::from_secs(5));
+    partial.sample_size(30).measurement_time(Duration::from_secs(10));
     for (n, a, b) in &states {
         partial.bench_function(format!("session/{n}"), |bench| {
             bench.iter_batched(

@@ -85,6 +85,9 @@ struct Half {
 
 impl Half {
     fn new(cs: Arc<dyn CipherSuiteProvider>, base: &GroupConfig) -> Result<Self, Error> {
+        // The pair's body has its own syntax, so that a pair inside a pair
+        // decodes (and is then refused by `open_pair`).
+        mlsx_base::codec::syntax::register_wire_format_syntax(APQ_MESSAGE_PAIR, mlsx_base::codec::syntax::BodySyntax::Parser(pair_len));
         let mut ext = Extensions::new();
         let component = Arc::new(ApqComponent::default());
         let key = ext.register(component.clone())?;
@@ -549,6 +552,12 @@ fn make_pair(wire_format: WireFormat, t: MlsMessage, pq: MlsMessage) -> Result<M
         wire_format: APQ_MESSAGE_PAIR,
         body: encode(&pair)?,
     })))
+}
+
+/// The length of the APQMessagePair at the start of `bytes`.
+fn pair_len(bytes: &[u8]) -> Result<usize, tls_codec::Error> {
+    let (_, rest) = <ApqMessagePair as tls_codec::DeserializeBytes>::tls_deserialize_bytes(bytes)?;
+    Ok(bytes.len() - rest.len())
 }
 
 /// The members of a tree as sorted encoded credentials.

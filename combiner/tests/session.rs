@@ -576,3 +576,70 @@ fn upgrade_of_a_running_traditional_group() {
         assert_agree(&sessions);
     }
 }
+
+/// The last checklist items: a pair carrying application content, a pair
+/// naming `apq_message_pair` itself, mixed content types, and APQInfo's
+/// `bool mode` byte (0 or 1 only, gap 1).
+#[test]
+fn malformed_pairs_and_mode_bytes() {
+    use mlsx_base::codec::{FramedContent, FramedContentAuthData, FramedContentBody, PublicMessage, Sender, VLBytes};
+    let setup = setups().remove(0);
+    let mut s = session(&setup, 3);
+    let honest = s[0].full_commit(vec![], vec![]).unwrap();
+    let p = pair(&honest.message);
+    // Application content in a PublicMessage pair (which RFC 9420 forbids
+    // anyway): refused before either group sees it.
+    let app = |group: &mlsx_base::group::Group| {
+        MlsMessage::new(MlsMessageBody::PublicMessage(PublicMessage {
+            content: FramedContent {
+                group_id: group.context().group_id.clone(),
+                epoch: group.epoch(),
+                sender: Sender::Member(mlsx_base::tree::math::LeafIndex(0)),
+                authenticated_data: VLBytes::default(),
+                body: FramedContentBody::Application(VLBytes::new(b"secret".to_vec())),
+            },
+            auth: FramedContentAuthData {
+                signature: VLBytes::new(vec![0; 64]),
+                confirmation_tag: None,
+            },
+            membership_tag: Some(vec![0u8; 32].into()),
+        }))
+    };
+    let bad = ApqMessagePair {
+        wire_format: WireFormat::PUBLIC_MESSAGE,
+        t_message: app(s[1].t_group()),
+        pq_message: app(s[1].pq_group()),
+    };
+    // mls-base's codec already refuses to decode a PublicMessage of
+    // application content; the session's own check is the second line.
+    refused(&mut s, &bad.to_message().unwrap(), |e| {
+        matches!(
+            e,
+            Error::ApplicationInPair | Error::Codec(_) | Error::Base(mlsx_base::Error::Codec(_))
+        )
+    });
+    // A commit with a proposal.
+    let (t, _) = s[2].raw_groups_mut();
+    let proposal = t.propose_update().unwrap();
+    let mixed = ApqMessagePair {
+        t_message: proposal,
+        ..p.clone()
+    };
+    refused(&mut s, &mixed.to_message().unwrap(), |e| matches!(e, Error::MixedPair));
+    // A pair that names apq_message_pair as its inner format.
+    let inner = p.to_message().unwrap();
+    let nested = ApqMessagePair {
+        wire_format: mlsx_combiner::APQ_MESSAGE_PAIR,
+        t_message: inner.clone(),
+        pq_message: inner,
+    };
+    refused(&mut s, &nested.to_message().unwrap(), |e| matches!(e, Error::InnerWireFormat(_)));
+    // mode: one byte, 0 or 1.
+    let info = s[1].info().unwrap();
+    let mut bytes = mlsx_base::codec::encode(&info).unwrap();
+    let at = 1 + info.t_session_group_id.as_slice().len() + 1 + info.pq_session_group_id.as_slice().len();
+    assert!(bytes[at] <= 1);
+    bytes[at] = 2;
+    assert!(mlsx_base::codec::decode::<mlsx_combiner::ApqInfo>(&bytes).is_err());
+    s[0].discard();
+}

@@ -175,6 +175,7 @@ fn hybrid_scenario(setup: &ApqSetup, k: u32, o: &SimulateOptions, tick: &dyn Fn(
     setup.policy = FullCommitPolicy {
         every: k,
         max_age_seconds: None,
+        inactive_after_seconds: None,
     };
     let mut sessions = vec![ApqClient::new(setup.clone(), b"member0")?.create_session(b"T".to_vec(), b"PQ".to_vec())?];
     let clients = (1..o.members)

@@ -47,6 +47,12 @@ pub struct FullCommitPolicy {
     /// seconds (the inactivity rule of §3 needs FULL commits more often
     /// than the application's inactivity threshold).
     pub max_age_seconds: Option<u64>,
+    /// §3: a member whose own last FULL commit is older than this many
+    /// seconds is inactive and must be removed
+    /// ([`ApqSession::inactive_members`](crate::ApqSession::inactive_members),
+    /// [`ApqSession::remove_inactive`](crate::ApqSession::remove_inactive)).
+    /// It must exceed `max_age_seconds`, or active members are removed too.
+    pub inactive_after_seconds: Option<u64>,
 }
 
 impl Default for FullCommitPolicy {
@@ -54,6 +60,7 @@ impl Default for FullCommitPolicy {
         Self {
             every: 10,
             max_age_seconds: Some(7 * 24 * 3600),
+            inactive_after_seconds: None,
         }
     }
 }

@@ -497,10 +497,14 @@ pub struct ApqSession {
     last_full: u64,
     joined_without_full: bool,
     active: bool,
+    /// Each member's last own FULL commit (or when it was first seen), by
+    /// encoded credential: the inactivity rule of §3.
+    last_full_by: std::collections::BTreeMap<Vec<u8>, u64>,
 }
 
 /// Format version of [`ApqSession::save`].
-const SESSION_STATE_VERSION: u16 = 1;
+/// 2: each member's last FULL commit (the inactivity rule).
+const SESSION_STATE_VERSION: u16 = 2;
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -620,7 +624,54 @@ impl ApqSession {
             last_full: now(),
             joined_without_full: false,
             active: true,
+            last_full_by: std::collections::BTreeMap::new(),
         }
+        .with_members_seen()
+    }
+
+    /// Adds the members not yet tracked (seen now) and forgets those gone.
+    fn with_members_seen(mut self) -> Self {
+        self.track_members(None);
+        self
+    }
+
+    /// Keeps `last_full_by` in step with the T tree; `committer` made a
+    /// FULL commit now.
+    fn track_members(&mut self, committer: Option<Vec<u8>>) {
+        let t = now();
+        let present: std::collections::BTreeSet<Vec<u8>> = credentials(self.t_group.tree()).unwrap_or_default().into_iter().collect();
+        self.last_full_by.retain(|c, _| present.contains(c));
+        for c in present {
+            self.last_full_by.entry(c).or_insert(t);
+        }
+        if let Some(c) = committer {
+            self.last_full_by.insert(c, t);
+        }
+    }
+
+    /// Members whose own last FULL commit is older than the policy's
+    /// `inactive_after_seconds` (§3: they MUST be considered inactive and
+    /// removed); never ourselves.
+    pub fn inactive_members(&self) -> Vec<Credential> {
+        let Some(limit) = self.setup.policy.inactive_after_seconds else {
+            return vec![];
+        };
+        let t = now();
+        let own = encode(&self.t_group.identity().credential).unwrap_or_default();
+        self.last_full_by
+            .iter()
+            .filter(|(c, last)| **c != own && t.saturating_sub(**last) > limit)
+            .filter_map(|(c, _)| decode(c).ok())
+            .collect()
+    }
+
+    /// Removes the inactive members (§3) in one FULL commit, if any.
+    pub fn remove_inactive(&mut self) -> Result<Option<ApqCommitOutput>, Error> {
+        let inactive = self.inactive_members();
+        if inactive.is_empty() {
+            return Ok(None);
+        }
+        self.remove(&inactive).map(Some)
     }
 
     /// The T group (application messages, exports for the application).
@@ -859,9 +910,15 @@ impl ApqSession {
     }
 
     fn check_partial(&self, staged: &mlsx_base::group::StagedCommit) -> Result<(), Error> {
-        // An external commit adds its sender without a list entry: compare
-        // the members with the PQ group's too.
-        if !staged.added().is_empty() || !staged.removed().is_empty() || same_members(staged.tree(), self.pq_group.tree()).is_err() {
+        // An external commit adds its sender without a list entry (and is
+        // refused earlier by its ExternalInit): the member counts of the two
+        // groups must also stay equal (a count, not the O(n log n)
+        // credential comparison of FULL commits: PARTIAL commits are the
+        // cheap path).
+        if !staged.added().is_empty()
+            || !staged.removed().is_empty()
+            || staged.tree().leaves().count() != self.pq_group.tree().leaves().count()
+        {
             return Err(Error::MembershipChangeInPartial);
         }
         if self.t.info_of(staged.context(), "T")? != self.info()? {
@@ -908,6 +965,8 @@ impl ApqSession {
                 self.pq_group.merge_pending_commit()?;
                 self.t_group.merge_pending_commit()?;
                 self.after_full();
+                let own = encode(&self.t_group.identity().credential).ok();
+                self.track_members(own);
                 // §3.2: the joiner's own FULL commit, not another's.
                 self.joined_without_full = false;
                 Ok(())
@@ -1068,9 +1127,19 @@ impl ApqSession {
         self.check_pair_state(t_staged.context(), pq_staged.context())?;
         same_members(t_staged.tree(), pq_staged.tree())?;
         let removed_self = t_staged.removes_self() || pq_staged.removes_self();
+        // The committer: a member (by its T leaf before the commit), or an
+        // external joiner (tracked as new below).
+        let committer = match &pair.t_message.body {
+            MlsMessageBody::PublicMessage(m) => match m.content.sender {
+                mlsx_base::codec::Sender::Member(leaf) => self.t_group.tree().leaf(leaf).and_then(|l| encode(&l.credential).ok()),
+                _ => None,
+            },
+            _ => None,
+        };
         self.pq_group.merge_staged_commit(pq_staged)?;
         self.t_group.merge_staged_commit(t_staged)?;
         self.after_full();
+        self.track_members(committer);
         if removed_self {
             self.active = false;
         }
@@ -1105,6 +1174,12 @@ impl ApqSession {
         out.extend_from_slice(&self.last_full.to_be_bytes());
         out.push(u8::from(self.joined_without_full));
         out.push(u8::from(self.active));
+        out.extend_from_slice(&u32::try_from(self.last_full_by.len()).unwrap_or(u32::MAX).to_be_bytes());
+        for (c, t) in &self.last_full_by {
+            out.extend_from_slice(&u32::try_from(c.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(c);
+            out.extend_from_slice(&t.to_be_bytes());
+        }
         Ok(out)
     }
 
@@ -1143,6 +1218,14 @@ impl ApqSession {
         let last_full = u64::from_be_bytes(take(8)?.try_into().map_err(|_| corrupt())?);
         let flags = take(2)?;
         let (joined_without_full, active) = (flags.first() == Some(&1), flags.get(1) == Some(&1));
+        let count = u32::from_be_bytes(take(4)?.try_into().map_err(|_| corrupt())?);
+        let mut last_full_by = std::collections::BTreeMap::new();
+        for _ in 0..count {
+            let n = u32::from_be_bytes(take(4)?.try_into().map_err(|_| corrupt())?);
+            let c = take(usize::try_from(n).map_err(|_| corrupt())?)?.to_vec();
+            let t = u64::from_be_bytes(take(8)?.try_into().map_err(|_| corrupt())?);
+            last_full_by.insert(c, t);
+        }
         if !r.is_empty() {
             return Err(corrupt());
         }
@@ -1155,6 +1238,8 @@ impl ApqSession {
         session.last_full = last_full;
         session.joined_without_full = joined_without_full;
         session.active = active;
+        session.last_full_by = last_full_by;
+        session.track_members(None);
         let t_info = session.t.info_of(session.t_group.context(), "T")?;
         let pq_info = session.pq.info_of(session.pq_group.context(), "PQ")?;
         if t_info != pq_info {

@@ -148,6 +148,7 @@ fn the_policy_picks_full_commits() {
     setup.policy = FullCommitPolicy {
         every: 3,
         max_age_seconds: None,
+        inactive_after_seconds: None,
     };
     let mut s = session(&setup, 3);
     let kinds: Vec<CommitKind> = (0..6)
@@ -642,4 +643,36 @@ fn malformed_pairs_and_mode_bytes() {
     bytes[at] = 2;
     assert!(mlsx_base::codec::decode::<mlsx_combiner::ApqInfo>(&bytes).is_err());
     s[0].discard();
+}
+
+/// §3's inactivity rule: a member whose own last FULL commit is older than
+/// the threshold is inactive and is removed by a FULL commit; the others
+/// (and the committer) are not.
+#[test]
+fn inactive_members_are_removed() {
+    let mut setup = setups().remove(0);
+    setup.policy = FullCommitPolicy {
+        every: 1,
+        max_age_seconds: None,
+        inactive_after_seconds: Some(1),
+    };
+    let mut s = session(&setup, 3);
+    assert!(s[0].inactive_members().is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // Bob makes a FULL commit; Carol stays silent.
+    let out = s[1].full_commit(vec![], vec![]).unwrap();
+    s[1].confirm().unwrap();
+    deliver(&mut s, 1, &out.message);
+    let carol = s[2].t_group().identity().credential.clone();
+    assert_eq!(s[0].inactive_members(), vec![carol]);
+    // The state survives a save and load.
+    let saved = s[0].save().unwrap();
+    s[0] = ApqSession::load(setup.clone(), &saved).unwrap();
+    let out = s[0].remove_inactive().unwrap().unwrap();
+    s[0].confirm().unwrap();
+    let got = deliver(&mut s, 0, &out.message);
+    assert!(matches!(got[2], Some(ApqReceived::Full { removed_self: true })));
+    s.remove(2);
+    assert_agree(&s);
+    assert!(s[0].remove_inactive().unwrap().is_none());
 }

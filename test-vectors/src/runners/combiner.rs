@@ -372,6 +372,7 @@ fn passive_scenario(
     setup.policy = FullCommitPolicy {
         every: 5,
         max_age_seconds: None,
+        inactive_after_seconds: None,
     };
     let client = |name: &str| ApqClient::new(setup.clone(), name.as_bytes()).map_err(ctx("client"));
     let mut members: Vec<ApqSession> = vec![

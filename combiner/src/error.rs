@@ -105,6 +105,10 @@ pub enum Error {
     /// A PARTIAL commit touches APQInfo.
     #[error("a PARTIAL commit changes APQInfo")]
     ApqInfoInPartial,
+    /// A proposal a session does not support (ReInit: a session ends and
+    /// restarts as a whole; `drafts/combiner.md` gap 5).
+    #[error("{0} is not supported in a hybrid session")]
+    UnsupportedInSession(&'static str),
     /// A commit of ours is pending: confirm or discard it first.
     #[error("a commit of this session is pending")]
     PendingCommit,

@@ -782,6 +782,9 @@ impl ApqSession {
         forced: Option<Vec<ApqInfoUpdate>>,
     ) -> Result<ApqCommitOutput, Error> {
         self.usable()?;
+        if t_proposals.iter().chain(&pq_proposals).any(|p| matches!(p, Proposal::ReInit(_))) {
+            return Err(Error::UnsupportedInSession("ReInit"));
+        }
         let (t_new, pq_new) = (self.t_group.epoch() + 1, self.pq_group.epoch() + 1);
         let check = forced.is_none();
         let updates = match forced {
@@ -874,6 +877,9 @@ impl ApqSession {
         if proposals.iter().any(|p| matches!(p, Proposal::Add(_) | Proposal::Remove(_))) {
             return Err(Error::MembershipChangeInPartial);
         }
+        if proposals.iter().any(|p| matches!(p, Proposal::ReInit(_))) {
+            return Err(Error::UnsupportedInSession("ReInit"));
+        }
         let out = self.t_group.commit(CommitOptions {
             proposals,
             ..CommitOptions::default()
@@ -899,6 +905,7 @@ impl ApqSession {
     fn check_t_only_proposal(&self, p: &Proposal) -> Result<(), Error> {
         match p {
             Proposal::Add(_) | Proposal::Remove(_) | Proposal::ExternalInit(_) => Err(Error::MembershipChangeInPartial),
+            Proposal::ReInit(_) => Err(Error::UnsupportedInSession("ReInit")),
             Proposal::Custom(c) if c.proposal_type == self.t.ext.code_points().app_data_update => {
                 match decode::<mlsx_extensions::AppDataUpdate>(&c.body) {
                     Ok(u) if u.component_id != APQ_MLS_INFO => Ok(()),
@@ -1070,7 +1077,17 @@ impl ApqSession {
             }
         }
         match (&t.content.body, &pq.content.body) {
-            (FramedContentBody::Commit(t_commit), FramedContentBody::Commit(_)) => self.receive_full(pair, t_commit),
+            (FramedContentBody::Commit(t_commit), FramedContentBody::Commit(pq_commit)) => {
+                let reinit = |c: &Commit| {
+                    c.proposals
+                        .iter()
+                        .any(|p| matches!(p, ProposalOrRef::Proposal(Proposal::ReInit(_))))
+                };
+                if reinit(t_commit) || reinit(pq_commit) {
+                    return Err(Error::UnsupportedInSession("ReInit"));
+                }
+                self.receive_full(pair, t_commit)
+            }
             (FramedContentBody::Proposal(_), FramedContentBody::Proposal(_)) => {
                 // Both or neither: the PQ proposal is checked first and
                 // cached only when the T one is accepted too.

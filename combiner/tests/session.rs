@@ -676,3 +676,48 @@ fn inactive_members_are_removed() {
     assert_agree(&s);
     assert!(s[0].remove_inactive().unwrap().is_none());
 }
+
+/// Gap 5: ReInit (and SelfRemove, which has no handler in a session) is not
+/// part of a hybrid session: refused when sending, refused alone in the T
+/// group, refused inside a pair.
+#[test]
+fn reinit_and_self_remove_are_not_part_of_a_session() {
+    let setup = setups().remove(0);
+    let mut s = session(&setup, 3);
+    let reinit = |g: &mlsx_base::group::Group| {
+        Proposal::ReInit(mlsx_base::codec::ReInit {
+            group_id: mlsx_base::codec::VLBytes::new(b"new".to_vec()),
+            version: mlsx_base::codec::ProtocolVersion::MLS10,
+            cipher_suite: g.cipher_suite(),
+            extensions: vec![],
+        })
+    };
+    let r = reinit(s[0].t_group());
+    assert!(matches!(
+        s[0].partial_commit(vec![r.clone()]),
+        Err(Error::UnsupportedInSession("ReInit"))
+    ));
+    assert!(matches!(
+        s[0].full_commit(vec![r], vec![]),
+        Err(Error::UnsupportedInSession("ReInit"))
+    ));
+    // A ReInit proposal in the T group alone is refused and not cached.
+    let (t, _) = s[0].raw_groups_mut();
+    let r = reinit(t);
+    let proposal = t.propose(r, b"").unwrap();
+    refused(&mut s, &proposal, |e| matches!(e, Error::UnsupportedInSession("ReInit")));
+    assert!(s[1].t_group().pending_proposals().is_empty());
+    // SelfRemove (0x000a) has no handler in a session's groups.
+    let self_remove = Proposal::Custom(mlsx_base::codec::CustomProposal::new(
+        mlsx_base::codec::ProposalType(0x000a),
+        vec![],
+    ));
+    let err = s[2].partial_commit(vec![self_remove]).unwrap_err();
+    assert!(matches!(err, Error::Base(_)), "{err:?}");
+    let out = s[2].partial_commit(vec![]).unwrap();
+    s[2].confirm().unwrap();
+    for i in [0, 1] {
+        assert!(matches!(s[i].process(&out.message), Ok(ApqReceived::Partial)));
+    }
+    assert_agree(&s);
+}

@@ -100,3 +100,77 @@ impl Component for ApqComponent {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use mlsx_base::codec::{CipherSuite, Sender, VLBytes};
+    use mlsx_base::tree::math::LeafIndex;
+
+    use super::*;
+    use crate::codec::Mode;
+
+    fn info(t_epoch: u64, pq_epoch: u64) -> ApqInfo {
+        ApqInfo {
+            t_session_group_id: VLBytes::new(b"T".to_vec()),
+            pq_session_group_id: VLBytes::new(b"PQ".to_vec()),
+            mode: Mode::ConfidentialityOnly,
+            t_cipher_suite: CipherSuite(1),
+            pq_cipher_suite: CipherSuite(0xf006),
+            t_epoch,
+            pq_epoch,
+        }
+    }
+
+    fn apply(current: Option<&ApqInfo>, updates: &[ApqInfoUpdate]) -> Result<ApqInfo, Rejection> {
+        let origin = Origin {
+            sender: Sender::Member(LeafIndex(0)),
+            committer: Sender::Member(LeafIndex(0)),
+            epoch: 4,
+        };
+        let current = current.map(|c| encode(c).unwrap());
+        let encoded: Vec<Vec<u8>> = updates.iter().map(|u| encode(u).unwrap()).collect();
+        let list: Vec<(&[u8], Origin)> = encoded.iter().map(|u| (u.as_slice(), origin)).collect();
+        ApqComponent::default()
+            .apply_updates(current.as_deref(), &list)
+            .map(|out| decode(&out).unwrap())
+    }
+
+    /// §5.1.1: one full_update, or new_t_epoch with new_pq_epoch applied to
+    /// an existing APQInfo (either order); every other list is refused.
+    #[test]
+    fn only_the_two_forms_of_update_list_apply() {
+        let old = info(3, 2);
+        assert_eq!(apply(None, &[ApqInfoUpdate::FullUpdate(info(1, 1))]).unwrap(), info(1, 1));
+        assert_eq!(apply(Some(&old), &[ApqInfoUpdate::FullUpdate(info(4, 3))]).unwrap(), info(4, 3));
+        for pair in [
+            [ApqInfoUpdate::NewTEpoch(4), ApqInfoUpdate::NewPqEpoch(3)],
+            [ApqInfoUpdate::NewPqEpoch(3), ApqInfoUpdate::NewTEpoch(4)],
+        ] {
+            assert_eq!(apply(Some(&old), &pair).unwrap(), info(4, 3));
+            // The two-update form needs an APQInfo to change.
+            assert!(apply(None, &pair).is_err());
+        }
+        let refused: [&[ApqInfoUpdate]; 5] = [
+            &[ApqInfoUpdate::NewTEpoch(4)],
+            &[ApqInfoUpdate::NewPqEpoch(3)],
+            &[ApqInfoUpdate::NewTEpoch(4), ApqInfoUpdate::NewTEpoch(5)],
+            &[ApqInfoUpdate::FullUpdate(info(4, 3)), ApqInfoUpdate::NewTEpoch(4)],
+            &[
+                ApqInfoUpdate::NewTEpoch(4),
+                ApqInfoUpdate::NewPqEpoch(3),
+                ApqInfoUpdate::NewPqEpoch(3),
+            ],
+        ];
+        for list in refused {
+            assert!(apply(Some(&old), list).is_err(), "{list:?} accepted");
+        }
+        // A full_update may change only the epochs.
+        let mut other = info(4, 3);
+        other.mode = Mode::ConfidentialityAndAuthenticity;
+        assert!(apply(Some(&old), &[ApqInfoUpdate::FullUpdate(other)]).is_err());
+        let mut other = info(4, 3);
+        other.pq_session_group_id = VLBytes::new(b"another".to_vec());
+        assert!(apply(Some(&old), &[ApqInfoUpdate::FullUpdate(other)]).is_err());
+    }
+}

@@ -49,10 +49,14 @@ pub enum Error {
     /// A pair carries application data (§6 MUST NOT).
     #[error("APQMessagePair carries application content")]
     ApplicationInPair,
-    /// A pair of PrivateMessages: not supported yet (sessions send
-    /// handshake messages as PublicMessage).
-    #[error("APQMessagePair of PrivateMessages is not supported")]
-    PrivatePairUnsupported,
+    /// A group's GroupContext does not list `apq_message_pair` in
+    /// `required_wire_formats` (§6 MUST).
+    #[error("the {0} group does not require the apq_message_pair wire format")]
+    PairNotRequired(&'static str),
+    /// A PARTIAL commit was asked for while the PQ group holds proposals
+    /// (a pair of proposals, Fig. 1b), which only a FULL commit can take.
+    #[error("a pair of proposals is pending: the next commit must be FULL")]
+    FullCommitRequested,
     /// The two messages of a pair are not both commits, or not both
     /// proposals.
     #[error("APQMessagePair: the two messages are not of the same content type")]
@@ -125,6 +129,15 @@ pub enum Error {
 
 impl From<mlsx_base::Error> for Error {
     fn from(e: mlsx_base::Error) -> Self {
+        // Our own hooks (`PairHandler`) return our errors; the extensions
+        // layer's hooks return its errors.
+        let e = match e {
+            mlsx_base::Error::Hook(inner) => match inner.downcast::<Error>() {
+                Ok(ours) => return *ours,
+                Err(other) => mlsx_base::Error::Hook(other),
+            },
+            e => e,
+        };
         match e.hook_error::<mlsx_extensions::Error>() {
             Some(_) => Self::Extensions(mlsx_extensions::Error::from(e)),
             None => Self::Base(e),

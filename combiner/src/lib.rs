@@ -62,6 +62,6 @@ pub use codec::{APQ_MESSAGE_PAIR, ApqInfo, ApqInfoUpdate, ApqMessagePair, Mode};
 pub use error::Error;
 pub use policy::{CommitKind, FullCommitPolicy, check_suites};
 pub use session::{
-    ApqClient, ApqCommitOutput, ApqIdentity, ApqKeyPackageBundles, ApqKeyPackages, ApqReceived, ApqSession, ApqSetup, UpgradableGroup,
-    UpgradeOutput,
+    ApqClient, ApqCommitOutput, ApqIdentity, ApqKeyPackageBundles, ApqKeyPackages, ApqReceived, ApqSession, ApqSetup, PairHandler,
+    UpgradableGroup, UpgradeOutput,
 };

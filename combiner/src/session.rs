@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use mlsx_base::codec::{
-    ApplicationPsk, Commit, Credential, FramedContentBody, GroupContext, KeyPackage, MlsMessage, MlsMessageBody, PreSharedKeyId,
-    PreSharedKeyProposal, Proposal, ProposalOrRef, Psk, VLBytes, WireFormat, decode, encode,
+    ApplicationPsk, Commit, ContentType, Credential, FramedContentBody, GroupContext, KeyPackage, MlsMessage, MlsMessageBody,
+    PreSharedKeyId, PreSharedKeyProposal, Proposal, ProposalOrRef, Psk, VLBytes, WireFormat, decode, encode,
 };
 use mlsx_base::crypto::{CipherSuiteProvider, LabeledCrypto, Secret};
 use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle, Received};
@@ -38,6 +38,12 @@ pub struct ApqSetup {
     pub pq_config: GroupConfig,
     /// When commits are FULL.
     pub policy: FullCommitPolicy,
+    /// Whether our handshake messages (commits and proposals, and so the
+    /// two halves of a pair) are sent as PrivateMessage; PublicMessage by
+    /// default. The session sets `encrypt_handshake` of both group
+    /// configurations from this field, so that a pair's halves always
+    /// have the same wire format (§6). Pairs of either kind are accepted.
+    pub private_handshake: bool,
 }
 
 impl ApqSetup {
@@ -52,6 +58,7 @@ impl ApqSetup {
             t_config: GroupConfig::default(),
             pq_config: GroupConfig::default(),
             policy: FullCommitPolicy::default(),
+            private_handshake: false,
         };
         setup.check()?;
         Ok(setup)
@@ -84,7 +91,7 @@ struct Half {
 }
 
 impl Half {
-    fn new(cs: Arc<dyn CipherSuiteProvider>, base: &GroupConfig) -> Result<Self, Error> {
+    fn new(cs: Arc<dyn CipherSuiteProvider>, base: &GroupConfig, private_handshake: bool) -> Result<Self, Error> {
         // The pair's body has its own syntax, so that a pair inside a pair
         // decodes (and is then refused by `open_pair`).
         mlsx_base::codec::syntax::register_wire_format_syntax(APQ_MESSAGE_PAIR, mlsx_base::codec::syntax::BodySyntax::Parser(pair_len));
@@ -93,9 +100,10 @@ impl Half {
         let key = ext.register(component.clone())?;
         ext.support_wire_format(APQ_MESSAGE_PAIR);
         let mut config = base.clone();
-        // Handshake messages travel as PublicMessage: the pair's content
-        // types must be visible, and external joins need it anyway.
-        config.encrypt_handshake = false;
+        config.hooks = config.hooks.with_wire_format(Arc::new(PairHandler));
+        // Both halves of a pair in the same wire format (§6); external
+        // commits are PublicMessages whatever this says (RFC 9420 §12.4.3.2).
+        config.encrypt_handshake = private_handshake;
         ext.install(&mut config)?;
         Ok(Self {
             cs,
@@ -113,6 +121,18 @@ impl Half {
         let psk = self.cs.derive_secret(apq_exporter.as_bytes(), b"psk")?;
         drop(apq_exporter);
         Ok((id.as_bytes().to_vec(), psk))
+    }
+
+    /// §6 MUST: the GroupContext lists `apq_message_pair` in
+    /// `required_wire_formats`.
+    fn requires_pair(&self, context: &GroupContext, which: &'static str) -> Result<(), Error> {
+        let required = mlsx_base::codec::find_extension(&context.extensions, self.ext.code_points().required_wire_formats)
+            .map(|e| decode::<mlsx_extensions::WireFormats>(e.extension_data.as_slice()))
+            .transpose()?;
+        match required {
+            Some(r) if r.wire_formats.contains(&APQ_MESSAGE_PAIR) => Ok(()),
+            _ => Err(Error::PairNotRequired(which)),
+        }
     }
 
     fn info_of(&self, context: &GroupContext, which: &'static str) -> Result<ApqInfo, Error> {
@@ -176,8 +196,8 @@ impl ApqClient {
         if identity.t.credential != identity.pq.credential {
             return Err(Error::CredentialsDiffer);
         }
-        let t = Half::new(setup.t_cs.clone(), &setup.t_config)?;
-        let pq = Half::new(setup.pq_cs.clone(), &setup.pq_config)?;
+        let t = Half::new(setup.t_cs.clone(), &setup.t_config, setup.private_handshake)?;
+        let pq = Half::new(setup.pq_cs.clone(), &setup.pq_config, setup.private_handshake)?;
         t.ext.advertise(&mut identity.t)?;
         pq.ext.advertise(&mut identity.pq)?;
         Ok(Self { setup, t, pq, identity })
@@ -535,7 +555,37 @@ fn open_pair(msg: &MlsMessage) -> Result<ApqMessagePair, Error> {
     if c.wire_format != APQ_MESSAGE_PAIR {
         return Err(Error::NotAPair(c.wire_format));
     }
-    let pair: ApqMessagePair = decode(&c.body)?;
+    open_pair_body(&c.body)
+}
+
+/// The `apq_message_pair` wire format (§6) through mls-base's wire-format
+/// hook: [`Group::process_message`] opens a pair into an
+/// [`Envelope`](mlsx_base::group::hooks::Envelope) whose `inner` holds the
+/// T and the PQ message, in that order, after checking their wire formats.
+/// The group itself is not changed: the two messages belong to two groups,
+/// and [`ApqSession::process`] applies them to both or to neither. Every
+/// group of a session has it installed; a group used without a session
+/// can install it to read pairs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PairHandler;
+
+impl mlsx_base::group::hooks::WireFormatHandler for PairHandler {
+    fn wire_format(&self) -> WireFormat {
+        APQ_MESSAGE_PAIR
+    }
+
+    fn process(&self, _: &Group, body: &[u8]) -> Result<mlsx_base::group::hooks::Envelope, mlsx_base::Error> {
+        let pair = open_pair_body(body).map_err(|e| mlsx_base::Error::Hook(Box::new(e)))?;
+        Ok(mlsx_base::group::hooks::Envelope {
+            sender: None,
+            data: vec![],
+            inner: vec![pair.t_message, pair.pq_message],
+        })
+    }
+}
+
+fn open_pair_body(body: &[u8]) -> Result<ApqMessagePair, Error> {
+    let pair: ApqMessagePair = decode(body)?;
     // §6: both inner formats equal the field, which is not the pair's own.
     if pair.wire_format == APQ_MESSAGE_PAIR
         || pair.t_message.body.wire_format() != pair.wire_format
@@ -577,6 +627,16 @@ fn same_members(t: &RatchetTree, pq: &RatchetTree) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::MembershipDiffers)
+    }
+}
+
+/// The group id and content type of a handshake message, both in the
+/// clear (RFC 9420 §6.2, §6.3).
+fn handshake_of(msg: &MlsMessage) -> Option<(&[u8], ContentType)> {
+    match &msg.body {
+        MlsMessageBody::PublicMessage(m) => Some((m.content.group_id.as_slice(), m.content.body.content_type())),
+        MlsMessageBody::PrivateMessage(m) => Some((m.group_id.as_slice(), m.content_type)),
+        _ => None,
     }
 }
 
@@ -713,6 +773,8 @@ impl ApqSession {
     /// session's ids, mode and suites, and the two groups' epochs (§5.1.1,
     /// §5.1.2).
     fn check_pair_state(&self, t: &GroupContext, pq: &GroupContext) -> Result<ApqInfo, Error> {
+        self.t.requires_pair(t, "T")?;
+        self.pq.requires_pair(pq, "PQ")?;
         let t_info = self.t.info_of(t, "T")?;
         let pq_info = self.pq.info_of(pq, "PQ")?;
         if t_info != pq_info {
@@ -741,8 +803,14 @@ impl ApqSession {
         Ok(t_info)
     }
 
-    /// The kind the policy picks for the next commit.
+    /// The kind the policy picks for the next commit. Proposals cached in
+    /// the PQ group (a pair of proposals, Fig. 1b) can only be committed by
+    /// a FULL commit, so they make the next commit FULL whatever the policy
+    /// says.
     pub fn next_kind(&self, membership_change: bool) -> CommitKind {
+        if !self.pq_group.pending_proposals().is_empty() {
+            return CommitKind::Full;
+        }
         self.setup.policy.decide(
             membership_change,
             self.commits_since_full,
@@ -863,9 +931,10 @@ impl ApqSession {
             _ if !check => None,
             _ => return Err(Error::MembershipDiffers),
         };
+        let wire_format = t_out.commit.body.wire_format();
         Ok(ApqCommitOutput {
             kind: CommitKind::Full,
-            message: make_pair(WireFormat::PUBLIC_MESSAGE, t_out.commit, pq_out.commit)?,
+            message: make_pair(wire_format, t_out.commit, pq_out.commit)?,
             welcome,
         })
     }
@@ -874,6 +943,9 @@ impl ApqSession {
     /// members or touch APQInfo.
     pub fn partial_commit(&mut self, proposals: Vec<Proposal>) -> Result<ApqCommitOutput, Error> {
         self.usable()?;
+        if !self.pq_group.pending_proposals().is_empty() {
+            return Err(Error::FullCommitRequested);
+        }
         if proposals.iter().any(|p| matches!(p, Proposal::Add(_) | Proposal::Remove(_))) {
             return Err(Error::MembershipChangeInPartial);
         }
@@ -928,10 +1000,37 @@ impl ApqSession {
         {
             return Err(Error::MembershipChangeInPartial);
         }
+        // Unchanged GroupContext extensions keep APQInfo and the required
+        // wire formats as they were (the common case, a slice comparison);
+        // otherwise both are checked again.
+        if staged.context().extensions == self.t_group.context().extensions {
+            return Ok(());
+        }
         if self.t.info_of(staged.context(), "T")? != self.info()? {
             return Err(Error::ApqInfoInPartial);
         }
-        Ok(())
+        self.t.requires_pair(staged.context(), "T")
+    }
+
+    /// Fig. 1b: Update proposals for our leaves in both groups, as one
+    /// APQMessagePair. A pair of proposals is mlsx's encoding of the flag
+    /// `f` (`drafts/combiner.md` gap 4): whoever commits it makes a FULL
+    /// commit ([`Self::next_kind`]), which takes both proposals by
+    /// reference. Our new leaf keys take effect when that commit arrives.
+    pub fn propose_update_pair(&mut self) -> Result<MlsMessage, Error> {
+        self.usable()?;
+        let pq = self.pq_group.propose_update()?;
+        let t = match self.t_group.propose_update() {
+            Ok(t) => t,
+            Err(e) => {
+                // Neither or both: our PQ proposal leaves the cache again.
+                if let Some(r) = self.pq_group.pending_proposals().last().map(|c| c.reference.clone()) {
+                    self.pq_group.discard_pending_proposal(&r);
+                }
+                return Err(e.into());
+            }
+        };
+        make_pair(t.body.wire_format(), t, pq)
     }
 
     /// Adds clients to both groups in one FULL commit (§3.2); the Welcome
@@ -1015,7 +1114,20 @@ impl ApqSession {
             return Err(Error::Removed);
         }
         if msg.body.wire_format() == APQ_MESSAGE_PAIR {
-            let pair = open_pair(msg)?;
+            // Opened by the T group's `PairHandler` (size limits, version,
+            // inner wire formats); the group is not changed by it.
+            let Received::Envelope { envelope, .. } = self.t_group.process_message(msg)? else {
+                return Err(Error::NotAPair(msg.body.wire_format()));
+            };
+            let mut inner = envelope.inner.into_iter();
+            let (Some(t_message), Some(pq_message), None) = (inner.next(), inner.next(), inner.next()) else {
+                return Err(Error::NotAPair(msg.body.wire_format()));
+            };
+            let pair = ApqMessagePair {
+                wire_format: t_message.body.wire_format(),
+                t_message,
+                pq_message,
+            };
             return self.process_pair(&pair);
         }
         match group_id_of(msg) {
@@ -1037,10 +1149,21 @@ impl ApqSession {
                 FramedContentBody::Application(_) => {}
             }
         }
+        // An encrypted proposal is checked only once decrypted, which
+        // consumes its key: the T group is restored if it is refused.
+        let saved = match &msg.body {
+            MlsMessageBody::PrivateMessage(m) if m.content_type == ContentType::PROPOSAL => Some(self.t_group.save()?),
+            _ => None,
+        };
         match self.t_group.process_message(msg)? {
             Received::Proposal(cached) => {
                 if let Err(e) = self.check_t_only_proposal(&cached.proposal) {
-                    self.t_group.discard_pending_proposal(&cached.reference);
+                    match saved {
+                        Some(saved) => self.t_group = Group::load(self.t.cs.clone(), &saved, self.t.config.clone())?,
+                        None => {
+                            self.t_group.discard_pending_proposal(&cached.reference);
+                        }
+                    }
                     return Err(e);
                 }
                 Ok(ApqReceived::Proposal)
@@ -1062,33 +1185,23 @@ impl ApqSession {
     }
 
     fn process_pair(&mut self, pair: &ApqMessagePair) -> Result<ApqReceived, Error> {
-        let (MlsMessageBody::PublicMessage(t), MlsMessageBody::PublicMessage(pq)) = (&pair.t_message.body, &pair.pq_message.body) else {
-            return match pair.wire_format {
-                WireFormat::PRIVATE_MESSAGE => Err(Error::PrivatePairUnsupported),
-                other => Err(Error::InnerWireFormat(other)),
-            };
+        // Group ids and content types are in the clear in both
+        // PublicMessage and PrivateMessage (RFC 9420 §6.2, §6.3).
+        let (Some((t_group_id, t_type)), Some((pq_group_id, pq_type))) = (handshake_of(&pair.t_message), handshake_of(&pair.pq_message))
+        else {
+            return Err(Error::InnerWireFormat(pair.wire_format));
         };
-        for (m, group) in [(t, &self.t_group), (pq, &self.pq_group)] {
-            if m.content.group_id != group.context().group_id {
+        for (id, group) in [(t_group_id, &self.t_group), (pq_group_id, &self.pq_group)] {
+            if id != group.context().group_id.as_slice() {
                 return Err(Error::WrongGroup {
                     expected: group.context().group_id.as_slice().to_vec(),
-                    got: m.content.group_id.as_slice().to_vec(),
+                    got: id.to_vec(),
                 });
             }
         }
-        match (&t.content.body, &pq.content.body) {
-            (FramedContentBody::Commit(t_commit), FramedContentBody::Commit(pq_commit)) => {
-                let reinit = |c: &Commit| {
-                    c.proposals
-                        .iter()
-                        .any(|p| matches!(p, ProposalOrRef::Proposal(Proposal::ReInit(_))))
-                };
-                if reinit(t_commit) || reinit(pq_commit) {
-                    return Err(Error::UnsupportedInSession("ReInit"));
-                }
-                self.receive_full(pair, t_commit)
-            }
-            (FramedContentBody::Proposal(_), FramedContentBody::Proposal(_)) => {
+        match (t_type, pq_type) {
+            (ContentType::COMMIT, ContentType::COMMIT) => self.receive_full(pair),
+            (ContentType::PROPOSAL, ContentType::PROPOSAL) => {
                 // Both or neither: the PQ proposal is checked first and
                 // cached only when the T one is accepted too.
                 let pq_saved = self.pq_group.save()?;
@@ -1101,7 +1214,7 @@ impl ApqSession {
                 }
                 Ok(ApqReceived::Proposal)
             }
-            (FramedContentBody::Application(_), _) | (_, FramedContentBody::Application(_)) => Err(Error::ApplicationInPair),
+            (ContentType::APPLICATION, _) | (_, ContentType::APPLICATION) => Err(Error::ApplicationInPair),
             _ => Err(Error::MixedPair),
         }
     }
@@ -1109,21 +1222,20 @@ impl ApqSession {
     /// §3.1 and the receiver checklist: PQ commit staged, `apq_psk` from
     /// its new epoch, the T commit must inject it, then staged; APQInfo and
     /// membership checked on both new epochs; both merged, or neither.
-    fn receive_full(&mut self, pair: &ApqMessagePair, t_commit: &Commit) -> Result<ApqReceived, Error> {
+    fn receive_full(&mut self, pair: &ApqMessagePair) -> Result<ApqReceived, Error> {
         let Received::Commit(mut pq_staged) = self.pq_group.process_message(&pair.pq_message)? else {
             return Err(Error::MixedPair);
         };
+        if pq_staged.reinit().is_some() {
+            return Err(Error::UnsupportedInSession("ReInit"));
+        }
         if pq_staged.removes_self() {
             // A removed member cannot compute the new epochs (RFC 9420
             // §12.4.2): it checks that the T commit removes it too, and
             // leaves the session.
-            let ours = self.t_group.own_leaf();
-            let t_removes_us = t_commit
-                .proposals
-                .iter()
-                .any(|p| matches!(p, ProposalOrRef::Proposal(Proposal::Remove(r)) if r.removed == ours));
-            if !t_removes_us {
-                return Err(Error::MembershipDiffers);
+            match self.t_group.process_message(&pair.t_message) {
+                Ok(Received::Commit(t)) if t.removes_self() => {}
+                _ => return Err(Error::MembershipDiffers),
             }
             self.pq_group.merge_staged_commit(pq_staged)?;
             self.active = false;
@@ -1132,25 +1244,34 @@ impl ApqSession {
         let pq_cs = self.pq.cs.clone();
         let exporter = self.pq.key.safe_export_secret_staged(pq_cs.as_ref(), &mut pq_staged)?;
         let (psk_id, psk) = self.t.psk_from(exporter)?;
-        if !injects(t_commit, &psk_id) {
+        // A PublicMessage shows its proposals: refuse before the T group's
+        // work. A PrivateMessage is checked once staged, below.
+        if let MlsMessageBody::PublicMessage(m) = &pair.t_message.body
+            && let FramedContentBody::Commit(c) = &m.content.body
+            && !injects(c, &psk_id)
+        {
             return Err(Error::MissingApqPsk);
         }
-        self.t.component.lend_psk(psk_id, psk);
+        let is_apq_psk = |id: &PreSharedKeyId| matches!(&id.psk, Psk::Application(a) if a.component_id == APQ_MLS_INFO && a.psk_id.as_slice() == psk_id.as_slice());
+        self.t.component.lend_psk(psk_id.clone(), psk);
         let t = self.t_group.process_message(&pair.t_message);
         let _ = self.t.component.forget_psk();
         let Received::Commit(t_staged) = t? else {
             return Err(Error::MixedPair);
         };
+        if !t_staged.psk_ids().iter().any(is_apq_psk) {
+            return Err(Error::MissingApqPsk);
+        }
+        if t_staged.reinit().is_some() {
+            return Err(Error::UnsupportedInSession("ReInit"));
+        }
         self.check_pair_state(t_staged.context(), pq_staged.context())?;
         same_members(t_staged.tree(), pq_staged.tree())?;
         let removed_self = t_staged.removes_self() || pq_staged.removes_self();
         // The committer: a member (by its T leaf before the commit), or an
         // external joiner (tracked as new below).
-        let committer = match &pair.t_message.body {
-            MlsMessageBody::PublicMessage(m) => match m.content.sender {
-                mlsx_base::codec::Sender::Member(leaf) => self.t_group.tree().leaf(leaf).and_then(|l| encode(&l.credential).ok()),
-                _ => None,
-            },
+        let committer = match t_staged.sender() {
+            mlsx_base::codec::Sender::Member(leaf) => self.t_group.tree().leaf(*leaf).and_then(|l| encode(&l.credential).ok()),
             _ => None,
         };
         self.pq_group.merge_staged_commit(pq_staged)?;
@@ -1246,8 +1367,8 @@ impl ApqSession {
         if !r.is_empty() {
             return Err(corrupt());
         }
-        let t = Half::new(setup.t_cs.clone(), &setup.t_config)?;
-        let pq = Half::new(setup.pq_cs.clone(), &setup.pq_config)?;
+        let t = Half::new(setup.t_cs.clone(), &setup.t_config, setup.private_handshake)?;
+        let pq = Half::new(setup.pq_cs.clone(), &setup.pq_config, setup.private_handshake)?;
         let t_group = Group::load(t.cs.clone(), &t_bytes, t.config.clone())?;
         let pq_group = Group::load(pq.cs.clone(), &pq_bytes, pq.config.clone())?;
         let mut session = Self::assemble(setup, t, pq, t_group, pq_group);
@@ -1284,5 +1405,34 @@ impl ApqSession {
     /// The leaf of a member in the T group.
     pub fn t_leaf_of(&self, credential: &Credential) -> Option<LeafIndex> {
         self.t_group.member_by_credential(credential)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use mlsx_base::codec::CipherSuite;
+    use mlsx_base::crypto::CryptoProvider;
+    use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
+
+    use super::*;
+
+    /// §5.2: `Half::psk_from`, the code the sessions run, gives the
+    /// `apq_psk_id` and `apq_psk` of the key-schedule vectors (T KDF over
+    /// `apq_exporter`) for every suite pair there.
+    #[test]
+    fn psk_from_matches_the_key_schedule_vectors() {
+        let text = include_str!("../../test-vectors/combiner/key-schedule.json");
+        let cases: Vec<serde_json::Value> = serde_json::from_str(text).unwrap();
+        assert!(cases.len() >= 20);
+        let hex_of = |c: &serde_json::Value, k: &str| hex::decode(c[k].as_str().unwrap()).unwrap();
+        for c in &cases {
+            let t_suite = CipherSuite(u16::try_from(c["t_cipher_suite"].as_u64().unwrap()).unwrap());
+            let t_cs = RustCryptoProvider::new().cipher_suite_provider(t_suite).unwrap();
+            let half = Half::new(t_cs, &GroupConfig::default(), false).unwrap();
+            let (id, psk) = half.psk_from(Secret::new(hex_of(c, "apq_exporter"))).unwrap();
+            assert_eq!(id, hex_of(c, "apq_psk_id"), "suite {t_suite:?}");
+            assert_eq!(psk.as_bytes(), hex_of(c, "apq_psk").as_slice(), "suite {t_suite:?}");
+        }
     }
 }

@@ -13,6 +13,8 @@ const TABLE: &str = "../drafts/combiner.md";
 /// to this crate.
 const MODULES: &[(&str, &str, bool)] = &[
     ("session", "tests/session.rs", true),
+    ("component::tests", "src/component.rs", false),
+    ("session::tests", "src/session.rs", false),
     ("simulate", "../app-api/tests/simulate.rs", false),
     ("extension_vectors", "../test-vectors/tests/extension_vectors.rs", false),
 ];

@@ -354,7 +354,7 @@ fn receiver_checklist() {
         refused(&mut s, &out.commit, |e| matches!(e, Error::ApqInfoInPartial));
         s[0].raw_groups_mut().0.clear_pending_commit();
 
-        // Application content: a pair of PrivateMessages is refused.
+        // Application content in a pair of PrivateMessages is refused (§6).
         let (t, pq) = s[2].raw_groups_mut();
         let a = t.encrypt_application(b"x", b"").unwrap();
         let b = pq.encrypt_application(b"x", b"").unwrap();
@@ -363,9 +363,7 @@ fn receiver_checklist() {
             t_message: a,
             pq_message: b,
         };
-        refused(&mut s, &app.to_message().unwrap(), |e| {
-            matches!(e, Error::PrivatePairUnsupported | Error::ApplicationInPair)
-        });
+        refused(&mut s, &app.to_message().unwrap(), |e| matches!(e, Error::ApplicationInPair));
 
         // After all that, the session goes on.
         let out = s[2].full_commit(vec![], vec![]).unwrap();
@@ -719,5 +717,308 @@ fn reinit_and_self_remove_are_not_part_of_a_session() {
     for i in [0, 1] {
         assert!(matches!(s[i].process(&out.message), Ok(ApqReceived::Partial)));
     }
+    assert_agree(&s);
+}
+
+/// A refusal that leaves member 1's whole saved state, ratchets included,
+/// byte for byte as it was.
+fn refused_unchanged(s: &mut [ApqSession], msg: &MlsMessage, ok: impl Fn(&Error) -> bool) {
+    let before = s[1].save().unwrap();
+    let err = s[1].process(msg).unwrap_err();
+    assert!(ok(&err), "{err:?}");
+    assert_eq!(*s[1].save().unwrap(), *before, "state changed by a refused message");
+}
+
+/// §6: the halves of a pair may be PrivateMessages. Members sending
+/// encrypted handshakes and members sending PublicMessages follow each
+/// other; refusals leave the state untouched although decrypting consumed
+/// a key.
+#[test]
+fn pairs_of_private_messages() {
+    for mut setup in setups() {
+        setup.private_handshake = true;
+        let mut s = session(&setup, 3);
+        // A FULL commit by Bob is a pair of PrivateMessages.
+        let out = s[1].full_commit(vec![], vec![]).unwrap();
+        let p = pair(&out.message);
+        assert_eq!(p.wire_format, WireFormat::PRIVATE_MESSAGE);
+        assert!(matches!(p.t_message.body, MlsMessageBody::PrivateMessage(_)));
+        assert!(matches!(p.pq_message.body, MlsMessageBody::PrivateMessage(_)));
+        s[1].confirm().unwrap();
+        deliver(&mut s, 1, &out.message);
+        assert_agree(&s);
+        // A PARTIAL commit by Carol is one PrivateMessage.
+        let out = s[2].partial_commit(vec![]).unwrap();
+        assert!(matches!(out.message.body, MlsMessageBody::PrivateMessage(_)));
+        s[2].confirm().unwrap();
+        assert!(
+            deliver(&mut s, 2, &out.message)
+                .into_iter()
+                .flatten()
+                .all(|r| matches!(r, ApqReceived::Partial))
+        );
+        assert_agree(&s);
+
+        // Dave sends PublicMessages; he joins by a private pair's Welcome
+        // and the others follow his public pairs.
+        let mut public = setup.clone();
+        public.private_handshake = false;
+        let dave = ApqClient::new(public, b"dave").unwrap();
+        let (kp, bundles) = dave.key_packages().unwrap();
+        let out = s[0].add(vec![kp]).unwrap();
+        s[0].confirm().unwrap();
+        deliver(&mut s, 0, &out.message);
+        s.push(dave.join(&out.welcome.unwrap(), bundles).unwrap());
+        let out = s[3].full_commit(vec![], vec![]).unwrap();
+        assert_eq!(pair(&out.message).wire_format, WireFormat::PUBLIC_MESSAGE);
+        s[3].confirm().unwrap();
+        deliver(&mut s, 3, &out.message);
+        assert_agree(&s);
+
+        // A private T commit without apq_psk, paired with a PQ commit:
+        // found only once the T commit is decrypted and staged.
+        let info = s_info_epochs(&s[0]);
+        let e = mlsx_extensions::Extensions::new();
+        let updates = [ApqInfoUpdate::NewTEpoch(info.0 + 1), ApqInfoUpdate::NewPqEpoch(info.1 + 1)];
+        let mk = || -> Vec<Proposal> {
+            updates
+                .iter()
+                .map(|u| e.app_data_update(0x0006, mlsx_base::codec::encode(u).unwrap()).unwrap())
+                .collect()
+        };
+        let (t, pq_g) = s[0].raw_groups_mut();
+        let pq_commit = pq_g
+            .commit(CommitOptions {
+                proposals: mk(),
+                ..CommitOptions::default()
+            })
+            .unwrap()
+            .commit;
+        let t_commit = t
+            .commit(CommitOptions {
+                proposals: mk(),
+                ..CommitOptions::default()
+            })
+            .unwrap()
+            .commit;
+        let no_psk = ApqMessagePair {
+            wire_format: WireFormat::PRIVATE_MESSAGE,
+            t_message: t_commit,
+            pq_message: pq_commit,
+        };
+        refused_unchanged(&mut s, &no_psk.to_message().unwrap(), |e| matches!(e, Error::MissingApqPsk));
+        let (t, pq_g) = s[0].raw_groups_mut();
+        t.clear_pending_commit();
+        pq_g.clear_pending_commit();
+
+        // A private Remove proposal in the T group alone: refused after
+        // decryption, and the consumed key is given back.
+        let target = s[2].t_group().own_leaf();
+        let (t, _) = s[0].raw_groups_mut();
+        let remove = t
+            .propose(Proposal::Remove(mlsx_base::codec::Remove { removed: target }), b"")
+            .unwrap();
+        assert!(matches!(remove.body, MlsMessageBody::PrivateMessage(_)));
+        refused_unchanged(&mut s, &remove, |e| matches!(e, Error::MembershipChangeInPartial));
+        let (t, _) = s[0].raw_groups_mut();
+        let cached: Vec<_> = t.pending_proposals().iter().map(|c| c.reference.clone()).collect();
+        for r in &cached {
+            t.discard_pending_proposal(r);
+        }
+
+        // Alice removes Bob with a private pair; Bob learns it.
+        let bob = s[1].t_group().identity().credential.clone();
+        let out = s[0].remove(&[bob]).unwrap();
+        s[0].confirm().unwrap();
+        let got = deliver(&mut s, 0, &out.message);
+        assert!(matches!(got[1], Some(ApqReceived::Full { removed_self: true })));
+        s.remove(1);
+        assert_agree(&s);
+    }
+}
+
+/// Fig. 1b: Bob sends a pair of Update proposals; whoever commits next
+/// makes a FULL commit taking both (a pair of proposals is mlsx's FULL
+/// request, gap 4). A pair whose T half fails leaves the PQ group as it
+/// was.
+#[test]
+fn a_pair_of_update_proposals_is_committed_by_a_full_commit() {
+    for setup in setups() {
+        let mut s = session(&setup, 3);
+        // Member 2 proposes.
+        let bob_keys = |s: &ApqSession| {
+            let t = s
+                .t_group()
+                .tree()
+                .leaf(s.t_leaf_of(&s.t_group().identity().credential).unwrap())
+                .unwrap()
+                .encryption_key
+                .clone();
+            let pq_leaf = s.pq_group().member_by_credential(&s.t_group().identity().credential).unwrap();
+            (t, s.pq_group().tree().leaf(pq_leaf).unwrap().encryption_key.clone())
+        };
+        let before = bob_keys(&s[2]);
+        let proposals = s[2].propose_update_pair().unwrap();
+        assert_eq!(pair(&proposals).wire_format, WireFormat::PUBLIC_MESSAGE);
+        assert_eq!(s[2].next_kind(false), CommitKind::Full);
+        for i in [0, 1] {
+            assert!(matches!(s[i].process(&proposals).unwrap(), ApqReceived::Proposal));
+            assert_eq!(s[i].next_kind(false), CommitKind::Full);
+        }
+        // Alice may not take the request with a PARTIAL commit.
+        assert!(matches!(s[0].partial_commit(vec![]), Err(Error::FullCommitRequested)));
+        let out = s[0].commit(vec![]).unwrap();
+        assert_eq!(out.kind, CommitKind::Full);
+        s[0].confirm().unwrap();
+        deliver(&mut s, 0, &out.message);
+        assert_agree(&s);
+        let after = bob_keys(&s[2]);
+        assert_ne!(after.0, before.0, "T leaf not updated");
+        assert_ne!(after.1, before.1, "PQ leaf not updated");
+        assert!(s[1].pq_group().pending_proposals().is_empty());
+        assert_eq!(s[0].next_kind(false), setup.policy.decide(false, 0, 0, false));
+
+        // Member 2's next pair goes stale in the T group only (a PARTIAL
+        // commit by member 0, who never saw it, moves the T epoch); member 1
+        // takes its PQ half, fails on the T half, and its PQ group is
+        // restored.
+        let stale = s[2].propose_update_pair().unwrap();
+        let out = s[0].partial_commit(vec![]).unwrap();
+        s[0].confirm().unwrap();
+        deliver(&mut s, 0, &out.message);
+        refused_unchanged(&mut s, &stale, |e| matches!(e, Error::Base(_)));
+        assert!(s[1].pq_group().pending_proposals().is_empty());
+    }
+}
+
+/// §6 MUST: both GroupContexts list apq_message_pair in
+/// required_wire_formats. A FULL commit whose T half drops it is refused
+/// by its sender and, forced out, by every receiver.
+#[test]
+fn the_pair_wire_format_stays_required() {
+    let setup = setups().remove(0);
+    let mut s = session(&setup, 3);
+    let cp = mlsx_extensions::Extensions::new().code_points();
+    for g in [s[1].t_group(), s[1].pq_group()] {
+        let required = g
+            .context()
+            .extensions
+            .iter()
+            .find(|e| e.extension_type == cp.required_wire_formats)
+            .expect("required_wire_formats");
+        let formats: mlsx_extensions::WireFormats = mlsx_base::codec::decode(required.extension_data.as_slice()).unwrap();
+        assert!(formats.wire_formats.contains(&mlsx_combiner::APQ_MESSAGE_PAIR));
+    }
+    let kept: Vec<_> = s[0]
+        .t_group()
+        .context()
+        .extensions
+        .iter()
+        .filter(|e| e.extension_type != cp.required_wire_formats)
+        .cloned()
+        .collect();
+    let gce = Proposal::GroupContextExtensions(mlsx_base::codec::GroupContextExtensions { extensions: kept });
+    assert!(matches!(
+        s[0].full_commit(vec![gce.clone()], vec![]),
+        Err(Error::PairNotRequired("T"))
+    ));
+    let (t, pq) = epochs(&s[0]);
+    let updates = vec![ApqInfoUpdate::NewTEpoch(t + 1), ApqInfoUpdate::NewPqEpoch(pq + 1)];
+    let forced = s[0].full_commit_with_updates(vec![gce.clone()], vec![], Some(updates)).unwrap();
+    refused_unchanged(&mut s, &forced.message, |e| matches!(e, Error::PairNotRequired("T")));
+    s[0].discard();
+    // The same GroupContextExtensions in a PARTIAL commit.
+    assert!(matches!(s[0].partial_commit(vec![gce.clone()]), Err(Error::PairNotRequired("T"))));
+    let (t, _) = s[0].raw_groups_mut();
+    let forced = t
+        .commit(CommitOptions {
+            proposals: vec![gce],
+            ..CommitOptions::default()
+        })
+        .unwrap();
+    t.clear_pending_commit();
+    refused_unchanged(&mut s, &forced.commit, |e| matches!(e, Error::PairNotRequired("T")));
+    let out = s[0].full_commit(vec![], vec![]).unwrap();
+    s[0].confirm().unwrap();
+    deliver(&mut s, 0, &out.message);
+    assert_agree(&s);
+}
+
+/// §3.2.1: a joiner refuses a Welcome pair whose T Welcome does not name
+/// apq_psk, and one whose halves come from two different sessions.
+#[test]
+fn a_joiner_refuses_bad_welcome_pairs() {
+    let setup = setups().remove(0);
+    let mut s = session(&setup, 2);
+    let dave = || ApqClient::new(setup.clone(), b"dave").unwrap();
+
+    // Both Welcomes made directly by the groups, the T one without apq_psk.
+    let (kp, bundles) = dave().key_packages().unwrap();
+    let (t, pq) = s[0].raw_groups_mut();
+    let pq_out = pq.commit(CommitOptions::add(vec![kp.pq])).unwrap();
+    let t_out = t.commit(CommitOptions::add(vec![kp.t])).unwrap();
+    t.clear_pending_commit();
+    pq.clear_pending_commit();
+    let no_psk = ApqMessagePair {
+        wire_format: WireFormat::WELCOME,
+        t_message: t_out.welcome.unwrap(),
+        pq_message: pq_out.welcome.unwrap(),
+    };
+    let e = dave().join(&no_psk.to_message().unwrap(), bundles).unwrap_err();
+    assert!(matches!(e, Error::MissingApqPsk), "{e:?}");
+
+    // The T Welcome of this session with the PQ Welcome of another: the
+    // apq_psk the joiner derives is not the one the T Welcome names.
+    let other_alice = ApqClient::new(setup.clone(), b"member0").unwrap();
+    let mut other = other_alice.create_session(b"other T".to_vec(), b"other PQ".to_vec()).unwrap();
+    let client = dave();
+    let (kp1, b1) = client.key_packages().unwrap();
+    let (kp2, b2) = client.key_packages().unwrap();
+    let w1 = s[0].add(vec![kp1]).unwrap().welcome.unwrap();
+    s[0].discard();
+    let w2 = other.add(vec![kp2]).unwrap().welcome.unwrap();
+    let mixed = ApqMessagePair {
+        wire_format: WireFormat::WELCOME,
+        t_message: ApqMessagePair::from_message(&w1).unwrap().t_message,
+        pq_message: ApqMessagePair::from_message(&w2).unwrap().pq_message,
+    };
+    let e = client
+        .join(
+            &mixed.to_message().unwrap(),
+            mlsx_combiner::ApqKeyPackageBundles { t: b1.t, pq: b2.pq },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Base(mlsx_base::Error::Peer(mlsx_base::PeerError::MissingPsk))),
+        "{e:?}"
+    );
+}
+
+/// §6 through mls-base's wire-format hook: a session's group opens a pair
+/// (`PairHandler`) into its two messages without changing; the session
+/// then applies them to both groups.
+#[test]
+fn a_group_opens_a_pair_through_the_wire_format_hook() {
+    let setup = setups().remove(0);
+    let mut s = session(&setup, 3);
+    let out = s[0].full_commit(vec![], vec![]).unwrap();
+    let p = pair(&out.message);
+    let before = epochs(&s[1]);
+    let (t, _) = s[1].raw_groups_mut();
+    let mlsx_base::group::Received::Envelope { wire_format, envelope } = t.process_message(&out.message).unwrap() else {
+        panic!("not an envelope")
+    };
+    assert_eq!(wire_format, mlsx_combiner::APQ_MESSAGE_PAIR);
+    assert_eq!(envelope.inner, vec![p.t_message.clone(), p.pq_message.clone()]);
+    assert_eq!(epochs(&s[1]), before);
+    // A pair naming itself as inner format fails in the hook, with the
+    // session's own error.
+    let mut bad = p.clone();
+    bad.wire_format = mlsx_combiner::APQ_MESSAGE_PAIR;
+    let (t, _) = s[1].raw_groups_mut();
+    let e = mlsx_combiner::Error::from(t.process_message(&bad.to_message().unwrap()).unwrap_err());
+    assert!(matches!(e, Error::InnerWireFormat(_)), "{e:?}");
+    s[0].confirm().unwrap();
+    deliver(&mut s, 0, &out.message);
     assert_agree(&s);
 }

@@ -656,3 +656,42 @@ fn batched_signature_checks_name_the_first_bad_item() {
         }
     }
 }
+
+/// A member removed by a commit that injects a PSK it does not hold still
+/// learns that it was removed (it computes no new epoch, so it needs no
+/// PSK); the staged commit names its sender and the PSKs it injects.
+#[test]
+fn removed_member_needs_no_psk_and_staged_commits_name_sender_and_psks() {
+    let cs = suite1();
+    let mut g = group_of(&cs, &["bob", "carol"], true);
+    for m in [0, 2] {
+        g[m].add_external_psk(b"only alice and carol".to_vec(), Secret::new(vec![9; 32]));
+    }
+    let id = PreSharedKeyId {
+        psk: Psk::External(ExternalPsk {
+            psk_id: VLBytes::new(b"only alice and carol".to_vec()),
+        }),
+        psk_nonce: VLBytes::new(vec![3; 32]),
+    };
+    let bob = g[1].own_leaf();
+    let out = g[0]
+        .commit(CommitOptions {
+            proposals: vec![
+                Proposal::PreSharedKey(PreSharedKeyProposal { psk: id.clone() }),
+                Proposal::Remove(mlsx_base::codec::Remove { removed: bob }),
+            ],
+            ..CommitOptions::default()
+        })
+        .unwrap();
+    assert_eq!(g[0].pending_commit().unwrap().psk_ids(), std::slice::from_ref(&id));
+    let Received::Commit(staged) = g[1].process_message(&out.commit).unwrap() else {
+        panic!("not a commit")
+    };
+    assert!(staged.removes_self());
+    assert!(staged.psk_ids().is_empty());
+    let Received::Commit(staged) = g[2].process_message(&out.commit).unwrap() else {
+        panic!("not a commit")
+    };
+    assert_eq!(staged.sender(), &mlsx_base::codec::Sender::Member(g[0].own_leaf()));
+    assert_eq!(staged.psk_ids(), std::slice::from_ref(&id));
+}

@@ -121,6 +121,8 @@ pub struct StagedCommit {
     pub(super) added: Vec<LeafIndex>,
     pub(super) removed: Vec<LeafIndex>,
     pub(super) records: Vec<(ProposalType, Vec<u8>)>,
+    pub(super) sender: Sender,
+    pub(super) psks: Vec<PreSharedKeyId>,
     /// For a commit that changes only the committer's leaf: (old, new)
     /// leaf, to update the member summary in place when merged.
     pub(super) summary_change: Option<(crate::codec::LeafNode, crate::codec::LeafNode)>,
@@ -156,6 +158,19 @@ impl StagedCommit {
     /// Leaves removed.
     pub fn removed(&self) -> &[LeafIndex] {
         &self.removed
+    }
+
+    /// Who sent the commit: a member (by its leaf in the epoch the commit
+    /// ends) or a new member joining by external commit.
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// The PSKs the commit injects (RFC 9420 §8.4), in commit order. Empty
+    /// for a commit that removes us: a removed member computes no new epoch
+    /// and resolves no PSK.
+    pub fn psk_ids(&self) -> &[PreSharedKeyId] {
+        &self.psks
     }
 
     /// Whether the commit removes us.
@@ -856,6 +871,8 @@ impl Group {
             added: excluded,
             removed: applied.removed,
             records: applied.records,
+            sender: Sender::Member(own),
+            psks: applied.psks,
             // Our own commits rebuild the summary when next needed.
             summary_change: None,
         });
@@ -1179,7 +1196,6 @@ impl Group {
             }
             None => Some(Secret::new(vec![0u8; cs.hash_len()])),
         };
-        let psk = self.psk_secret_of(&applied.psks)?;
         let confirmed = confirmed_transcript_hash(cs, &self.interim_transcript_hash, ac)?;
         let mut new_context = self.provisional_context(&mut applied.tree, &applied.extensions)?;
         new_context.confirmed_transcript_hash = confirmed.clone().into();
@@ -1205,9 +1221,14 @@ impl Group {
                 added: excluded,
                 removed: applied.removed,
                 records: applied.records,
+                sender: ac.content.sender,
+                psks: vec![],
                 summary_change: None,
             });
         };
+        // A removed member (above) needs no PSK: it cannot compute the new
+        // epoch anyway, and a PSK it does not hold must not hide its removal.
+        let psk = self.psk_secret_of(&applied.psks)?;
         let joiner = joiner_secret(cs, init_secret.as_bytes(), commit_secret.as_bytes(), &new_context)?;
         let secrets = EpochSecrets::from_joiner_secret(
             cs,
@@ -1244,6 +1265,8 @@ impl Group {
             added: excluded,
             removed: applied.removed,
             records: applied.records,
+            sender: ac.content.sender,
+            psks: applied.psks,
             summary_change,
         })
     }

@@ -76,6 +76,23 @@ pub enum Error {
     /// The node's private key is not held by this member.
     #[error("no private key for this node")]
     NoPrivateKey,
+    /// A SelfRemove proposal's body is not empty (§6.3: `struct {}`).
+    #[error("SelfRemove body is not empty")]
+    SelfRemoveBody,
+    /// A SelfRemove proposal does not come from a member of the group
+    /// (§6.3; not an external-sender type, §7.2).
+    #[error("SelfRemove from a non-member")]
+    SelfRemoveFromNonMember,
+    /// A second SelfRemove from one client in an epoch (§6.3: MUST NOT).
+    #[error("second SelfRemove from leaf {0} in this epoch")]
+    SecondSelfRemove(u32),
+    /// A SelfRemove committed by value (§6.3: only by reference).
+    #[error("SelfRemove committed by value")]
+    SelfRemoveByValue,
+    /// Not every member supports SelfRemove (§6.3: the group is not
+    /// "self-remove-capable").
+    #[error("not every member supports SelfRemove")]
+    NotSelfRemoveCapable,
 }
 
 impl From<mlsx_base::Error> for Error {

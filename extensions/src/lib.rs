@@ -113,6 +113,7 @@ pub mod exporter;
 mod handlers;
 pub mod safe;
 mod safe_aad;
+mod self_remove;
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
@@ -120,11 +121,11 @@ use std::sync::Arc;
 
 use mlsx_base::codec::syntax::{BodySyntax, register_proposal_syntax};
 use mlsx_base::codec::{
-    CustomProposal, DeserializeBytes, Extension, ExtensionType, GroupContext, PreSharedKeyId, PreSharedKeyProposal, Proposal, ProposalType,
-    Psk, RequiredCapabilities, VLBytes, WireFormat, decode, encode,
+    CustomProposal, DeserializeBytes, Extension, ExtensionType, FramedContentBody, GroupContext, MlsMessage, MlsMessageBody,
+    PreSharedKeyId, PreSharedKeyProposal, Proposal, ProposalType, Psk, RequiredCapabilities, VLBytes, WireFormat, decode, encode,
 };
 use mlsx_base::crypto::CipherSuiteProvider;
-use mlsx_base::group::{GroupConfig, Identity, StagedCommit};
+use mlsx_base::group::{Group, GroupConfig, Identity, StagedCommit};
 
 pub use codec::{
     AppDataChange, AppDataDictionary, AppDataUpdate, AppDataUpdateOperation, AppEphemeral, ComponentData, ComponentId,
@@ -164,6 +165,11 @@ pub fn is_grease_component(id: ComponentId) -> bool {
     GREASE_COMPONENTS.contains(&id)
 }
 
+/// The SelfRemove proposal type of mls-rs (0.57, feature
+/// `self_remove_proposal`): a private-use value, not the draft's 0x000a.
+/// Set [`CodePoints::self_remove`] to it for groups with mls-rs clients.
+pub const MLS_RS_SELF_REMOVE: ProposalType = ProposalType(0xF003);
+
 /// The code points this crate uses. None is assigned by IANA yet; the
 /// defaults are the draft's suggestions (§7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +184,9 @@ pub struct CodePoints {
     pub app_data_update: ProposalType,
     /// AppEphemeral proposal (suggested 0x0009).
     pub app_ephemeral: ProposalType,
+    /// SelfRemove proposal (suggested 0x000a; mls-rs uses
+    /// [`MLS_RS_SELF_REMOVE`]).
+    pub self_remove: ProposalType,
 }
 
 impl Default for CodePoints {
@@ -188,6 +197,7 @@ impl Default for CodePoints {
             required_wire_formats: ExtensionType(0x0008),
             app_data_update: ProposalType(0x0008),
             app_ephemeral: ProposalType(0x0009),
+            self_remove: ProposalType(0x000a),
         }
     }
 }
@@ -265,6 +275,7 @@ impl Extensions {
     pub fn register_syntax(&self) {
         register_proposal_syntax(self.code_points.app_data_update, BodySyntax::Parser(body_len::<AppDataUpdate>));
         register_proposal_syntax(self.code_points.app_ephemeral, BodySyntax::Parser(body_len::<AppEphemeral>));
+        register_proposal_syntax(self.code_points.self_remove, BodySyntax::Empty);
     }
 
     /// Plugs the draft into a group configuration: the
@@ -283,6 +294,7 @@ impl Extensions {
         config.hooks = std::mem::take(&mut config.hooks)
             .with_proposal(Arc::new(AppDataUpdateHandler(shared.clone())))
             .with_proposal(Arc::new(AppEphemeralHandler(shared.clone())))
+            .with_proposal(Arc::new(self_remove::SelfRemoveHandler(shared.clone())))
             .with_extension(Arc::new(DictionaryHandler(shared.clone())))
             .with_extension(Arc::new(SupportedWireFormatsHandler(shared.clone())))
             .with_extension(Arc::new(RequiredWireFormatsHandler(shared.clone())))
@@ -319,7 +331,7 @@ impl Extensions {
                 caps.extensions.push(t);
             }
         }
-        for t in [cp.app_data_update, cp.app_ephemeral] {
+        for t in [cp.app_data_update, cp.app_ephemeral, cp.self_remove] {
             if !caps.proposals.contains(&t) {
                 caps.proposals.push(t);
             }
@@ -438,6 +450,46 @@ impl Extensions {
                 data: data.into(),
             },
         )
+    }
+
+    /// A SelfRemove proposal (§6.3), for [`Group::propose`](mlsx_base::group::Group::propose);
+    /// [`Self::leave`] checks the group first.
+    pub fn self_remove(&self) -> Proposal {
+        Proposal::Custom(CustomProposal::new(self.code_points.self_remove, vec![]))
+    }
+
+    /// Whether every member of the group supports SelfRemove (§6.3: a
+    /// "self-remove-capable group").
+    pub fn is_self_remove_capable(&self, group: &Group) -> bool {
+        group
+            .members()
+            .all(|(_, leaf)| leaf.capabilities.proposals.contains(&self.code_points.self_remove))
+    }
+
+    /// Asks to leave the group with a SelfRemove proposal (§6.3), sent as
+    /// a PublicMessage so that external joiners can include it. Another
+    /// member's next commit, or an external joiner's, removes us; the
+    /// staged commit says so ([`StagedCommit::removes_self`]). At most one
+    /// per epoch; the group must be self-remove-capable.
+    pub fn leave(&self, group: &mut Group) -> Result<MlsMessage, Error> {
+        if !self.is_self_remove_capable(group) {
+            return Err(Error::NotSelfRemoveCapable);
+        }
+        Ok(group.propose(self.self_remove(), &[])?)
+    }
+
+    /// Whether a message is a SelfRemove proposal in a PublicMessage, the
+    /// form a delivery service attaches to GroupInfos for external joiners
+    /// (§6.3) and that they pass in
+    /// [`ExternalJoinOptions::proposals_by_reference`](mlsx_base::group::ExternalJoinOptions).
+    pub fn is_self_remove_message(&self, message: &MlsMessage) -> bool {
+        match &message.body {
+            MlsMessageBody::PublicMessage(m) => matches!(
+                &m.content.body,
+                FramedContentBody::Proposal(Proposal::Custom(c)) if c.proposal_type == self.code_points.self_remove
+            ),
+            _ => false,
+        }
     }
 
     /// A PreSharedKey proposal for a component's application PSK (§4.5),

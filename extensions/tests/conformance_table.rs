@@ -14,6 +14,7 @@ const TABLE: &str = "../drafts/extensions.md";
 const MODULES: &[(&str, &str, bool)] = &[
     ("end_to_end", "tests/end_to_end.rs", true),
     ("interop_openmls", "tests/interop_openmls.rs", true),
+    ("self_remove", "tests/self_remove.rs", true),
     ("extension_vectors", "../test-vectors/tests/extension_vectors.rs", false),
     ("hooks", "../mls-base/tests/hooks.rs", false),
 ];

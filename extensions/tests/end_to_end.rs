@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use common::*;
 use mlsx_base::codec::{
-    Commit, Credential, Extension, ExtensionType, ExternalSender, FramedContent, FramedContentBody, GroupContextExtensions, MlsMessage,
-    MlsMessageBody, Proposal, ProposalOrRef, RequiredCapabilities, Sender, VLBytes, WireFormat, encode,
+    Credential, Extension, ExtensionType, ExternalSender, FramedContent, FramedContentBody, GroupContextExtensions, MlsMessage,
+    MlsMessageBody, Proposal, RequiredCapabilities, Sender, VLBytes, WireFormat, encode,
 };
 use mlsx_base::crypto::{CipherSuiteProvider, LabeledCrypto};
 use mlsx_base::group::{CommitOptions, Group, Received};
@@ -34,49 +34,6 @@ fn requirements() -> GroupRequirements {
     GroupRequirements {
         components: vec![COUNTER, RECEIPTS],
         ..GroupRequirements::default()
-    }
-}
-
-fn ext_error(e: &mlsx_base::Error) -> &Error {
-    Error::of(e).unwrap_or_else(|| panic!("not an extensions error: {e:?}"))
-}
-
-fn commit_with(m: &mut Member, proposals: Vec<Proposal>) -> Result<MlsMessage, mlsx_base::Error> {
-    let out = m.g().commit(CommitOptions {
-        proposals,
-        ..CommitOptions::default()
-    })?;
-    Ok(out.commit)
-}
-
-/// Re-signs a PublicMessage of member `m` (current epoch) after `edit`:
-/// a commit or proposal no honest sender would make.
-fn forge(m: &mut Member, msg: &MlsMessage, edit: impl FnOnce(&mut FramedContent)) -> MlsMessage {
-    let MlsMessageBody::PublicMessage(pm) = &msg.body else {
-        panic!("not public")
-    };
-    let mut content = pm.content.clone();
-    edit(&mut content);
-    let g = m.g();
-    let cs = g.cipher_suite_provider();
-    let out = framing::protect_public(
-        cs,
-        &g.identity().signer,
-        content,
-        pm.auth.confirmation_tag.clone(),
-        g.context(),
-        Some(g.membership_key().as_bytes()),
-    )
-    .unwrap();
-    MlsMessage::new(MlsMessageBody::PublicMessage(out))
-}
-
-fn push_proposal(p: Proposal) -> impl FnOnce(&mut FramedContent) {
-    move |c| {
-        let FramedContentBody::Commit(Commit { proposals, .. }) = &mut c.body else {
-            panic!("not a commit")
-        };
-        proposals.push(ProposalOrRef::Proposal(p));
     }
 }
 

@@ -1,7 +1,9 @@
 //! Live interop with OpenMLS 0.9 (feature `extensions-draft`) where the
 //! two texts agree: the app_data_dictionary, AppDataUpdate and AppEphemeral
 //! both ways, SafeAAD both ways, application PSKs, and the Exporter Tree
-//! (both export the same secret for a component in a shared epoch). Where
+//! (both export the same secret for a component in a shared epoch), and
+//! SelfRemove (0x000a) both ways, through a member's commit and through an
+//! external joiner's. Where
 //! OpenMLS follows an older text (the "Application" base label of -07 and
 //! -08), the difference is shown and mlsx keeps the newest one
 //! (`drafts/extensions.md`). Only serialized bytes cross between the two.
@@ -123,7 +125,7 @@ fn capabilities() -> Capabilities {
         None,
         None,
         Some(&[ExtensionType::AppDataDictionary]),
-        Some(&[ProposalType::AppDataUpdate, ProposalType::AppEphemeral]),
+        Some(&[ProposalType::AppDataUpdate, ProposalType::AppEphemeral, ProposalType::SelfRemove]),
         None,
     )
 }
@@ -385,4 +387,139 @@ fn openmls_uses_the_older_base_label() {
     let sk = m[1].gr().own_leaf_private_key().unwrap();
     let pt = cs.decrypt_with_label(sk, &encode(&old).unwrap(), b"ctx", &ct).unwrap();
     assert_eq!(pt.as_bytes(), b"hello");
+}
+
+/// Splits a member's borrows for `Extensions::leave`.
+fn leave(m: &mut Member) -> MlsMessage {
+    let Member { ext, group, .. } = m;
+    ext.leave(group.as_mut().unwrap()).unwrap()
+}
+
+fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .use_ratchet_tree_extension(true)
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .build()
+}
+
+/// OpenMLS processes a commit that removes it.
+fn openmls_removed(p: &Peer, g: &mut MlsGroup, m: &MlsMessage) {
+    let ProcessedMessageContent::StagedCommitMessage(staged) = process(p, g, m).into_content() else {
+        panic!("not a commit")
+    };
+    assert!(staged.self_removed());
+    g.merge_staged_commit(&p.provider, *staged).unwrap();
+    assert!(!g.is_active());
+}
+
+#[test]
+fn self_remove_both_ways() {
+    // OpenMLS (Bob, leaf 1) leaves; mlsx commits its SelfRemove.
+    let (mut m, bob, mut theirs) = setup(&GroupRequirements::default());
+    assert!(m[0].ext.is_self_remove_capable(m[0].gr()));
+    let out = theirs.leave_group_via_self_remove(&bob.provider, &bob.signer).unwrap();
+    let request = to_ours(&out);
+    assert!(m[0].ext.is_self_remove_message(&request));
+    for x in &mut m {
+        let Received::Proposal(p) = x.g().process_message(&request).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.sender, mlsx_base::codec::Sender::Member(mlsx_base::tree::math::LeafIndex(1)));
+    }
+    let out = m[0].g().commit(CommitOptions::default()).unwrap();
+    m[0].g().merge_pending_commit().unwrap();
+    openmls_removed(&bob, &mut theirs, &out.commit);
+    mlsx_follow(&mut m[1], &out.commit);
+    assert_eq!(m[1].gr().members().count(), 2);
+    assert_eq!(m[0].gr().epoch_authenticator(), m[1].gr().epoch_authenticator());
+
+    // mlsx (Carol, leaf 2) leaves; OpenMLS commits her SelfRemove.
+    let (mut m, bob, mut theirs) = setup(&GroupRequirements::default());
+    let request = leave(&mut m[1]);
+    let ProcessedMessageContent::ProposalMessage(q) = process(&bob, &mut theirs, &request).into_content() else {
+        panic!("not a proposal")
+    };
+    theirs.store_pending_proposal(bob.provider.storage(), *q).unwrap();
+    let _ = m[0].g().process_message(&request).unwrap();
+    let (commit, _, _) = theirs.commit_to_pending_proposals(&bob.provider, &bob.signer).unwrap();
+    theirs.merge_pending_commit(&bob.provider).unwrap();
+    let commit = to_ours(&commit);
+    let Received::Commit(staged) = m[1].g().process_message(&commit).unwrap() else {
+        panic!()
+    };
+    assert!(staged.removes_self());
+    mlsx_follow(&mut m[0], &commit);
+    agree(&m[..1], &theirs, "after OpenMLS commits mlsx's SelfRemove");
+    assert_eq!(theirs.members().count(), 2);
+}
+
+#[test]
+fn external_joiners_include_each_others_self_removes() {
+    let cs = suite1();
+    // An OpenMLS joiner includes mlsx's SelfRemove.
+    let (mut m, bob, mut theirs) = setup(&GroupRequirements::default());
+    let request = leave(&mut m[1]);
+    let _ = m[0].g().process_message(&request).unwrap();
+    let ProcessedMessageContent::ProposalMessage(q) = process(&bob, &mut theirs, &request).into_content() else {
+        panic!()
+    };
+    theirs.store_pending_proposal(bob.provider.storage(), *q).unwrap();
+    let gi = m[0].g().group_info().unwrap();
+    let MlsMessageBodyIn::GroupInfo(gi) = to_peer(&MlsMessage::new(mlsx_base::codec::MlsMessageBody::GroupInfo(gi))).extract() else {
+        panic!()
+    };
+    let MlsMessageBodyIn::PublicMessage(pm) = to_peer(&request).extract() else {
+        panic!()
+    };
+    let dave = peer("dave");
+    let (dave_group, bundle) = MlsGroup::external_commit_builder()
+        .with_proposals(vec![pm])
+        .with_config(join_config())
+        .build_group(&dave.provider, gi, dave.credential.clone())
+        .unwrap()
+        .leaf_node_parameters(LeafNodeParameters::builder().with_capabilities(capabilities()).build())
+        .load_psks(dave.provider.storage())
+        .unwrap()
+        .build(dave.provider.rand(), dave.provider.crypto(), &dave.signer, |_| true)
+        .unwrap()
+        .finalize(&dave.provider)
+        .unwrap();
+    let commit = to_ours(bundle.commit());
+    let Received::Commit(staged) = m[1].g().process_message(&commit).unwrap() else {
+        panic!()
+    };
+    assert!(staged.removes_self());
+    mlsx_follow(&mut m[0], &commit);
+    openmls_follow(&bob, &mut theirs, &commit);
+    agree(&m[..1], &theirs, "after OpenMLS's external commit");
+    agree(&m[..1], &dave_group, "the OpenMLS joiner");
+
+    // An mlsx joiner includes OpenMLS's SelfRemove.
+    let (mut m, bob, mut theirs) = setup(&GroupRequirements::default());
+    let request = to_ours(&theirs.leave_group_via_self_remove(&bob.provider, &bob.signer).unwrap());
+    for x in &mut m {
+        let _ = x.g().process_message(&request).unwrap();
+    }
+    let gi = m[1].g().group_info().unwrap();
+    let mut erin = Member::new(Some(b"secret"));
+    let (joined, commit) = Group::join_external_with(
+        cs.clone(),
+        &gi,
+        None,
+        erin.identity(cs.as_ref(), "erin"),
+        mlsx_base::group::ExternalJoinOptions {
+            proposals_by_reference: vec![request],
+            ..Default::default()
+        },
+        erin.config.clone(),
+    )
+    .unwrap();
+    erin.group = Some(joined);
+    openmls_removed(&bob, &mut theirs, &commit);
+    for x in &mut m {
+        mlsx_follow(x, &commit);
+    }
+    m.push(erin);
+    assert_agree(&mut m);
+    assert_eq!(m[0].gr().members().count(), 3);
 }

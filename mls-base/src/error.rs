@@ -171,6 +171,10 @@ pub enum PeerError {
     /// The content type of the ciphertext does not match the header.
     #[error("content type mismatch")]
     ContentTypeMismatch,
+    /// A message handed over as a proposal (for an external commit to
+    /// include by reference) carries another content type.
+    #[error("not a proposal")]
+    NotAProposal,
     /// The protocol version is not MLS 1.0.
     #[error("unsupported protocol version {0}")]
     UnsupportedVersion(u16),

@@ -184,6 +184,20 @@ impl ProposalHandler for LeaveHandler {
             _ => Err(PeerError::InvalidSender.into()),
         }
     }
+    /// One Leave per member and epoch.
+    fn check_pending(&self, group: &Group, sender: &Sender, _: &[u8]) -> Result<(), Error> {
+        let twice = group
+            .pending_proposals()
+            .iter()
+            .any(|p| p.sender == *sender && matches!(&p.proposal, Proposal::Custom(c) if c.proposal_type == LEAVE));
+        if twice { Err(rejected("second leave")) } else { Ok(()) }
+    }
+    fn removed_leaf(&self, sender: &Sender, _: &[u8]) -> Option<LeafIndex> {
+        match sender {
+            Sender::Member(l) => Some(*l),
+            _ => None,
+        }
+    }
     fn apply(&self, state: &mut ProposalState<'_>, items: &[ProposalItem<'_>]) -> Result<(), Error> {
         for item in items {
             if let Sender::Member(l) = item.sender {
@@ -662,25 +676,53 @@ fn leave_proposal_removes_its_sender_by_reference_only() {
 }
 
 #[test]
-fn leave_must_be_public_and_committer_cannot_leave_in_own_commit() {
-    let mut g = group(2, || GroupConfig {
-        encrypt_handshake: true,
-        ..config()
+fn leave_must_be_public_once_per_epoch_and_left_out_of_own_commit() {
+    // Member 1 has no Leave handler, so it sends the type like any other,
+    // encrypted; the others refuse it (public_message_only), unchanged.
+    let calls = std::cell::Cell::new(0);
+    let mut g = group(3, || {
+        calls.set(calls.get() + 1);
+        let mut c = GroupConfig {
+            encrypt_handshake: true,
+            ..config()
+        };
+        if calls.get() == 2 {
+            register_syntax();
+            c.hooks = Hooks::new()
+                .with_proposal(Arc::new(TagSetHandler))
+                .with_extension(Arc::new(TagsExtension));
+        }
+        c
     });
-    // Sent as PrivateMessage: receivers reject it, state unchanged.
     let msg = g[1].propose(leave(), b"").unwrap();
+    assert!(matches!(msg.body, MlsMessageBody::PrivateMessage(_)));
     let before = g[0].save().unwrap();
     let err = expect_err(g[0].process_message(&msg));
     assert!(matches!(err, Error::Peer(PeerError::InvalidWireFormatForContent)), "{err:?}");
     assert_eq!(*g[0].save().unwrap(), *before);
-    // Our own pending Leave in our own commit removes the committer: invalid.
+    // With the handler, the sender sends it public although it encrypts
+    // its other handshake messages; a second one in the epoch is refused
+    // by the sender (check_pending) and by the receivers.
+    let first = g[2].propose(leave(), b"").unwrap();
+    assert!(matches!(first.body, MlsMessageBody::PublicMessage(_)));
+    let err = expect_err(g[2].propose(leave(), b"again"));
+    assert!(matches!(err, Error::Peer(PeerError::ProposalRejected { .. })), "{err:?}");
+    let _ = g[0].process_message(&first).unwrap();
+    // Our own pending Leave is left out of our own commit (removed_leaf
+    // names the committer), so the commit is valid and keeps us.
     let mut g = group(2, config);
     g[0].propose(leave(), b"").unwrap();
-    let err = expect_err(g[0].commit(CommitOptions::default()));
-    assert!(
-        matches!(err, Error::Peer(PeerError::InvalidProposals(ProposalListError::RemoveOfCommitter))),
-        "{err:?}"
-    );
+    let out = g[0].commit(CommitOptions::default()).unwrap();
+    let MlsMessageBody::PublicMessage(pm) = &out.commit.body else {
+        panic!()
+    };
+    let FramedContentBody::Commit(c) = &pm.content.body else { panic!() };
+    assert!(c.proposals.is_empty());
+    g[0].merge_pending_commit().unwrap();
+    let Received::Commit(staged) = g[1].process_message(&out.commit).unwrap() else {
+        panic!()
+    };
+    assert!(staged.removed().is_empty());
 }
 
 #[test]

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use mlsx_base::codec::{CipherSuite, MlsMessage};
+use mlsx_base::codec::{CipherSuite, Commit, FramedContent, FramedContentBody, MlsMessage, MlsMessageBody, Proposal, ProposalOrRef};
 use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
 use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider, Secret};
+use mlsx_base::framing;
 use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle, Received, StagedCommit};
 use mlsx_extensions::{Component, ComponentKey, Extensions, GroupRequirements, Origin, Rejection};
 
@@ -245,5 +246,48 @@ pub fn assert_agree(members: &mut [Member]) {
     for m in members.iter_mut() {
         assert_eq!(m.g().context(), &first);
         assert_eq!(m.g().epoch_authenticator(), auth.as_slice());
+    }
+}
+
+pub fn ext_error(e: &mlsx_base::Error) -> &mlsx_extensions::Error {
+    mlsx_extensions::Error::of(e).unwrap_or_else(|| panic!("not an extensions error: {e:?}"))
+}
+
+pub fn commit_with(m: &mut Member, proposals: Vec<Proposal>) -> Result<MlsMessage, mlsx_base::Error> {
+    let out = m.g().commit(CommitOptions {
+        proposals,
+        ..CommitOptions::default()
+    })?;
+    Ok(out.commit)
+}
+
+/// Re-signs a PublicMessage of member `m` (current epoch) after `edit`:
+/// a commit or proposal no honest sender would make.
+pub fn forge(m: &mut Member, msg: &MlsMessage, edit: impl FnOnce(&mut FramedContent)) -> MlsMessage {
+    let MlsMessageBody::PublicMessage(pm) = &msg.body else {
+        panic!("not public")
+    };
+    let mut content = pm.content.clone();
+    edit(&mut content);
+    let g = m.g();
+    let cs = g.cipher_suite_provider();
+    let out = framing::protect_public(
+        cs,
+        &g.identity().signer,
+        content,
+        pm.auth.confirmation_tag.clone(),
+        g.context(),
+        Some(g.membership_key().as_bytes()),
+    )
+    .unwrap();
+    MlsMessage::new(MlsMessageBody::PublicMessage(out))
+}
+
+pub fn push_proposal(p: Proposal) -> impl FnOnce(&mut FramedContent) {
+    move |c| {
+        let FramedContentBody::Commit(Commit { proposals, .. }) = &mut c.body else {
+            panic!("not a commit")
+        };
+        proposals.push(ProposalOrRef::Proposal(p));
     }
 }

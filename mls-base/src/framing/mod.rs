@@ -167,6 +167,44 @@ pub fn verify_public(
     })
 }
 
+/// Checks a member's PublicMessage proposal as a non-member can (RFC 9420
+/// §6.2 without the `membership_tag`, which needs the membership key): its
+/// group and epoch, that it is a proposal from a member that carries a
+/// membership tag, and its signature under `signature_key` (the sender's
+/// leaf in the tree the non-member holds). An external joiner checks the
+/// proposals it commits by reference this way (draft-ietf-mls-extensions
+/// §6.3: "it skips the validation of the membership_tag").
+pub fn verify_public_proposal_as_non_member(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    msg: &PublicMessage,
+    context: &GroupContext,
+    signature_key: &[u8],
+) -> Result<AuthenticatedContent, Error> {
+    check_group_epoch(&msg.content.group_id, msg.content.epoch, context)?;
+    if msg.content.content_type() != ContentType::PROPOSAL {
+        return Err(PeerError::NotAProposal.into());
+    }
+    if !matches!(msg.content.sender, Sender::Member(_)) {
+        return Err(PeerError::InvalidSender.into());
+    }
+    if msg.membership_tag.is_none() {
+        return Err(PeerError::MissingMembershipTag.into());
+    }
+    verify_content_signature(
+        cs,
+        signature_key,
+        WireFormat::PUBLIC_MESSAGE,
+        &msg.content,
+        msg.auth.signature.as_slice(),
+        context,
+    )?;
+    Ok(AuthenticatedContent {
+        wire_format: WireFormat::PUBLIC_MESSAGE,
+        content: msg.content.clone(),
+        auth: msg.auth.clone(),
+    })
+}
+
 fn check_group_epoch(group_id: &crate::codec::VLBytes, epoch: u64, context: &GroupContext) -> Result<(), Error> {
     if group_id.as_slice() != context.group_id.as_slice() {
         return Err(PeerError::WrongGroupId.into());

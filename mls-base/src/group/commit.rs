@@ -726,9 +726,38 @@ impl Group {
         let mut refs: Vec<ProposalOrRef> = vec![];
         let mut list: Vec<Listed> = vec![];
         if options.include_pending {
-            for c in &self.pending {
+            // Leaves that pending proposals of new types remove
+            // (ProposalHandler::removed_leaf), first proposal per leaf.
+            let mut custom_removals: BTreeSet<u32> = BTreeSet::new();
+            let mut skip: BTreeSet<usize> = BTreeSet::new();
+            for (i, c) in self.pending.iter().enumerate() {
+                let Proposal::Custom(p) = &c.proposal else { continue };
+                let Some(leaf) = self
+                    .config
+                    .hooks
+                    .proposal(p.proposal_type)
+                    .and_then(|h| h.removed_leaf(&c.sender, &p.body))
+                else {
+                    continue;
+                };
+                // A committer cannot remove itself; a leaf goes once.
+                if leaf == own || !custom_removals.insert(leaf.0) {
+                    skip.insert(i);
+                }
+            }
+            for (i, c) in self.pending.iter().enumerate() {
                 // §12.2: the committer cannot commit its own Update.
                 if c.sender == Sender::Member(own) && matches!(c.proposal, Proposal::Update(_)) {
+                    continue;
+                }
+                // §12.2, one change per leaf: a leaf that a new type's
+                // proposal removes is neither removed again nor updated.
+                let superseded = match (&c.proposal, c.sender) {
+                    (Proposal::Remove(r), _) => custom_removals.contains(&r.removed.0),
+                    (Proposal::Update(_), Sender::Member(l)) => custom_removals.contains(&l.0),
+                    _ => false,
+                };
+                if superseded || skip.contains(&i) {
                     continue;
                 }
                 refs.push(ProposalOrRef::Reference(c.reference.clone()));

@@ -29,8 +29,47 @@ pub struct ExternalJoinOptions {
     /// Proposals by value: PreSharedKey, and new types whose handler
     /// allows external commits.
     pub proposals: Vec<Proposal>,
+    /// Proposals by reference: members' PublicMessage proposals of the
+    /// GroupInfo's epoch whose handler allows them by reference in external
+    /// commits (such as SelfRemove, draft-ietf-mls-extensions §6.3, which a
+    /// joiner MUST fetch with the GroupInfo and include). Each is checked
+    /// as a non-member can: group, epoch, a member sender in the tree and
+    /// its signature, not the `membership_tag`.
+    pub proposals_by_reference: Vec<MlsMessage>,
     /// The commit's authenticated data (framing handlers apply).
     pub authenticated_data: Vec<u8>,
+}
+
+/// The proposals an external joiner commits by reference, verified as a
+/// non-member can (draft-ietf-mls-extensions §6.3) against the GroupInfo's
+/// context and tree, with their references (RFC 9420 §5.2).
+fn by_reference(
+    cs: &dyn CipherSuiteProvider,
+    context: &crate::codec::GroupContext,
+    tree: &RatchetTree,
+    messages: &[MlsMessage],
+) -> Result<Vec<super::CachedProposal>, Error> {
+    messages
+        .iter()
+        .map(|m| {
+            let MlsMessageBody::PublicMessage(msg) = &m.body else {
+                return Err(PeerError::UnexpectedWireFormat(m.body.wire_format().0).into());
+            };
+            let Sender::Member(l) = msg.content.sender else {
+                return Err(PeerError::InvalidSender.into());
+            };
+            let leaf = tree.leaf(l).ok_or(PeerError::UnknownSender)?;
+            let ac = framing::verify_public_proposal_as_non_member(cs, msg, context, leaf.signature_key.as_slice())?;
+            let FramedContentBody::Proposal(proposal) = &ac.content.body else {
+                return Err(PeerError::NotAProposal.into());
+            };
+            Ok(super::CachedProposal {
+                reference: crate::crypto::LabeledCrypto::ref_hash(cs, crate::crypto::labeled::PROPOSAL_REF_LABEL, &encode(&ac)?)?.into(),
+                proposal: proposal.clone(),
+                sender: ac.content.sender,
+            })
+        })
+        .collect()
 }
 
 impl Group {
@@ -94,6 +133,8 @@ impl Group {
             proposals.push(ProposalOrRef::Proposal(Proposal::Remove(Remove { removed: r })));
         }
         proposals.extend(options.proposals.into_iter().map(ProposalOrRef::Proposal));
+        let cached = by_reference(c, &old_context, &tree, &options.proposals_by_reference)?;
+        proposals.extend(cached.iter().map(|p| ProposalOrRef::Reference(p.reference.clone())));
         // Our leaf goes to the leftmost blank position; UpdatePath replaces it.
         let (leaf_sk, leaf_pk) = c.kem_generate_key_pair()?;
         let (capabilities, leaf_extensions, _) = identity.new_leaf_fields(c)?;
@@ -109,7 +150,8 @@ impl Group {
         // The list, validated and applied as the members will: on the group
         // the GroupInfo describes (its secrets are not needed for that).
         let before = Self::from_group_info(cs.clone(), &old_context, tree, identity.duplicate(), config.clone())?;
-        let (own, applied, _) = before.apply_external_proposals(&proposals, &placeholder, &std::collections::HashMap::new())?;
+        let map = cached.iter().map(|p| (&p.reference, p)).collect();
+        let (own, applied, _) = before.apply_external_proposals(&proposals, &placeholder, &map)?;
         let psk_secret = before.psk_secret_of(&applied.psks)?;
         let mut tree = applied.tree;
         let keys = TreePrivateKeys::new(own, leaf_sk);

@@ -180,6 +180,26 @@ pub trait ProposalHandler: Send + Sync + fmt::Debug {
     /// committed (syntax and sender-independent rules).
     fn validate(&self, group: &Group, sender: &Sender, body: &[u8]) -> Result<(), Error>;
 
+    /// Checks a standalone proposal against the group's pending proposals
+    /// ([`Group::pending_proposals`]), when it is received and before we
+    /// send one: rules such as "at most one per sender and epoch". Not
+    /// called when the proposal is committed (it is pending itself then).
+    fn check_pending(&self, group: &Group, sender: &Sender, body: &[u8]) -> Result<(), Error> {
+        let _ = (group, sender, body);
+        Ok(())
+    }
+
+    /// The leaf this proposal removes from the group, if it removes one
+    /// (its sender's, for a proposal that removes its sender). When we
+    /// commit pending proposals, the engine leaves out those it would make
+    /// invalid (RFC 9420 §12.2: one change per leaf): pending Remove and
+    /// Update proposals of that leaf, and this proposal itself if the leaf
+    /// is ours (a committer cannot remove itself).
+    fn removed_leaf(&self, sender: &Sender, body: &[u8]) -> Option<LeafIndex> {
+        let _ = (sender, body);
+        None
+    }
+
     /// Applies all proposals of this type in a commit, in commit order.
     /// Returning an error makes the whole commit invalid.
     fn apply(&self, state: &mut ProposalState<'_>, proposals: &[ProposalItem<'_>]) -> Result<(), Error>;

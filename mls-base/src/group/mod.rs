@@ -781,9 +781,10 @@ impl Group {
         &mut self,
         content: FramedContent,
         tag: Option<crate::codec::Mac>,
+        public_only: bool,
     ) -> Result<(MlsMessage, AuthenticatedContent), Error> {
         let cs = self.cs.as_ref();
-        if self.config.encrypt_handshake {
+        if self.config.encrypt_handshake && !public_only {
             let signature = framing::sign_content(cs, &self.identity.signer, WireFormat::PRIVATE_MESSAGE, &content, &self.context)?;
             let auth = crate::codec::FramedContentAuthData {
                 signature: signature.into(),
@@ -838,8 +839,20 @@ impl Group {
         if let Proposal::Add(a) = &proposal {
             self.check_key_package_to_send(&a.key_package)?;
         }
+        // A new type's handler may require a PublicMessage (ProposalFlags::
+        // public_message_only) and limit what may be pending.
+        let mut public_only = false;
+        if let Some((c, h)) = match &proposal {
+            Proposal::Custom(c) => self.config.hooks.proposal(c.proposal_type).map(|h| (c, h.clone())),
+            _ => None,
+        } {
+            let own = Sender::Member(self.own_leaf());
+            h.validate(self, &own, &c.body)?;
+            h.check_pending(self, &own, &c.body)?;
+            public_only = h.flags().public_message_only;
+        }
         let content = self.framed(FramedContentBody::Proposal(proposal.clone()), authenticated_data)?;
-        let (msg, ac) = self.protect_handshake(content, None)?;
+        let (msg, ac) = self.protect_handshake(content, None, public_only)?;
         let reference = self.proposal_ref(&ac)?;
         self.pending.push(CachedProposal {
             reference,
@@ -1005,6 +1018,7 @@ impl Group {
                         return Err(PeerError::InvalidWireFormatForContent.into());
                     }
                     h.validate(self, &ac.content.sender, &c.body)?;
+                    h.check_pending(self, &ac.content.sender, &c.body)?;
                 }
                 if ac.content.sender == Sender::Member(self.own_leaf()) {
                     return Err(PeerError::OwnProposal.into());

@@ -850,8 +850,8 @@ impl ApqSession {
         forced: Option<Vec<ApqInfoUpdate>>,
     ) -> Result<ApqCommitOutput, Error> {
         self.usable()?;
-        if t_proposals.iter().chain(&pq_proposals).any(|p| matches!(p, Proposal::ReInit(_))) {
-            return Err(Error::UnsupportedInSession("ReInit"));
+        if let Some(what) = t_proposals.iter().chain(&pq_proposals).find_map(|p| self.unsupported(p)) {
+            return Err(Error::UnsupportedInSession(what));
         }
         let (t_new, pq_new) = (self.t_group.epoch() + 1, self.pq_group.epoch() + 1);
         let check = forced.is_none();
@@ -949,8 +949,8 @@ impl ApqSession {
         if proposals.iter().any(|p| matches!(p, Proposal::Add(_) | Proposal::Remove(_))) {
             return Err(Error::MembershipChangeInPartial);
         }
-        if proposals.iter().any(|p| matches!(p, Proposal::ReInit(_))) {
-            return Err(Error::UnsupportedInSession("ReInit"));
+        if let Some(what) = proposals.iter().find_map(|p| self.unsupported(p)) {
+            return Err(Error::UnsupportedInSession(what));
         }
         let out = self.t_group.commit(CommitOptions {
             proposals,
@@ -974,10 +974,23 @@ impl ApqSession {
 
     /// A proposal outside a FULL commit: no Add, Remove or ExternalInit,
     /// no APQInfo update.
+    /// The proposals a session does not support (gap 5): ReInit, and
+    /// SelfRemove, whose handler the draft's installation brings into both
+    /// groups but which would remove a member from one group only.
+    fn unsupported(&self, p: &Proposal) -> Option<&'static str> {
+        match p {
+            Proposal::ReInit(_) => Some("ReInit"),
+            Proposal::Custom(c) if c.proposal_type == self.t.ext.code_points().self_remove => Some("SelfRemove"),
+            _ => None,
+        }
+    }
+
     fn check_t_only_proposal(&self, p: &Proposal) -> Result<(), Error> {
+        if let Some(what) = self.unsupported(p) {
+            return Err(Error::UnsupportedInSession(what));
+        }
         match p {
             Proposal::Add(_) | Proposal::Remove(_) | Proposal::ExternalInit(_) => Err(Error::MembershipChangeInPartial),
-            Proposal::ReInit(_) => Err(Error::UnsupportedInSession("ReInit")),
             Proposal::Custom(c) if c.proposal_type == self.t.ext.code_points().app_data_update => {
                 match decode::<mlsx_extensions::AppDataUpdate>(&c.body) {
                     Ok(u) if u.component_id != APQ_MLS_INFO => Ok(()),

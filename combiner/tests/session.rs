@@ -705,13 +705,25 @@ fn reinit_and_self_remove_are_not_part_of_a_session() {
     let proposal = t.propose(r, b"").unwrap();
     refused(&mut s, &proposal, |e| matches!(e, Error::UnsupportedInSession("ReInit")));
     assert!(s[1].t_group().pending_proposals().is_empty());
-    // SelfRemove (0x000a) has no handler in a session's groups.
+    // SelfRemove (0x000a) would remove a member from one group only: it is
+    // refused when sending and, alone in the T group, when received (never
+    // cached), so no commit of either kind can include it.
     let self_remove = Proposal::Custom(mlsx_base::codec::CustomProposal::new(
         mlsx_base::codec::ProposalType(0x000a),
         vec![],
     ));
-    let err = s[2].partial_commit(vec![self_remove]).unwrap_err();
-    assert!(matches!(err, Error::Base(_)), "{err:?}");
+    assert!(matches!(
+        s[2].partial_commit(vec![self_remove.clone()]),
+        Err(Error::UnsupportedInSession("SelfRemove"))
+    ));
+    assert!(matches!(
+        s[2].full_commit(vec![self_remove.clone()], vec![]),
+        Err(Error::UnsupportedInSession("SelfRemove"))
+    ));
+    let (t, _) = s[2].raw_groups_mut();
+    let request = t.propose(self_remove, b"").unwrap();
+    refused(&mut s, &request, |e| matches!(e, Error::UnsupportedInSession("SelfRemove")));
+    assert!(s[1].t_group().pending_proposals().is_empty());
     let out = s[2].partial_commit(vec![]).unwrap();
     s[2].confirm().unwrap();
     for i in [0, 1] {

@@ -577,9 +577,8 @@ impl mlsx_base::group::hooks::WireFormatHandler for PairHandler {
     fn process(&self, _: &Group, body: &[u8]) -> Result<mlsx_base::group::hooks::Envelope, mlsx_base::Error> {
         let pair = open_pair_body(body).map_err(|e| mlsx_base::Error::Hook(Box::new(e)))?;
         Ok(mlsx_base::group::hooks::Envelope {
-            sender: None,
-            data: vec![],
             inner: vec![pair.t_message, pair.pq_message],
+            ..mlsx_base::group::hooks::Envelope::default()
         })
     }
 }

@@ -19,6 +19,9 @@ const MODULES: &[(&str, &str, bool)] = &[
     ("extension_vectors", "../test-vectors/tests/extension_vectors.rs", false),
 ];
 
+/// Fewer rows than this means the table was not parsed.
+const MIN_ROWS: usize = 50;
+
 /// Tests that need not be cited in the table: (`module::name`, reason).
 const NOT_RULES: &[(&str, &str)] = &[];
 

@@ -93,6 +93,33 @@ pub enum Error {
     /// "self-remove-capable").
     #[error("not every member supports SelfRemove")]
     NotSelfRemoveCapable,
+    /// A targeted message for another group.
+    #[error("targeted message for another group")]
+    TargetedWrongGroup,
+    /// A targeted message of another epoch (only the current one is
+    /// accepted).
+    #[error("targeted message of epoch {message}, the group is at {group}")]
+    TargetedWrongEpoch {
+        /// The message's epoch.
+        message: u64,
+        /// The group's.
+        group: u64,
+    },
+    /// A targeted message for another member.
+    #[error("targeted message for leaf {0}, not for us")]
+    TargetedNotForUs(u32),
+    /// A targeted message to a leaf that is blank or outside the tree.
+    #[error("no member at leaf {0} to send a targeted message to")]
+    TargetedUnknownRecipient(u32),
+    /// The sender data of a targeted message does not decrypt.
+    #[error("targeted message sender data does not decrypt")]
+    TargetedSenderData,
+    /// A targeted message's sender is a blank leaf or outside the tree.
+    #[error("targeted message from leaf {0}, which is not a member")]
+    TargetedUnknownSender(u32),
+    /// A targeted message's padding has a non-zero byte (malformed).
+    #[error("targeted message padding is not all zero")]
+    TargetedNonZeroPadding,
 }
 
 impl From<mlsx_base::Error> for Error {

@@ -114,6 +114,7 @@ mod handlers;
 pub mod safe;
 mod safe_aad;
 mod self_remove;
+pub mod targeted;
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};

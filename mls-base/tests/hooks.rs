@@ -387,6 +387,7 @@ impl WireFormatHandler for SealedHandler {
             sender: Some(LeafIndex(b.sender)),
             data: pt.as_bytes().to_vec(),
             inner: vec![],
+            ..Envelope::default()
         })
     }
 }

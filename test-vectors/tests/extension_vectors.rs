@@ -31,6 +31,8 @@ fn committed_extension_vectors_pass() {
         ("safe-aad-message.json", SUITES),
         ("app-data-update.json", 6 * SUITES),
         ("application-psk.json", 3 * SUITES),
+        // draft-ietf-mls-targeted-messages's own three vectors.
+        ("targeted-messages.json", 3),
     ] {
         let path = extensions_dir().join(name);
         let report = run_file(&path, &provider).unwrap();

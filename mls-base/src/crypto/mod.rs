@@ -22,6 +22,10 @@ use crate::error::CryptoError;
 /// An HPKE `(enc, ciphertext)` pair.
 pub type HpkeSealed = (Vec<u8>, Vec<u8>);
 
+/// Builds an HPKE `aad` from the KEM output `enc`
+/// ([`CipherSuiteProvider::hpke_seal_psk`]).
+pub type AadOf<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, CryptoError> + 'a;
+
 /// The primitives of one MLS cipher suite (RFC 9420 §5.1).
 ///
 /// Public keys are passed as their wire serialization (`SerializePublicKey`
@@ -82,6 +86,39 @@ pub trait CipherSuiteProvider: Send + Sync + std::fmt::Debug {
     ) -> Result<Secret, CryptoError> {
         let _ = pk;
         self.hpke_open(enc, sk, info, aad, ct)
+    }
+    /// HPKE in PSK mode (RFC 9180 §5.1.2): `SetupPSKS(pk, info, psk,
+    /// psk_id)`, then `Seal(aad, pt)` with the `aad` that `aad_of` builds
+    /// from `enc` (a protocol whose AAD covers the KEM output, such as
+    /// targeted messages, cannot use the single-shot `SealPSK`). Returns
+    /// `(enc, ct)`. The default reports that the provider lacks PSK mode.
+    fn hpke_seal_psk(
+        &self,
+        pk: &[u8],
+        info: &[u8],
+        psk: &[u8],
+        psk_id: &[u8],
+        aad_of: &AadOf<'_>,
+        pt: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+        let _ = (pk, info, psk, psk_id, aad_of, pt);
+        Err(CryptoError::Provider("HPKE PSK mode is not supported by this provider".into()))
+    }
+    /// HPKE `OpenPSK(enc, sk, info, aad, ct, psk, psk_id)` (RFC 9180
+    /// §6.1). The default reports that the provider lacks PSK mode.
+    #[allow(clippy::too_many_arguments)]
+    fn hpke_open_psk(
+        &self,
+        enc: &[u8],
+        sk: &HpkePrivateKey,
+        info: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+        psk: &[u8],
+        psk_id: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        let _ = (enc, sk, info, aad, ct, psk, psk_id);
+        Err(CryptoError::Provider("HPKE PSK mode is not supported by this provider".into()))
     }
     /// `SetupBaseS(pk, info)` then `Export(exporter_context, len)`: returns `(enc, secret)`.
     fn hpke_export_sender(&self, pk: &[u8], info: &[u8], exporter_context: &[u8], len: usize) -> Result<(Vec<u8>, Secret), CryptoError>;

@@ -259,6 +259,9 @@ pub struct Envelope {
     pub sender: Option<LeafIndex>,
     /// Data for the application.
     pub data: Vec<u8>,
+    /// Authenticated but unencrypted data that came with it, if the format
+    /// has any.
+    pub authenticated_data: Vec<u8>,
     /// Messages carried inside, for the application to process (possibly
     /// in other groups).
     pub inner: Vec<MlsMessage>,

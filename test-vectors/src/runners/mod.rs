@@ -14,6 +14,7 @@ mod passive_client;
 mod pq;
 mod psk_secret;
 mod secret_tree;
+mod targeted;
 mod transcript_hashes;
 mod tree_math;
 mod tree_operations;
@@ -109,6 +110,9 @@ pub enum FileKind {
     AppDataUpdate,
     /// `extensions/application-psk.json`: application PSKs (mlsx's own).
     ApplicationPsk,
+    /// `extensions/targeted-messages.json`: the vectors of
+    /// draft-ietf-mls-targeted-messages's appendix.
+    TargetedMessages,
     /// `combiner/key-schedule.json`: a FULL commit's link from the PQ
     /// epoch to the T epoch (mlsx's own).
     CombinerKeySchedule,
@@ -181,6 +185,7 @@ impl FileKind {
             (_, "extensions", "safe-aad-message.json") => Self::SafeAadMessage,
             (_, "extensions", "app-data-update.json") => Self::AppDataUpdate,
             (_, "extensions", "application-psk.json") => Self::ApplicationPsk,
+            (_, "extensions", "targeted-messages.json") => Self::TargetedMessages,
             (_, "combiner", "key-schedule.json") => Self::CombinerKeySchedule,
             (_, "combiner", "passive-client.json") => Self::CombinerPassiveClient,
             ("ml-kem", "acvp", "key-gen.json") => Self::MlKemAcvpKeyGen,
@@ -224,6 +229,7 @@ impl FileKind {
             Self::SafeAadMessage => extensions::safe_aad_message_run(json, provider, report),
             Self::AppDataUpdate => extensions::app_data_update_run(json, provider, report),
             Self::ApplicationPsk => extensions::app_psk_run(json, provider, report),
+            Self::TargetedMessages => targeted::run(json, provider, report),
             Self::CombinerKeySchedule => combiner::key_schedule_run(json, provider, report),
             Self::CombinerPassiveClient => combiner::passive_run(json, provider, report),
         }

@@ -147,6 +147,35 @@ impl CipherSuiteProvider for ComposedSuite {
         self.hpke.key_schedule(shared.as_bytes(), info)?.open(0, aad, ct)
     }
 
+    fn hpke_seal_psk(
+        &self,
+        pk: &[u8],
+        info: &[u8],
+        psk: &[u8],
+        psk_id: &[u8],
+        aad_of: &crate::crypto::AadOf<'_>,
+        pt: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+        let (shared, enc) = self.kem.encap(pk)?;
+        let context = self.hpke.key_schedule_psk(shared.as_bytes(), info, psk, psk_id)?;
+        let ct = context.seal(0, &aad_of(&enc)?, pt)?;
+        Ok((enc, ct))
+    }
+
+    fn hpke_open_psk(
+        &self,
+        enc: &[u8],
+        sk: &HpkePrivateKey,
+        info: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+        psk: &[u8],
+        psk_id: &[u8],
+    ) -> Result<Secret, CryptoError> {
+        let shared = self.kem.decap(enc, sk).map_err(|_| CryptoError::DecryptionFailed)?;
+        self.hpke.key_schedule_psk(shared.as_bytes(), info, psk, psk_id)?.open(0, aad, ct)
+    }
+
     fn hpke_export_sender(&self, pk: &[u8], info: &[u8], exporter_context: &[u8], len: usize) -> Result<(Vec<u8>, Secret), CryptoError> {
         let (shared, enc) = self.kem.encap(pk)?;
         let secret = self.hpke.key_schedule(shared.as_bytes(), info)?.export(exporter_context, len)?;

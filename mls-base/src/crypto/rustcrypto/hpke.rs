@@ -278,6 +278,11 @@ pub struct HpkeSuite {
     pub aead: AeadAlg,
 }
 
+/// `mode_base` (RFC 9180 §5.1).
+const MODE_BASE: u8 = 0x00;
+/// `mode_psk` (RFC 9180 §5.1).
+const MODE_PSK: u8 = 0x01;
+
 /// A base-mode encryption context (RFC 9180 §5.2): the key, base nonce and
 /// exporter secret, zeroized on drop.
 #[derive(Debug)]
@@ -313,12 +318,27 @@ impl HpkeSuite {
     }
 
     pub(crate) fn key_schedule_hashed(&self, shared_secret: &[u8], info_hash: &Secret) -> Result<HpkeContext, CryptoError> {
+        self.schedule(MODE_BASE, shared_secret, info_hash, b"", b"")
+    }
+
+    /// `KeySchedule(mode_psk, shared_secret, info, psk, psk_id)` (RFC 9180
+    /// §5.1, §5.1.2). `VerifyPSKInputs`: PSK mode needs a non-empty `psk`
+    /// and `psk_id`.
+    pub fn key_schedule_psk(&self, shared_secret: &[u8], info: &[u8], psk: &[u8], psk_id: &[u8]) -> Result<HpkeContext, CryptoError> {
+        if psk.is_empty() || psk_id.is_empty() {
+            return Err(CryptoError::InvalidLength(0));
+        }
+        let info_hash = self.info_hash(info);
+        self.schedule(MODE_PSK, shared_secret, &info_hash, psk, psk_id)
+    }
+
+    fn schedule(&self, mode: u8, shared_secret: &[u8], info_hash: &Secret, psk: &[u8], psk_id: &[u8]) -> Result<HpkeContext, CryptoError> {
         let sid = self.suite_id();
-        let psk_id_hash = labeled_extract(self.kdf, &sid, b"", b"psk_id_hash", b"");
-        let mut ctx = vec![0x00u8]; // mode_base
+        let psk_id_hash = labeled_extract(self.kdf, &sid, b"", b"psk_id_hash", psk_id);
+        let mut ctx = vec![mode];
         ctx.extend_from_slice(psk_id_hash.as_bytes());
         ctx.extend_from_slice(info_hash.as_bytes());
-        let secret = labeled_extract(self.kdf, &sid, shared_secret, b"secret", b"");
+        let secret = labeled_extract(self.kdf, &sid, shared_secret, b"secret", psk);
         Ok(HpkeContext {
             aead: self.aead,
             kdf: self.kdf,

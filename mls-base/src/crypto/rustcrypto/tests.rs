@@ -105,6 +105,51 @@ fn native_hpke_matches_hpke_rs() {
     }
 }
 
+/// PSK mode (RFC 9180 §5.1.2) agrees with `hpke-rs` both ways; the AAD
+/// built from `enc` is the one used; empty PSK inputs are refused.
+#[test]
+fn psk_mode_matches_hpke_rs() {
+    use hpke_rs::{Hpke, HpkePrivateKey as RsSk, HpkePublicKey as RsPk, Mode};
+    use hpke_rs_crypto::types::{AeadAlgorithm as A, KdfAlgorithm as F, KemAlgorithm as K};
+    use hpke_rs_rust_crypto::HpkeRustCrypto;
+
+    let (psk, psk_id) = (&[7u8; 32][..], &b"psk id"[..]);
+    for (suite, kem, kdf, aead) in [
+        (1u16, K::DhKem25519, F::HkdfSha256, A::Aes128Gcm),
+        (3, K::DhKem25519, F::HkdfSha256, A::ChaCha20Poly1305),
+        (7, K::DhKemP384, F::HkdfSha384, A::Aes256Gcm),
+    ] {
+        let native = rfc9420_suite(CipherSuite(suite)).unwrap();
+        let mut rs = Hpke::<HpkeRustCrypto>::try_new(Mode::Psk, kem, kdf, aead).unwrap();
+        let (sk, pk) = native.kem_generate_key_pair().unwrap();
+        let (rs_sk, rs_pk) = (RsSk::new(sk.as_bytes().to_vec()), RsPk::new(pk.clone()));
+        let aad_of = |enc: &[u8]| Ok([b"aad:".as_slice(), enc].concat());
+        let (enc, ct) = native.hpke_seal_psk(&pk, b"info", psk, psk_id, &aad_of, b"pt").unwrap();
+        let aad = [b"aad:".as_slice(), &enc].concat();
+        assert_eq!(
+            rs.open(&enc, &rs_sk, b"info", &aad, &ct, Some(psk), Some(psk_id), None).unwrap(),
+            b"pt",
+            "suite {suite}"
+        );
+        assert!(native.hpke_open_psk(&enc, &sk, b"info", b"other", &ct, psk, psk_id).is_err());
+        assert!(native.hpke_open_psk(&enc, &sk, b"info", &aad, &ct, &[8u8; 32], psk_id).is_err());
+        let (enc, ct) = rs.seal(&rs_pk, b"info", b"aad", b"pt", Some(psk), Some(psk_id), None).unwrap();
+        assert_eq!(
+            native
+                .hpke_open_psk(&enc, &sk, b"info", b"aad", &ct, psk, psk_id)
+                .unwrap()
+                .as_bytes(),
+            b"pt"
+        );
+        assert!(
+            native.hpke_open(&enc, &sk, b"info", b"aad", &ct).is_err(),
+            "base mode must not open PSK mode"
+        );
+        assert!(native.hpke_seal_psk(&pk, b"info", b"", psk_id, &aad_of, b"pt").is_err());
+        assert!(native.hpke_seal_psk(&pk, b"info", psk, b"", &aad_of, b"pt").is_err());
+    }
+}
+
 #[test]
 fn labeled_encryption_round_trip() {
     for cs in suites() {

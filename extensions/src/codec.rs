@@ -102,6 +102,67 @@ pub struct AppEphemeral {
     pub data: VLBytes,
 }
 
+/// `MessageRange` (§6.1): the application messages of one sender whose
+/// generations run from `first_generation` to `last_generation`,
+/// inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
+pub struct MessageRange {
+    /// The sender's leaf index.
+    pub sender: u32,
+    /// The first generation.
+    pub first_generation: u32,
+    /// The last generation.
+    pub last_generation: u32,
+}
+
+/// `AppAck` (§6.1): the data of an AppEphemeral proposal of component
+/// `app_ack`, acknowledging application messages received in the epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
+pub struct AppAck {
+    /// The ranges received.
+    pub received_ranges: Vec<MessageRange>,
+}
+
+/// `Parameter` (§6.2): one parameter of a media type; the value without
+/// the quotes of an RFC 2045 quoted-string or the backslash of a
+/// quoted-pair.
+#[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
+pub struct Parameter {
+    /// The name.
+    pub parameter_name: VLBytes,
+    /// The value.
+    pub parameter_value: VLBytes,
+}
+
+/// `MediaType` (§6.2): `type/subtype` and its parameters. An empty type in
+/// [`ApplicationFraming`] stands for the first type of the group's list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
+pub struct MediaType {
+    /// The IANA top-level type, "/", and the subtype (the field `type`).
+    pub media_type: VLBytes,
+    /// Zero or more parameters.
+    pub parameters: Vec<Parameter>,
+}
+
+/// `MediaTypeList` (§6.2), the data of the `content_media_types`
+/// component: in a LeafNode the types its client can receive, in the
+/// GroupContext those every member must support. Never empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
+pub struct MediaTypeList {
+    /// The types, in order.
+    pub media_type_list: Vec<MediaType>,
+}
+
+/// `ApplicationFraming` (§6.2): the `application_data` of a group whose
+/// GroupContext has `content_media_types`.
+#[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
+pub struct ApplicationFraming {
+    /// The content's type (empty: the group's first type).
+    pub media_type: MediaType,
+    /// The content.
+    pub inner_application_content: VLBytes,
+}
+
 /// `SafeAADItem` (§4.9).
 #[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct SafeAadItem {

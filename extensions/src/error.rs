@@ -120,6 +120,22 @@ pub enum Error {
     /// A targeted message's padding has a non-zero byte (malformed).
     #[error("targeted message padding is not all zero")]
     TargetedNonZeroPadding,
+    /// A media type that does not parse, or a malformed
+    /// `content_media_types` list (§6.2: never empty).
+    #[error("invalid media type: {0}")]
+    InvalidMediaType(String),
+    /// Application data of a group with `content_media_types` that is not
+    /// an `ApplicationFraming` (§6.2).
+    #[error("application data is not an ApplicationFraming, which content_media_types requires")]
+    UnframedApplicationData,
+    /// A member, or a client about to be added, does not advertise a media
+    /// type the group requires (§6.2: SHOULD NOT add it).
+    #[error("a member does not support the required media type {0}")]
+    MediaTypeUnsupported(String),
+    /// The group has no `content_media_types`: its application data is not
+    /// framed.
+    #[error("the group has no content_media_types")]
+    NoContentMediaTypes,
 }
 
 impl From<mlsx_base::Error> for Error {

@@ -156,7 +156,10 @@ impl ProposalHandler for AppEphemeralHandler {
             component
                 .check_ephemeral(e.data.as_slice(), &origin(state, item.sender))
                 .map_err(rejected(e.component_id))?;
-            state.record(item.body.to_vec());
+            // The sender first, for Extensions::app_ephemeral_with_senders.
+            let mut record = mlsx_base::codec::encode(&item.sender)?;
+            record.extend_from_slice(item.body);
+            state.record(record);
         }
         Ok(())
     }
@@ -353,5 +356,34 @@ impl PskStore for ComponentPsks {
             }
             other => self.previous.as_ref()?.psk(other),
         }
+    }
+}
+
+// ------------------------------------------------------------ content framing
+
+/// §6.2: in a group whose GroupContext has `content_media_types`, every
+/// `application_data` is an `ApplicationFraming`, sent and received.
+#[derive(Debug)]
+pub(crate) struct ContentFraming(pub(crate) Arc<Shared>);
+
+impl ContentFraming {
+    fn check(&self, context: &GroupContext, data: &[u8]) -> Result<(), mlsx_base::Error> {
+        if crate::media::framed(context, self.0.code_points.app_data_dictionary)?.is_some()
+            && decode::<crate::codec::ApplicationFraming>(data).is_err()
+        {
+            return Err(Error::UnframedApplicationData.into());
+        }
+        Ok(())
+    }
+}
+
+impl FramingHandler for ContentFraming {
+    fn frame_application_data(&self, context: &GroupContext, data: Vec<u8>) -> Result<Vec<u8>, mlsx_base::Error> {
+        self.check(context, &data)?;
+        Ok(data)
+    }
+
+    fn check_application_data(&self, context: &GroupContext, data: &[u8]) -> Result<(), mlsx_base::Error> {
+        self.check(context, data)
     }
 }

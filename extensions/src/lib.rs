@@ -105,12 +105,15 @@
 
 #![deny(missing_docs)]
 
+mod app_ack;
 pub mod codec;
 mod component;
 mod dictionary;
 mod error;
 pub mod exporter;
 mod handlers;
+mod last_resort;
+pub mod media;
 pub mod safe;
 mod safe_aad;
 mod self_remove;
@@ -123,18 +126,22 @@ use std::sync::Arc;
 use mlsx_base::codec::syntax::{BodySyntax, register_proposal_syntax};
 use mlsx_base::codec::{
     CustomProposal, DeserializeBytes, Extension, ExtensionType, FramedContentBody, GroupContext, MlsMessage, MlsMessageBody,
-    PreSharedKeyId, PreSharedKeyProposal, Proposal, ProposalType, Psk, RequiredCapabilities, VLBytes, WireFormat, decode, encode,
+    PreSharedKeyId, PreSharedKeyProposal, Proposal, ProposalType, Psk, RequiredCapabilities, Sender, VLBytes, WireFormat, decode, encode,
 };
 use mlsx_base::crypto::CipherSuiteProvider;
 use mlsx_base::group::{Group, GroupConfig, Identity, StagedCommit};
 
+pub use app_ack::{AckTracker, AppAckComponent, Losses};
 pub use codec::{
-    AppDataChange, AppDataDictionary, AppDataUpdate, AppDataUpdateOperation, AppEphemeral, ComponentData, ComponentId,
-    ComponentOperationLabel, ComponentsList, SafeAad, SafeAadItem, WireFormats,
+    AppAck, AppDataChange, AppDataDictionary, AppDataUpdate, AppDataUpdateOperation, AppEphemeral, ApplicationFraming, ComponentData,
+    ComponentId, ComponentOperationLabel, ComponentsList, MediaType, MediaTypeList, MessageRange, Parameter, SafeAad, SafeAadItem,
+    WireFormats,
 };
 pub use component::{Component, ComponentKey, Origin, Rejection};
 pub use error::Error;
 pub use exporter::{APPLICATION_EXPORT_LABEL, ExporterTree};
+pub use last_resort::{LastResortKeyPackages, LastResortPolicy};
+pub use media::ContentMediaTypes;
 pub use safe::{GroupKey, safe_encrypt_with_label, safe_verify_with_label};
 
 use handlers::{
@@ -300,6 +307,7 @@ impl Extensions {
             .with_extension(Arc::new(SupportedWireFormatsHandler(shared.clone())))
             .with_extension(Arc::new(RequiredWireFormatsHandler(shared.clone())))
             .with_framing(Arc::new(SafeAadFraming(shared.clone())))
+            .with_framing(Arc::new(handlers::ContentFraming(shared.clone())))
             .with_psk_store(Arc::new(ComponentPsks { shared, previous }));
         // GroupInfo: the application's entries stay; a GREASE entry is
         // added (drawn once per installation).
@@ -453,6 +461,105 @@ impl Extensions {
         )
     }
 
+    /// Advertises the media types a client can receive (§6.2: SHOULD): the
+    /// `content_media_types` entry of its leaves' `app_data_dictionary`.
+    /// Register [`ContentMediaTypes`] too, so that `advertise` lists the
+    /// component in `app_components`.
+    pub fn advertise_media_types(&self, identity: &mut Identity, list: &MediaTypeList) -> Result<(), Error> {
+        let t = self.code_points.app_data_dictionary;
+        let mut d = AppDataDictionary::find(&identity.leaf_extensions, t)?.unwrap_or_default();
+        d.set(CONTENT_MEDIA_TYPES, list.to_data()?);
+        identity.leaf_extensions.retain(|e| e.extension_type != t);
+        identity.leaf_extensions.push(d.to_extension(t)?);
+        if !identity.capabilities.extensions.contains(&t) {
+            identity.capabilities.extensions.push(t);
+        }
+        Ok(())
+    }
+
+    /// The media types a GroupContext requires, if any (§6.2).
+    pub fn required_media_types(&self, context: &GroupContext) -> Result<Option<MediaTypeList>, Error> {
+        media::framed(context, self.code_points.app_data_dictionary)
+    }
+
+    /// The media types a leaf advertises, if any.
+    pub fn leaf_media_types(&self, leaf: &mlsx_base::codec::LeafNode) -> Result<Option<MediaTypeList>, Error> {
+        match AppDataDictionary::find(&leaf.extensions, self.code_points.app_data_dictionary)? {
+            Some(d) => media::required(&d),
+            None => Ok(None),
+        }
+    }
+
+    /// §6.2: "SHOULD NOT add an MLS client … unless all the members …
+    /// advertise support for all the required media types". Checks the
+    /// group's members, less those `removed`, and the clients of
+    /// `key_packages` before a commit that adds them. Receivers do not
+    /// apply this rule (it is not a MUST), so groups made by other
+    /// implementations stay usable.
+    pub fn check_media_type_support(
+        &self,
+        group: &Group,
+        key_packages: &[mlsx_base::codec::KeyPackage],
+        removed: &[mlsx_base::tree::math::LeafIndex],
+    ) -> Result<(), Error> {
+        let Some(required) = self.required_media_types(group.context())? else {
+            return Ok(());
+        };
+        let leaves = group
+            .members()
+            .filter(|(l, _)| !removed.contains(l))
+            .map(|(_, leaf)| leaf)
+            .chain(key_packages.iter().map(|kp| &kp.leaf_node));
+        for leaf in leaves {
+            let theirs = self.leaf_media_types(leaf)?.unwrap_or_default();
+            if let Some(t) = required.media_type_list.iter().find(|t| !theirs.supports(t)) {
+                return Err(Error::MediaTypeUnsupported(t.to_text()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Frames content for a group that requires it (§6.2): `media_type`
+    /// `None` sends the empty type, which stands for the group's first one.
+    /// In a group without `content_media_types` the content goes unframed.
+    pub fn frame_content(&self, context: &GroupContext, media_type: Option<&MediaType>, content: &[u8]) -> Result<Vec<u8>, Error> {
+        match self.required_media_types(context)? {
+            Some(_) => media::frame(media_type, content),
+            None => Ok(content.to_vec()),
+        }
+    }
+
+    /// Reads received application data of a group that frames it: the
+    /// content's media type (the group's first for the empty type) and the
+    /// content.
+    pub fn unframe_content(&self, context: &GroupContext, data: &[u8]) -> Result<(MediaType, Vec<u8>), Error> {
+        let required = self.required_media_types(context)?.ok_or(Error::NoContentMediaTypes)?;
+        media::unframe(&required, data)
+    }
+
+    /// Marks the KeyPackages an identity makes as last resort (§6.4): an
+    /// empty `last_resort_key_package` entry in their `app_data_dictionary`.
+    /// Call it after [`Self::advertise`] (which keeps the entry).
+    pub fn mark_last_resort(&self, identity: &mut Identity) -> Result<(), Error> {
+        let t = self.code_points.app_data_dictionary;
+        let mut d = AppDataDictionary::find(&identity.key_package_extensions, t)?.unwrap_or_default();
+        d.set(LAST_RESORT_KEY_PACKAGE, vec![]);
+        identity.key_package_extensions.retain(|e| e.extension_type != t);
+        identity.key_package_extensions.push(d.to_extension(t)?);
+        if !identity.capabilities.extensions.contains(&t) {
+            identity.capabilities.extensions.push(t);
+        }
+        Ok(())
+    }
+
+    /// Whether a KeyPackage is marked last resort (§6.4).
+    pub fn is_last_resort(&self, key_package: &mlsx_base::codec::KeyPackage) -> Result<bool, Error> {
+        Ok(
+            AppDataDictionary::find(&key_package.extensions, self.code_points.app_data_dictionary)?
+                .is_some_and(|d| d.get(LAST_RESORT_KEY_PACKAGE).is_some()),
+        )
+    }
+
     /// A SelfRemove proposal (§6.3), for [`Group::propose`](mlsx_base::group::Group::propose);
     /// [`Self::leave`] checks the group first.
     pub fn self_remove(&self) -> Proposal {
@@ -522,11 +629,20 @@ impl Extensions {
     /// The AppEphemeral proposals of a staged commit, in the order they
     /// were applied (commit order, §4.8).
     pub fn app_ephemeral_of(&self, staged: &StagedCommit) -> Result<Vec<AppEphemeral>, Error> {
+        Ok(self.app_ephemeral_with_senders(staged)?.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// [`Self::app_ephemeral_of`] with the sender of each proposal (the
+    /// committer for proposals by value).
+    pub fn app_ephemeral_with_senders(&self, staged: &StagedCommit) -> Result<Vec<(Sender, AppEphemeral)>, Error> {
         staged
             .hook_records()
             .iter()
             .filter(|(t, _)| *t == self.code_points.app_ephemeral)
-            .map(|(_, body)| Ok(decode(body)?))
+            .map(|(_, record)| {
+                let (sender, body) = Sender::tls_deserialize_bytes(record)?;
+                Ok((sender, decode(body)?))
+            })
             .collect()
     }
 

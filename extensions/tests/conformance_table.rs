@@ -15,6 +15,9 @@ const MODULES: &[(&str, &str, bool)] = &[
     ("end_to_end", "tests/end_to_end.rs", true),
     ("interop_openmls", "tests/interop_openmls.rs", true),
     ("self_remove", "tests/self_remove.rs", true),
+    ("app_ack", "tests/app_ack.rs", true),
+    ("last_resort", "tests/last_resort.rs", true),
+    ("media_types", "tests/media_types.rs", true),
     ("extension_vectors", "../test-vectors/tests/extension_vectors.rs", false),
     ("hooks", "../mls-base/tests/hooks.rs", false),
 ];

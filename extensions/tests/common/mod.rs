@@ -125,6 +125,11 @@ pub struct Member {
 impl Member {
     /// A client with the four test components; `psk` is its Vault value.
     pub fn new(psk: Option<&[u8]>) -> Self {
+        Self::with(psk, vec![])
+    }
+
+    /// [`Member::new`] with more components.
+    pub fn with(psk: Option<&[u8]>, extra: Vec<Arc<dyn Component>>) -> Self {
         let mut ext = Extensions::new();
         let log = Arc::new(Mutex::new(vec![]));
         let mut keys = BTreeMap::new();
@@ -133,7 +138,10 @@ impl Member {
             Arc::new(Receipts),
             Arc::new(Vault(psk.map(<[u8]>::to_vec))),
             Arc::new(Log(log.clone())),
-        ] {
+        ]
+        .into_iter()
+        .chain(extra)
+        {
             let id = c.id();
             keys.insert(id, ext.register(c).unwrap());
         }
@@ -186,7 +194,12 @@ impl Member {
 /// Alice creates the group with `requirements` and adds the others in one
 /// commit; every member gets the Vault PSK value `b"secret"`.
 pub fn group(cs: &Arc<dyn CipherSuiteProvider>, n: usize, requirements: &GroupRequirements) -> Vec<Member> {
-    let mut members: Vec<Member> = (0..n).map(|_| Member::new(Some(b"secret"))).collect();
+    group_of(cs, (0..n).map(|_| Member::new(Some(b"secret"))).collect(), requirements)
+}
+
+/// [`group`] of the given members.
+pub fn group_of(cs: &Arc<dyn CipherSuiteProvider>, mut members: Vec<Member>, requirements: &GroupRequirements) -> Vec<Member> {
+    let n = members.len();
     let context = members[0].ext.group_context_extensions(requirements).unwrap();
     let alice_id = members[0].identity(cs.as_ref(), "member0");
     let alice = Group::create_with_extensions(

@@ -404,6 +404,10 @@ pub enum Received {
         authenticated_data: Vec<u8>,
         /// The epoch it was sent in.
         epoch: u64,
+        /// Its generation in the sender's application ratchet of that
+        /// epoch (RFC 9420 §9), what AppAck acknowledges
+        /// (draft-ietf-mls-extensions §6.1).
+        generation: u32,
     },
     /// A proposal, now cached for a later commit.
     Proposal(CachedProposal),
@@ -862,6 +866,15 @@ impl Group {
         Ok(msg)
     }
 
+    /// The generation our next application message will have in this
+    /// epoch (RFC 9420 §9: our application ratchet's current generation),
+    /// for acknowledgement schemes such as AppAck
+    /// (draft-ietf-mls-extensions §6.1).
+    pub fn next_application_generation(&self) -> u32 {
+        self.secret_tree
+            .generation(self.own_leaf().0, crate::schedule::secret_tree::RatchetType::Application)
+    }
+
     /// A signed update of our own leaf for an Update proposal (new encryption key).
     pub fn propose_update(&mut self) -> Result<MlsMessage, Error> {
         let cs = self.cs.as_ref();
@@ -931,8 +944,9 @@ impl Group {
                     .leaf(leaf)
                     .map(|l| l.signature_key.as_slice().to_vec())
                     .ok_or(PeerError::UnknownSender)?;
+                let generation = dec.generation();
                 let ac = dec.verify(self.cs.as_ref(), &key, &self.context)?;
-                self.accept(ac, Some(staged))
+                self.accept(ac, Some((staged, generation)))
             }
             MlsMessageBody::Custom(c) => {
                 let h = self
@@ -982,7 +996,13 @@ impl Group {
         }
     }
 
-    fn accept(&mut self, ac: AuthenticatedContent, staged: Option<crate::schedule::StagedRatchet>) -> Result<Received, Error> {
+    /// `ratchet`: for a PrivateMessage, the staged ratchet step and the
+    /// message's generation.
+    fn accept(&mut self, ac: AuthenticatedContent, ratchet: Option<(crate::schedule::StagedRatchet, u32)>) -> Result<Received, Error> {
+        let (staged, generation) = match ratchet {
+            Some((s, g)) => (Some(s), g),
+            None => (None, 0),
+        };
         self.config
             .hooks
             .check_aad(&self.context, ac.content.authenticated_data.as_slice())?;
@@ -1004,6 +1024,7 @@ impl Group {
                     data: data.as_slice().to_vec(),
                     authenticated_data: ac.content.authenticated_data.as_slice().to_vec(),
                     epoch: ac.content.epoch,
+                    generation,
                 }
             }
             FramedContentBody::Proposal(p) => {
@@ -1073,6 +1094,7 @@ impl Group {
             &|l| past.members.contains_key(&l.0),
         )?;
         let leaf = dec.sender_leaf().ok_or(PeerError::UnknownSender)?;
+        let generation = dec.generation();
         let member = past.members.get(&leaf.0).ok_or(PeerError::UnknownSender)?.clone();
         let ac = dec.verify(cs.as_ref(), &member.signature_key, &past.context)?;
         let FramedContentBody::Application(data) = &ac.content.body else {
@@ -1091,6 +1113,7 @@ impl Group {
             data: data.as_slice().to_vec(),
             authenticated_data: ac.content.authenticated_data.as_slice().to_vec(),
             epoch: m.epoch,
+            generation,
         })
     }
 

@@ -73,6 +73,21 @@ fn ranges(of: &BTreeMap<u32, BTreeSet<u32>>) -> Vec<MessageRange> {
     out
 }
 
+impl AppAck {
+    /// The AppAck of a set of received messages, `(sender, generation)`:
+    /// one range per run of consecutive generations of a sender, senders
+    /// and generations in increasing order.
+    pub fn of_messages(messages: impl IntoIterator<Item = (u32, u32)>) -> Self {
+        let mut by_sender: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+        for (sender, generation) in messages {
+            by_sender.entry(sender).or_default().insert(generation);
+        }
+        Self {
+            received_ranges: ranges(&by_sender),
+        }
+    }
+}
+
 /// Which messages were lost, as far as the AppAcks of the epoch show.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Losses {

@@ -120,14 +120,15 @@ impl std::fmt::Display for MediaType {
     }
 }
 
-/// The text without whitespace outside quoted-strings: RFC 2045 allows it
-/// around the separators (the draft's own example is
-/// `text/plain ;charset="UTF-8"`), where `mime` does not, and a token
-/// cannot contain it.
+/// The text without the whitespace RFC 2045 allows around the separators
+/// `;` and `=` and at either end (the draft's own example is
+/// `text/plain ;charset="UTF-8"`), which `mime` does not take. Whitespace
+/// elsewhere outside a quoted-string stays, and makes the text invalid.
 fn without_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut pending = String::new();
     let (mut quoted, mut escaped) = (false, false);
-    for c in text.chars() {
+    for c in text.trim().chars() {
         if quoted {
             out.push(c);
             match (escaped, c) {
@@ -136,10 +137,20 @@ fn without_whitespace(text: &str) -> String {
                 (false, '"') => quoted = false,
                 _ => {}
             }
-        } else if !c.is_whitespace() {
-            quoted = c == '"';
-            out.push(c);
+            continue;
         }
+        if c.is_whitespace() {
+            pending.push(c);
+            continue;
+        }
+        // Whitespace between two non-separators stays.
+        let around_separator = matches!(c, ';' | '=') || matches!(out.chars().last(), Some(';' | '='));
+        if !around_separator {
+            out.push_str(&pending);
+        }
+        pending.clear();
+        quoted = c == '"';
+        out.push(c);
     }
     out
 }

@@ -31,6 +31,10 @@ fn committed_extension_vectors_pass() {
         ("safe-aad-message.json", SUITES),
         ("app-data-update.json", 6 * SUITES),
         ("application-psk.json", 3 * SUITES),
+        // Suite-independent: 4 valid and 4 invalid AppAcks; 12 media types
+        // and 3 frames.
+        ("app-ack.json", 8),
+        ("content-framing.json", 15),
         // draft-ietf-mls-targeted-messages's own three vectors.
         ("targeted-messages.json", 3),
     ] {

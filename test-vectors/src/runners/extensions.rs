@@ -591,13 +591,15 @@ fn app_psk_generate(cs: &dyn CipherSuiteProvider, rng: &mut Inputs) -> Result<Ve
 // ------------------------------------------------------------- generation
 
 /// The files of `test-vectors/extensions/`, by name.
-pub const EXTENSION_FILES: [&str; 6] = [
+pub const EXTENSION_FILES: [&str; 8] = [
     "exporter-tree.json",
     "safe-crypto.json",
     "safe-aad.json",
     "safe-aad-message.json",
     "app-data-update.json",
     "application-psk.json",
+    "app-ack.json",
+    "content-framing.json",
 ];
 
 /// The extension vector file `name` with cases for each suite (SafeAAD is
@@ -606,6 +608,12 @@ pub fn generate_extension_file(name: &str, suites: &[Arc<dyn CipherSuiteProvider
     if name == "safe-aad.json" {
         let first = suites.first().ok_or("no suite")?;
         return safe_aad_generate(&mut Inputs::new(first.as_ref(), name));
+    }
+    // Suite-independent files of AppAck and content advertisement.
+    if let Some(first) = suites.first()
+        && let Some(file) = super::app_content::generate(name, &mut Inputs::new(first.as_ref(), name))
+    {
+        return file;
     }
     let mut cases = vec![];
     for cs in suites {

@@ -2,6 +2,7 @@
 //! cases and records each case in the [`Report`]; adding a kind means a
 //! new module and a line in [`FileKind`].
 
+mod app_content;
 mod combiner;
 mod crypto_basics;
 mod deserialization;
@@ -110,6 +111,11 @@ pub enum FileKind {
     AppDataUpdate,
     /// `extensions/application-psk.json`: application PSKs (mlsx's own).
     ApplicationPsk,
+    /// `extensions/app-ack.json`: AppAck encodings (mlsx's own).
+    AppAck,
+    /// `extensions/content-framing.json`: media types and ApplicationFraming
+    /// (mlsx's own).
+    ContentFraming,
     /// `extensions/targeted-messages.json`: the vectors of
     /// draft-ietf-mls-targeted-messages's appendix.
     TargetedMessages,
@@ -186,6 +192,8 @@ impl FileKind {
             (_, "extensions", "app-data-update.json") => Self::AppDataUpdate,
             (_, "extensions", "application-psk.json") => Self::ApplicationPsk,
             (_, "extensions", "targeted-messages.json") => Self::TargetedMessages,
+            (_, "extensions", "app-ack.json") => Self::AppAck,
+            (_, "extensions", "content-framing.json") => Self::ContentFraming,
             (_, "combiner", "key-schedule.json") => Self::CombinerKeySchedule,
             (_, "combiner", "passive-client.json") => Self::CombinerPassiveClient,
             ("ml-kem", "acvp", "key-gen.json") => Self::MlKemAcvpKeyGen,
@@ -230,6 +238,8 @@ impl FileKind {
             Self::AppDataUpdate => extensions::app_data_update_run(json, provider, report),
             Self::ApplicationPsk => extensions::app_psk_run(json, provider, report),
             Self::TargetedMessages => targeted::run(json, provider, report),
+            Self::AppAck => app_content::app_ack_run(json, report),
+            Self::ContentFraming => app_content::content_run(json, report),
             Self::CombinerKeySchedule => combiner::key_schedule_run(json, provider, report),
             Self::CombinerPassiveClient => combiner::passive_run(json, provider, report),
         }

@@ -136,6 +136,30 @@ pub enum Error {
     /// framed.
     #[error("the group has no content_media_types")]
     NoContentMediaTypes,
+    /// A credential given as a multi-credential is of another type.
+    #[error("not a multi-credential")]
+    NotAMultiCredential,
+    /// A multi-credential with no binding.
+    #[error("a multi-credential without bindings")]
+    EmptyMultiCredential,
+    /// A binding whose credential is itself a multi-credential.
+    #[error("a multi-credential inside a multi-credential")]
+    NestedMultiCredential,
+    /// A binding of a suite or credential type this client does not
+    /// support, in a `multi` credential (every member must support every
+    /// binding).
+    #[error("credential binding of unsupported suite {0:#06x} or credential type")]
+    BindingSuiteUnsupported(u16),
+    /// A `weak-multi` credential none of whose bindings this client
+    /// supports.
+    #[error("no credential binding this client supports")]
+    NoSupportedBinding,
+    /// A member does not support what a multi-credential needs.
+    #[error("a member does not support {0} of a multi-credential")]
+    MultiCredentialUnsupportedByMember(&'static str),
+    /// A member's new multi-credential does not bind the same credentials.
+    #[error("a multi-credential's successor binds other credentials")]
+    MultiCredentialChanged,
 }
 
 impl From<mlsx_base::Error> for Error {

@@ -114,6 +114,7 @@ pub mod exporter;
 mod handlers;
 mod last_resort;
 pub mod media;
+pub mod multi;
 pub mod safe;
 mod safe_aad;
 mod self_remove;

@@ -32,6 +32,24 @@ pub trait CredentialValidator: Send + Sync + std::fmt::Debug {
     /// removes (§12.2). The default keeps the credential type and, for
     /// basic credentials, the identity; other types are accepted when the
     /// type is unchanged (their validators decide what a successor is).
+    /// Whether [`Self::check_members`] must run for this credential. The
+    /// default is no, so that leaf validation stays independent of the
+    /// group's size for ordinary credentials.
+    fn needs_members(&self, credential: &Credential) -> bool {
+        let _ = credential;
+        false
+    }
+
+    /// For credentials that carry other credentials (multi-credentials,
+    /// draft-ietf-mls-extensions §6.5): checks them against the
+    /// capabilities of every member of the group, the leaf's own included.
+    /// The engine itself checks only the credential's own type (RFC 9420
+    /// §7.3).
+    fn check_members(&self, credential: &Credential, members: &[&crate::codec::Capabilities]) -> Result<(), Error> {
+        let _ = (credential, members);
+        Ok(())
+    }
+
     fn valid_successor(&self, predecessor: &Credential, successor: &Credential) -> Result<(), Error> {
         let same = match (predecessor, successor) {
             (Credential::Basic(a), Credential::Basic(b)) => a == b,
@@ -110,6 +128,20 @@ impl CredentialValidator for CredentialValidators {
             .get(&credential.credential_type())
             .unwrap_or(&self.fallback)
             .validate(credential, signature_key)
+    }
+
+    fn needs_members(&self, credential: &Credential) -> bool {
+        self.by_type
+            .get(&credential.credential_type())
+            .unwrap_or(&self.fallback)
+            .needs_members(credential)
+    }
+
+    fn check_members(&self, credential: &Credential, members: &[&crate::codec::Capabilities]) -> Result<(), Error> {
+        self.by_type
+            .get(&credential.credential_type())
+            .unwrap_or(&self.fallback)
+            .check_members(credential, members)
     }
 
     /// Asks the validator of the successor's type.
@@ -425,6 +457,21 @@ pub fn validate_leaf_fields(leaf: &LeafNode, ctx: LeafContext, params: &GroupPar
         if used_by_others > 0 && !caps.credentials.contains(t) {
             return Err(bad(LeafError::MissingCredentialSupport(*t)));
         }
+    }
+    // Credentials that carry others: what they carry, against every member.
+    if params.validator.needs_members(&leaf.credential) {
+        let replaced_index = match ctx {
+            LeafContext::Update(i) | LeafContext::Commit(i) | LeafContext::InTree(i) => Some(i),
+            LeafContext::KeyPackage => None,
+        };
+        let members: Vec<&crate::codec::Capabilities> = params
+            .tree
+            .leaves()
+            .filter(|(i, _)| Some(*i) != replaced_index)
+            .map(|(_, l)| &l.capabilities)
+            .chain(std::iter::once(caps))
+            .collect();
+        params.validator.check_members(&leaf.credential, &members)?;
     }
     let dup = |map: &HashMap<Vec<u8>, u32>, key: &[u8], replaced_key: Option<&[u8]>| {
         minus(map.get(key).copied().unwrap_or(0), replaced_key == Some(key)) > 0

@@ -181,8 +181,9 @@ fn print_report(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
 /// mlsx_app::generate_extension_vectors(&[cs], &dir, &mut std::io::sink())?;
 /// let totals = mlsx_app::verify_vectors(&[dir.clone()], &provider, &mut std::io::sink())?;
 /// // exporter-tree 1, safe-crypto 1, safe-aad 8, safe-aad-message 1,
-/// // app-data-update 6, application-psk 3, app-ack 8, content-framing 15.
-/// assert_eq!((totals.passed, totals.failed), (43, 0));
+/// // app-data-update 6, application-psk 3, app-ack 8, content-framing 15,
+/// // multi-credential 1.
+/// assert_eq!((totals.passed, totals.failed), (44, 0));
 /// std::fs::remove_dir_all(root)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -35,6 +35,7 @@ fn committed_extension_vectors_pass() {
         // and 3 frames.
         ("app-ack.json", 8),
         ("content-framing.json", 15),
+        ("multi-credential.json", SUITES),
         // draft-ietf-mls-targeted-messages's own three vectors.
         ("targeted-messages.json", 3),
     ] {

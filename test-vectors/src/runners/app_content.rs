@@ -255,3 +255,99 @@ pub(crate) fn generate(name: &str, rng: &mut Inputs) -> Option<Result<String, St
         _ => None,
     }
 }
+
+// ------------------------------------------------------ multi-credentials
+
+#[derive(Deserialize, Serialize)]
+pub(crate) struct MultiCredentialCase {
+    /// The suite of the binding (its signature scheme).
+    cipher_suite: u16,
+    /// The LeafNode's `signature_key` the binding is made for.
+    signature_key: Hex,
+    /// The bound credential (an encoded `Credential`).
+    credential: Hex,
+    credential_key: Hex,
+    /// `CredentialBindingTBS`, encoded.
+    credential_binding_tbs: Hex,
+    /// `CredentialBinding`, encoded (its signature verifies under
+    /// `credential_key` over `credential_binding_tbs`).
+    credential_binding: Hex,
+    /// The LeafNode credential of type multi (0x0003) with this binding.
+    multi_credential: Hex,
+}
+
+pub(crate) fn multi_run(
+    json: &str,
+    provider: &dyn mlsx_base::crypto::CryptoProvider,
+    report: &mut Report,
+) -> Result<(), serde_json::Error> {
+    super::run_per_suite(
+        json,
+        provider,
+        report,
+        |c: &MultiCredentialCase| c.cipher_suite,
+        |cs, c| multi_check(cs.as_ref(), c),
+    )
+}
+
+fn multi_check(cs: &dyn mlsx_base::crypto::CipherSuiteProvider, c: &MultiCredentialCase) -> Result<(), String> {
+    use mlsx_extensions::multi::{CredentialBinding, MultiCredential, MultiCredentialTypes, verify_binding};
+    let b: CredentialBinding = super::decode("credential_binding", &c.credential_binding)?;
+    if b.cipher_suite.value() != c.cipher_suite {
+        return Err("binding suite differs from cipher_suite".into());
+    }
+    check("credential", &enc(&b.credential)?, &c.credential)?;
+    check("credential_key", b.credential_key.as_slice(), &c.credential_key)?;
+    // The TBS, rebuilt: the binding's fields and the leaf's signature key.
+    let mut tbs = enc(&b.cipher_suite)?;
+    tbs.extend(enc(&b.credential)?);
+    tbs.extend(enc(&b.credential_key)?);
+    tbs.extend(enc(&mlsx_base::codec::VLBytes::new(c.signature_key.to_vec()))?);
+    check("credential_binding_tbs", &tbs, &c.credential_binding_tbs)?;
+    verify_binding(cs, &b, &c.signature_key).map_err(|e| format!("binding: {e}"))?;
+    let mut other = c.signature_key.to_vec();
+    if let Some(x) = other.first_mut() {
+        *x ^= 1;
+    }
+    if verify_binding(cs, &b, &other).is_ok() {
+        return Err("the binding verifies for another signature_key".into());
+    }
+    let cred: mlsx_base::codec::Credential = super::decode("multi_credential", &c.multi_credential)?;
+    let m = MultiCredential::from_credential(&cred, MultiCredentialTypes::EXTENSIONS)
+        .map_err(|e| e.to_string())?
+        .ok_or("multi_credential is not of type multi")?;
+    if m.weak || m.bindings != [b] {
+        return Err("multi_credential does not hold exactly the binding".into());
+    }
+    Ok(())
+}
+
+pub(crate) fn multi_generate(cs: &dyn mlsx_base::crypto::CipherSuiteProvider, rng: &mut Inputs) -> Result<serde_json::Value, String> {
+    use mlsx_extensions::multi::{MultiCredential, MultiCredentialTypes, bind};
+    let (_, signature_key) = cs.signature_generate_key_pair().map_err(|e| e.to_string())?;
+    let (sk, pk) = cs.signature_generate_key_pair().map_err(|e| e.to_string())?;
+    let mut name = b"member-".to_vec();
+    name.extend(hex::encode(rng.bytes(4)).into_bytes());
+    let credential = mlsx_base::codec::Credential::Basic(name.into());
+    let b = bind(cs, credential.clone(), &pk, &sk, &signature_key).map_err(|e| e.to_string())?;
+    let mut tbs = enc(&b.cipher_suite)?;
+    tbs.extend(enc(&b.credential)?);
+    tbs.extend(enc(&b.credential_key)?);
+    tbs.extend(enc(&mlsx_base::codec::VLBytes::new(signature_key.clone()))?);
+    let multi = MultiCredential {
+        weak: false,
+        bindings: vec![b.clone()],
+    }
+    .to_credential(MultiCredentialTypes::EXTENSIONS)
+    .map_err(|e| e.to_string())?;
+    serde_json::to_value(MultiCredentialCase {
+        cipher_suite: cs.cipher_suite().value(),
+        signature_key: signature_key.into(),
+        credential: enc(&credential)?.into(),
+        credential_key: pk.into(),
+        credential_binding_tbs: tbs.into(),
+        credential_binding: enc(&b)?.into(),
+        multi_credential: enc(&multi)?.into(),
+    })
+    .map_err(|e| e.to_string())
+}

@@ -591,7 +591,7 @@ fn app_psk_generate(cs: &dyn CipherSuiteProvider, rng: &mut Inputs) -> Result<Ve
 // ------------------------------------------------------------- generation
 
 /// The files of `test-vectors/extensions/`, by name.
-pub const EXTENSION_FILES: [&str; 8] = [
+pub const EXTENSION_FILES: [&str; 9] = [
     "exporter-tree.json",
     "safe-crypto.json",
     "safe-aad.json",
@@ -600,6 +600,7 @@ pub const EXTENSION_FILES: [&str; 8] = [
     "application-psk.json",
     "app-ack.json",
     "content-framing.json",
+    "multi-credential.json",
 ];
 
 /// The extension vector file `name` with cases for each suite (SafeAAD is
@@ -625,6 +626,7 @@ pub fn generate_extension_file(name: &str, suites: &[Arc<dyn CipherSuiteProvider
             "safe-aad-message.json" => cases.push(safe_aad_message_generate(cs.as_ref(), &mut rng).map_err(at)?),
             "app-data-update.json" => cases.extend(app_data_update_generate(cs, &mut rng).map_err(at)?),
             "application-psk.json" => cases.extend(app_psk_generate(cs.as_ref(), &mut rng).map_err(at)?),
+            "multi-credential.json" => cases.push(super::app_content::multi_generate(cs.as_ref(), &mut rng).map_err(at)?),
             other => return Err(format!("no extension vector file {other}")),
         }
     }

@@ -116,6 +116,9 @@ pub enum FileKind {
     /// `extensions/content-framing.json`: media types and ApplicationFraming
     /// (mlsx's own).
     ContentFraming,
+    /// `extensions/multi-credential.json`: credential bindings (mlsx's
+    /// own).
+    MultiCredential,
     /// `extensions/targeted-messages.json`: the vectors of
     /// draft-ietf-mls-targeted-messages's appendix.
     TargetedMessages,
@@ -193,6 +196,7 @@ impl FileKind {
             (_, "extensions", "application-psk.json") => Self::ApplicationPsk,
             (_, "extensions", "targeted-messages.json") => Self::TargetedMessages,
             (_, "extensions", "app-ack.json") => Self::AppAck,
+            (_, "extensions", "multi-credential.json") => Self::MultiCredential,
             (_, "extensions", "content-framing.json") => Self::ContentFraming,
             (_, "combiner", "key-schedule.json") => Self::CombinerKeySchedule,
             (_, "combiner", "passive-client.json") => Self::CombinerPassiveClient,
@@ -239,6 +243,7 @@ impl FileKind {
             Self::ApplicationPsk => extensions::app_psk_run(json, provider, report),
             Self::TargetedMessages => targeted::run(json, provider, report),
             Self::AppAck => app_content::app_ack_run(json, report),
+            Self::MultiCredential => app_content::multi_run(json, provider, report),
             Self::ContentFraming => app_content::content_run(json, report),
             Self::CombinerKeySchedule => combiner::key_schedule_run(json, provider, report),
             Self::CombinerPassiveClient => combiner::passive_run(json, provider, report),

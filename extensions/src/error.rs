@@ -160,6 +160,25 @@ pub enum Error {
     /// A member's new multi-credential does not bind the same credentials.
     #[error("a multi-credential's successor binds other credentials")]
     MultiCredentialChanged,
+    /// A UserInfo VC credential that does not parse or lacks what
+    /// draft-mls-addl-creds §3 requires.
+    #[error("invalid UserInfo VC: {0}")]
+    InvalidUserInfoVc(String),
+    /// A UserInfo VC whose issuer the application does not trust.
+    #[error("UserInfo VC issuer {0:?} is not trusted")]
+    UntrustedIssuer(String),
+    /// A UserInfo VC whose signature no key of its issuer verifies.
+    #[error("UserInfo VC signature does not verify under the issuer's keys")]
+    UserInfoVcSignature,
+    /// A UserInfo VC outside its validity period (`exp`, `nbf`).
+    #[error("UserInfo VC expired or not yet valid")]
+    UserInfoVcExpired,
+    /// The VC's subject key is not the LeafNode's signature key.
+    #[error("UserInfo VC subject key is not the leaf's signature key")]
+    UserInfoVcKeyMismatch,
+    /// A member's new UserInfo VC names another subject.
+    #[error("UserInfo VC successor names another subject")]
+    UserInfoVcSubjectChanged,
 }
 
 impl From<mlsx_base::Error> for Error {

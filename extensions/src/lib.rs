@@ -119,6 +119,7 @@ pub mod safe;
 mod safe_aad;
 mod self_remove;
 pub mod targeted;
+pub mod userinfo_vc;
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};

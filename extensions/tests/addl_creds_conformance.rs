@@ -7,7 +7,10 @@ const TABLE: &str = "../drafts/addl-creds.md";
 
 /// Where the tests of each module path cited in the table live, relative
 /// to this crate.
-const MODULES: &[(&str, &str, bool)] = &[("multi_credential", "tests/multi_credential.rs", false)];
+const MODULES: &[(&str, &str, bool)] = &[
+    ("multi_credential", "tests/multi_credential.rs", false),
+    ("userinfo_vc", "tests/userinfo_vc.rs", true),
+];
 
 /// Fewer rows than this means the table was not parsed.
 const MIN_ROWS: usize = 12;

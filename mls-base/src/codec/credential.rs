@@ -88,11 +88,14 @@ pub enum Credential {
     Basic(VLBytes),
     /// `x509`: a certificate chain, leaf first.
     X509(Vec<Certificate>),
-    /// Any other credential type, body kept as opaque bytes.
+    /// Any other credential type. Its body is `opaque<V>` unless another
+    /// syntax is registered for the type
+    /// ([`register_credential_syntax`](super::syntax::register_credential_syntax)).
     Other {
         /// The type.
         credential_type: CredentialType,
-        /// The body.
+        /// The body: the content of the `opaque<V>` for the default syntax,
+        /// or the body's exact wire bytes for a registered one.
         data: VLBytes,
     },
 }
@@ -113,7 +116,10 @@ impl Size for Credential {
         2 + match self {
             Self::Basic(id) => id.tls_serialized_len(),
             Self::X509(certs) => certs.tls_serialized_len(),
-            Self::Other { data, .. } => data.tls_serialized_len(),
+            Self::Other { credential_type, data } => match super::syntax::credential_syntax(*credential_type) {
+                super::syntax::BodySyntax::Opaque => data.tls_serialized_len(),
+                _ => data.as_slice().len(),
+            },
         }
     }
 }
@@ -124,7 +130,14 @@ impl tls_codec::Serialize for Credential {
         Ok(n + match self {
             Self::Basic(id) => id.tls_serialize(w)?,
             Self::X509(certs) => certs.tls_serialize(w)?,
-            Self::Other { data, .. } => data.tls_serialize(w)?,
+            Self::Other { credential_type, data } => match super::syntax::credential_syntax(*credential_type) {
+                super::syntax::BodySyntax::Opaque => data.tls_serialize(w)?,
+                _ => {
+                    w.write_all(data.as_slice())
+                        .map_err(|e| tls_codec::Error::EncodingError(e.to_string()))?;
+                    data.as_slice().len()
+                }
+            },
         })
     }
 }
@@ -141,10 +154,22 @@ impl DeserializeBytes for Credential {
                 let (certs, rest) = Vec::<Certificate>::tls_deserialize_bytes(rest)?;
                 (Self::X509(certs), rest)
             }
-            credential_type => {
-                let (data, rest) = VLBytes::tls_deserialize_bytes(rest)?;
-                (Self::Other { credential_type, data }, rest)
-            }
+            credential_type => match super::syntax::credential_syntax(credential_type) {
+                super::syntax::BodySyntax::Opaque => {
+                    let (data, rest) = VLBytes::tls_deserialize_bytes(rest)?;
+                    (Self::Other { credential_type, data }, rest)
+                }
+                syntax => {
+                    let (body, rest) = syntax.split(rest)?;
+                    (
+                        Self::Other {
+                            credential_type,
+                            data: VLBytes::new(body.to_vec()),
+                        },
+                        rest,
+                    )
+                }
+            },
         })
     }
 }

@@ -77,6 +77,11 @@ fn proposals() -> &'static Table {
     T.get_or_init(Default::default)
 }
 
+fn credentials() -> &'static Table {
+    static T: OnceLock<Table> = OnceLock::new();
+    T.get_or_init(Default::default)
+}
+
 fn wire_formats() -> &'static Table {
     static T: OnceLock<Table> = OnceLock::new();
     T.get_or_init(Default::default)
@@ -100,6 +105,19 @@ pub fn register_proposal_syntax(proposal_type: ProposalType, syntax: BodySyntax)
 /// by RFC 9420. Registering an RFC 9420 format has no effect.
 pub fn register_wire_format_syntax(wire_format: WireFormat, syntax: BodySyntax) {
     store(wire_formats(), wire_format.0, syntax);
+}
+
+/// Declares the wire syntax of the body of a credential type not defined
+/// by RFC 9420 (for instance `opaque jwt<0..2^32-1>`, a 4-byte length).
+/// Registering basic or x509 has no effect.
+pub fn register_credential_syntax(credential_type: super::CredentialType, syntax: BodySyntax) {
+    store(credentials(), credential_type.0, syntax);
+}
+
+/// The syntax used for a credential type's body ([`BodySyntax::Opaque`]
+/// unless registered).
+pub fn credential_syntax(credential_type: super::CredentialType) -> BodySyntax {
+    lookup(credentials(), credential_type.0).unwrap_or(BodySyntax::Opaque)
 }
 
 /// The syntax used for a proposal type's body ([`BodySyntax::Opaque`] unless registered).

@@ -246,35 +246,7 @@ fn receiver_checklist() {
         assert_agree(&s);
 
         // 3. A T commit that does not inject apq_psk.
-        let info = s_info_epochs(&s[0]);
-        let e = mlsx_extensions::Extensions::new();
-        let updates = [ApqInfoUpdate::NewTEpoch(info.0 + 1), ApqInfoUpdate::NewPqEpoch(info.1 + 1)];
-        let mk = || -> Vec<Proposal> {
-            updates
-                .iter()
-                .map(|u| e.app_data_update(0x0006, mlsx_base::codec::encode(u).unwrap()).unwrap())
-                .collect()
-        };
-        let (t, pq_g) = s[0].raw_groups_mut();
-        let pq_commit = pq_g
-            .commit(CommitOptions {
-                proposals: mk(),
-                ..CommitOptions::default()
-            })
-            .unwrap()
-            .commit;
-        let t_commit = t
-            .commit(CommitOptions {
-                proposals: mk(),
-                ..CommitOptions::default()
-            })
-            .unwrap()
-            .commit;
-        let no_psk = ApqMessagePair {
-            wire_format: WireFormat::PUBLIC_MESSAGE,
-            t_message: t_commit,
-            pq_message: pq_commit,
-        };
+        let no_psk = pair_without_apq_psk(&mut s[0], WireFormat::PUBLIC_MESSAGE);
         refused(&mut s, &no_psk.to_message().unwrap(), |e| matches!(e, Error::MissingApqPsk));
         s[0].discard();
 
@@ -732,6 +704,36 @@ fn reinit_and_self_remove_are_not_part_of_a_session() {
     assert_agree(&s);
 }
 
+/// A FULL-looking pair made by member `m` directly on its two groups: the
+/// APQInfo updates of a FULL commit in both, but no apq_psk in the T
+/// commit. Both commits stay pending in `m`'s groups.
+fn pair_without_apq_psk(m: &mut ApqSession, wire_format: WireFormat) -> ApqMessagePair {
+    let info = s_info_epochs(m);
+    let e = mlsx_extensions::Extensions::new();
+    let updates = [ApqInfoUpdate::NewTEpoch(info.0 + 1), ApqInfoUpdate::NewPqEpoch(info.1 + 1)];
+    let mk = || -> Vec<Proposal> {
+        updates
+            .iter()
+            .map(|u| e.app_data_update(0x0006, mlsx_base::codec::encode(u).unwrap()).unwrap())
+            .collect()
+    };
+    let (t, pq_g) = m.raw_groups_mut();
+    let commit = |g: &mut mlsx_base::group::Group| {
+        g.commit(CommitOptions {
+            proposals: mk(),
+            ..CommitOptions::default()
+        })
+        .unwrap()
+        .commit
+    };
+    let pq_message = commit(pq_g);
+    ApqMessagePair {
+        wire_format,
+        t_message: commit(t),
+        pq_message,
+    }
+}
+
 /// A refusal that leaves member 1's whole saved state, ratchets included,
 /// byte for byte as it was.
 fn refused_unchanged(s: &mut [ApqSession], msg: &MlsMessage, ok: impl Fn(&Error) -> bool) {
@@ -789,35 +791,7 @@ fn pairs_of_private_messages() {
 
         // A private T commit without apq_psk, paired with a PQ commit:
         // found only once the T commit is decrypted and staged.
-        let info = s_info_epochs(&s[0]);
-        let e = mlsx_extensions::Extensions::new();
-        let updates = [ApqInfoUpdate::NewTEpoch(info.0 + 1), ApqInfoUpdate::NewPqEpoch(info.1 + 1)];
-        let mk = || -> Vec<Proposal> {
-            updates
-                .iter()
-                .map(|u| e.app_data_update(0x0006, mlsx_base::codec::encode(u).unwrap()).unwrap())
-                .collect()
-        };
-        let (t, pq_g) = s[0].raw_groups_mut();
-        let pq_commit = pq_g
-            .commit(CommitOptions {
-                proposals: mk(),
-                ..CommitOptions::default()
-            })
-            .unwrap()
-            .commit;
-        let t_commit = t
-            .commit(CommitOptions {
-                proposals: mk(),
-                ..CommitOptions::default()
-            })
-            .unwrap()
-            .commit;
-        let no_psk = ApqMessagePair {
-            wire_format: WireFormat::PRIVATE_MESSAGE,
-            t_message: t_commit,
-            pq_message: pq_commit,
-        };
+        let no_psk = pair_without_apq_psk(&mut s[0], WireFormat::PRIVATE_MESSAGE);
         refused_unchanged(&mut s, &no_psk.to_message().unwrap(), |e| matches!(e, Error::MissingApqPsk));
         let (t, pq_g) = s[0].raw_groups_mut();
         t.clear_pending_commit();

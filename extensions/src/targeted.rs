@@ -117,25 +117,17 @@ pub struct TargetedMessageTbm {
     pub kem_output: VLBytes,
 }
 
-/// `TargetedMessageTBS`: what the sender signs.
+/// `TargetedMessageTBS`: what the sender signs. Its fields between
+/// `wire_format` and `ciphertext_hash` are those of the TBM, in the same
+/// order, so the TBM is embedded (a struct encodes as its fields).
 #[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct TargetedMessageTbs {
     /// `mls10`.
     pub version: ProtocolVersion,
     /// `mls_targeted_message`.
     pub wire_format: WireFormat,
-    /// As in the message.
-    pub group_id: VLBytes,
-    /// As in the message.
-    pub epoch: u64,
-    /// As in the message.
-    pub recipient_leaf_index: u32,
-    /// As in the message.
-    pub authenticated_data: VLBytes,
-    /// The sender.
-    pub sender_leaf_index: u32,
-    /// The HPKE encapsulation.
-    pub kem_output: VLBytes,
+    /// `group_id` to `kem_output`.
+    pub tbm: TargetedMessageTbm,
     /// `Hash(ciphertext)`.
     pub ciphertext_hash: VLBytes,
 }
@@ -248,27 +240,26 @@ fn info() -> Result<Vec<u8>, Error> {
     })?)
 }
 
-fn tbm(m: &TargetedMessage, sender: u32, kem_output: &[u8]) -> Result<Vec<u8>, Error> {
-    Ok(encode(&TargetedMessageTbm {
+fn tbm_of(m: &TargetedMessage, sender: u32, kem_output: &[u8]) -> TargetedMessageTbm {
+    TargetedMessageTbm {
         group_id: m.group_id.clone(),
         epoch: m.epoch,
         recipient_leaf_index: m.recipient_leaf_index,
         authenticated_data: m.authenticated_data.clone(),
         sender_leaf_index: sender,
         kem_output: kem_output.to_vec().into(),
-    })?)
+    }
+}
+
+fn tbm(m: &TargetedMessage, sender: u32, kem_output: &[u8]) -> Result<Vec<u8>, Error> {
+    Ok(encode(&tbm_of(m, sender, kem_output))?)
 }
 
 fn tbs(cs: &(impl CipherSuiteProvider + ?Sized), m: &TargetedMessage, sender: u32, kem_output: &[u8]) -> Result<Vec<u8>, Error> {
     Ok(encode(&TargetedMessageTbs {
         version: ProtocolVersion::MLS10,
         wire_format: TARGETED_MESSAGE,
-        group_id: m.group_id.clone(),
-        epoch: m.epoch,
-        recipient_leaf_index: m.recipient_leaf_index,
-        authenticated_data: m.authenticated_data.clone(),
-        sender_leaf_index: sender,
-        kem_output: kem_output.to_vec().into(),
+        tbm: tbm_of(m, sender, kem_output),
         ciphertext_hash: cs.hash(m.ciphertext.as_slice()).map_err(mlsx_base::Error::from)?.into(),
     })?)
 }

@@ -76,7 +76,8 @@ pub fn jwt_of(credential: &Credential, credential_type: CredentialType) -> Resul
     if body_len(body).ok() != Some(body.len()) {
         return Err(Error::InvalidUserInfoVc("the jwt's length does not match".into()));
     }
-    String::from_utf8(body[4..].to_vec()).map_err(|_| Error::InvalidUserInfoVc("the jwt is not UTF-8".into()))
+    let jwt = body.get(4..).unwrap_or_default();
+    String::from_utf8(jwt.to_vec()).map_err(|_| Error::InvalidUserInfoVc("the jwt is not UTF-8".into()))
 }
 
 /// The issuers an application trusts, with their JWK sets.
@@ -118,22 +119,23 @@ struct Claims {
     vc: Vc,
 }
 
-#[derive(Deserialize)]
-struct IssOnly {
+/// The identity claims, read before the signature is checked (to find the
+/// issuer's keys) or after (to compare subjects).
+#[derive(Deserialize, PartialEq, Eq)]
+struct Who {
     iss: Option<String>,
+    sub: Option<String>,
 }
 
 fn bad(why: impl Into<String>) -> Error {
     Error::InvalidUserInfoVc(why.into())
 }
 
-/// The issuer named in a JWT, read before its signature is checked (to
-/// find the keys that check it).
-fn issuer(jwt: &str) -> Result<String, Error> {
+/// The `iss` and `sub` claims of a JWT, unverified.
+fn who(jwt: &str) -> Result<Who, Error> {
     let payload = jwt.split('.').nth(1).ok_or_else(|| bad("not a JWS compact serialization"))?;
     let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad("payload is not base64url"))?;
-    let claims: IssOnly = serde_json::from_slice(&json).map_err(|_| bad("payload is not a JSON object"))?;
-    claims.iss.ok_or_else(|| bad("no iss claim"))
+    serde_json::from_slice(&json).map_err(|_| bad("payload is not a JSON object"))
 }
 
 /// The MLS `SignaturePublicKey` a JWK stands for: Ed25519 `x`, or the
@@ -196,7 +198,7 @@ impl UserInfoVcValidator {
         if !matches!(header.alg, Algorithm::EdDSA | Algorithm::ES256 | Algorithm::ES384) {
             return Err(bad(format!("algorithm {:?} not supported", header.alg)));
         }
-        let iss = issuer(&jwt)?;
+        let iss = who(&jwt)?.iss.ok_or_else(|| bad("no iss claim"))?;
         let jwks = self.trust.issuers.get(&iss).ok_or(Error::UntrustedIssuer(iss.clone()))?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.leeway_seconds;
@@ -246,18 +248,7 @@ impl CredentialValidator for UserInfoVcValidator {
     /// The same subject: equal `iss` and `sub` claims (the OpenID
     /// identity), read from the successor only after it validated.
     fn valid_successor(&self, predecessor: &Credential, successor: &Credential) -> Result<(), mlsx_base::Error> {
-        let ident = |c: &Credential| -> Result<(Option<String>, Option<String>), Error> {
-            let jwt = jwt_of(c, self.credential_type)?;
-            let payload = jwt.split('.').nth(1).ok_or_else(|| bad("not a JWS"))?;
-            let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad("payload is not base64url"))?;
-            #[derive(Deserialize)]
-            struct Who {
-                iss: Option<String>,
-                sub: Option<String>,
-            }
-            let w: Who = serde_json::from_slice(&json).map_err(|_| bad("payload is not JSON"))?;
-            Ok((w.iss, w.sub))
-        };
+        let ident = |c: &Credential| who(&jwt_of(c, self.credential_type)?);
         if ident(predecessor)? == ident(successor)? {
             Ok(())
         } else {

@@ -46,6 +46,20 @@ fn add(m: &mut [Member], kp: &KeyPackageBundle) -> (Result<(), mlsx_base::Error>
     (r, out.welcome_message().unwrap().clone())
 }
 
+/// The error is the last-resort component's refusal.
+fn assert_refused_by_last_resort(err: &mlsx_base::Error) {
+    assert!(
+        matches!(
+            ext_error(err),
+            Error::ComponentRejected {
+                component: LAST_RESORT_KEY_PACKAGE,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn a_last_resort_key_package_joins_two_groups() {
     let cs = suite1();
@@ -72,16 +86,7 @@ fn members_may_refuse_last_resort_key_packages() {
     let mut m = pair([LastResortPolicy::Accept, LastResortPolicy::Refuse]);
     let (r, _) = add(&mut m, &kp);
     let err = r.unwrap_err();
-    assert!(
-        matches!(
-            ext_error(&err),
-            Error::ComponentRejected {
-                component: LAST_RESORT_KEY_PACKAGE,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_refused_by_last_resort(&err);
     // An ordinary KeyPackage of the same client is fine for it.
     let mut m = pair([LastResortPolicy::Accept, LastResortPolicy::Refuse]);
     let plain = bob.key_package(suite1().as_ref(), "bob");
@@ -89,16 +94,7 @@ fn members_may_refuse_last_resort_key_packages() {
     // A committer that refuses them cannot add one.
     let mut m = pair([LastResortPolicy::Refuse, LastResortPolicy::Accept]);
     let err = m[0].g().commit(CommitOptions::add(vec![kp.key_package.clone()])).unwrap_err();
-    assert!(
-        matches!(
-            ext_error(&err),
-            Error::ComponentRejected {
-                component: LAST_RESORT_KEY_PACKAGE,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_refused_by_last_resort(&err);
 }
 
 /// §6.4: the component "contains the component_id with an empty data field".
@@ -115,14 +111,5 @@ fn a_mark_with_data_is_refused() {
     let kp = id.key_package(cs.as_ref()).unwrap();
     let mut m = pair([LastResortPolicy::Accept; 2]);
     let err = m[0].g().commit(CommitOptions::add(vec![kp.key_package.clone()])).unwrap_err();
-    assert!(
-        matches!(
-            ext_error(&err),
-            Error::ComponentRejected {
-                component: LAST_RESORT_KEY_PACKAGE,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_refused_by_last_resort(&err);
 }

@@ -13,8 +13,7 @@ use common::*;
 use mlsx_base::codec::{
     Commit, FramedContentBody, MlsMessage, MlsMessageBody, Proposal, ProposalOrRef, ProposalType, Remove, VLBytes, WireFormat,
 };
-use mlsx_base::crypto::CipherSuiteProvider;
-use mlsx_base::group::{CommitOptions, ExternalJoinOptions, Group, GroupConfig, KeyPackageBundle, Received};
+use mlsx_base::group::{CommitOptions, ExternalJoinOptions, Group, GroupConfig, Received};
 use mlsx_base::tree::math::LeafIndex;
 use mlsx_base::{Error as BaseError, PeerError, ProposalListError};
 use mlsx_extensions::{CodePoints, Component, Error, Extensions, GroupRequirements, MLS_RS_SELF_REMOVE};
@@ -50,27 +49,6 @@ fn member_with(self_remove: ProposalType, encrypt: bool) -> Member {
         log: Arc::default(),
         group: None,
     }
-}
-
-/// A group of `members` (the first creates it and adds the others).
-fn group_of(cs: &Arc<dyn CipherSuiteProvider>, mut members: Vec<Member>) -> Vec<Member> {
-    let context = members[0].ext.group_context_extensions(&requirements()).unwrap();
-    let id = members[0].identity(cs.as_ref(), "member0");
-    members[0].group =
-        Some(Group::create_with_extensions(cs.clone(), id, b"self-remove".to_vec(), context, members[0].config.clone()).unwrap());
-    let bundles: Vec<KeyPackageBundle> = (1..members.len())
-        .map(|i| members[i].key_package(cs.as_ref(), &format!("member{i}")))
-        .collect();
-    let out = members[0]
-        .g()
-        .commit(CommitOptions::add(bundles.iter().map(|b| b.key_package.clone()).collect()))
-        .unwrap();
-    members[0].g().merge_pending_commit().unwrap();
-    for (i, b) in bundles.into_iter().enumerate() {
-        let m = &mut members[i + 1];
-        m.group = Some(Group::join(cs.clone(), out.welcome_message().unwrap(), b, None, m.config.clone()).unwrap());
-    }
-    members
 }
 
 /// Delivers a proposal to every member but `from`.
@@ -153,7 +131,7 @@ fn a_member_leaves_and_learns_that_it_has_left() {
 fn self_remove_is_a_public_message_even_when_handshakes_are_encrypted() {
     let cs = suite1();
     let sr = CodePoints::default().self_remove;
-    let mut m = group_of(&cs, (0..3).map(|_| member_with(sr, true)).collect());
+    let mut m = group_of(&cs, (0..3).map(|_| member_with(sr, true)).collect(), &requirements());
     let update = m[1].g().propose_update().unwrap();
     assert_eq!(update.body.wire_format(), WireFormat::PRIVATE_MESSAGE);
     let leave = leave(&mut m[1]).unwrap();
@@ -171,7 +149,7 @@ fn a_self_remove_in_a_private_message_is_refused() {
         member_with(sr, false),
         member_with(ProposalType(0xF0F0), true),
     ];
-    let mut m = group_of(&cs, members);
+    let mut m = group_of(&cs, members, &requirements());
     let private = m[2]
         .g()
         .propose(Proposal::Custom(mlsx_base::codec::CustomProposal::new(sr, vec![])), &[])
@@ -369,7 +347,11 @@ fn an_external_joiner_commits_pending_self_removes() {
 #[test]
 fn the_mls_rs_code_point_is_a_configuration() {
     let cs = suite1();
-    let mut m = group_of(&cs, (0..3).map(|_| member_with(MLS_RS_SELF_REMOVE, false)).collect());
+    let mut m = group_of(
+        &cs,
+        (0..3).map(|_| member_with(MLS_RS_SELF_REMOVE, false)).collect(),
+        &requirements(),
+    );
     let leave = leave(&mut m[1]).unwrap();
     let MlsMessageBody::PublicMessage(pm) = &leave.body else { panic!() };
     let FramedContentBody::Proposal(Proposal::Custom(c)) = &pm.content.body else {

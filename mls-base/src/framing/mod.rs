@@ -152,19 +152,7 @@ pub fn verify_public(
         (_, Some(_)) => return Err(PeerError::UnexpectedMembershipTag.into()),
         (_, None) => {}
     }
-    verify_content_signature(
-        cs,
-        signature_key,
-        WireFormat::PUBLIC_MESSAGE,
-        &msg.content,
-        msg.auth.signature.as_slice(),
-        context,
-    )?;
-    Ok(AuthenticatedContent {
-        wire_format: WireFormat::PUBLIC_MESSAGE,
-        content: msg.content.clone(),
-        auth: msg.auth.clone(),
-    })
+    signed_content(cs, msg, context, signature_key)
 }
 
 /// Checks a member's PublicMessage proposal as a non-member can (RFC 9420
@@ -190,6 +178,17 @@ pub fn verify_public_proposal_as_non_member(
     if msg.membership_tag.is_none() {
         return Err(PeerError::MissingMembershipTag.into());
     }
+    signed_content(cs, msg, context, signature_key)
+}
+
+/// A PublicMessage's authenticated content, once its signature verifies
+/// under `signature_key` (RFC 9420 §6.1).
+fn signed_content(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    msg: &PublicMessage,
+    context: &GroupContext,
+    signature_key: &[u8],
+) -> Result<AuthenticatedContent, Error> {
     verify_content_signature(
         cs,
         signature_key,

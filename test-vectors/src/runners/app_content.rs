@@ -22,7 +22,7 @@ struct Received {
 }
 
 #[derive(Deserialize, Serialize)]
-struct AppAckCase {
+pub(crate) struct AppAckCase {
     /// The messages received (valid cases only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     received: Option<Vec<Received>>,
@@ -34,14 +34,6 @@ struct AppAckCase {
     valid: bool,
 }
 
-pub(crate) fn app_ack_run(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
-    let cases: Vec<AppAckCase> = serde_json::from_str(json)?;
-    for (i, c) in cases.iter().enumerate() {
-        report.record(i, app_ack_check(c));
-    }
-    Ok(())
-}
-
 fn origin() -> Origin {
     Origin {
         sender: mlsx_base::codec::Sender::Member(mlsx_base::tree::math::LeafIndex(0)),
@@ -50,7 +42,7 @@ fn origin() -> Origin {
     }
 }
 
-fn app_ack_check(c: &AppAckCase) -> Result<(), String> {
+pub(crate) fn app_ack_check(c: &AppAckCase) -> Result<(), String> {
     let accepted = AppAckComponent.check_ephemeral(&c.app_ack, &origin()).is_ok();
     match (&c.received, &c.app_ephemeral, c.valid) {
         (Some(received), Some(ephemeral), true) => {
@@ -114,7 +106,7 @@ fn app_ack_generate(rng: &mut Inputs) -> Result<String, String> {
 
 #[derive(Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum ContentCase {
+pub(crate) enum ContentCase {
     /// A media type written as text and its encoding, or `media_type`
     /// absent when the text is not a media type.
     Parse {
@@ -138,19 +130,11 @@ enum ContentCase {
     },
 }
 
-pub(crate) fn content_run(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
-    let cases: Vec<ContentCase> = serde_json::from_str(json)?;
-    for (i, c) in cases.iter().enumerate() {
-        report.record(i, content_check(c));
-    }
-    Ok(())
-}
-
 fn enc<T: mlsx_base::codec::TlsSerializeTrait>(v: &T) -> Result<Vec<u8>, String> {
     encode(v).map_err(|e| e.to_string())
 }
 
-fn content_check(c: &ContentCase) -> Result<(), String> {
+pub(crate) fn content_check(c: &ContentCase) -> Result<(), String> {
     match c {
         ContentCase::Parse { text, media_type } => match (MediaType::parse(text), media_type) {
             (Ok(t), Some(want)) => {
@@ -276,6 +260,16 @@ pub(crate) struct MultiCredentialCase {
     multi_credential: Hex,
 }
 
+/// `CredentialBindingTBS`, built here field by field (not with the
+/// library's own code, so that the vectors check it).
+fn binding_tbs(b: &mlsx_extensions::multi::CredentialBinding, signature_key: &[u8]) -> Result<Vec<u8>, String> {
+    let mut tbs = enc(&b.cipher_suite)?;
+    tbs.extend(enc(&b.credential)?);
+    tbs.extend(enc(&b.credential_key)?);
+    tbs.extend(enc(&mlsx_base::codec::VLBytes::new(signature_key.to_vec()))?);
+    Ok(tbs)
+}
+
 pub(crate) fn multi_run(
     json: &str,
     provider: &dyn mlsx_base::crypto::CryptoProvider,
@@ -299,11 +293,11 @@ fn multi_check(cs: &dyn mlsx_base::crypto::CipherSuiteProvider, c: &MultiCredent
     check("credential", &enc(&b.credential)?, &c.credential)?;
     check("credential_key", b.credential_key.as_slice(), &c.credential_key)?;
     // The TBS, rebuilt: the binding's fields and the leaf's signature key.
-    let mut tbs = enc(&b.cipher_suite)?;
-    tbs.extend(enc(&b.credential)?);
-    tbs.extend(enc(&b.credential_key)?);
-    tbs.extend(enc(&mlsx_base::codec::VLBytes::new(c.signature_key.to_vec()))?);
-    check("credential_binding_tbs", &tbs, &c.credential_binding_tbs)?;
+    check(
+        "credential_binding_tbs",
+        &binding_tbs(&b, &c.signature_key)?,
+        &c.credential_binding_tbs,
+    )?;
     verify_binding(cs, &b, &c.signature_key).map_err(|e| format!("binding: {e}"))?;
     let mut other = c.signature_key.to_vec();
     if let Some(x) = other.first_mut() {
@@ -330,10 +324,7 @@ pub(crate) fn multi_generate(cs: &dyn mlsx_base::crypto::CipherSuiteProvider, rn
     name.extend(hex::encode(rng.bytes(4)).into_bytes());
     let credential = mlsx_base::codec::Credential::Basic(name.into());
     let b = bind(cs, credential.clone(), &pk, &sk, &signature_key).map_err(|e| e.to_string())?;
-    let mut tbs = enc(&b.cipher_suite)?;
-    tbs.extend(enc(&b.credential)?);
-    tbs.extend(enc(&b.credential_key)?);
-    tbs.extend(enc(&mlsx_base::codec::VLBytes::new(signature_key.clone()))?);
+    let tbs = binding_tbs(&b, &signature_key)?;
     let multi = MultiCredential {
         weak: false,
         bindings: vec![b.clone()],

@@ -240,7 +240,7 @@ struct AadItem {
 }
 
 #[derive(Deserialize, Serialize)]
-struct SafeAadCase {
+pub(crate) struct SafeAadCase {
     /// The items in increasing component order (absent for invalid cases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     items: Option<Vec<AadItem>>,
@@ -248,15 +248,7 @@ struct SafeAadCase {
     valid: bool,
 }
 
-pub(crate) fn safe_aad_run(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
-    let cases: Vec<SafeAadCase> = serde_json::from_str(json)?;
-    for (i, c) in cases.iter().enumerate() {
-        report.record(i, safe_aad_check(c));
-    }
-    Ok(())
-}
-
-fn safe_aad_check(c: &SafeAadCase) -> Result<(), String> {
+pub(crate) fn safe_aad_check(c: &SafeAadCase) -> Result<(), String> {
     let parsed = SafeAad::parse(&c.authenticated_data);
     match (parsed, c.valid, &c.items) {
         (Ok(aad), true, Some(items)) => {

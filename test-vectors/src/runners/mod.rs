@@ -237,18 +237,32 @@ impl FileKind {
             Self::MlDsaWycheproofVerify => pq::ml_dsa_wycheproof_verify(json, report),
             Self::ExporterTree => extensions::exporter_run(json, provider, report),
             Self::SafeCrypto => extensions::safe_crypto_run(json, provider, report),
-            Self::SafeAad => extensions::safe_aad_run(json, report),
+            Self::SafeAad => run_cases(json, report, extensions::safe_aad_check),
             Self::SafeAadMessage => extensions::safe_aad_message_run(json, provider, report),
             Self::AppDataUpdate => extensions::app_data_update_run(json, provider, report),
             Self::ApplicationPsk => extensions::app_psk_run(json, provider, report),
             Self::TargetedMessages => targeted::run(json, provider, report),
-            Self::AppAck => app_content::app_ack_run(json, report),
+            Self::AppAck => run_cases(json, report, app_content::app_ack_check),
             Self::MultiCredential => app_content::multi_run(json, provider, report),
-            Self::ContentFraming => app_content::content_run(json, report),
+            Self::ContentFraming => run_cases(json, report, app_content::content_check),
             Self::CombinerKeySchedule => combiner::key_schedule_run(json, provider, report),
             Self::CombinerPassiveClient => combiner::passive_run(json, provider, report),
         }
     }
+}
+
+/// Runs the cases of a suite-independent file: decodes the array and
+/// records each case's check.
+pub(crate) fn run_cases<C: serde::de::DeserializeOwned>(
+    json: &str,
+    report: &mut Report,
+    check_case: impl Fn(&C) -> Result<(), String>,
+) -> Result<(), serde_json::Error> {
+    let cases: Vec<C> = serde_json::from_str(json)?;
+    for (i, c) in cases.iter().enumerate() {
+        report.record(i, check_case(c));
+    }
+    Ok(())
 }
 
 /// Runs the cases of a file whose cases each name a cipher suite: decodes

@@ -61,6 +61,7 @@ mod session;
 pub use codec::{APQ_MESSAGE_PAIR, ApqInfo, ApqInfoUpdate, ApqMessagePair, Mode};
 pub use error::Error;
 pub use policy::{CommitKind, FullCommitPolicy, check_suites};
+pub use session::register_syntax;
 pub use session::{
     ApqClient, ApqCommitOutput, ApqIdentity, ApqKeyPackageBundles, ApqKeyPackages, ApqReceived, ApqSession, ApqSetup, PairHandler,
     UpgradableGroup, UpgradeOutput,

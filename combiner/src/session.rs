@@ -90,11 +90,20 @@ struct Half {
     config: GroupConfig,
 }
 
+/// Declares the wire syntax of `apq_message_pair` bodies to the decoder
+/// (process-wide, see [`mlsx_base::codec::syntax`]), and that of the
+/// draft-ietf-mls-extensions proposals a session's commits carry: for a
+/// program that reads pairs outside any session, such as a delivery
+/// service. Every session does it itself. The pair's body has its own
+/// syntax so that a pair inside a pair decodes (and is then refused).
+pub fn register_syntax() {
+    mlsx_base::codec::syntax::register_wire_format_syntax(APQ_MESSAGE_PAIR, mlsx_base::codec::syntax::BodySyntax::Parser(pair_len));
+    Extensions::new().register_syntax();
+}
+
 impl Half {
     fn new(cs: Arc<dyn CipherSuiteProvider>, base: &GroupConfig, private_handshake: bool) -> Result<Self, Error> {
-        // The pair's body has its own syntax, so that a pair inside a pair
-        // decodes (and is then refused by `open_pair`).
-        mlsx_base::codec::syntax::register_wire_format_syntax(APQ_MESSAGE_PAIR, mlsx_base::codec::syntax::BodySyntax::Parser(pair_len));
+        register_syntax();
         let mut ext = Extensions::new();
         let component = Arc::new(ApqComponent::default());
         let key = ext.register(component.clone())?;
@@ -201,6 +210,13 @@ impl ApqClient {
         t.ext.advertise(&mut identity.t)?;
         pq.ext.advertise(&mut identity.pq)?;
         Ok(Self { setup, t, pq, identity })
+    }
+
+    /// The client's identities as the session uses them (capabilities
+    /// advertising the session's components and wire format): what a
+    /// stored KeyPackage's private keys are joined with.
+    pub fn identity(&self) -> &ApqIdentity {
+        &self.identity
     }
 
     /// A fresh pair of KeyPackages and their private keys.

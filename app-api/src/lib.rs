@@ -1,13 +1,24 @@
 //! # mlsx-app
 //!
-//! The application layer of mlsx. For now it holds the `mlsx` command-line
-//! tool's logic; the consolidated application API and durable storage come
-//! with later work.
+//! The application layer of mlsx: one [`Client`] and its [`Group`]
+//! handles for plain RFC 9420 groups and hybrid PQ sessions, durable state
+//! in SQLite ([`SqliteStore`]), the delivery service (`mlsx ds`) and the
+//! `mlsx` command-line tool's logic.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod ds;
+pub mod error;
+pub mod remote;
 pub mod simulate;
+pub mod store;
+
+pub use client::{Client, ClientConfig, Event, Group, GroupInfo, GroupKind, GroupOptions, KeyPackageOffer, Outgoing, OutgoingKind};
+pub use error::{Error, Result};
+pub use store::{Batch, MemoryStore, SqliteStore, Store, Table};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

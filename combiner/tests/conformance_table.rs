@@ -16,6 +16,7 @@ const MODULES: &[(&str, &str, bool)] = &[
     ("component::tests", "src/component.rs", false),
     ("session::tests", "src/session.rs", false),
     ("simulate", "../app-api/tests/simulate.rs", false),
+    ("crash", "../app-api/tests/crash.rs", false),
     ("extension_vectors", "../test-vectors/tests/extension_vectors.rs", false),
 ];
 

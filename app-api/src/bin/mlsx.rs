@@ -42,15 +42,10 @@ enum Command {
         /// sweep (`--full-every 10` for no sweep).
         #[arg(long, default_value = "10,1,5,50", value_delimiter = ',')]
         full_every: Vec<u32>,
-        /// The traditional suite (RFC 9420 code point, 1-7).
-        #[arg(long, default_value_t = 1)]
-        t_suite: u16,
-        /// The PQ suite (tbd6, tbd7, tbd8, tbd10, tbd11: pure ML-KEM).
-        #[arg(long, default_value = "tbd6")]
-        pq_suite: String,
-        /// 0: PQ confidentiality; 1: and PQ authenticity (needs ML-DSA).
-        #[arg(long, default_value_t = 0)]
-        mode: u8,
+        /// The hybrid sessions' suites (the PQ suite pure ML-KEM: tbd6,
+        /// tbd7, tbd8, tbd10 or tbd11; mode 1 needs ML-DSA).
+        #[command(flatten)]
+        suites: Suites,
         /// Where to write simulate.csv and simulate.svg.
         #[arg(long, default_value = "target/simulate")]
         out: PathBuf,
@@ -58,12 +53,311 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Creates a client in a folder: signature keys in its traditional
+    /// and PQ suites, an SQLite store; with --ds, registers it at a
+    /// delivery service.
+    Init {
+        #[command(flatten)]
+        at: At,
+        /// The client's name (its basic credential).
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        suites: Suites,
+        /// The delivery service (http://host:port).
+        #[arg(long)]
+        ds: Option<String>,
+        /// A media type this client can receive in extended groups
+        /// (repeat; default text/plain; charset=utf-8).
+        #[arg(long)]
+        accept_media_type: Vec<String>,
+    },
+    /// KeyPackages.
+    KeyPackage {
+        #[command(subcommand)]
+        command: KeyPackageCommand,
+    },
+    /// Groups: create, add, remove, update, commit, info, list.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Sends an application message.
+    Send {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// The text.
+        text: String,
+        /// A SafeAAD item, COMPONENT:TEXT (component id in hex; extended
+        /// groups).
+        #[arg(long)]
+        aad: Vec<String>,
+        /// The text's media type, in an extended group that requires
+        /// media types (default: the group's first).
+        #[arg(long)]
+        media_type: Option<String>,
+        /// Write the message to this file instead of the delivery service.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Receives: processes the client's queue at the delivery service (or
+    /// one message file) and prints what happened.
+    Receive {
+        #[command(flatten)]
+        at: At,
+        /// Seconds to wait for a message if none is queued.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// A message file (from --out) instead of the delivery service.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The group of a message file (not needed for a Welcome).
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Runs the delivery service.
+    Ds {
+        /// Its SQLite database (created if absent).
+        #[arg(long)]
+        db: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        listen: String,
+        /// Requests per second per client.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Largest request body, bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        max_body: usize,
+    },
     /// Prints the side-by-side benchmark (`cargo bench --bench peers`) as a
     /// Markdown table of medians and mlsx / fastest-peer ratios.
     BenchReport {
         /// Criterion's output folder.
         #[arg(default_value = "target/criterion")]
         dir: PathBuf,
+    },
+}
+
+/// Where the client lives, and how to print.
+#[derive(clap::Args, Clone)]
+struct At {
+    /// The client's folder.
+    #[arg(long, env = "MLSX_DIR")]
+    dir: PathBuf,
+    /// Print one JSON value.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Suites and combiner mode.
+#[derive(clap::Args, Clone)]
+struct Suites {
+    /// The traditional suite (RFC 9420 code point).
+    #[arg(long, default_value_t = 1)]
+    t_suite: u16,
+    /// The PQ suite of hybrid sessions (tbd1..tbd11).
+    #[arg(long, default_value = "tbd6")]
+    pq_suite: String,
+    /// The combiner mode: 0 (PQ confidentiality) or 1 (and PQ authenticity).
+    #[arg(long, default_value_t = 0)]
+    mode: u8,
+}
+
+/// Suites of a group or KeyPackage; the client's own (from `mlsx init`)
+/// where not given.
+#[derive(clap::Args, Clone)]
+struct GroupSuites {
+    /// The traditional suite (RFC 9420 code point).
+    #[arg(long)]
+    t_suite: Option<u16>,
+    /// The PQ suite of hybrid sessions (tbd1..tbd11).
+    #[arg(long)]
+    pq_suite: Option<String>,
+    /// The combiner mode: 0 (PQ confidentiality) or 1 (and PQ authenticity).
+    #[arg(long)]
+    mode: Option<u8>,
+}
+
+impl GroupSuites {
+    /// `None` if nothing was given; otherwise the given values over the
+    /// client's in `dir`.
+    fn resolve(&self, dir: &std::path::Path) -> Result<Option<mlsx_app::client::Suites>, String> {
+        if self.t_suite.is_none() && self.pq_suite.is_none() && self.mode.is_none() {
+            return Ok(None);
+        }
+        let mut s = mlsx_app::cli::open(dir).map_err(|e| e.to_string())?.config().suites();
+        if let Some(t) = self.t_suite {
+            s.t_suite = t;
+        }
+        if let Some(pq) = &self.pq_suite {
+            s.pq_suite = one_pq_suite(pq)?.number();
+        }
+        if let Some(m) = self.mode {
+            s.mode = m;
+        }
+        Ok(Some(s))
+    }
+}
+
+impl Suites {
+    fn config(&self, name: &str) -> Result<mlsx_app::ClientConfig, String> {
+        Ok(mlsx_app::ClientConfig::new(name)
+            .t_suite(self.t_suite)
+            .pq_suite(one_pq_suite(&self.pq_suite)?.number())
+            .mode(self.mode))
+    }
+}
+
+#[derive(Subcommand)]
+enum KeyPackageCommand {
+    /// Makes KeyPackages (plain and hybrid pairs) and publishes them.
+    Publish {
+        #[command(flatten)]
+        at: At,
+        /// How many of each kind.
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        /// plain, extended, hybrid or all.
+        #[arg(long, default_value = "all")]
+        kind: String,
+        /// Mark them last resort (kept by the delivery service after use).
+        #[arg(long)]
+        last_resort: bool,
+        #[command(flatten)]
+        suites: GroupSuites,
+        /// Write them to this file instead of the delivery service.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Creates a group (a hybrid session with --hybrid).
+    Create {
+        #[command(flatten)]
+        at: At,
+        /// The group's name (its id).
+        group: String,
+        /// A hybrid PQ session (draft-ietf-mls-combiner).
+        #[arg(long, conflicts_with = "extended")]
+        hybrid: bool,
+        /// A group with draft-ietf-mls-extensions (SafeAAD, SelfRemove, the
+        /// app data dictionary).
+        #[arg(long)]
+        extended: bool,
+        /// A media type the extended group requires (repeat); messages are
+        /// then framed with their type.
+        #[arg(long, requires = "extended")]
+        media_type: Vec<String>,
+        #[command(flatten)]
+        suites: GroupSuites,
+    },
+    /// Adds members: by name from the delivery service, or --offer files.
+    Add {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// Members' names.
+        names: Vec<String>,
+        /// KeyPackage offer files (from key-package publish --out).
+        #[arg(long)]
+        offer: Vec<PathBuf>,
+        /// Write the commit (and .welcome) here instead of the delivery service.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Joins a group by external commit, from the GroupInfo its members
+    /// left at the delivery service.
+    JoinExternal {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// plain, extended or hybrid.
+        #[arg(long, default_value = "hybrid")]
+        kind: String,
+    },
+    /// Proposes changes for the next commit: --add NAME, --remove NAME
+    /// (plain and extended groups), --update (an Update pair in a hybrid
+    /// session, which makes the next commit FULL).
+    Propose {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// Propose adding this member (its KeyPackage from the delivery service).
+        #[arg(long)]
+        add: Vec<String>,
+        /// Propose removing this member.
+        #[arg(long)]
+        remove: Vec<String>,
+        /// Propose an update of our leaf.
+        #[arg(long)]
+        update: bool,
+    },
+    /// Removes members by name.
+    Remove {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// Members' names.
+        names: Vec<String>,
+        /// Write the commit here instead of the delivery service.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Commits with a fresh path (FULL or PARTIAL by policy in a hybrid
+    /// session; --full forces FULL).
+    Update {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// A FULL commit.
+        #[arg(long)]
+        full: bool,
+        /// Write the commit here instead of the delivery service.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Commits the proposals received this epoch (with a fresh path).
+    Commit {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// Write the commit here instead of the delivery service.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Leaves an extended group (a SelfRemove proposal; the next commit
+    /// of another member removes us).
+    Leave {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// Write the proposal here instead of the delivery service.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Shows a group: epochs, suites, members, epoch authenticator.
+    Info {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+    },
+    /// Lists the client's groups.
+    List {
+        #[command(flatten)]
+        at: At,
     },
 }
 
@@ -105,6 +399,14 @@ enum VectorsCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// The one PQ suite named by `--pq-suite`.
+fn one_pq_suite(spec: &str) -> Result<PqSuite, String> {
+    match pq_suites(spec)?[..] {
+        [pq] => Ok(pq),
+        _ => Err("give one PQ suite".into()),
+    }
 }
 
 /// The suites named by `--suite`.
@@ -152,16 +454,199 @@ wrote {} and {}",
     Ok(())
 }
 
+/// Prints a client command's report; errors are one line on stderr.
+fn report(json: bool, r: Result<mlsx_app::cli::Report, String>) -> ExitCode {
+    match r {
+        Ok(r) if json => {
+            println!("{}", r.json);
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            for l in r.lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mlsx: {}", e.replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn kinds(kind: &str) -> Result<Vec<mlsx_app::GroupKind>, String> {
+    use mlsx_app::GroupKind::{Extended, Hybrid, Plain};
+    match (kind, mlsx_app::GroupKind::from_name(kind)) {
+        ("all", _) => Ok(vec![Plain, Extended, Hybrid]),
+        (_, Some(k)) => Ok(vec![k]),
+        (k, None) => Err(format!("no KeyPackage kind {k} (plain, extended, hybrid or all)")),
+    }
+}
+
+fn run_ds(db: &std::path::Path, listen: &str, limits: mlsx_app::ds::Limits) -> Result<(), Box<dyn std::error::Error>> {
+    let conn = mlsx_app::ds::open_db(db)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        println!("mlsx ds: listening on http://{}, state in {}", listener.local_addr()?, db.display());
+        axum::serve(listener, mlsx_app::ds::router(conn, limits))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let s = |r: mlsx_app::Result<mlsx_app::cli::Report>| r.map_err(|e| e.to_string());
     match cli.command {
+        Command::Init {
+            at,
+            name,
+            suites,
+            ds,
+            accept_media_type,
+        } => report(
+            at.json,
+            suites.config(&name).and_then(|mut c| {
+                if !accept_media_type.is_empty() {
+                    c.media_types = accept_media_type;
+                }
+                s(mlsx_app::cli::init(&at.dir, c, ds.as_deref()))
+            }),
+        ),
+        Command::KeyPackage {
+            command:
+                KeyPackageCommand::Publish {
+                    at,
+                    count,
+                    kind,
+                    last_resort,
+                    out,
+                    suites,
+                },
+        } => {
+            let bar = if at.json {
+                indicatif::ProgressBar::hidden()
+            } else {
+                indicatif::ProgressBar::new(count as u64)
+            };
+            let r = kinds(&kind).and_then(|k| {
+                bar.set_length((count * k.len()) as u64);
+                let suites = suites.resolve(&at.dir)?;
+                s(mlsx_app::cli::publish(
+                    &at.dir,
+                    &k,
+                    suites,
+                    count,
+                    last_resort,
+                    out.as_deref(),
+                    &|| bar.inc(1),
+                ))
+            });
+            bar.finish_and_clear();
+            report(at.json, r)
+        }
+        Command::Group { command } => match command {
+            GroupCommand::Create {
+                at,
+                group,
+                hybrid,
+                extended,
+                media_type,
+                suites,
+            } => {
+                let kind = match (hybrid, extended) {
+                    (true, _) => mlsx_app::GroupKind::Hybrid,
+                    (false, true) => mlsx_app::GroupKind::Extended,
+                    (false, false) => mlsx_app::GroupKind::Plain,
+                };
+                report(
+                    at.json,
+                    suites
+                        .resolve(&at.dir)
+                        .and_then(|c| s(mlsx_app::cli::create(&at.dir, &group, kind, c, &media_type))),
+                )
+            }
+            GroupCommand::Add {
+                at,
+                group,
+                names,
+                offer,
+                out,
+            } => report(at.json, s(mlsx_app::cli::add(&at.dir, &group, &names, &offer, out.as_deref()))),
+            GroupCommand::Remove { at, group, names, out } => {
+                report(at.json, s(mlsx_app::cli::remove(&at.dir, &group, &names, out.as_deref())))
+            }
+            GroupCommand::Update { at, group, full, out } => {
+                report(at.json, s(mlsx_app::cli::update(&at.dir, &group, full, out.as_deref())))
+            }
+            GroupCommand::Commit { at, group, out } => report(at.json, s(mlsx_app::cli::update(&at.dir, &group, false, out.as_deref()))),
+            GroupCommand::JoinExternal { at, group, kind } => report(
+                at.json,
+                kinds(&kind).and_then(|k| match k[..] {
+                    [k] => s(mlsx_app::cli::join_external(&at.dir, &group, k)),
+                    _ => Err("give one kind: plain, extended or hybrid".into()),
+                }),
+            ),
+            GroupCommand::Propose {
+                at,
+                group,
+                add,
+                remove,
+                update,
+            } => report(at.json, s(mlsx_app::cli::propose(&at.dir, &group, &add, &remove, update))),
+            GroupCommand::Leave { at, group, out } => report(at.json, s(mlsx_app::cli::leave(&at.dir, &group, out.as_deref()))),
+            GroupCommand::Info { at, group } => report(at.json, s(mlsx_app::cli::info(&at.dir, &group))),
+            GroupCommand::List { at } => report(at.json, s(mlsx_app::cli::list(&at.dir))),
+        },
+        Command::Send {
+            at,
+            group,
+            text,
+            aad,
+            media_type,
+            out,
+        } => report(
+            at.json,
+            s(mlsx_app::cli::send(
+                &at.dir,
+                &group,
+                &text,
+                media_type.as_deref(),
+                &aad,
+                out.as_deref(),
+            )),
+        ),
+        Command::Receive { at, wait, file, group } => {
+            report(at.json, s(mlsx_app::cli::receive(&at.dir, wait, file.as_deref(), group.as_deref())))
+        }
+        Command::Ds {
+            db,
+            listen,
+            rate,
+            max_body,
+        } => {
+            let limits = mlsx_app::ds::Limits {
+                requests_per_second: rate,
+                max_body,
+                ..mlsx_app::ds::Limits::default()
+            };
+            match run_ds(&db, &listen, limits) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mlsx ds: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Simulate {
             members,
             epochs,
             full_every,
-            t_suite,
-            pq_suite,
-            mode,
+            suites: Suites { t_suite, pq_suite, mode },
             out,
             json,
         } => {

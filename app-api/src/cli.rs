@@ -1,0 +1,449 @@
+//! The `mlsx` commands that run a client from a folder (`--dir`): each
+//! opens the client's SQLite store, does one thing, and reports it as
+//! lines for people or one JSON value (`--json`).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::client::{Client, ClientConfig, Event, GroupKind, KeyPackageOffer, Outgoing, OutgoingKind, Suites, show};
+use crate::error::{Error, Result};
+use crate::remote::{self, Answer, DsClient};
+use crate::store::SqliteStore;
+
+/// The database file in a client's folder.
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join("mlsx.db")
+}
+
+/// Opens the client in `dir`.
+pub fn open(dir: &Path) -> Result<Client> {
+    let path = db_path(dir);
+    if !path.exists() {
+        return Err(Error::NoClient);
+    }
+    Client::open(Box::new(LockedStore::open(dir)?))
+}
+
+/// The store of a client folder, held by one process at a time: two
+/// commands on the same client (two shells) would otherwise each load a
+/// group, change it, and the second write would drop the first's epoch.
+/// The lock (on `mlsx.lock`, released when the process ends, also by a
+/// crash) is taken for the whole command; a second command waits.
+#[derive(Debug)]
+struct LockedStore {
+    store: SqliteStore,
+    _lock: std::fs::File,
+}
+
+impl LockedStore {
+    fn open(dir: &Path) -> Result<Self> {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("mlsx.lock"))?;
+        lock.lock()?;
+        Ok(Self {
+            store: SqliteStore::open(&db_path(dir))?,
+            _lock: lock,
+        })
+    }
+}
+
+impl crate::store::Store for LockedStore {
+    fn get(&self, table: crate::store::Table, key: &[u8]) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+        self.store.get(table, key)
+    }
+
+    fn list(&self, table: crate::store::Table) -> Result<crate::store::Records> {
+        self.store.list(table)
+    }
+
+    fn apply(&mut self, batch: crate::store::Batch) -> Result<()> {
+        self.store.apply(batch)
+    }
+}
+
+/// What a command reports.
+#[derive(Debug)]
+pub struct Report {
+    /// Lines for people.
+    pub lines: Vec<String>,
+    /// The same as JSON.
+    pub json: Value,
+}
+
+impl Report {
+    fn new(line: String, json: Value) -> Self {
+        Self { lines: vec![line], json }
+    }
+}
+
+/// `mlsx init`.
+pub fn init(dir: &Path, config: ClientConfig, ds: Option<&str>) -> Result<Report> {
+    std::fs::create_dir_all(dir)?;
+    let mut client = Client::create(Box::new(LockedStore::open(dir)?), config)?;
+    if let Some(url) = ds {
+        DsClient::new(url, None).register(&mut client)?;
+    }
+    let c = client.config().clone();
+    Ok(Report::new(
+        format!(
+            "initialized {} in {} (suite {:#06x}, PQ suite TBD{}, mode {}){}",
+            c.name,
+            dir.display(),
+            c.t_suite,
+            c.pq_suite,
+            c.mode,
+            ds.map(|u| format!(", registered at {u}")).unwrap_or_default()
+        ),
+        json!({"name": c.name, "t_suite": c.t_suite, "pq_suite": c.pq_suite, "mode": c.mode, "ds": ds}),
+    ))
+}
+
+/// `mlsx key-package publish`: `count` of each kind, to the delivery
+/// service or to `out` (one offer per line, hex).
+pub fn publish(
+    dir: &Path,
+    kinds: &[GroupKind],
+    suites: Option<Suites>,
+    count: usize,
+    last_resort: bool,
+    out: Option<&Path>,
+    tick: &dyn Fn(),
+) -> Result<Report> {
+    let mut client = open(dir)?;
+    let suites = suites.unwrap_or_else(|| client.config().suites());
+    let mut offers = vec![];
+    for kind in kinds {
+        for _ in 0..count {
+            offers.extend(client.key_packages_in(*kind, suites, 1, last_resort)?);
+            tick();
+        }
+    }
+    let place = if let Some(path) = out {
+        let text: Vec<String> = offers.iter().map(|o| o.to_bytes().map(hex::encode)).collect::<Result<_>>()?;
+        std::fs::write(path, text.join("\n") + "\n")?;
+        path.display().to_string()
+    } else {
+        DsClient::of(&client)?.publish(&offers)?;
+        "the delivery service".to_owned()
+    };
+    Ok(Report::new(
+        format!("published {} KeyPackage offer(s) to {place}", offers.len()),
+        json!({"published": offers.len(), "last_resort": last_resort}),
+    ))
+}
+
+/// `mlsx group create`.
+pub fn create(dir: &Path, group: &str, kind: GroupKind, suites: Option<Suites>, media_types: &[String]) -> Result<Report> {
+    let mut client = open(dir)?;
+    let options = crate::client::GroupOptions {
+        media_types: media_types.to_vec(),
+        suites,
+    };
+    let info = client.create_group_with(group.as_bytes(), kind, &options)?.info()?;
+    Ok(Report::new(
+        format!("created {} group {} at epoch {}", kind.as_str(), info.group, info.epoch),
+        serde_json::to_value(&info).unwrap_or(Value::Null),
+    ))
+}
+
+/// How a commit or message leaves.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// Through the client's delivery service.
+    Ds,
+    /// Into files: the message at this path, a Welcome beside it
+    /// (`.welcome`). A commit is final at once (the user orders commits).
+    File(PathBuf),
+}
+
+fn route_of(out: Option<&Path>) -> Route {
+    out.map_or(Route::Ds, |p| Route::File(p.to_path_buf()))
+}
+
+/// Sends `out` along `route` and settles it.
+fn deliver(client: &mut Client, out: &Outgoing, route: &Route) -> Result<Vec<Event>> {
+    match route {
+        Route::Ds => {
+            let ds = DsClient::of(client)?;
+            match remote::send(client, &ds, out)? {
+                Answer::Accepted(_) => Ok(vec![]),
+                Answer::Conflict(reason) => Err(Error::Ds(format!(
+                    "refused our commit ({reason}); it was rolled back: run mlsx receive, then try again"
+                ))),
+                Answer::Refused(reason) => Err(Error::Ds(format!(
+                    "refused our message for good ({reason}); a commit was rolled back"
+                ))),
+            }
+        }
+        Route::File(path) => {
+            std::fs::write(path, &out.message)?;
+            if let Some(w) = &out.welcome {
+                std::fs::write(path.with_extension("welcome"), w)?;
+            }
+            if out.kind == OutgoingKind::Commit {
+                client.group(&out.group)?.accepted()?;
+            }
+            Ok(vec![])
+        }
+    }
+}
+
+fn commit_report(client: &mut Client, verb: &str, out: &Outgoing) -> Result<Report> {
+    let info = client.group(&out.group)?.info()?;
+    let kind = match (info.pq_epoch, decode_is_pair(&out.message)) {
+        (None, _) => "commit",
+        (Some(_), true) => "FULL commit",
+        (Some(_), false) => "PARTIAL commit",
+    };
+    Ok(Report::new(
+        format!("{verb}: {kind}, group {} now at epoch {}", info.group, info.epoch),
+        json!({"group": info.group, "epoch": info.epoch, "pq_epoch": info.pq_epoch, "commit": kind, "members": info.members, "bytes": out.message.len()}),
+    ))
+}
+
+fn decode_is_pair(message: &[u8]) -> bool {
+    mlsx_base::codec::decode::<mlsx_base::codec::MlsMessage>(message)
+        .is_ok_and(|m| matches!(m.body, mlsx_base::codec::MlsMessageBody::Custom(_)))
+}
+
+/// `mlsx group add`: members by name (their offers from the delivery
+/// service) or from offer files.
+pub fn add(dir: &Path, group: &str, names: &[String], offer_files: &[PathBuf], out: Option<&Path>) -> Result<Report> {
+    let mut client = open(dir)?;
+    let info = client.group(group.as_bytes())?.info()?;
+    let kind = info.kind;
+    let mut offers = vec![];
+    for f in offer_files {
+        let text = std::fs::read_to_string(f)?;
+        let line = text
+            .lines()
+            .next()
+            .ok_or_else(|| Error::Codec(format!("{}: no offer", f.display())))?;
+        let bytes = hex::decode(line.trim()).map_err(|_| Error::Codec(format!("{}: not hex", f.display())))?;
+        offers.push(KeyPackageOffer::from_bytes(&bytes)?);
+    }
+    if !names.is_empty() {
+        let ds = DsClient::of(&client)?;
+        for n in names {
+            offers.push(ds.key_package_in(n, kind, info.cipher_suite, info.pq_cipher_suite)?);
+        }
+    }
+    let outgoing = client.group(group.as_bytes())?.add(&offers)?;
+    deliver(&mut client, &outgoing, &route_of(out))?;
+    let who: Vec<String> = offers.iter().map(|o| o.owner.clone()).collect();
+    commit_report(&mut client, &format!("added {}", who.join(", ")), &outgoing)
+}
+
+/// `mlsx group join-external`: from the GroupInfo at the delivery service.
+pub fn join_external(dir: &Path, group: &str, kind: GroupKind) -> Result<Report> {
+    let mut client = open(dir)?;
+    let ds = DsClient::of(&client)?;
+    match remote::join_external(&mut client, &ds, kind, group.as_bytes())? {
+        Answer::Accepted(_) => {
+            let info = client.group(group.as_bytes())?.info()?;
+            Ok(Report::new(
+                format!("joined {} by external commit at epoch {}", info.group, info.epoch),
+                serde_json::to_value(&info).unwrap_or(Value::Null),
+            ))
+        }
+        Answer::Conflict(reason) | Answer::Refused(reason) => Err(Error::Ds(format!("refused our external commit ({reason}); try again"))),
+    }
+}
+
+/// `mlsx group remove`.
+pub fn remove(dir: &Path, group: &str, names: &[String], out: Option<&Path>) -> Result<Report> {
+    let mut client = open(dir)?;
+    let outgoing = client.group(group.as_bytes())?.remove(names)?;
+    deliver(&mut client, &outgoing, &route_of(out))?;
+    commit_report(&mut client, &format!("removed {}", names.join(", ")), &outgoing)
+}
+
+/// `mlsx group update` / `mlsx group commit`.
+pub fn update(dir: &Path, group: &str, full: bool, out: Option<&Path>) -> Result<Report> {
+    let mut client = open(dir)?;
+    let outgoing = client.group(group.as_bytes())?.update(full)?;
+    deliver(&mut client, &outgoing, &route_of(out))?;
+    commit_report(&mut client, "committed", &outgoing)
+}
+
+/// `mlsx group propose`: Adds (members' offers from the delivery
+/// service), Removes, or an Update (an Update pair in a hybrid session);
+/// `mlsx group commit` (by anyone) commits them.
+pub fn propose(dir: &Path, group: &str, add: &[String], remove: &[String], update: bool) -> Result<Report> {
+    let mut client = open(dir)?;
+    let mut offers = vec![];
+    if !add.is_empty() {
+        let kind = client.group(group.as_bytes())?.info()?.kind;
+        let ds = DsClient::of(&client)?;
+        for n in add {
+            offers.push(ds.key_package(n, kind)?);
+        }
+    }
+    let outgoing = client.group(group.as_bytes())?.propose(&offers, remove, update)?;
+    for o in &outgoing {
+        deliver(&mut client, o, &Route::Ds)?;
+    }
+    Ok(Report::new(
+        format!("sent {} proposal(s) to {group}", outgoing.len()),
+        json!({"group": group, "proposals": outgoing.len()}),
+    ))
+}
+
+/// `mlsx group leave`: a SelfRemove proposal (extended groups); another
+/// member's next commit removes us.
+pub fn leave(dir: &Path, group: &str, out: Option<&Path>) -> Result<Report> {
+    let mut client = open(dir)?;
+    let outgoing = client.group(group.as_bytes())?.leave()?;
+    deliver(&mut client, &outgoing, &route_of(out))?;
+    Ok(Report::new(
+        format!("asked to leave {group}: the next commit removes us"),
+        json!({"group": group, "epoch": outgoing.epoch}),
+    ))
+}
+
+/// `mlsx send`, with SafeAAD items (`component:text`) in extended groups.
+pub fn send(dir: &Path, group: &str, text: &str, media_type: Option<&str>, aad: &[String], out: Option<&Path>) -> Result<Report> {
+    let mut items = vec![];
+    for a in aad {
+        let (c, d) = a
+            .split_once(':')
+            .ok_or_else(|| Error::Config(format!("--aad {a}: give COMPONENT:TEXT")))?;
+        let c = c.trim_start_matches("0x");
+        let id = u16::from_str_radix(c, 16).map_err(|_| Error::Config(format!("--aad {a}: the component id is hex")))?;
+        items.push((id, d.as_bytes().to_vec()));
+    }
+    let mut client = open(dir)?;
+    if out.is_none() {
+        // Settle a commit a crash left pending before sending in its epoch.
+        let ds = DsClient::of(&client)?;
+        remote::resolve_pending(&mut client, &ds)?;
+    }
+    let outgoing = client.group(group.as_bytes())?.send_media(text.as_bytes(), media_type, &items)?;
+    deliver(&mut client, &outgoing, &route_of(out))?;
+    Ok(Report::new(
+        format!("sent {} bytes to {} in epoch {}", text.len(), group, outgoing.epoch),
+        json!({"group": group, "epoch": outgoing.epoch, "bytes": outgoing.message.len(), "recipients": outgoing.recipients}),
+    ))
+}
+
+fn event_line(group: &str, sender: &str, e: &Event) -> String {
+    match e {
+        Event::Message {
+            sender: s,
+            data,
+            safe_aad,
+            media_type,
+        } => {
+            let aad: String = safe_aad
+                .iter()
+                .map(|(c, d)| format!(" [aad {c:#06x}: {}]", String::from_utf8_lossy(d)))
+                .collect();
+            let t = media_type.as_ref().map(|t| format!(" ({t})")).unwrap_or_default();
+            format!("[{group}] {s}{t}: {}{aad}", String::from_utf8_lossy(data))
+        }
+        Event::EpochChanged { epoch, kind } => format!("[{group}] {kind} by {sender}: epoch {epoch}"),
+        Event::MemberAdded { name } => format!("[{group}] {name} joined"),
+        Event::MemberRemoved { name } => format!("[{group}] {name} left"),
+        Event::RemovedSelf => format!("[{group}] we were removed by {sender}"),
+        Event::Proposal => format!("[{group}] proposal from {sender}"),
+        Event::Joined { group } => format!("[{group}] joined (Welcome from {sender})"),
+    }
+}
+
+/// `mlsx receive`: the queue at the delivery service, or one message file
+/// (a Welcome needs no `group`). From a file, a refused message is an
+/// error and the store is unchanged; from the queue, it is reported and
+/// skipped.
+pub fn receive(dir: &Path, wait: u64, file: Option<&Path>, group: Option<&str>) -> Result<Report> {
+    let mut client = open(dir)?;
+    if let Some(path) = file {
+        let bytes = std::fs::read(path)?;
+        let is_welcome = mlsx_base::codec::decode::<mlsx_base::codec::MlsMessage>(&bytes).is_ok_and(|m| match &m.body {
+            mlsx_base::codec::MlsMessageBody::Welcome(_) => true,
+            mlsx_base::codec::MlsMessageBody::Custom(_) => mlsx_combiner::ApqMessagePair::from_message(&m)
+                .is_ok_and(|p| matches!(p.t_message.body, mlsx_base::codec::MlsMessageBody::Welcome(_))),
+            _ => false,
+        });
+        let (g, events) = if is_welcome {
+            let (id, ev) = client.join(&bytes)?;
+            (show(&id), ev)
+        } else {
+            let g = group.ok_or_else(|| Error::Config("--group is needed for a message that is not a Welcome".into()))?;
+            (g.to_owned(), client.group(g.as_bytes())?.process(&bytes)?)
+        };
+        let lines = events.iter().map(|e| event_line(&g, "file", e)).collect();
+        return Ok(Report {
+            lines,
+            json: json!([{"group": g, "events": events}]),
+        });
+    }
+    let ds = DsClient::of(&client)?;
+    let received = remote::receive(&mut client, &ds, wait)?;
+    let mut lines = vec![];
+    let mut json = vec![];
+    for r in &received {
+        match &r.outcome {
+            Ok(events) => {
+                lines.extend(events.iter().map(|e| event_line(&r.group, &r.sender, e)));
+                json.push(json!({"group": r.group, "sender": r.sender, "events": events}));
+            }
+            Err(e) => {
+                lines.push(format!("[{}] refused a message from {}: {e}", r.group, r.sender));
+                json.push(json!({"group": r.group, "sender": r.sender, "error": e}));
+            }
+        }
+    }
+    if lines.is_empty() {
+        lines.push("nothing new".into());
+    }
+    Ok(Report {
+        lines,
+        json: Value::Array(json),
+    })
+}
+
+/// `mlsx group info`.
+pub fn info(dir: &Path, group: &str) -> Result<Report> {
+    let mut client = open(dir)?;
+    let info = client.group(group.as_bytes())?.info()?;
+    let mut lines = vec![
+        format!("group {} ({})", info.group, info.kind.as_str()),
+        format!(
+            "epoch {}{}",
+            info.epoch,
+            info.pq_epoch.map(|e| format!(", PQ epoch {e}")).unwrap_or_default()
+        ),
+        format!(
+            "suite {:#06x}{}",
+            info.cipher_suite,
+            info.pq_cipher_suite.map(|s| format!(", PQ suite {s:#06x}")).unwrap_or_default()
+        ),
+        format!("members {}", info.members.join(", ")),
+        format!("epoch authenticator {}", info.epoch_authenticator),
+    ];
+    if info.commit_pending {
+        lines.push("a commit of ours waits for the delivery service".into());
+    }
+    Ok(Report {
+        lines,
+        json: serde_json::to_value(&info).unwrap_or(Value::Null),
+    })
+}
+
+/// `mlsx group list`.
+pub fn list(dir: &Path) -> Result<Report> {
+    let client = open(dir)?;
+    let groups: Vec<String> = client.groups()?.iter().map(|g| show(g)).collect();
+    Ok(Report {
+        lines: if groups.is_empty() {
+            vec!["no groups".into()]
+        } else {
+            groups.clone()
+        },
+        json: json!(groups),
+    })
+}

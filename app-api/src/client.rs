@@ -1,0 +1,1691 @@
+//! The application API: a [`Client`] and its [`Group`] handles, for plain
+//! RFC 9420 groups and hybrid sessions (draft-ietf-mls-combiner), with
+//! every change written to a [`Store`] before the call returns.
+//!
+//! # Commits and the delivery service
+//!
+//! A commit is applied optimistically: [`Group::commit`] and the calls
+//! built on it move the group to the new epoch in memory and store, in one
+//! transaction, both the state before the commit and the state after it,
+//! with the message to send ([`Outgoing`]). The application then sends
+//! the message; when the delivery service takes it, [`Group::accepted`]
+//! drops the old state; when it refuses it (another commit won the
+//! epoch), [`Group::refused`] goes back to the old state, ready to process
+//! the winner. A process killed in between finds the pending commit on
+//! restart ([`Group::pending`]) and sends the same bytes again: the
+//! delivery service answers for it exactly as the first time. Nothing
+//! else may change the group while a commit is pending.
+//!
+//! ```
+//! use mlsx_app::{Client, ClientConfig, GroupKind, MemoryStore};
+//!
+//! let mut alice = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("alice"))?;
+//! let mut bob = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("bob"))?;
+//! let offer = bob.key_packages(GroupKind::Plain, 1, false)?.remove(0);
+//!
+//! let mut group = alice.create_group(b"team", GroupKind::Plain)?;
+//! let out = group.add(&[offer])?;
+//! group.accepted()?; // the delivery service took the commit
+//! let (id, _) = bob.join(out.welcome.as_deref().ok_or("no Welcome")?)?;
+//!
+//! let hello = alice.group(b"team")?.send(b"hello")?;
+//! let events = bob.group(&id)?.process(&hello.message)?;
+//! assert!(matches!(&events[0], mlsx_app::Event::Message { data, .. } if data == b"hello"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use mlsx_base::codec::{CipherSuite, Credential, KeyPackage, MlsMessage, MlsMessageBody, decode, encode};
+use mlsx_base::crypto::labeled::KEY_PACKAGE_REF_LABEL;
+use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
+use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider, HpkePrivateKey, LabeledCrypto, SignaturePrivateKey};
+use mlsx_base::group::{CommitOptions, GroupConfig, Identity, KeyPackageBundle, Received};
+use mlsx_combiner::{
+    ApqClient, ApqIdentity, ApqKeyPackageBundles, ApqKeyPackages, ApqMessagePair, ApqReceived, ApqSession, ApqSetup, Mode,
+};
+use mlsx_pq_suites::PqSuite;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, Result};
+use crate::store::{Batch, Store, Table, Write};
+
+/// Which kind of group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupKind {
+    /// An RFC 9420 group in the client's traditional suite.
+    Plain,
+    /// An RFC 9420 group with draft-ietf-mls-extensions: the client's
+    /// [`Extensions`](mlsx_extensions::Extensions) installed and advertised
+    /// (its components, the app data dictionary, SelfRemove), SafeAAD on.
+    Extended,
+    /// A hybrid session: a traditional group and a PQ group
+    /// (draft-ietf-mls-combiner).
+    Hybrid,
+}
+
+/// A client's settings, fixed at [`Client::create`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientConfig {
+    /// The name in the client's basic credential.
+    pub name: String,
+    /// The traditional suite (RFC 9420 code point).
+    pub t_suite: u16,
+    /// The PQ suite of hybrid sessions (its TBD number).
+    pub pq_suite: u16,
+    /// The combiner mode of hybrid sessions: 0 (PQ confidentiality) or 1
+    /// (and PQ authenticity).
+    pub mode: u8,
+    /// The media types the client can receive, advertised in its leaves
+    /// of extended groups (draft-ietf-mls-extensions §6.2).
+    #[serde(default = "default_media_types")]
+    pub media_types: Vec<String>,
+}
+
+fn default_media_types() -> Vec<String> {
+    vec!["text/plain; charset=utf-8".into()]
+}
+
+/// The suites of a group or KeyPackage: the traditional suite (RFC 9420
+/// code point), the PQ suite of hybrid sessions (TBD number) and the
+/// combiner mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suites {
+    /// The traditional suite.
+    pub t_suite: u16,
+    /// The PQ suite (TBD number).
+    pub pq_suite: u16,
+    /// The combiner mode, 0 or 1.
+    pub mode: u8,
+}
+
+/// Options of a new group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupOptions {
+    /// In an extended group: the media types the group requires
+    /// (`content_media_types`, draft-ietf-mls-extensions §6.2); then every
+    /// application message is framed with its type. Empty: unframed.
+    pub media_types: Vec<String>,
+    /// The group's suites; the client's ([`ClientConfig`]) if `None`.
+    pub suites: Option<Suites>,
+}
+
+impl GroupOptions {
+    /// Uses these suites instead of the client's.
+    #[must_use]
+    pub fn suites(mut self, suites: Suites) -> Self {
+        self.suites = Some(suites);
+        self
+    }
+
+    /// Requires these media types (extended groups).
+    #[must_use]
+    pub fn media_types(mut self, types: &[&str]) -> Self {
+        self.media_types = types.iter().map(|t| (*t).to_owned()).collect();
+        self
+    }
+}
+
+impl ClientConfig {
+    /// Suite 0x0001 (X25519, AES-128-GCM, Ed25519), PQ suite TBD6
+    /// (ML-KEM-768), mode 0.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            t_suite: 1,
+            pq_suite: 6,
+            mode: 0,
+            media_types: default_media_types(),
+        }
+    }
+
+    /// Sets the media types the client can receive.
+    #[must_use]
+    pub fn media_types(mut self, types: &[&str]) -> Self {
+        self.media_types = types.iter().map(|t| (*t).to_owned()).collect();
+        self
+    }
+
+    /// The default suites of the client's groups and KeyPackages.
+    pub fn suites(&self) -> Suites {
+        Suites {
+            t_suite: self.t_suite,
+            pq_suite: self.pq_suite,
+            mode: self.mode,
+        }
+    }
+
+    /// Sets the traditional suite.
+    #[must_use]
+    pub fn t_suite(mut self, suite: u16) -> Self {
+        self.t_suite = suite;
+        self
+    }
+
+    /// Sets the PQ suite (TBD number).
+    #[must_use]
+    pub fn pq_suite(mut self, tbd: u16) -> Self {
+        self.pq_suite = tbd;
+        self
+    }
+
+    /// Sets the combiner mode.
+    #[must_use]
+    pub fn mode(mut self, mode: u8) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+/// What happened, as the application sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// An application message.
+    Message {
+        /// The sender's name.
+        sender: String,
+        /// The data (in JSON: text if it is UTF-8, else `base64:` and
+        /// its base64).
+        #[serde(serialize_with = "text_or_base64")]
+        data: Vec<u8>,
+        /// SafeAAD items (extended groups): component id and data.
+        safe_aad: Vec<(u16, Vec<u8>)>,
+        /// The content's media type, in an extended group that frames
+        /// content (draft-ietf-mls-extensions §6.2).
+        media_type: Option<String>,
+    },
+    /// A commit moved the group to a new epoch.
+    EpochChanged {
+        /// The new epoch (of the traditional group, for hybrid sessions).
+        epoch: u64,
+        /// "commit", "FULL" or "PARTIAL".
+        kind: String,
+    },
+    /// A member joined.
+    MemberAdded {
+        /// Its name.
+        name: String,
+    },
+    /// A member left or was removed.
+    MemberRemoved {
+        /// Its name.
+        name: String,
+    },
+    /// We were removed; the group is deleted from the store.
+    RemovedSelf,
+    /// A proposal was cached for the next commit.
+    Proposal,
+    /// We joined the group.
+    Joined {
+        /// The group's id.
+        group: String,
+    },
+}
+
+fn text_or_base64<S: serde::Serializer>(data: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    use base64::Engine;
+    match std::str::from_utf8(data) {
+        Ok(t) => s.serialize_str(t),
+        Err(_) => s.serialize_str(&format!("base64:{}", base64::engine::general_purpose::STANDARD.encode(data))),
+    }
+}
+
+/// What a message is, for the delivery service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutgoingKind {
+    /// A commit (or an APQMessagePair of commits): one per epoch wins.
+    Commit,
+    /// Application data or a proposal.
+    Message,
+}
+
+/// A message to send, with what the delivery service needs to route it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// The group (the traditional group's id for hybrid sessions).
+    pub group: Vec<u8>,
+    /// The epoch the message was made in.
+    pub epoch: u64,
+    /// Commit or other message.
+    pub kind: OutgoingKind,
+    /// The MLSMessage.
+    pub message: Vec<u8>,
+    /// Who receives it: every other member, before and after a commit.
+    pub recipients: Vec<String>,
+    /// The Welcome (or pair of Welcomes) of a commit that adds members.
+    pub welcome: Option<Vec<u8>>,
+    /// Who receives the Welcome.
+    pub welcome_to: Vec<String>,
+}
+
+/// A KeyPackage (or a hybrid pair) to publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPackageOffer {
+    /// Plain or hybrid.
+    pub kind: GroupKind,
+    /// Its owner's name.
+    pub owner: String,
+    /// The traditional KeyPackage.
+    pub t: KeyPackage,
+    /// The PQ KeyPackage of a hybrid pair.
+    pub pq: Option<KeyPackage>,
+}
+
+impl KeyPackageOffer {
+    /// The offer as bytes: a kind byte, then each KeyPackage as an
+    /// MLSMessage with a 4-byte length.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut parts = vec![encode(&MlsMessage::new(MlsMessageBody::KeyPackage(self.t.clone())))?];
+        if let Some(pq) = &self.pq {
+            parts.push(encode(&MlsMessage::new(MlsMessageBody::KeyPackage(pq.clone())))?);
+        }
+        let mut out = vec![kind_byte(self.kind)];
+        frame(&mut out, self.owner.as_bytes());
+        for p in &parts {
+            frame(&mut out, p);
+        }
+        Ok(out)
+    }
+
+    /// Whether every KeyPackage of the offer carries the basic credential
+    /// `name`.
+    pub fn names(&self, name: &str) -> bool {
+        let c = basic(name);
+        self.t.leaf_node.credential == c && self.pq.as_ref().is_none_or(|pq| pq.leaf_node.credential == c)
+    }
+
+    /// Reads [`Self::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let bad = || Error::Codec("not a KeyPackage offer".into());
+        let (&kind, rest) = bytes.split_first().ok_or_else(bad)?;
+        let parts = unframe(rest)?;
+        let kp = |b: &[u8]| -> Result<KeyPackage> {
+            match decode::<MlsMessage>(b)?.body {
+                MlsMessageBody::KeyPackage(k) => Ok(k),
+                _ => Err(bad()),
+            }
+        };
+        match (kind, parts.as_slice()) {
+            (0 | 2, [owner, t]) => Ok(Self {
+                kind: if kind == 0 { GroupKind::Plain } else { GroupKind::Extended },
+                owner: String::from_utf8_lossy(owner).into_owned(),
+                t: kp(t)?,
+                pq: None,
+            }),
+            (1, [owner, t, pq]) => Ok(Self {
+                kind: GroupKind::Hybrid,
+                owner: String::from_utf8_lossy(owner).into_owned(),
+                t: kp(t)?,
+                pq: Some(kp(pq)?),
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl GroupKind {
+    /// `plain`, `extended` or `hybrid`: the kind's name on the command
+    /// line and at the delivery service.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKind::Plain => "plain",
+            GroupKind::Extended => "extended",
+            GroupKind::Hybrid => "hybrid",
+        }
+    }
+
+    /// Reads [`Self::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [GroupKind::Plain, GroupKind::Extended, GroupKind::Hybrid]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// The kind's number in offers and at the delivery service.
+pub(crate) fn kind_byte(kind: GroupKind) -> u8 {
+    match kind {
+        GroupKind::Plain => 0,
+        GroupKind::Hybrid => 1,
+        GroupKind::Extended => 2,
+    }
+}
+
+fn frame(out: &mut Vec<u8>, part: &[u8]) {
+    out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(part);
+}
+
+fn unframe(mut bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    let bad = || Error::Codec("truncated record".into());
+    let mut parts = vec![];
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(bad)?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad())?;
+        if rest.len() < len {
+            return Err(bad());
+        }
+        let (part, rest) = rest.split_at(len);
+        parts.push(part);
+        bytes = rest;
+    }
+    Ok(parts)
+}
+
+/// A stored group: its state, and while a commit of ours waits for the
+/// delivery service, the state that commit leads to and the message.
+#[derive(Serialize, Deserialize)]
+struct GroupRecord {
+    kind: GroupKind,
+    suites: Suites,
+    state: Vec<u8>,
+    pending: Option<PendingRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PendingRecord {
+    next_state: Vec<u8>,
+    outgoing: Outgoing,
+}
+
+impl Drop for GroupRecord {
+    fn drop(&mut self) {
+        self.state.zeroize();
+        if let Some(p) = &mut self.pending {
+            p.next_state.zeroize();
+        }
+    }
+}
+
+impl GroupRecord {
+    fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        postcard::to_allocvec(self).map(Zeroizing::new).map_err(|_| Error::Corrupt("group"))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        postcard::from_bytes(bytes).map_err(|_| Error::Corrupt("group"))
+    }
+}
+
+/// A stored KeyPackage's private side.
+#[derive(Serialize, Deserialize)]
+struct KeyPackageRecord {
+    kind: GroupKind,
+    suites: Suites,
+    last_resort: bool,
+    t: Vec<u8>,
+    t_init: Vec<u8>,
+    t_leaf: Vec<u8>,
+    pq: Vec<u8>,
+    pq_init: Vec<u8>,
+    pq_leaf: Vec<u8>,
+}
+
+impl Drop for KeyPackageRecord {
+    fn drop(&mut self) {
+        self.t_init.zeroize();
+        self.t_leaf.zeroize();
+        self.pq_init.zeroize();
+        self.pq_leaf.zeroize();
+    }
+}
+
+/// A stored signature key pair.
+#[derive(Serialize, Deserialize)]
+struct IdentityRecord {
+    public: Vec<u8>,
+    private: Vec<u8>,
+}
+
+impl Drop for IdentityRecord {
+    fn drop(&mut self) {
+        self.private.zeroize();
+    }
+}
+
+const CONFIG_KEY: &[u8] = b"config";
+
+/// A client: its identity in both suites, its KeyPackages and its groups,
+/// all in one [`Store`].
+#[derive(Debug)]
+pub struct Client {
+    store: Box<dyn Store>,
+    config: ClientConfig,
+    t_cs: Arc<dyn CipherSuiteProvider>,
+    pq_cs: Arc<dyn CipherSuiteProvider>,
+    mode: Mode,
+    /// The suites `t_cs`, `pq_cs` and `mode` are of: those of the group or
+    /// KeyPackage being worked on ([`Self::use_suites`]).
+    current: Suites,
+    ext: Arc<mlsx_extensions::Extensions>,
+}
+
+impl Client {
+    /// [`Self::create`] with the application's components for extended
+    /// groups (the same must be given to [`Self::open_with`] each time;
+    /// register [`mlsx_extensions::ContentMediaTypes`] among them for
+    /// groups that frame content, as [`Self::create`] does).
+    pub fn create_with(store: Box<dyn Store>, config: ClientConfig, ext: Arc<mlsx_extensions::Extensions>) -> Result<Self> {
+        let mut c = Self::create(store, config)?;
+        c.ext = ext;
+        Ok(c)
+    }
+
+    /// [`Self::open`] with the application's components.
+    pub fn open_with(store: Box<dyn Store>, ext: Arc<mlsx_extensions::Extensions>) -> Result<Self> {
+        let mut c = Self::open(store)?;
+        c.ext = ext;
+        Ok(c)
+    }
+
+    /// Creates a client with fresh signature keys in its traditional and
+    /// PQ suites and stores it. Refused if the store already holds one.
+    pub fn create(store: Box<dyn Store>, config: ClientConfig) -> Result<Self> {
+        if let Some(existing) = store.get(Table::Meta, CONFIG_KEY)? {
+            let c: ClientConfig = serde_json::from_slice(&existing).map_err(|_| Error::Corrupt("config"))?;
+            return Err(Error::ClientExists(c.name));
+        }
+        let mut client = Self::from_config(store, config)?;
+        // Checks the suite rules of the combiner (§7) for this pair once.
+        client.setup()?;
+        let mut batch = Batch::new();
+        batch.put(
+            Table::Meta,
+            CONFIG_KEY,
+            serde_json::to_vec(&client.config).map_err(|e| Error::Config(e.to_string()))?,
+        );
+        let (t_cs, pq_cs) = (client.t_cs.clone(), client.pq_cs.clone());
+        client.missing_identities(&[&t_cs, &pq_cs], &mut batch)?;
+        client.store.apply(batch)?;
+        Ok(client)
+    }
+
+    /// Opens the client in `store`.
+    pub fn open(store: Box<dyn Store>) -> Result<Self> {
+        let bytes = store.get(Table::Meta, CONFIG_KEY)?.ok_or(Error::NoClient)?;
+        let config: ClientConfig = serde_json::from_slice(&bytes).map_err(|_| Error::Corrupt("config"))?;
+        Self::from_config(store, config)
+    }
+
+    fn from_config(store: Box<dyn Store>, config: ClientConfig) -> Result<Self> {
+        let (t_cs, pq_cs, mode) = providers(config.suites())?;
+        Ok(Self {
+            store,
+            current: config.suites(),
+            config,
+            t_cs,
+            pq_cs,
+            mode,
+            ext: default_extensions()?,
+        })
+    }
+
+    /// Adds to `batch` fresh signature keys for those of `suites` that
+    /// have none in the store yet.
+    fn missing_identities(&self, suites: &[&Arc<dyn CipherSuiteProvider>], batch: &mut Batch) -> Result<()> {
+        for cs in suites {
+            let key = cs.cipher_suite().0.to_be_bytes().to_vec();
+            if self.store.get(Table::Identity, &key)?.is_some()
+                || batch.0.iter().any(|w| matches!(w, Write::Put(Table::Identity, k, _) if *k == key))
+            {
+                continue;
+            }
+            let id = Identity::basic(cs.as_ref(), self.config.name.as_bytes())?;
+            let record = IdentityRecord {
+                public: id.signature_key.clone(),
+                private: id.signer.as_bytes().to_vec(),
+            };
+            batch.put(
+                Table::Identity,
+                key,
+                postcard::to_allocvec(&record).map_err(|_| Error::Corrupt("identity"))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// The signature public key of the client's traditional identity.
+    pub fn signature_key(&self) -> Result<Vec<u8>> {
+        let (t_cs, _, _) = providers(self.config.suites())?;
+        Ok(self.identity(&t_cs)?.signature_key)
+    }
+
+    /// Works in `suites` from now on: the providers, and identities in
+    /// both suites (made and stored the first time a suite is used).
+    fn use_suites(&mut self, suites: Suites) -> Result<()> {
+        if suites == self.current {
+            return Ok(());
+        }
+        let (t_cs, pq_cs, mode) = providers(suites)?;
+        let mut batch = Batch::new();
+        self.missing_identities(&[&t_cs, &pq_cs], &mut batch)?;
+        if !batch.0.is_empty() {
+            self.store.apply(batch)?;
+        }
+        (self.t_cs, self.pq_cs, self.mode, self.current) = (t_cs, pq_cs, mode, suites);
+        Ok(())
+    }
+
+    /// The client's settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The client's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The store, for application records of its own (written through
+    /// [`Store::apply`]).
+    pub fn store_mut(&mut self) -> &mut dyn Store {
+        self.store.as_mut()
+    }
+
+    /// The store, read-only.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    fn identity(&self, cs: &Arc<dyn CipherSuiteProvider>) -> Result<Identity> {
+        let bytes = self
+            .store
+            .get(Table::Identity, &cs.cipher_suite().0.to_be_bytes())?
+            .ok_or(Error::Corrupt("identity"))?;
+        let record: IdentityRecord = postcard::from_bytes(&bytes).map_err(|_| Error::Corrupt("identity"))?;
+        let mut id = Identity::basic(cs.as_ref(), self.config.name.as_bytes())?;
+        id.signature_key = record.public.clone();
+        id.signer = SignaturePrivateKey::from_slice(&record.private);
+        Ok(id)
+    }
+
+    fn setup(&self) -> Result<ApqSetup> {
+        Ok(ApqSetup::new(self.t_cs.clone(), self.pq_cs.clone(), self.mode)?)
+    }
+
+    fn apq_client(&self) -> Result<ApqClient> {
+        let identity = ApqIdentity {
+            t: self.identity(&self.t_cs)?,
+            pq: self.identity(&self.pq_cs)?,
+        };
+        Ok(ApqClient::with_identity(self.setup()?, identity)?)
+    }
+
+    /// The configuration of a plain or extended group.
+    fn group_config(&self, kind: GroupKind) -> Result<GroupConfig> {
+        let mut config = GroupConfig::default();
+        if kind == GroupKind::Extended {
+            self.ext.install(&mut config)?;
+        }
+        Ok(config)
+    }
+
+    /// The identity of a plain or extended group (advertising the
+    /// extensions in the latter).
+    fn group_identity(&self, kind: GroupKind) -> Result<Identity> {
+        let mut id = self.identity(&self.t_cs)?;
+        if kind == GroupKind::Extended {
+            self.ext.advertise(&mut id)?;
+            let types = mlsx_extensions::MediaTypeList::parse(self.config.media_types.iter().map(String::as_str))?;
+            self.ext.advertise_media_types(&mut id, &types)?;
+        }
+        Ok(id)
+    }
+
+    /// Makes `count` KeyPackages (or hybrid pairs) and stores their private
+    /// keys. A last-resort KeyPackage (draft-ietf-mls-extensions §6.4) is
+    /// marked as such, kept after a join, and may be handed out more than
+    /// once by the delivery service.
+    pub fn key_packages(&mut self, kind: GroupKind, count: usize, last_resort: bool) -> Result<Vec<KeyPackageOffer>> {
+        self.key_packages_in(kind, self.config.suites(), count, last_resort)
+    }
+
+    /// [`Self::key_packages`] in other suites than the client's defaults
+    /// (for groups in those suites; a hybrid pair is accepted only into a
+    /// session of `suites.mode`).
+    pub fn key_packages_in(&mut self, kind: GroupKind, suites: Suites, count: usize, last_resort: bool) -> Result<Vec<KeyPackageOffer>> {
+        self.use_suites(suites)?;
+        if kind == GroupKind::Hybrid {
+            self.setup()?;
+        }
+        let ext = mlsx_extensions::Extensions::new();
+        let mut batch = Batch::new();
+        let mut offers = vec![];
+        for _ in 0..count {
+            let record = match kind {
+                GroupKind::Plain | GroupKind::Extended => {
+                    let mut id = self.group_identity(kind)?;
+                    if last_resort {
+                        ext.mark_last_resort(&mut id)?;
+                    }
+                    let b = id.key_package(self.t_cs.as_ref())?;
+                    KeyPackageRecord {
+                        kind,
+                        suites: self.current,
+                        last_resort,
+                        t: encode(&b.key_package)?,
+                        t_init: b.init_key.as_bytes().to_vec(),
+                        t_leaf: b.leaf_key.as_bytes().to_vec(),
+                        pq: vec![],
+                        pq_init: vec![],
+                        pq_leaf: vec![],
+                    }
+                }
+                GroupKind::Hybrid => {
+                    let client = self.apq_client()?;
+                    let (mut t_id, pq_id) = (client.identity().t.duplicate(), client.identity().pq.duplicate());
+                    if last_resort {
+                        ext.mark_last_resort(&mut t_id)?;
+                    }
+                    let t = t_id.key_package(self.t_cs.as_ref())?;
+                    let pq = pq_id.key_package(self.pq_cs.as_ref())?;
+                    KeyPackageRecord {
+                        kind,
+                        suites: self.current,
+                        last_resort,
+                        t: encode(&t.key_package)?,
+                        t_init: t.init_key.as_bytes().to_vec(),
+                        t_leaf: t.leaf_key.as_bytes().to_vec(),
+                        pq: encode(&pq.key_package)?,
+                        pq_init: pq.init_key.as_bytes().to_vec(),
+                        pq_leaf: pq.leaf_key.as_bytes().to_vec(),
+                    }
+                }
+            };
+            let t: KeyPackage = decode(&record.t)?;
+            let reference = self.t_cs.ref_hash(KEY_PACKAGE_REF_LABEL, &record.t)?;
+            offers.push(KeyPackageOffer {
+                kind,
+                owner: self.config.name.clone(),
+                t,
+                pq: if record.pq.is_empty() { None } else { Some(decode(&record.pq)?) },
+            });
+            batch.put(
+                Table::KeyPackage,
+                reference,
+                postcard::to_allocvec(&record).map_err(|_| Error::Corrupt("key package"))?,
+            );
+        }
+        self.store.apply(batch)?;
+        Ok(offers)
+    }
+
+    /// Creates a group (a hybrid session: its T group has id `group_id`,
+    /// its PQ group `group_id` + "/pq").
+    pub fn create_group(&mut self, group_id: &[u8], kind: GroupKind) -> Result<Group<'_>> {
+        self.create_group_with(group_id, kind, &GroupOptions::default())
+    }
+
+    /// [`Self::create_group`] with options.
+    pub fn create_group_with(&mut self, group_id: &[u8], kind: GroupKind, options: &GroupOptions) -> Result<Group<'_>> {
+        self.use_suites(options.suites.unwrap_or_else(|| self.config.suites()))?;
+        if !options.media_types.is_empty() && kind != GroupKind::Extended {
+            return Err(Error::WrongKind("required media types need an extended group"));
+        }
+        if self.store.get(Table::Group, group_id)?.is_some() {
+            return Err(Error::Config(format!("group {} exists", show(group_id))));
+        }
+        let inner = match kind {
+            GroupKind::Plain | GroupKind::Extended => {
+                let mut requirements = mlsx_extensions::GroupRequirements {
+                    safe_aad: Some(vec![]),
+                    ..mlsx_extensions::GroupRequirements::default()
+                };
+                if !options.media_types.is_empty() {
+                    let list = mlsx_extensions::MediaTypeList::parse(options.media_types.iter().map(String::as_str))?;
+                    requirements.components.push(mlsx_extensions::CONTENT_MEDIA_TYPES);
+                    requirements.data.push((mlsx_extensions::CONTENT_MEDIA_TYPES, list.to_data()?));
+                }
+                let extensions = if kind == GroupKind::Extended {
+                    self.ext.group_context_extensions(&requirements)?
+                } else {
+                    vec![]
+                };
+                Inner::Plain(
+                    Box::new(mlsx_base::group::Group::create_with_extensions(
+                        self.t_cs.clone(),
+                        self.group_identity(kind)?,
+                        group_id.to_vec(),
+                        extensions,
+                        self.group_config(kind)?,
+                    )?),
+                    kind,
+                )
+            }
+            GroupKind::Hybrid => Inner::Hybrid(Box::new(self.apq_client()?.create_session(group_id.to_vec(), pq_id(group_id))?)),
+        };
+        let mut group = Group {
+            client: self,
+            id: group_id.to_vec(),
+            inner,
+            pending: None,
+            gone: false,
+        };
+        group.store_state(Batch::new())?;
+        Ok(group)
+    }
+
+    /// Joins from a Welcome (or a pair of Welcomes): finds our KeyPackage
+    /// it names, joins, and stores the group while deleting that
+    /// KeyPackage (unless it is last resort), in one transaction.
+    pub fn join(&mut self, welcome: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
+        self.join_with(welcome, Batch::new())
+    }
+
+    /// [`Self::join`], writing `batch`'s other changes in the same
+    /// transaction.
+    pub fn join_with(&mut self, welcome: &[u8], mut batch: Batch) -> Result<(Vec<u8>, Vec<Event>)> {
+        let msg: MlsMessage = decode(welcome)?;
+        let (t_welcome, hybrid) = match &msg.body {
+            MlsMessageBody::Welcome(w) => (w.clone(), false),
+            MlsMessageBody::Custom(_) => match ApqMessagePair::from_message(&msg)?.t_message.body {
+                MlsMessageBody::Welcome(w) => (w, true),
+                _ => return Err(Error::Codec("not a Welcome".into())),
+            },
+            _ => return Err(Error::Codec("not a Welcome".into())),
+        };
+        let mut found = None;
+        for s in &t_welcome.secrets {
+            if let Some(r) = self.store.get(Table::KeyPackage, s.new_member.as_slice())? {
+                found = Some((s.new_member.as_slice().to_vec(), r));
+                break;
+            }
+        }
+        let (reference, record) = found.ok_or(Error::NoKeyPackageForWelcome)?;
+        let record: KeyPackageRecord = postcard::from_bytes(&record).map_err(|_| Error::Corrupt("key package"))?;
+        self.use_suites(record.suites)?;
+        let inner = if hybrid {
+            if record.kind != GroupKind::Hybrid {
+                return Err(Error::WrongKind("a hybrid Welcome for a plain KeyPackage"));
+            }
+            let client = self.apq_client()?;
+            let bundles = ApqKeyPackageBundles {
+                t: bundle(&record.t, &record.t_init, &record.t_leaf, client.identity().t.duplicate())?,
+                pq: bundle(&record.pq, &record.pq_init, &record.pq_leaf, client.identity().pq.duplicate())?,
+            };
+            Inner::Hybrid(Box::new(client.join(&msg, bundles)?))
+        } else {
+            if record.kind == GroupKind::Hybrid {
+                return Err(Error::WrongKind("a plain Welcome for a hybrid KeyPackage"));
+            }
+            let b = bundle(&record.t, &record.t_init, &record.t_leaf, self.group_identity(record.kind)?)?;
+            Inner::Plain(
+                Box::new(mlsx_base::group::Group::join(
+                    self.t_cs.clone(),
+                    &msg,
+                    b,
+                    None,
+                    self.group_config(record.kind)?,
+                )?),
+                record.kind,
+            )
+        };
+        let id = inner.group_id();
+        if self.store.get(Table::Group, &id)?.is_some() {
+            return Err(Error::Config(format!("already in group {}", show(&id))));
+        }
+        if !record.last_resort {
+            batch.delete(Table::KeyPackage, reference);
+        }
+        let mut group = Group {
+            client: self,
+            id: id.clone(),
+            inner,
+            pending: None,
+            gone: false,
+        };
+        group.store_state(batch)?;
+        Ok((id.clone(), vec![Event::Joined { group: show(&id) }]))
+    }
+
+    /// Joins by external commit (RFC 9420 §12.4.3.2; a pair of them for a
+    /// hybrid session, draft-ietf-mls-combiner §3.2.2) from a GroupInfo
+    /// ([`Group::group_info`]). In an extended group, `self_removes` are
+    /// the SelfRemove proposals of the GroupInfo's epoch, which the joiner
+    /// must commit (draft-ietf-mls-extensions §6.3). The join is pending
+    /// like any commit: [`Group::accepted`] when the delivery service takes
+    /// it, [`Group::refused`] (which forgets the group) when not.
+    pub fn join_external(&mut self, kind: GroupKind, group_info: &[u8], self_removes: &[Vec<u8>]) -> Result<Outgoing> {
+        let msg: MlsMessage = decode(group_info)?;
+        // The members before the join (some may leave by it): the names in
+        // the GroupInfo's tree (of the T group, for a pair).
+        let before: BTreeSet<String> = match &msg.body {
+            MlsMessageBody::GroupInfo(gi) => roster_of(gi),
+            MlsMessageBody::Custom(_) => match ApqMessagePair::from_message(&msg)?.t_message.body {
+                MlsMessageBody::GroupInfo(gi) => roster_of(&gi),
+                _ => BTreeSet::new(),
+            },
+            _ => BTreeSet::new(),
+        };
+        self.use_suites(self.suites_of_group_info(&msg)?)?;
+        let (inner, commit, epoch) = match (kind, &msg.body) {
+            (GroupKind::Hybrid, MlsMessageBody::Custom(_)) => {
+                if !self_removes.is_empty() {
+                    return Err(Error::WrongKind("SelfRemove is not used in hybrid sessions"));
+                }
+                let pair = ApqMessagePair::from_message(&msg)?;
+                let MlsMessageBody::GroupInfo(t_gi) = &pair.t_message.body else {
+                    return Err(Error::Codec("not a GroupInfo pair".into()));
+                };
+                let epoch = t_gi.group_context.epoch;
+                let (session, commit) = self.apq_client()?.join_external(&msg)?;
+                (Inner::Hybrid(Box::new(session)), commit, epoch)
+            }
+            (GroupKind::Plain | GroupKind::Extended, MlsMessageBody::GroupInfo(gi)) => {
+                let proposals_by_reference = self_removes
+                    .iter()
+                    .map(|p| decode::<MlsMessage>(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let options = mlsx_base::group::ExternalJoinOptions {
+                    proposals_by_reference,
+                    ..Default::default()
+                };
+                let (group, commit) = mlsx_base::group::Group::join_external_with(
+                    self.t_cs.clone(),
+                    gi,
+                    None,
+                    self.group_identity(kind)?,
+                    options,
+                    self.group_config(kind)?,
+                )?;
+                (Inner::Plain(Box::new(group), kind), commit, gi.group_context.epoch)
+            }
+            _ => return Err(Error::WrongKind("a GroupInfo of another kind of group")),
+        };
+        let id = inner.group_id();
+        if self.store.get(Table::Group, &id)?.is_some() {
+            return Err(Error::Config(format!("already in group {}", show(&id))));
+        }
+        let me = self.config.name.clone();
+        let outgoing = Outgoing {
+            group: id.clone(),
+            epoch,
+            kind: OutgoingKind::Commit,
+            message: encode(&commit)?,
+            recipients: before.union(&inner.roster()).filter(|n| **n != me).cloned().collect(),
+            welcome: None,
+            welcome_to: vec![],
+        };
+        let record = GroupRecord {
+            kind,
+            suites: self.current,
+            state: vec![],
+            pending: Some(PendingRecord {
+                next_state: inner.save()?.to_vec(),
+                outgoing: outgoing.clone(),
+            }),
+        };
+        let mut batch = Batch::new();
+        batch.put(Table::Group, id, record.to_bytes()?.to_vec());
+        self.store.apply(batch)?;
+        Ok(outgoing)
+    }
+
+    /// Opens a stored group.
+    pub fn group(&mut self, group_id: &[u8]) -> Result<Group<'_>> {
+        let bytes = self
+            .store
+            .get(Table::Group, group_id)?
+            .ok_or_else(|| Error::UnknownGroup(show(group_id)))?;
+        let record = GroupRecord::from_bytes(&bytes)?;
+        self.use_suites(record.suites)?;
+        // With a commit pending, the state after it (the optimistic one);
+        // `Group::refused` goes back.
+        let inner = match &record.pending {
+            Some(p) => self.load_inner(record.kind, &p.next_state)?,
+            None => self.load_inner(record.kind, &record.state)?,
+        };
+        let pending = record.pending.as_ref().map(|p| p.outgoing.clone());
+        Ok(Group {
+            client: self,
+            id: group_id.to_vec(),
+            inner,
+            pending,
+            gone: false,
+        })
+    }
+
+    /// The suites of a GroupInfo (pair): its cipher suites, and the mode
+    /// in its APQInfo (the client's default mode if it has none).
+    fn suites_of_group_info(&self, msg: &MlsMessage) -> Result<Suites> {
+        let mut suites = self.config.suites();
+        match &msg.body {
+            MlsMessageBody::GroupInfo(gi) => suites.t_suite = gi.group_context.cipher_suite.0,
+            MlsMessageBody::Custom(_) => {
+                let pair = ApqMessagePair::from_message(msg)?;
+                if let (MlsMessageBody::GroupInfo(t), MlsMessageBody::GroupInfo(pq)) = (&pair.t_message.body, &pair.pq_message.body) {
+                    suites.t_suite = t.group_context.cipher_suite.0;
+                    let profile = mlsx_pq_suites::PqProvider::default();
+                    suites.pq_suite = PqSuite::ALL
+                        .into_iter()
+                        .find(|s| profile.code_point(*s) == Some(pq.group_context.cipher_suite))
+                        .map(PqSuite::number)
+                        .ok_or_else(|| Error::Config(format!("unknown PQ suite {:#06x}", pq.group_context.cipher_suite.0)))?;
+                    if let Some(info) = apq_info_of(&t.group_context) {
+                        suites.mode = info.mode as u8;
+                    }
+                }
+            }
+            _ => return Err(Error::Codec("not a GroupInfo".into())),
+        }
+        Ok(suites)
+    }
+
+    fn load_inner(&self, kind: GroupKind, state: &[u8]) -> Result<Inner> {
+        Ok(match kind {
+            GroupKind::Plain | GroupKind::Extended => Inner::Plain(
+                Box::new(mlsx_base::group::Group::load(self.t_cs.clone(), state, self.group_config(kind)?)?),
+                kind,
+            ),
+            GroupKind::Hybrid => Inner::Hybrid(Box::new(ApqSession::load(self.setup()?, state)?)),
+        })
+    }
+
+    /// The ids of the stored groups.
+    pub fn groups(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.store.list(Table::Group)?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// How many KeyPackages the store holds private keys for: those not
+    /// yet used, and last-resort ones (kept after use).
+    pub fn key_package_count(&self) -> Result<usize> {
+        Ok(self.store.list(Table::KeyPackage)?.len())
+    }
+}
+
+fn bundle(kp: &[u8], init: &[u8], leaf: &[u8], identity: Identity) -> Result<KeyPackageBundle> {
+    Ok(KeyPackageBundle {
+        key_package: decode(kp)?,
+        init_key: HpkePrivateKey::from_slice(init),
+        leaf_key: HpkePrivateKey::from_slice(leaf),
+        identity,
+    })
+}
+
+/// The extensions of a client that brings none: the draft's machinery and
+/// content advertisement.
+fn default_extensions() -> Result<Arc<mlsx_extensions::Extensions>> {
+    let mut ext = mlsx_extensions::Extensions::new();
+    ext.register(Arc::new(mlsx_extensions::ContentMediaTypes))?;
+    Ok(Arc::new(ext))
+}
+
+type Providers = (Arc<dyn CipherSuiteProvider>, Arc<dyn CipherSuiteProvider>, Mode);
+
+/// The APQInfo in a GroupContext's `app_data_dictionary`, if any
+/// (draft-ietf-mls-combiner §5.1).
+fn apq_info_of(context: &mlsx_base::codec::GroupContext) -> Option<mlsx_combiner::ApqInfo> {
+    let t = mlsx_extensions::CodePoints::default().app_data_dictionary;
+    let d = mlsx_extensions::AppDataDictionary::find(&context.extensions, t).ok()??;
+    decode(d.get(mlsx_extensions::APQ_MLS_INFO)?).ok()
+}
+
+fn providers(config: Suites) -> Result<Providers> {
+    let t_cs = RustCryptoProvider::new()
+        .cipher_suite_provider(CipherSuite(config.t_suite))
+        .ok_or_else(|| Error::Config(format!("unsupported traditional suite {:#06x}", config.t_suite)))?;
+    let pq = PqSuite::from_number(config.pq_suite).ok_or_else(|| Error::Config(format!("no PQ suite TBD{}", config.pq_suite)))?;
+    let pq_cs = pq.provider()?;
+    let mode = match config.mode {
+        0 => Mode::ConfidentialityOnly,
+        1 => Mode::ConfidentialityAndAuthenticity,
+        m => return Err(Error::Config(format!("no combiner mode {m}"))),
+    };
+    Ok((t_cs, pq_cs, mode))
+}
+
+fn pq_id(group_id: &[u8]) -> Vec<u8> {
+    let mut id = group_id.to_vec();
+    id.extend_from_slice(b"/pq");
+    id
+}
+
+/// A group id for people: UTF-8 as is, otherwise hex.
+pub fn show(id: &[u8]) -> String {
+    match std::str::from_utf8(id) {
+        Ok(s) if s.chars().all(|c| !c.is_control()) => s.to_owned(),
+        _ => hex::encode(id),
+    }
+}
+
+/// Members' names in a GroupInfo's `ratchet_tree` extension (empty if it
+/// has none).
+fn roster_of(gi: &mlsx_base::codec::GroupInfo) -> BTreeSet<String> {
+    let Some(ext) = mlsx_base::codec::find_extension(&gi.extensions, mlsx_base::codec::ExtensionType::RATCHET_TREE) else {
+        return BTreeSet::new();
+    };
+    let Ok(nodes) = decode::<mlsx_base::codec::RatchetTreeNodes>(ext.extension_data.as_slice()) else {
+        return BTreeSet::new();
+    };
+    nodes
+        .iter()
+        .filter_map(|n| match n {
+            Some(mlsx_base::codec::Node::Leaf(leaf)) => Some(name_of(&leaf.credential)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The basic credential of a name.
+fn basic(name: &str) -> Credential {
+    Credential::Basic(name.as_bytes().to_vec().into())
+}
+
+fn name_of(c: &Credential) -> String {
+    match c {
+        Credential::Basic(b) => String::from_utf8_lossy(b.as_slice()).into_owned(),
+        other => format!("<{:?} credential>", other.credential_type()),
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    /// A plain or extended group.
+    Plain(Box<mlsx_base::group::Group>, GroupKind),
+    Hybrid(Box<ApqSession>),
+}
+
+impl Inner {
+    fn t(&self) -> &mlsx_base::group::Group {
+        match self {
+            Inner::Plain(g, _) => g,
+            Inner::Hybrid(s) => s.t_group(),
+        }
+    }
+
+    fn kind(&self) -> GroupKind {
+        match self {
+            Inner::Plain(_, kind) => *kind,
+            Inner::Hybrid(_) => GroupKind::Hybrid,
+        }
+    }
+
+    fn group_id(&self) -> Vec<u8> {
+        self.t().context().group_id.as_slice().to_vec()
+    }
+
+    fn save(&self) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(match self {
+            Inner::Plain(g, _) => g.save()?,
+            Inner::Hybrid(s) => s.save()?,
+        })
+    }
+
+    fn roster(&self) -> BTreeSet<String> {
+        self.t().members().map(|(_, leaf)| name_of(&leaf.credential)).collect()
+    }
+}
+
+/// Facts about a group, for display.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupInfo {
+    /// The group's id.
+    pub group: String,
+    /// Plain or hybrid.
+    pub kind: GroupKind,
+    /// The (traditional group's) epoch.
+    pub epoch: u64,
+    /// The PQ group's epoch, for hybrid sessions.
+    pub pq_epoch: Option<u64>,
+    /// The traditional suite.
+    pub cipher_suite: u16,
+    /// The PQ group's suite.
+    pub pq_cipher_suite: Option<u16>,
+    /// Members' names.
+    pub members: Vec<String>,
+    /// Whether a commit of ours waits for the delivery service.
+    pub commit_pending: bool,
+    /// The epoch authenticator (hex), to compare out of band.
+    pub epoch_authenticator: String,
+}
+
+/// One group of a [`Client`], loaded. Every call that changes the group
+/// stores it before returning.
+#[derive(Debug)]
+pub struct Group<'c> {
+    client: &'c mut Client,
+    id: Vec<u8>,
+    inner: Inner,
+    pending: Option<Outgoing>,
+    /// We were removed: the record is deleted and the handle unusable.
+    gone: bool,
+}
+
+impl Group<'_> {
+    /// The group's id.
+    pub fn id(&self) -> &[u8] {
+        &self.id
+    }
+
+    /// The epoch (of the traditional group, for hybrid sessions).
+    pub fn epoch(&self) -> u64 {
+        self.inner.t().epoch()
+    }
+
+    /// Members' names.
+    pub fn roster(&self) -> Vec<String> {
+        self.inner.roster().into_iter().collect()
+    }
+
+    /// Our pending commit, waiting for the delivery service's answer.
+    pub fn pending(&self) -> Option<&Outgoing> {
+        self.pending.as_ref()
+    }
+
+    /// The plain group, or the hybrid session's traditional group.
+    pub fn mls_group(&self) -> &mlsx_base::group::Group {
+        self.inner.t()
+    }
+
+    /// The hybrid session, if this is one.
+    pub fn session(&self) -> Option<&ApqSession> {
+        match &self.inner {
+            Inner::Hybrid(s) => Some(s),
+            Inner::Plain(..) => None,
+        }
+    }
+
+    /// Facts for display.
+    pub fn info(&self) -> Result<GroupInfo> {
+        let t = self.inner.t();
+        let pq = self.session().map(ApqSession::pq_group);
+        Ok(GroupInfo {
+            group: show(&self.id),
+            kind: self.inner.kind(),
+            epoch: t.epoch(),
+            pq_epoch: pq.map(|g| g.epoch()),
+            cipher_suite: t.cipher_suite().0,
+            pq_cipher_suite: pq.map(|g| g.cipher_suite().0),
+            members: self.roster(),
+            commit_pending: self.pending.is_some(),
+            epoch_authenticator: hex::encode(t.epoch_authenticator()),
+        })
+    }
+
+    /// An exported secret (RFC 9420 §8.5) of the current epoch (of the
+    /// traditional group, which is keyed by both in a hybrid session).
+    pub fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(Zeroizing::new(
+            self.inner.t().export_secret(label, context, len)?.as_bytes().to_vec(),
+        ))
+    }
+
+    fn no_pending(&self) -> Result<()> {
+        if self.gone {
+            return Err(Error::UnknownGroup(show(&self.id)));
+        }
+        if self.pending.is_some() {
+            return Err(Error::CommitPending(show(&self.id)));
+        }
+        Ok(())
+    }
+
+    /// Writes the current state, with `batch`'s other changes, in one
+    /// transaction.
+    fn store_state(&mut self, mut batch: Batch) -> Result<()> {
+        if self.gone {
+            return Err(Error::UnknownGroup(show(&self.id)));
+        }
+        let record = GroupRecord {
+            kind: self.inner.kind(),
+            suites: self.client.current,
+            state: self.inner.save()?.to_vec(),
+            pending: None,
+        };
+        batch.put(Table::Group, self.id.clone(), record.to_bytes()?.to_vec());
+        self.client.store.apply(batch)
+    }
+
+    /// Encrypts application data for the group and stores the advanced
+    /// ratchet.
+    pub fn send(&mut self, data: &[u8]) -> Result<Outgoing> {
+        self.send_with_aad(data, &[])
+    }
+
+    /// [`Self::send`] with SafeAAD items (draft-ietf-mls-extensions §4.9)
+    /// in an extended group: authenticated, not encrypted, each under its
+    /// component's id.
+    pub fn send_with_aad(&mut self, data: &[u8], aad: &[(mlsx_extensions::ComponentId, Vec<u8>)]) -> Result<Outgoing> {
+        self.send_media(data, None, aad)
+    }
+
+    /// Sends content of a media type in an extended group that frames
+    /// content (draft-ietf-mls-extensions §6.2; `None`: the group's first
+    /// type), with SafeAAD items. In such a group every message is framed,
+    /// also those sent with [`Self::send`].
+    pub fn send_media(
+        &mut self,
+        data: &[u8],
+        media_type: Option<&str>,
+        aad: &[(mlsx_extensions::ComponentId, Vec<u8>)],
+    ) -> Result<Outgoing> {
+        self.no_pending()?;
+        if (!aad.is_empty() || media_type.is_some()) && self.inner.kind() != GroupKind::Extended {
+            return Err(Error::WrongKind("SafeAAD and media types need an extended group"));
+        }
+        let framed;
+        let data = if self.inner.kind() == GroupKind::Extended {
+            let context = self.inner.t().context();
+            let required = self.client.ext.required_media_types(context)?;
+            let mt = media_type.map(mlsx_extensions::MediaType::parse).transpose()?;
+            match (&required, &mt) {
+                (None, Some(_)) => return Err(Error::WrongKind("this group does not frame content (no content_media_types)")),
+                (Some(list), Some(t)) if !list.supports(t) => {
+                    return Err(Error::Extensions(mlsx_extensions::Error::MediaTypeUnsupported(t.to_text())));
+                }
+                _ => {}
+            }
+            framed = self.client.ext.frame_content(context, mt.as_ref(), data)?;
+            &framed[..]
+        } else {
+            data
+        };
+        let epoch = self.epoch();
+        let msg = match &mut self.inner {
+            Inner::Plain(g, GroupKind::Extended) => {
+                let aad = mlsx_extensions::SafeAad::build(aad.iter().cloned())?;
+                g.encrypt_application(data, &aad)?
+            }
+            Inner::Plain(g, _) => g.encrypt_application(data, &[])?,
+            Inner::Hybrid(s) => s.encrypt_application(data, &[])?,
+        };
+        let out = self.to_others(epoch, &msg)?;
+        self.store_state(Batch::new())?;
+        Ok(out)
+    }
+
+    /// A message (not a commit) of `epoch` for every other member.
+    fn to_others(&self, epoch: u64, msg: &MlsMessage) -> Result<Outgoing> {
+        let me = &self.client.config.name;
+        Ok(Outgoing {
+            group: self.id.clone(),
+            epoch,
+            kind: OutgoingKind::Message,
+            message: encode(msg)?,
+            recipients: self.inner.roster().into_iter().filter(|n| n != me).collect(),
+            welcome: None,
+            welcome_to: vec![],
+        })
+    }
+
+    /// Proposes changes for the next commit (anyone's): in a plain or
+    /// extended group, Adds (from offers) and Removes (by name) as
+    /// separate proposals; in a hybrid session, an Update pair, which makes
+    /// the next commit FULL (draft-ietf-mls-combiner §3.1). Returns the
+    /// messages to send.
+    pub fn propose(&mut self, add: &[KeyPackageOffer], remove: &[String], update: bool) -> Result<Vec<Outgoing>> {
+        self.no_pending()?;
+        let epoch = self.epoch();
+        let mut messages = vec![];
+        match &mut self.inner {
+            Inner::Plain(g, kind) => {
+                if update {
+                    messages.push(g.propose_update()?);
+                }
+                for o in add {
+                    if o.kind != *kind {
+                        return Err(Error::WrongKind("a KeyPackage of another kind of group"));
+                    }
+                    let p = mlsx_base::codec::Proposal::Add(mlsx_base::codec::Add { key_package: o.t.clone() });
+                    messages.push(g.propose(p, &[])?);
+                }
+                for n in remove {
+                    let c = basic(n);
+                    let removed = g.member_by_credential(&c).ok_or_else(|| Error::UnknownMember(n.clone()))?;
+                    messages.push(g.propose(mlsx_base::codec::Proposal::Remove(mlsx_base::codec::Remove { removed }), &[])?);
+                }
+            }
+            Inner::Hybrid(s) => {
+                if !add.is_empty() || !remove.is_empty() {
+                    return Err(Error::WrongKind("in a hybrid session, add and remove members by commit"));
+                }
+                if update {
+                    messages.push(s.propose_update_pair()?);
+                }
+            }
+        }
+        let out = messages.iter().map(|m| self.to_others(epoch, m)).collect::<Result<Vec<_>>>()?;
+        self.store_state(Batch::new())?;
+        Ok(out)
+    }
+
+    /// Asks to leave an extended group with a SelfRemove proposal
+    /// (draft-ietf-mls-extensions §6.3): the next commit of another member
+    /// removes us ([`Event::RemovedSelf`] then).
+    pub fn leave(&mut self) -> Result<Outgoing> {
+        self.no_pending()?;
+        let epoch = self.epoch();
+        let Inner::Plain(g, GroupKind::Extended) = &mut self.inner else {
+            return Err(Error::WrongKind("leaving by SelfRemove needs an extended group"));
+        };
+        let msg = self.client.ext.leave(g)?;
+        let out = self.to_others(epoch, &msg)?;
+        self.store_state(Batch::new())?;
+        Ok(out)
+    }
+
+    /// Adds members from their KeyPackage offers (a FULL commit in a hybrid
+    /// session).
+    pub fn add(&mut self, offers: &[KeyPackageOffer]) -> Result<Outgoing> {
+        self.commit(Change::Add(offers.to_vec()))
+    }
+
+    /// Removes members by name (a FULL commit in a hybrid session).
+    pub fn remove(&mut self, names: &[String]) -> Result<Outgoing> {
+        self.commit(Change::Remove(names.to_vec()))
+    }
+
+    /// An update commit with a fresh path: in a hybrid session FULL or
+    /// PARTIAL as the policy says, or FULL if `full`.
+    pub fn update(&mut self, full: bool) -> Result<Outgoing> {
+        self.commit(Change::Update { full })
+    }
+
+    fn commit(&mut self, change: Change) -> Result<Outgoing> {
+        self.no_pending()?;
+        let before_state = self.inner.save()?;
+        let before = self.inner.roster();
+        let epoch = self.epoch();
+        let mut added = vec![];
+        let (message, welcome) = match (&mut self.inner, change) {
+            (Inner::Plain(g, kind), change) => {
+                let options = match change {
+                    Change::Add(offers) => {
+                        let mut kps = vec![];
+                        for o in offers {
+                            if o.kind != *kind {
+                                return Err(Error::WrongKind("a KeyPackage of another kind of group"));
+                            }
+                            added.push(o.owner.clone());
+                            kps.push(o.t);
+                        }
+                        if *kind == GroupKind::Extended {
+                            // §6.2 SHOULD NOT: not adding whoever cannot
+                            // read the group's media types.
+                            self.client.ext.check_media_type_support(g, &kps, &[])?;
+                        }
+                        CommitOptions::add(kps)
+                    }
+                    Change::Remove(names) => {
+                        let mut leaves = vec![];
+                        for n in names {
+                            let c = basic(&n);
+                            leaves.push(g.member_by_credential(&c).ok_or(Error::UnknownMember(n))?);
+                        }
+                        CommitOptions::remove(leaves)
+                    }
+                    Change::Update { .. } => CommitOptions::default(),
+                };
+                let out = g.commit(options)?;
+                g.merge_pending_commit()?;
+                (out.commit, out.welcome)
+            }
+            (Inner::Hybrid(s), change) => {
+                let out = match change {
+                    Change::Add(offers) => {
+                        let mut pairs = vec![];
+                        for o in offers {
+                            let (GroupKind::Hybrid, Some(pq)) = (o.kind, o.pq) else {
+                                return Err(Error::WrongKind("a plain KeyPackage for a hybrid session"));
+                            };
+                            added.push(o.owner.clone());
+                            pairs.push(ApqKeyPackages { t: o.t, pq });
+                        }
+                        s.add(pairs)
+                    }
+                    Change::Remove(names) => {
+                        let creds = names
+                            .into_iter()
+                            .map(|n| {
+                                let c = basic(&n);
+                                s.t_leaf_of(&c).map(|_| c).ok_or(Error::UnknownMember(n))
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        s.remove(&creds)
+                    }
+                    Change::Update { full: true } => s.full_commit(vec![], vec![]),
+                    Change::Update { full: false } => s.commit(vec![]),
+                };
+                let out = match out {
+                    Ok(o) => o,
+                    Err(e) => {
+                        s.discard();
+                        return Err(e.into());
+                    }
+                };
+                s.confirm()?;
+                (out.message, out.welcome)
+            }
+        };
+        let me = self.client.config.name.clone();
+        let after = self.inner.roster();
+        // The new members, whether named here or added by others'
+        // proposals this commit takes by reference.
+        let mut joined: Vec<String> = after.difference(&before).cloned().collect();
+        joined.sort_by_key(|n| added.iter().position(|a| a == n).unwrap_or(usize::MAX));
+        let outgoing = Outgoing {
+            group: self.id.clone(),
+            epoch,
+            kind: OutgoingKind::Commit,
+            message: encode(&message)?,
+            recipients: before.union(&after).filter(|n| **n != me && !joined.contains(n)).cloned().collect(),
+            welcome: welcome.map(|w| encode(&w)).transpose()?,
+            welcome_to: joined,
+        };
+        let record = GroupRecord {
+            kind: self.inner.kind(),
+            suites: self.client.current,
+            state: before_state.to_vec(),
+            pending: Some(PendingRecord {
+                next_state: self.inner.save()?.to_vec(),
+                outgoing: outgoing.clone(),
+            }),
+        };
+        let mut batch = Batch::new();
+        batch.put(Table::Group, self.id.clone(), record.to_bytes()?.to_vec());
+        if let Err(e) = self.client.store.apply(batch) {
+            // Not stored: back to the state before, in memory too.
+            self.inner = self.client.load_inner(self.inner.kind(), &before_state)?;
+            return Err(e);
+        }
+        self.pending = Some(outgoing.clone());
+        Ok(outgoing)
+    }
+
+    /// The delivery service took our pending commit: the new epoch is
+    /// final (the state before it is deleted from the store).
+    pub fn accepted(&mut self) -> Result<Vec<Event>> {
+        let Some(out) = self.pending.clone() else {
+            return Err(Error::Mls(mlsx_base::MisuseError::NothingToMerge.into()));
+        };
+        self.store_state(Batch::new())?;
+        self.pending = None;
+        let mut events = vec![Event::EpochChanged {
+            epoch: self.epoch(),
+            kind: self.kind_label(&out),
+        }];
+        events.extend(out.welcome_to.iter().map(|n| Event::MemberAdded { name: n.clone() }));
+        Ok(events)
+    }
+
+    fn kind_label(&self, out: &Outgoing) -> String {
+        match &self.inner {
+            Inner::Plain(..) => "commit".into(),
+            Inner::Hybrid(_) => {
+                let pair = decode::<MlsMessage>(&out.message).is_ok_and(|m| matches!(m.body, MlsMessageBody::Custom(_)));
+                if pair { "FULL".into() } else { "PARTIAL".into() }
+            }
+        }
+    }
+
+    /// The delivery service refused our pending commit (another won the
+    /// epoch): back to the state before it; for an external join, out of
+    /// the group (the record is deleted; join again from a newer GroupInfo).
+    pub fn refused(mut self) -> Result<()> {
+        if self.pending.take().is_none() {
+            return Err(Error::Mls(mlsx_base::MisuseError::NothingToMerge.into()));
+        }
+        let bytes = self
+            .client
+            .store
+            .get(Table::Group, &self.id)?
+            .ok_or_else(|| Error::UnknownGroup(show(&self.id)))?;
+        if GroupRecord::from_bytes(&bytes)?.state.is_empty() {
+            let mut batch = Batch::new();
+            batch.delete(Table::Group, self.id.clone());
+            return self.client.store.apply(batch);
+        }
+        self.reload()?;
+        self.store_state(Batch::new())
+    }
+
+    /// The signed GroupInfo of the current epoch (a pair of them for a
+    /// hybrid session), for external joiners, with the ratchet tree and
+    /// the external public key.
+    pub fn group_info(&self) -> Result<Vec<u8>> {
+        Ok(match &self.inner {
+            Inner::Plain(g, _) => encode(&MlsMessage::new(MlsMessageBody::GroupInfo(g.group_info()?)))?,
+            Inner::Hybrid(s) => encode(&s.group_info()?)?,
+        })
+    }
+
+    /// Processes a message from the group and stores the result, with
+    /// `batch`'s other changes (a delivery-queue position, say), in one
+    /// transaction. A message that fails leaves the store unchanged.
+    pub fn process_with(&mut self, message: &[u8], batch: Batch) -> Result<Vec<Event>> {
+        self.no_pending()?;
+        match self.process_unchecked(message, batch) {
+            Ok(events) => Ok(events),
+            Err(e) => {
+                // Whatever moved in memory before the failure (a ratchet
+                // step before the content was refused, say) goes back to
+                // what the store holds.
+                self.reload()?;
+                Err(e)
+            }
+        }
+    }
+
+    fn reload(&mut self) -> Result<()> {
+        let bytes = self
+            .client
+            .store
+            .get(Table::Group, &self.id)?
+            .ok_or_else(|| Error::UnknownGroup(show(&self.id)))?;
+        let record = GroupRecord::from_bytes(&bytes)?;
+        self.inner = self.client.load_inner(record.kind, &record.state)?;
+        Ok(())
+    }
+
+    fn process_unchecked(&mut self, message: &[u8], batch: Batch) -> Result<Vec<Event>> {
+        let msg: MlsMessage = decode(message)?;
+        let before = self.inner.roster();
+        let mut events = vec![];
+        let mut removed = false;
+        match &mut self.inner {
+            Inner::Plain(g, kind) => match g.process_message(&msg)? {
+                Received::Application {
+                    sender_credential,
+                    data,
+                    authenticated_data,
+                    ..
+                } => {
+                    let (media_type, data) = match self.client.ext.required_media_types(g.context())? {
+                        Some(_) if *kind == GroupKind::Extended => {
+                            let (t, content) = self.client.ext.unframe_content(g.context(), &data)?;
+                            (Some(t.to_text()), content)
+                        }
+                        _ => (None, data),
+                    };
+                    events.push(Event::Message {
+                        sender: name_of(&sender_credential),
+                        data,
+                        media_type,
+                        safe_aad: if *kind == GroupKind::Extended {
+                            mlsx_extensions::SafeAad::parse(&authenticated_data)?
+                                .aad_items
+                                .into_iter()
+                                .map(|i| (i.component_id, i.aad_item_data.as_slice().to_vec()))
+                                .collect()
+                        } else {
+                            vec![]
+                        },
+                    })
+                }
+                Received::Proposal(_) => events.push(Event::Proposal),
+                Received::Commit(staged) => {
+                    removed = staged.removes_self();
+                    g.merge_staged_commit(staged)?;
+                    events.push(Event::EpochChanged {
+                        epoch: g.epoch(),
+                        kind: "commit".into(),
+                    });
+                }
+                Received::Envelope { .. } => return Err(Error::WrongKind("a message of a wire format this group does not use")),
+            },
+            Inner::Hybrid(s) => match s.process(&msg)? {
+                ApqReceived::Application { sender, data } => events.push(Event::Message {
+                    sender: name_of(&sender),
+                    data,
+                    safe_aad: vec![],
+                    media_type: None,
+                }),
+                ApqReceived::Proposal => events.push(Event::Proposal),
+                ApqReceived::Full { removed_self } => {
+                    removed = removed_self;
+                    events.push(Event::EpochChanged {
+                        epoch: s.t_group().epoch(),
+                        kind: "FULL".into(),
+                    });
+                }
+                ApqReceived::Partial => events.push(Event::EpochChanged {
+                    epoch: s.t_group().epoch(),
+                    kind: "PARTIAL".into(),
+                }),
+                _ => return Err(Error::WrongKind("a message this version does not know how to report")),
+            },
+        }
+        if removed {
+            let mut batch = batch;
+            batch.delete(Table::Group, self.id.clone());
+            self.client.store.apply(batch)?;
+            self.gone = true;
+            events.push(Event::RemovedSelf);
+            return Ok(events);
+        }
+        let after = self.inner.roster();
+        events.extend(after.difference(&before).map(|n| Event::MemberAdded { name: n.clone() }));
+        events.extend(before.difference(&after).map(|n| Event::MemberRemoved { name: n.clone() }));
+        // Not stored: `process_with` goes back to what the store holds.
+        self.store_state(batch)?;
+        Ok(events)
+    }
+
+    /// [`Self::process_with`] with nothing else to write.
+    pub fn process(&mut self, message: &[u8]) -> Result<Vec<Event>> {
+        self.process_with(message, Batch::new())
+    }
+}
+
+impl Client {
+    /// The pending commit of a stored group, if any, without loading the
+    /// group.
+    pub fn pending_commit(&self, group_id: &[u8]) -> Result<Option<Outgoing>> {
+        let Some(bytes) = self.store.get(Table::Group, group_id)? else {
+            return Ok(None);
+        };
+        Ok(GroupRecord::from_bytes(&bytes)?.pending.as_ref().map(|p| p.outgoing.clone()))
+    }
+}
+
+enum Change {
+    Add(Vec<KeyPackageOffer>),
+    Remove(Vec<String>),
+    Update { full: bool },
+}

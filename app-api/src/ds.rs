@@ -1,0 +1,828 @@
+//! The delivery service (`mlsx ds`): an HTTP service on axum and tokio,
+//! state in SQLite. It sees ciphertext only and never holds a group secret.
+//!
+//! - Registration: `POST /v1/register {name, signature_key}` returns a
+//!   bearer token (only its SHA-256 is stored); every other call carries
+//!   it, and a client reads only its own queue.
+//! - KeyPackage directory: `POST /v1/key-packages` stores offers made by
+//!   the caller; `GET /v1/key-packages/{name}?kind=plain|extended|hybrid` hands out
+//!   one and deletes it, except a last-resort KeyPackage
+//!   (draft-ietf-mls-extensions §6.4), which is kept and handed out when
+//!   nothing else is left.
+//! - Messages: `POST /v1/groups/{group}/messages` takes an [`Outgoing`].
+//!   A commit (or an APQMessagePair of commits) is accepted only if it is
+//!   the first for its group and epoch (RFC 9420 §14: the DS orders
+//!   commits); a later one is refused with 409, and its sender goes back
+//!   ([`crate::Group::refused`]). The same bytes sent again get the same
+//!   answer as the first time, so a client that crashed before reading the
+//!   answer can ask again. Accepted messages go to a per-group ordered log
+//!   and to each recipient's queue; a Welcome goes to the new members.
+//! - GroupInfos: `POST /v1/groups/{group}/group-info` (a committer, after
+//!   its commit was taken) and `GET` of the same, for external joiners,
+//!   with the SelfRemove proposals sent in that epoch
+//!   (draft-ietf-mls-extensions §6.3), which the joiner must commit.
+//! - Queues: `GET /v1/queue?after=ID&wait=SECONDS` (long-poll, up to 30 s)
+//!   and `POST /v1/queue/ack {upto}`.
+//! - Limits: request body size, requests per second per client, recipients
+//!   per message, queue depth per client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Deserialize;
+
+use crate::client::{KeyPackageOffer, Outgoing, OutgoingKind};
+
+/// What the service allows.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body, bytes.
+    pub max_body: usize,
+    /// Requests per second per client (a token bucket of twice this size).
+    pub requests_per_second: u32,
+    /// Recipients of one message.
+    pub max_recipients: usize,
+    /// Undelivered messages per client.
+    pub max_queue: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: 1 << 20,
+            requests_per_second: 1000,
+            max_recipients: 10_000,
+            max_queue: 100_000,
+        }
+    }
+}
+
+const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token_hash BLOB NOT NULL UNIQUE, signature_key BLOB NOT NULL, registered INTEGER NOT NULL);
+     CREATE TABLE key_package (id INTEGER PRIMARY KEY AUTOINCREMENT, owner TEXT NOT NULL, kind INTEGER NOT NULL, last_resort INTEGER NOT NULL, body BLOB NOT NULL);
+     CREATE INDEX key_package_owner ON key_package (owner, kind, last_resort, id);
+     CREATE TABLE log (seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id BLOB NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL, digest BLOB NOT NULL, body BLOB NOT NULL);
+     CREATE INDEX log_group ON log (group_id, seq);
+     CREATE TABLE commit_epoch (group_id BLOB NOT NULL, epoch INTEGER NOT NULL, digest BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (group_id, epoch));
+     CREATE TABLE queue (id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, seq INTEGER NOT NULL);
+     CREATE INDEX queue_recipient ON queue (recipient, id);",
+    // 2: GroupInfos for external joiners, and which logged messages are
+    // SelfRemove proposals (draft-ietf-mls-extensions §6.3: the DS hands
+    // those of the GroupInfo's epoch out with it).
+    "CREATE TABLE group_info (group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, body BLOB NOT NULL);
+     ALTER TABLE log ADD COLUMN self_remove INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX log_self_remove ON log (group_id, epoch) WHERE self_remove = 1;",
+    // 3: who may post to a group: its creator (first poster), those its
+    // accepted commits welcomed, and external joiners whose commit won.
+    "CREATE TABLE group_member (group_id BLOB NOT NULL, name TEXT NOT NULL, PRIMARY KEY (group_id, name)) WITHOUT ROWID;",
+    // 4: the suites of each offer, to hand out one a group can use
+    // (0: not recorded).
+    "ALTER TABLE key_package ADD COLUMN t_suite INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE key_package ADD COLUMN pq_suite INTEGER NOT NULL DEFAULT 0;"];
+
+/// What the service reads of a message without any key: the group and
+/// epoch in its header (RFC 9420 §6), and whether it is an external commit
+/// (a PublicMessage from `new_member_commit`). For an APQMessagePair, the
+/// T group's message (draft-ietf-mls-combiner §6).
+struct Header {
+    group_id: Vec<u8>,
+    epoch: u64,
+    external_commit: bool,
+}
+
+fn header(body: &[u8]) -> Option<Header> {
+    use mlsx_base::codec::{MlsMessage, MlsMessageBody, Sender, decode};
+    let m: MlsMessage = decode(body).ok()?;
+    let m = match &m.body {
+        MlsMessageBody::Custom(_) => mlsx_combiner::ApqMessagePair::from_message(&m).ok()?.t_message,
+        _ => m,
+    };
+    match &m.body {
+        MlsMessageBody::PublicMessage(p) => Some(Header {
+            group_id: p.content.group_id.as_slice().to_vec(),
+            epoch: p.content.epoch,
+            external_commit: p.content.sender == Sender::NewMemberCommit,
+        }),
+        MlsMessageBody::PrivateMessage(p) => Some(Header {
+            group_id: p.group_id.as_slice().to_vec(),
+            epoch: p.epoch,
+            external_commit: false,
+        }),
+        _ => None,
+    }
+}
+
+/// The group and epoch of a GroupInfo (or of the T GroupInfo of a pair).
+fn group_info_header(body: &[u8]) -> Option<(Vec<u8>, u64)> {
+    use mlsx_base::codec::{MlsMessage, MlsMessageBody, decode};
+    let m: MlsMessage = decode(body).ok()?;
+    let m = match &m.body {
+        MlsMessageBody::Custom(_) => mlsx_combiner::ApqMessagePair::from_message(&m).ok()?.t_message,
+        _ => m,
+    };
+    match &m.body {
+        MlsMessageBody::GroupInfo(gi) => Some((gi.group_context.group_id.as_slice().to_vec(), gi.group_context.epoch)),
+        _ => None,
+    }
+}
+
+/// Refuses `name` if the group has members and `name` is not one of them
+/// (unless `external_commit`: a joiner's own commit). Returns whether
+/// the group has members at all (if not, the poster creates it).
+fn may_post(db: &rusqlite::Connection, group_id: &[u8], name: &str, external_commit: bool) -> Result<bool, Refusal> {
+    let (known, member): (bool, bool) = db.query_row(
+        "SELECT EXISTS(SELECT 1 FROM group_member WHERE group_id = ?1),
+                EXISTS(SELECT 1 FROM group_member WHERE group_id = ?1 AND name = ?2)",
+        params![group_id, name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if known && !member && !external_commit {
+        return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
+    }
+    Ok(known)
+}
+
+/// Request and response bodies, shared by the service and [`crate::remote`].
+pub mod wire {
+    use serde::{Deserialize, Serialize};
+
+    /// `POST /v1/register`.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Register {
+        /// The client's name (its basic credential).
+        pub name: String,
+        /// Its signature public key, base64.
+        pub signature_key: String,
+    }
+
+    /// The answer to [`Register`].
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Registered {
+        /// The bearer token.
+        pub token: String,
+    }
+
+    /// `POST /v1/key-packages`.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Publish {
+        /// [`crate::KeyPackageOffer::to_bytes`], base64.
+        pub offers: Vec<String>,
+    }
+
+    /// A count.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Count {
+        /// How many.
+        pub count: usize,
+    }
+
+    /// `GET /v1/key-packages/{name}`.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Offer {
+        /// [`crate::KeyPackageOffer::to_bytes`], base64.
+        pub offer: String,
+    }
+
+    /// `POST /v1/groups/{group}/messages`.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Post {
+        /// The epoch the message was made in.
+        pub epoch: u64,
+        /// "commit" or "message".
+        pub kind: String,
+        /// The MLSMessage, base64.
+        pub message: String,
+        /// Recipients' names.
+        pub recipients: Vec<String>,
+        /// A Welcome, base64.
+        pub welcome: Option<String>,
+        /// Its recipients.
+        pub welcome_to: Vec<String>,
+    }
+
+    /// The answer to [`Post`].
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Posted {
+        /// The message's place in the group's log.
+        pub seq: i64,
+    }
+
+    /// `POST` and `GET /v1/groups/{group}/group-info`.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct GroupInfo {
+        /// The epoch it is of.
+        pub epoch: u64,
+        /// The GroupInfo (or pair), base64.
+        pub group_info: String,
+        /// SelfRemove proposals of that epoch, base64 (in answers only).
+        #[serde(default)]
+        pub self_removes: Vec<String>,
+    }
+
+    /// `GET /v1/queue`.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Poll {
+        /// Entries after this queue id.
+        pub after: i64,
+        /// Seconds to wait for one if there is none (at most 30).
+        #[serde(default)]
+        pub wait: u64,
+        /// At most this many (default and cap 1000).
+        #[serde(default)]
+        pub limit: Option<u32>,
+    }
+
+    /// A queue entry.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Delivery {
+        /// Queue id (ack up to it).
+        pub id: i64,
+        /// The group id, hex.
+        pub group: String,
+        /// "commit", "message" or "welcome".
+        pub kind: String,
+        /// The sender's name.
+        pub sender: String,
+        /// The epoch the sender gave.
+        pub epoch: u64,
+        /// The bytes, base64.
+        pub body: String,
+    }
+
+    /// The answer to [`Poll`].
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Deliveries {
+        /// In queue order.
+        pub messages: Vec<Delivery>,
+    }
+
+    /// `POST /v1/queue/ack`.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Ack {
+        /// Deletes the caller's entries up to this id.
+        pub upto: i64,
+    }
+
+    /// An error.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Failure {
+        /// Why.
+        pub error: String,
+    }
+}
+
+/// An answer other than success.
+#[derive(Debug)]
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(wire::Failure { error: self.1 })).into_response()
+    }
+}
+
+impl From<rusqlite::Error> for Refusal {
+    fn from(e: rusqlite::Error) -> Self {
+        Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("storage: {e}"))
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, msg.into())
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+struct Shared {
+    db: Mutex<Connection>,
+    notify: tokio::sync::Notify,
+    limits: Limits,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    ext: mlsx_extensions::Extensions,
+}
+
+type St = Arc<Shared>;
+
+fn digest(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+fn decode64(s: &str) -> Result<Vec<u8>, Refusal> {
+    B64.decode(s).map_err(|_| bad("not base64"))
+}
+
+/// Runs `f` on the database off the async threads.
+async fn with_db<T: Send + 'static>(
+    st: &St,
+    f: impl FnOnce(&mut Connection, &Shared) -> Result<T, Refusal> + Send + 'static,
+) -> Result<T, Refusal> {
+    let st = st.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut db = st
+            .db
+            .lock()
+            .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "database lock poisoned".into()))?;
+        f(&mut db, &st)
+    })
+    .await
+    .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "worker failed".into()))?
+}
+
+/// The caller, from its bearer token; charges its rate bucket.
+async fn caller(st: &St, headers: &HeaderMap) -> Result<String, Refusal> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Refusal(StatusCode::UNAUTHORIZED, "no bearer token".into()))?;
+    let hash = digest(token.as_bytes());
+    let name = with_db(st, move |db, _| {
+        db.query_row("SELECT name FROM client WHERE token_hash = ?1", params![hash], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+        .ok_or_else(|| Refusal(StatusCode::UNAUTHORIZED, "unknown token".into()))
+    })
+    .await?;
+    charge(st, &name)?;
+    Ok(name)
+}
+
+/// Takes a token from `name`'s rate bucket.
+fn charge(st: &St, name: &str) -> Result<(), Refusal> {
+    let rate = f64::from(st.limits.requests_per_second);
+    let mut buckets = st
+        .buckets
+        .lock()
+        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "lock poisoned".into()))?;
+    let b = buckets.entry(name.to_owned()).or_insert(Bucket {
+        tokens: rate * 2.0,
+        at: Instant::now(),
+    });
+    let now = Instant::now();
+    b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(rate * 2.0);
+    b.at = now;
+    if b.tokens < 1.0 {
+        return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, "rate limit".into()));
+    }
+    b.tokens -= 1.0;
+    Ok(())
+}
+
+async fn register(State(st): State<St>, Json(req): Json<wire::Register>) -> Result<Json<wire::Registered>, Refusal> {
+    // Registrations share one rate bucket (they carry no token yet).
+    charge(&st, "\u{0}register")?;
+    if req.name.is_empty() || req.name.len() > 255 || req.name.chars().any(char::is_control) {
+        return Err(bad("a name is 1 to 255 bytes without control characters"));
+    }
+    let key = decode64(&req.signature_key)?;
+    let mut raw = [0u8; 32];
+    rand::fill(&mut raw);
+    let token = hex::encode(raw);
+    let hash = digest(token.as_bytes());
+    with_db(&st, move |db, _| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        match db.execute(
+            "INSERT INTO client (name, token_hash, signature_key, registered) VALUES (?1, ?2, ?3, ?4)",
+            params![req.name, hash, key, now],
+        ) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                Err(Refusal(StatusCode::CONFLICT, format!("name {} is taken", req.name)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    Ok(Json(wire::Registered { token }))
+}
+
+async fn publish(State(st): State<St>, headers: HeaderMap, Json(req): Json<wire::Publish>) -> Result<Json<wire::Count>, Refusal> {
+    let me = caller(&st, &headers).await?;
+    let mut rows = vec![];
+    for o in &req.offers {
+        let bytes = decode64(o)?;
+        let offer = KeyPackageOffer::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
+        if offer.owner != me || !offer.names(&me) {
+            return Err(Refusal(StatusCode::FORBIDDEN, "an offer for another client".into()));
+        }
+        let last_resort = st.ext.is_last_resort(&offer.t).map_err(|e| bad(e.to_string()))?;
+        let suites = (offer.t.cipher_suite.0, offer.pq.as_ref().map_or(0, |p| p.cipher_suite.0));
+        rows.push((i64::from(crate::client::kind_byte(offer.kind)), last_resort, bytes, suites));
+    }
+    let count = rows.len();
+    with_db(&st, move |db, _| {
+        let tx = db.transaction()?;
+        for (kind, last_resort, body, (t, pq)) in rows {
+            tx.execute(
+                "INSERT INTO key_package (owner, kind, last_resort, body, t_suite, pq_suite) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![me, kind, last_resort, body, t, pq],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    })
+    .await?;
+    Ok(Json(wire::Count { count }))
+}
+
+#[derive(Deserialize)]
+struct KindQuery {
+    kind: Option<String>,
+    /// Only offers in this traditional suite.
+    t_suite: Option<u16>,
+    /// Only pairs in this PQ suite.
+    pq_suite: Option<u16>,
+}
+
+async fn fetch_key_package(
+    State(st): State<St>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+    Query(q): Query<KindQuery>,
+) -> Result<Json<wire::Offer>, Refusal> {
+    caller(&st, &headers).await?;
+    let name_of_kind = q.kind.as_deref().unwrap_or("plain");
+    let kind = crate::client::GroupKind::from_name(name_of_kind)
+        .map(|k| i64::from(crate::client::kind_byte(k)))
+        .ok_or_else(|| bad(format!("no KeyPackage kind {name_of_kind}")))?;
+    let body = with_db(&st, move |db, _| {
+        let tx = db.transaction()?;
+        // Ordinary ones first, oldest first; a last-resort one only when
+        // none is left, and it stays.
+        let row = tx
+            .query_row(
+                "SELECT id, last_resort, body FROM key_package WHERE owner = ?1 AND kind = ?2
+                 AND (?3 IS NULL OR t_suite = ?3) AND (?4 IS NULL OR pq_suite = ?4) ORDER BY last_resort, id LIMIT 1",
+                params![name, kind, q.t_suite, q.pq_suite],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, Vec<u8>>(2)?)),
+            )
+            .optional()?;
+        let Some((id, last_resort, body)) = row else {
+            return Err(Refusal(StatusCode::NOT_FOUND, format!("no KeyPackage of {name} left")));
+        };
+        if !last_resort {
+            tx.execute("DELETE FROM key_package WHERE id = ?1", params![id])?;
+        }
+        tx.commit()?;
+        Ok(body)
+    })
+    .await?;
+    Ok(Json(wire::Offer { offer: B64.encode(body) }))
+}
+
+async fn post_message(
+    State(st): State<St>,
+    headers: HeaderMap,
+    UrlPath(group): UrlPath<String>,
+    Json(req): Json<wire::Post>,
+) -> Result<Json<wire::Posted>, Refusal> {
+    let me = caller(&st, &headers).await?;
+    let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
+    let commit = match req.kind.as_str() {
+        "commit" => true,
+        "message" => false,
+        k => return Err(bad(format!("no message kind {k}"))),
+    };
+    if req.recipients.len() + req.welcome_to.len() > st.limits.max_recipients {
+        return Err(Refusal(StatusCode::PAYLOAD_TOO_LARGE, "too many recipients".into()));
+    }
+    let body = decode64(&req.message)?;
+    let welcome = req.welcome.as_deref().map(decode64).transpose()?;
+    let epoch = i64::try_from(req.epoch).map_err(|_| bad("epoch out of range"))?;
+    // The routing the sender claims must be what the message says.
+    let h = header(&body).ok_or_else(|| bad("not a PublicMessage, PrivateMessage or APQMessagePair"))?;
+    if h.group_id != group_id || h.epoch != req.epoch {
+        return Err(bad("the message's group or epoch is not the one given"));
+    }
+    if h.external_commit && !commit {
+        return Err(bad("an external commit is a commit"));
+    }
+    let seq = with_db(&st, move |db, sh| {
+        let tx = db.transaction()?;
+        let d = digest(&body);
+        // Members post; the first poster creates the group; a non-member
+        // may post only an external commit.
+        let known = may_post(&tx, &group_id, &me, h.external_commit)?;
+        if commit {
+            let won = tx
+                .query_row(
+                    "SELECT digest, seq FROM commit_epoch WHERE group_id = ?1 AND epoch = ?2",
+                    params![group_id, epoch],
+                    |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()?;
+            match won {
+                // The same commit again (its sender lost our answer).
+                Some((w, seq)) if w == d => return Ok(seq),
+                Some(_) => return Err(Refusal(StatusCode::CONFLICT, format!("epoch {epoch} already has a commit"))),
+                None => {}
+            }
+            let last: Option<i64> = tx.query_row("SELECT max(epoch) FROM commit_epoch WHERE group_id = ?1", params![group_id], |r| {
+                r.get(0)
+            })?;
+            match last {
+                Some(l) if epoch < l => return Err(Refusal(StatusCode::CONFLICT, format!("epoch {epoch} is over"))),
+                // After the commit of epoch l the group is at l + 1.
+                Some(l) if epoch > l.saturating_add(1) => return Err(bad(format!("epoch {epoch} is ahead of the group's {}", l + 1))),
+                _ => {}
+            }
+        }
+        let everyone: Vec<&String> = req.recipients.iter().chain(&req.welcome_to).collect();
+        for r in &everyone {
+            let (known, depth): (bool, i64) = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM client WHERE name = ?1), (SELECT count(*) FROM queue WHERE recipient = ?1)",
+                params![r],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            if !known {
+                return Err(bad(format!("no client {r}")));
+            }
+            // A full queue refuses messages, never a commit: refusing it
+            // would stop the group for one absent member.
+            if !commit && depth >= sh.limits.max_queue {
+                return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, format!("the queue of {r} is full")));
+            }
+        }
+        let kind = if commit { "commit" } else { "message" };
+        // Public framing only: a SelfRemove proposal is a PublicMessage.
+        let self_remove =
+            !commit && mlsx_base::codec::decode::<mlsx_base::codec::MlsMessage>(&body).is_ok_and(|m| sh.ext.is_self_remove_message(&m));
+        tx.execute(
+            "INSERT INTO log (group_id, epoch, kind, sender, digest, body, self_remove) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![group_id, epoch, kind, me, d, body, self_remove],
+        )?;
+        let seq = tx.last_insert_rowid();
+        if commit {
+            tx.execute(
+                "INSERT INTO commit_epoch (group_id, epoch, digest, seq) VALUES (?1, ?2, ?3, ?4)",
+                params![group_id, epoch, d, seq],
+            )?;
+        }
+        let mut add_member = tx.prepare_cached("INSERT OR IGNORE INTO group_member (group_id, name) VALUES (?1, ?2)")?;
+        if !known || (commit && h.external_commit) {
+            add_member.execute(params![group_id, me])?;
+        }
+        if commit {
+            for n in &req.welcome_to {
+                add_member.execute(params![group_id, n])?;
+            }
+        }
+        drop(add_member);
+        {
+            let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
+            for r in &req.recipients {
+                if *r != me {
+                    q.execute(params![r, seq])?;
+                }
+            }
+        }
+        if let Some(w) = welcome {
+            tx.execute(
+                "INSERT INTO log (group_id, epoch, kind, sender, digest, body) VALUES (?1, ?2, 'welcome', ?3, ?4, ?5)",
+                params![group_id, epoch, me, digest(&w), w],
+            )?;
+            let wseq = tx.last_insert_rowid();
+            let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
+            for r in &req.welcome_to {
+                q.execute(params![r, wseq])?;
+            }
+        }
+        tx.commit()?;
+        Ok(seq)
+    })
+    .await?;
+    st.notify.notify_waiters();
+    Ok(Json(wire::Posted { seq }))
+}
+
+async fn put_group_info(
+    State(st): State<St>,
+    headers: HeaderMap,
+    UrlPath(group): UrlPath<String>,
+    Json(req): Json<wire::GroupInfo>,
+) -> Result<Json<wire::Count>, Refusal> {
+    let me = caller(&st, &headers).await?;
+    let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
+    let body = decode64(&req.group_info)?;
+    let epoch = i64::try_from(req.epoch).map_err(|_| bad("epoch out of range"))?;
+    if group_info_header(&body) != Some((group_id.clone(), req.epoch)) {
+        return Err(bad("not a GroupInfo of this group and epoch"));
+    }
+    with_db(&st, move |db, _| {
+        let known = may_post(db, &group_id, &me, false)?;
+        if !known {
+            db.execute("INSERT INTO group_member (group_id, name) VALUES (?1, ?2)", params![group_id, me])?;
+        }
+        // No GroupInfo of an epoch the service has not seen a commit lead to.
+        let last: Option<i64> = db.query_row("SELECT max(epoch) FROM commit_epoch WHERE group_id = ?1", params![group_id], |r| {
+            r.get(0)
+        })?;
+        if last.is_some_and(|l| epoch > l.saturating_add(1)) {
+            return Err(bad(format!("epoch {epoch} is ahead of the group")));
+        }
+        // Only forward: an older GroupInfo never replaces a newer one.
+        db.execute(
+            "INSERT INTO group_info (group_id, epoch, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT(group_id) DO UPDATE SET epoch = excluded.epoch, body = excluded.body WHERE excluded.epoch >= group_info.epoch",
+            params![group_id, epoch, body],
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(Json(wire::Count { count: 1 }))
+}
+
+async fn get_group_info(
+    State(st): State<St>,
+    headers: HeaderMap,
+    UrlPath(group): UrlPath<String>,
+) -> Result<Json<wire::GroupInfo>, Refusal> {
+    caller(&st, &headers).await?;
+    let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
+    let (epoch, body, removes) = with_db(&st, move |db, _| {
+        let (epoch, body) = db
+            .query_row("SELECT epoch, body FROM group_info WHERE group_id = ?1", params![group_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()?
+            .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, "no GroupInfo for this group".into()))?;
+        let mut stmt = db.prepare_cached("SELECT body FROM log WHERE group_id = ?1 AND epoch = ?2 AND self_remove = 1 ORDER BY seq")?;
+        let removes = stmt
+            .query_map(params![group_id, epoch], |r| r.get::<_, Vec<u8>>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((epoch, body, removes))
+    })
+    .await?;
+    Ok(Json(wire::GroupInfo {
+        epoch: u64::try_from(epoch).unwrap_or(0),
+        group_info: B64.encode(body),
+        self_removes: removes.into_iter().map(|r| B64.encode(r)).collect(),
+    }))
+}
+
+async fn poll(State(st): State<St>, headers: HeaderMap, Query(q): Query<wire::Poll>) -> Result<Json<wire::Deliveries>, Refusal> {
+    let me = caller(&st, &headers).await?;
+    let deadline = Instant::now() + Duration::from_secs(q.wait.min(30));
+    let limit = i64::from(q.limit.unwrap_or(1000).clamp(1, 1000));
+    // An answer of at most about 4 MiB of message bytes (always at least
+    // one entry), so that a client's response limit is never reached.
+    let max_bytes = 4usize << 20;
+    loop {
+        let notified = st.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (name, after) = (me.clone(), q.after);
+        let messages = with_db(&st, move |db, _| {
+            let mut stmt = db.prepare_cached(
+                "SELECT queue.id, log.group_id, log.kind, log.sender, log.epoch, log.body FROM queue JOIN log ON log.seq = queue.seq
+                 WHERE queue.recipient = ?1 AND queue.id > ?2 ORDER BY queue.id LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![name, after, limit], |r| {
+                Ok(wire::Delivery {
+                    id: r.get(0)?,
+                    group: hex::encode(r.get::<_, Vec<u8>>(1)?),
+                    kind: r.get(2)?,
+                    sender: r.get(3)?,
+                    epoch: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    body: B64.encode(r.get::<_, Vec<u8>>(5)?),
+                })
+            })?;
+            let mut out = vec![];
+            let mut bytes = 0usize;
+            for row in rows {
+                let row = row?;
+                bytes = bytes.saturating_add(row.body.len());
+                if !out.is_empty() && bytes > max_bytes {
+                    break;
+                }
+                out.push(row);
+            }
+            Ok(out)
+        })
+        .await?;
+        let now = Instant::now();
+        if !messages.is_empty() || now >= deadline {
+            return Ok(Json(wire::Deliveries { messages }));
+        }
+        let _ = tokio::time::timeout(deadline - now, notified).await;
+    }
+}
+
+async fn ack(State(st): State<St>, headers: HeaderMap, Json(req): Json<wire::Ack>) -> Result<Json<wire::Count>, Refusal> {
+    let me = caller(&st, &headers).await?;
+    let count = with_db(&st, move |db, _| {
+        Ok(db.execute("DELETE FROM queue WHERE recipient = ?1 AND id <= ?2", params![me, req.upto])?)
+    })
+    .await?;
+    Ok(Json(wire::Count { count }))
+}
+
+/// The service's routes over a database.
+pub fn router(db: Connection, limits: Limits) -> Router {
+    let max_body = limits.max_body;
+    // To read headers of pairs and of commits carrying the extensions'
+    // proposals, outside any group.
+    mlsx_combiner::register_syntax();
+    let shared = Arc::new(Shared {
+        db: Mutex::new(db),
+        notify: tokio::sync::Notify::new(),
+        limits,
+        buckets: Mutex::new(HashMap::new()),
+        ext: mlsx_extensions::Extensions::new(),
+    });
+    Router::new()
+        .route("/v1/register", post(register))
+        .route("/v1/key-packages", post(publish))
+        .route("/v1/key-packages/{name}", get(fetch_key_package))
+        .route("/v1/groups/{group}/messages", post(post_message))
+        .route("/v1/groups/{group}/group-info", post(put_group_info).get(get_group_info))
+        .route("/v1/queue", get(poll))
+        .route("/v1/queue/ack", post(ack))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(shared)
+}
+
+/// Opens (or creates) the service's database.
+pub fn open_db(path: &Path) -> crate::Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    crate::store::prepare(&mut conn, MIGRATIONS)?;
+    // The service holds ciphertext only: a write-ahead log (appends, one
+    // sync per transaction, still durable before we answer) instead of the
+    // clients' zeroing rollback journal.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    Ok(conn)
+}
+
+/// Serves on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, db: Connection, limits: Limits) -> std::io::Result<()> {
+    axum::serve(listener, router(db, limits)).await
+}
+
+/// A service on its own thread (for tests and benchmarks): its address.
+/// It runs until the process ends.
+pub fn spawn(db_path: &Path, limits: Limits) -> crate::Result<SocketAddr> {
+    let db = open_db(db_path)?;
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    std::thread::Builder::new().name("mlsx-ds".into()).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() else {
+            return;
+        };
+        rt.block_on(async move {
+            if let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) {
+                let _ = serve(listener, db, limits).await;
+            }
+        });
+    })?;
+    Ok(addr)
+}
+
+/// For [`Outgoing`]: the request body.
+pub fn post_body(out: &Outgoing) -> wire::Post {
+    wire::Post {
+        epoch: out.epoch,
+        kind: match out.kind {
+            OutgoingKind::Commit => "commit".into(),
+            OutgoingKind::Message => "message".into(),
+        },
+        message: B64.encode(&out.message),
+        recipients: out.recipients.clone(),
+        welcome: out.welcome.as_ref().map(|w| B64.encode(w)),
+        welcome_to: out.welcome_to.clone(),
+    }
+}
+
+/// Whether a refusal's status means "another commit won".
+pub fn is_conflict(status: u16) -> bool {
+    status == StatusCode::CONFLICT.as_u16()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_apply() {
+        let c = rusqlite::Connection::open_in_memory();
+        assert!(c.is_ok());
+        if let Ok(mut c) = c {
+            assert!(crate::store::prepare(&mut c, super::MIGRATIONS).is_ok());
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The one error type of the application API.
+
+/// Everything that can go wrong in `mlsx-app`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The MLS engine refused (a message, a proposal, a state).
+    #[error("mls: {0}")]
+    Mls(#[from] mlsx_base::Error),
+    /// The extensions layer refused.
+    #[error("extensions: {0}")]
+    Extensions(#[from] mlsx_extensions::Error),
+    /// The hybrid combiner refused.
+    #[error("hybrid session: {0}")]
+    Combiner(#[from] mlsx_combiner::Error),
+    /// A PQ suite could not be set up.
+    #[error("pq suite: {0}")]
+    PqSuite(#[from] mlsx_pq_suites::Error),
+    /// The database failed.
+    #[error("storage: {0}")]
+    Storage(#[from] rusqlite::Error),
+    /// A stored record does not decode.
+    #[error("storage: corrupt record in {0}")]
+    Corrupt(&'static str),
+    /// The database was written by a newer mlsx.
+    #[error("storage: schema version {found} is newer than this build's {supported}")]
+    SchemaTooNew {
+        /// In the file.
+        found: i64,
+        /// What this build knows.
+        supported: i64,
+    },
+    /// Encoding or decoding a wire structure failed.
+    #[error("codec: {0}")]
+    Codec(String),
+    /// No such group in the store.
+    #[error("no group {0} in this store")]
+    UnknownGroup(String),
+    /// The store holds no client (run `mlsx init`).
+    #[error("no client in this store (run `mlsx init` first)")]
+    NoClient,
+    /// The store already holds a client.
+    #[error("this store already holds client {0}")]
+    ClientExists(String),
+    /// A Welcome names none of our KeyPackages.
+    #[error("the Welcome is for none of our KeyPackages")]
+    NoKeyPackageForWelcome,
+    /// A member named in a command is not in the group.
+    #[error("no member {0} in the group")]
+    UnknownMember(String),
+    /// The message is for another group.
+    #[error("the message is for group {found}, not {expected}")]
+    WrongGroup {
+        /// The group the message names.
+        found: String,
+        /// This group.
+        expected: String,
+    },
+    /// The operation needs the other kind of group.
+    #[error("{0}")]
+    WrongKind(&'static str),
+    /// A commit of ours waits for the delivery service's answer.
+    #[error("group {0} has a commit waiting for the delivery service; run `mlsx receive` first")]
+    CommitPending(String),
+    /// The delivery service refused or failed.
+    #[error("delivery service: {0}")]
+    Ds(String),
+    /// Reading or writing a file failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// A configuration value is not usable.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// Whether the error refuses the input (a message, a Welcome, an
+    /// offer), as opposed to a failure of storage, I/O or the service,
+    /// after which the same input should be tried again.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            Error::Storage(_) | Error::Io(_) | Error::Corrupt(_) | Error::SchemaTooNew { .. } | Error::Ds(_) | Error::NoClient
+        )
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,370 @@
+//! A client of the delivery service ([`crate::ds`]), and the loops an
+//! application runs over it: send a commit and settle it, resolve a commit
+//! left pending by a crash, receive and process the queue.
+//!
+//! ```
+//! use mlsx_app::remote::{self, Answer, DsClient};
+//! use mlsx_app::{Client, ClientConfig, Event, GroupKind, MemoryStore};
+//!
+//! let db = std::env::temp_dir().join(format!("mlsx-doc-ds-{}.db", std::process::id()));
+//! let url = format!("http://{}", mlsx_app::ds::spawn(&db, Default::default())?);
+//! let mut alice = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("alice"))?;
+//! let mut bob = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("bob"))?;
+//! DsClient::new(&url, None).register(&mut alice)?;
+//! DsClient::new(&url, None).register(&mut bob)?;
+//! let (ads, bds) = (DsClient::of(&alice)?, DsClient::of(&bob)?);
+//!
+//! bds.publish(&bob.key_packages(GroupKind::Hybrid, 1, false)?)?;
+//! let offer = ads.key_package("bob", GroupKind::Hybrid)?;
+//! let out = alice.create_group(b"team", GroupKind::Hybrid)?.add(&[offer])?;
+//! assert!(matches!(remote::send(&mut alice, &ads, &out)?, Answer::Accepted(_)));
+//! let hello = alice.group(b"team")?.send(b"hello")?;
+//! remote::send(&mut alice, &ads, &hello)?;
+//!
+//! // bob's queue: the Welcome, then the message.
+//! let events: Vec<Event> = remote::receive(&mut bob, &bds, 5)?
+//!     .into_iter()
+//!     .flat_map(|r| r.outcome.unwrap_or_default())
+//!     .collect();
+//! assert!(events.iter().any(|e| matches!(e, Event::Message { data, .. } if data == b"hello")));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::client::{Client, Event, GroupKind, KeyPackageOffer, Outgoing, OutgoingKind, show};
+use crate::ds::wire;
+use crate::error::{Error, Result};
+use crate::store::{Batch, Table};
+
+/// How a delivery service answered a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Taken, at this place in the group's log.
+    Accepted(i64),
+    /// Refused because another commit won the epoch.
+    Conflict(String),
+    /// Refused for good (malformed, not a member, too large): the same
+    /// bytes will never be taken.
+    Refused(String),
+}
+
+/// A connection to a delivery service. `Debug` does not show the token.
+#[derive(Clone)]
+pub struct DsClient {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+const URL_KEY: &[u8] = b"ds_url";
+const TOKEN_KEY: &[u8] = b"ds_token";
+const CURSOR_KEY: &[u8] = b"ds_cursor";
+
+impl std::fmt::Debug for DsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DsClient")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl DsClient {
+    /// A connection to the service at `base` (`http://host:port`).
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .into();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            agent,
+        }
+    }
+
+    /// The connection stored in a client's store by [`Self::register`].
+    pub fn of(client: &Client) -> Result<Self> {
+        let url = client
+            .store()
+            .get(Table::Meta, URL_KEY)?
+            .ok_or_else(|| Error::Config("no delivery service for this client (mlsx init --ds URL)".into()))?;
+        let token = client.store().get(Table::Meta, TOKEN_KEY)?.ok_or(Error::Corrupt("ds token"))?;
+        Ok(Self::new(
+            &String::from_utf8_lossy(&url),
+            Some(String::from_utf8_lossy(&token).into_owned()),
+        ))
+    }
+
+    /// Registers `client` and stores the service's address and token in
+    /// its store.
+    pub fn register(&mut self, client: &mut Client) -> Result<()> {
+        let token = self.register_name(client.name(), &client.signature_key()?)?;
+        let mut batch = Batch::new();
+        // A new registration starts a new queue.
+        batch
+            .put(Table::Meta, URL_KEY, self.base.as_bytes().to_vec())
+            .put(Table::Meta, TOKEN_KEY, token.as_bytes().to_vec())
+            .delete(Table::Meta, CURSOR_KEY);
+        client.store_mut().apply(batch)?;
+        Ok(())
+    }
+
+    /// Registers a name and signature key, and uses the token it gets
+    /// from now on (also returned).
+    pub fn register_name(&mut self, name: &str, signature_key: &[u8]) -> Result<String> {
+        let r: wire::Registered = self.call(
+            "POST",
+            "/v1/register",
+            Some(&wire::Register {
+                name: name.to_owned(),
+                signature_key: B64.encode(signature_key),
+            }),
+        )?;
+        self.token = Some(r.token.clone());
+        Ok(r.token)
+    }
+
+    fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<T> {
+        match self.call_status(method, path, body)? {
+            Ok(t) => Ok(t),
+            Err((status, reason)) => Err(Error::Ds(format!("{reason} (HTTP {status})"))),
+        }
+    }
+
+    fn call_status<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<Result<T, (u16, String)>> {
+        let url = format!("{}{}", self.base, path);
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}")).unwrap_or_default();
+        let response = match (method, body) {
+            ("POST", Some(b)) => self.agent.post(&url).header("authorization", &auth).send_json(b),
+            _ => self.agent.get(&url).header("authorization", &auth).call(),
+        };
+        let mut response = response.map_err(|e| Error::Ds(format!("{url}: {e}")))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            Ok(Ok(response
+                .body_mut()
+                .read_json::<T>()
+                .map_err(|e| Error::Ds(format!("{url}: {e}")))?))
+        } else {
+            let reason = response
+                .body_mut()
+                .read_json::<wire::Failure>()
+                .map_or_else(|_| "no reason given".to_owned(), |f| f.error);
+            Ok(Err((status, reason)))
+        }
+    }
+
+    /// Publishes KeyPackage offers.
+    pub fn publish(&self, offers: &[KeyPackageOffer]) -> Result<usize> {
+        let offers = offers.iter().map(|o| Ok(B64.encode(o.to_bytes()?))).collect::<Result<Vec<_>>>()?;
+        let r: wire::Count = self.call("POST", "/v1/key-packages", Some(&wire::Publish { offers }))?;
+        Ok(r.count)
+    }
+
+    /// Takes one of `name`'s KeyPackage offers.
+    pub fn key_package(&self, name: &str, kind: GroupKind) -> Result<KeyPackageOffer> {
+        self.fetch_offer(name, kind, String::new())
+    }
+
+    /// Takes one of `name`'s offers in the given suites (code points; the
+    /// PQ one for hybrid pairs).
+    pub fn key_package_in(&self, name: &str, kind: GroupKind, t_suite: u16, pq_suite: Option<u16>) -> Result<KeyPackageOffer> {
+        let mut q = format!("&t_suite={t_suite}");
+        if let Some(pq) = pq_suite {
+            q.push_str(&format!("&pq_suite={pq}"));
+        }
+        self.fetch_offer(name, kind, q)
+    }
+
+    fn fetch_offer(&self, name: &str, kind: GroupKind, filter: String) -> Result<KeyPackageOffer> {
+        let kind = kind.as_str();
+        let r: wire::Offer = self.call("GET", &format!("/v1/key-packages/{name}?kind={kind}{filter}"), None::<&()>)?;
+        let offer = KeyPackageOffer::from_bytes(&B64.decode(r.offer).map_err(|_| Error::Ds("bad base64".into()))?)?;
+        if offer.owner != name || !offer.names(name) {
+            return Err(Error::Ds(format!("the service gave an offer that is not {name}'s")));
+        }
+        Ok(offer)
+    }
+
+    /// Sends a message.
+    pub fn post(&self, out: &Outgoing) -> Result<Answer> {
+        let path = format!("/v1/groups/{}/messages", hex::encode(&out.group));
+        match self.call_status::<wire::Posted>("POST", &path, Some(&crate::ds::post_body(out)))? {
+            Ok(p) => Ok(Answer::Accepted(p.seq)),
+            Err((status, reason)) if crate::ds::is_conflict(status) => Ok(Answer::Conflict(reason)),
+            // Malformed, forbidden, too large: for good.
+            Err((status @ (400 | 403 | 413), reason)) => Ok(Answer::Refused(format!("{reason} (HTTP {status})"))),
+            Err((status, reason)) => Err(Error::Ds(format!("{reason} (HTTP {status})"))),
+        }
+    }
+
+    /// Stores the GroupInfo of `epoch` for external joiners.
+    pub fn put_group_info(&self, group: &[u8], epoch: u64, group_info: &[u8]) -> Result<()> {
+        let _: wire::Count = self.call(
+            "POST",
+            &format!("/v1/groups/{}/group-info", hex::encode(group)),
+            Some(&wire::GroupInfo {
+                epoch,
+                group_info: B64.encode(group_info),
+                self_removes: vec![],
+            }),
+        )?;
+        Ok(())
+    }
+
+    /// The latest GroupInfo of a group and the SelfRemove proposals of its
+    /// epoch.
+    pub fn group_info(&self, group: &[u8]) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+        let r: wire::GroupInfo = self.call("GET", &format!("/v1/groups/{}/group-info", hex::encode(group)), None::<&()>)?;
+        let d = |s: &str| B64.decode(s).map_err(|_| Error::Ds("bad base64".into()));
+        Ok((d(&r.group_info)?, r.self_removes.iter().map(|s| d(s)).collect::<Result<_>>()?))
+    }
+
+    /// Queue entries after `after`, waiting up to `wait` seconds for one.
+    pub fn poll(&self, after: i64, wait: u64) -> Result<Vec<wire::Delivery>> {
+        let r: wire::Deliveries = self.call("GET", &format!("/v1/queue?after={after}&wait={wait}"), None::<&()>)?;
+        Ok(r.messages)
+    }
+
+    /// Deletes queue entries up to `upto`.
+    pub fn ack(&self, upto: i64) -> Result<()> {
+        let _: wire::Count = self.call("POST", "/v1/queue/ack", Some(&wire::Ack { upto }))?;
+        Ok(())
+    }
+}
+
+/// Sends `out` and settles it: a commit the service takes is final, one it
+/// refuses is rolled back (an error saying so is returned). Other messages
+/// are simply sent.
+pub fn send(client: &mut Client, ds: &DsClient, out: &Outgoing) -> Result<Answer> {
+    let answer = ds.post(out)?;
+    if out.kind == OutgoingKind::Commit {
+        let mut g = client.group(&out.group)?;
+        match &answer {
+            Answer::Accepted(_) => {
+                g.accepted()?;
+                // For external joiners: the new epoch's GroupInfo. The
+                // commit is final whatever happens to this upload; a
+                // failed one leaves the previous GroupInfo (external
+                // joiners then fail and retry after the next commit).
+                if let Ok(info) = g.group_info() {
+                    let _ = ds.put_group_info(&out.group, g.epoch(), &info);
+                }
+            }
+            Answer::Conflict(_) | Answer::Refused(_) => g.refused()?,
+        }
+    }
+    Ok(answer)
+}
+
+/// Joins a group by external commit from the GroupInfo the delivery
+/// service holds, and settles the commit.
+pub fn join_external(client: &mut Client, ds: &DsClient, kind: GroupKind, group: &[u8]) -> Result<Answer> {
+    let (info, self_removes) = ds.group_info(group)?;
+    let self_removes = if kind == GroupKind::Extended { self_removes } else { vec![] };
+    let out = client.join_external(kind, &info, &self_removes)?;
+    send(client, ds, &out)
+}
+
+/// Settles every commit left pending (by a crash, or a lost answer) by
+/// sending the same bytes again: the service answers as it did the first
+/// time.
+pub fn resolve_pending(client: &mut Client, ds: &DsClient) -> Result<Vec<(Vec<u8>, Answer)>> {
+    let mut done = vec![];
+    for id in client.groups()? {
+        if let Some(out) = client.pending_commit(&id)? {
+            let answer = send(client, ds, &out)?;
+            done.push((id, answer));
+        }
+    }
+    Ok(done)
+}
+
+/// What [`receive`] did with one queue entry.
+#[derive(Debug)]
+pub struct Received {
+    /// The group.
+    pub group: String,
+    /// The sender.
+    pub sender: String,
+    /// The events, or why the message was refused (it is skipped).
+    pub outcome: std::result::Result<Vec<Event>, String>,
+}
+
+/// Resolves pending commits, then fetches the queue (waiting up to `wait`
+/// seconds for something) and processes every entry in order, each with
+/// the queue position in the same transaction, so that a crash neither
+/// loses nor repeats one. A message that fails is reported and skipped.
+pub fn receive(client: &mut Client, ds: &DsClient, wait: u64) -> Result<Vec<Received>> {
+    resolve_pending(client, ds)?;
+    let cursor = cursor(client)?;
+    let entries = ds.poll(cursor, wait)?;
+    let mut out = vec![];
+    let mut last = cursor;
+    for d in entries {
+        last = d.id;
+        let (Ok(body), Ok(group)) = (B64.decode(&d.body), hex::decode(&d.group)) else {
+            // A malformed entry: skip it rather than block the queue.
+            set_cursor(client, d.id)?;
+            out.push(Received {
+                group: d.group,
+                sender: d.sender,
+                outcome: Err("malformed queue entry".into()),
+            });
+            continue;
+        };
+        let mut batch = Batch::new();
+        batch.put(Table::Meta, CURSOR_KEY, d.id.to_be_bytes().to_vec());
+        let outcome = if d.kind == "welcome" {
+            client.join_with(&body, batch).map(|(_, ev)| ev)
+        } else {
+            match client.group(&group) {
+                Ok(mut g) => g.process_with(&body, batch),
+                Err(e) => Err(e),
+            }
+        };
+        let outcome = match outcome {
+            Ok(ev) => Ok(ev),
+            // The message is refused: skip it for good.
+            Err(e) if e.is_refusal() => {
+                set_cursor(client, d.id)?;
+                Err(e.to_string())
+            }
+            // Storage or the like: stop here; the entry is read again.
+            Err(e) => return Err(e),
+        };
+        out.push(Received {
+            group: show(&group),
+            sender: d.sender,
+            outcome,
+        });
+    }
+    if last > cursor {
+        ds.ack(last)?;
+    }
+    Ok(out)
+}
+
+fn cursor(client: &Client) -> Result<i64> {
+    Ok(match client.store().get(Table::Meta, CURSOR_KEY)? {
+        Some(b) => i64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt("cursor"))?),
+        None => 0,
+    })
+}
+
+fn set_cursor(client: &mut Client, id: i64) -> Result<()> {
+    let mut batch = Batch::new();
+    batch.put(Table::Meta, CURSOR_KEY, id.to_be_bytes().to_vec());
+    client.store_mut().apply(batch)
+}

@@ -1,0 +1,355 @@
+//! Durable state: the [`Store`] trait, its SQLite backend and an in-memory
+//! backend for tests.
+//!
+//! A store is a set of tables of byte records; every change the client
+//! makes is one [`Batch`], written in one transaction, so that an epoch
+//! transition (a group's new state, the KeyPackage a Welcome consumed, the
+//! queue position of the message that caused it) is on disk entirely or
+//! not at all. A hybrid session's two groups are one record
+//! ([`mlsx_combiner::ApqSession::save`]), so a FULL commit moves both in
+//! the same write.
+//!
+//! The SQLite backend runs with `secure_delete` on and a rollback journal
+//! (not WAL, whose log would keep old pages beside the file): a record
+//! that is replaced or deleted is overwritten with zeros in the database
+//! file, so the secrets of past epochs and used KeyPackages are gone from
+//! its bytes once the transaction commits, not merely unreachable. The
+//! journal holds the pages a transaction changes until it commits and is
+//! then deleted, not overwritten: like any deleted file, its blocks may
+//! survive on the disk until reused (full-disk encryption covers that).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// The tables of a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Table {
+    /// The client's settings (name, suites, delivery service).
+    Meta,
+    /// Signature keys and credentials, by suite.
+    Identity,
+    /// Our KeyPackages with their private keys, by KeyPackageRef.
+    KeyPackage,
+    /// Group states, by group id: the current epoch, and while a commit of
+    /// ours waits for the delivery service, the state it leads to.
+    Group,
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 4] = [Table::Meta, Table::Identity, Table::KeyPackage, Table::Group];
+
+    fn sql_name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Identity => "identity",
+            Table::KeyPackage => "key_package",
+            Table::Group => "group_state",
+        }
+    }
+}
+
+/// Records of a table: `(key, value)`.
+pub type Records = Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>;
+
+/// One change in a [`Batch`]. `Debug` shows tables and keys, never values
+/// (they hold secrets).
+pub enum Write {
+    /// Sets a record.
+    Put(Table, Vec<u8>, Zeroizing<Vec<u8>>),
+    /// Removes a record (a no-op if absent).
+    Delete(Table, Vec<u8>),
+}
+
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Write::Put(t, k, v) => write!(f, "Put({t:?}, {}, <{} bytes>)", hex::encode(k), v.len()),
+            Write::Delete(t, k) => write!(f, "Delete({t:?}, {})", hex::encode(k)),
+        }
+    }
+}
+
+/// Changes applied together or not at all.
+#[derive(Debug, Default)]
+pub struct Batch(pub Vec<Write>);
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a record write.
+    pub fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> &mut Self {
+        self.0.push(Write::Put(table, key.into(), Zeroizing::new(value.into())));
+        self
+    }
+
+    /// Adds a record removal.
+    pub fn delete(&mut self, table: Table, key: impl Into<Vec<u8>>) -> &mut Self {
+        self.0.push(Write::Delete(table, key.into()));
+        self
+    }
+}
+
+/// Where a client keeps its state.
+pub trait Store: Send + std::fmt::Debug {
+    /// One record.
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>>;
+    /// Every record of a table, by key.
+    fn list(&self, table: Table) -> Result<Records>;
+    /// Applies a batch atomically.
+    fn apply(&mut self, batch: Batch) -> Result<()>;
+}
+
+/// A store in memory, for tests and short-lived processes.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: BTreeMap<(Table, Vec<u8>), Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("records", &self.tables.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for MemoryStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        Ok(self.tables.get(&(table, key.to_vec())).map(|v| Zeroizing::new(v.to_vec())))
+    }
+
+    fn list(&self, table: Table) -> Result<Records> {
+        Ok(self
+            .tables
+            .iter()
+            .filter(|((t, _), _)| *t == table)
+            .map(|((_, k), v)| (k.clone(), Zeroizing::new(v.to_vec())))
+            .collect())
+    }
+
+    fn apply(&mut self, batch: Batch) -> Result<()> {
+        for w in batch.0 {
+            match w {
+                Write::Put(t, k, v) => {
+                    self.tables.insert((t, k), v);
+                }
+                Write::Delete(t, k) => {
+                    self.tables.remove(&(t, k));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Schema migrations, in order: migration `i` takes the schema from
+/// version `i` to `i + 1` (`PRAGMA user_version`).
+const MIGRATIONS: &[&str] = &[
+    // 1: one key/value table per `Table`.
+    "CREATE TABLE meta (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+     CREATE TABLE identity (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+     CREATE TABLE key_package (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+     CREATE TABLE group_state (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;",
+    // 2: when each record was last written (for operators; the client
+    // does not read it).
+    "ALTER TABLE meta ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE identity ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE key_package ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE group_state ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Opens `conn` the way every mlsx database is used: zeroed deletes, a
+/// rollback journal, full syncs, and the schema migrated to
+/// [`SCHEMA_VERSION`] (each migration in its own transaction).
+pub(crate) fn prepare(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    if found > supported {
+        return Err(Error::SchemaTooNew { found, supported });
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// A store in an SQLite file (or in memory, with [`SqliteStore::in_memory`]).
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens or creates the database at `path`, migrating its schema.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        prepare(&mut conn, MIGRATIONS)?;
+        Ok(Self { conn })
+    }
+
+    /// A database in memory.
+    pub fn in_memory() -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        prepare(&mut conn, MIGRATIONS)?;
+        Ok(Self { conn })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Turns `secure_delete` off: for the test that shows the secure
+    /// setting is what removes old secrets from the file.
+    #[doc(hidden)]
+    pub fn insecure_delete_for_tests(&self) -> Result<()> {
+        self.conn.pragma_update(None, "secure_delete", "OFF")?;
+        Ok(())
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Store for SqliteStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let sql = format!("SELECT v FROM {} WHERE k = ?1", table.sql_name());
+        Ok(self
+            .conn
+            .query_row(&sql, params![key], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+            .map(Zeroizing::new))
+    }
+
+    fn list(&self, table: Table) -> Result<Records> {
+        let sql = format!("SELECT k, v FROM {} ORDER BY k", table.sql_name());
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, Zeroizing::new(r.get::<_, Vec<u8>>(1)?))))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn apply(&mut self, batch: Batch) -> Result<()> {
+        let t = now();
+        let tx = self.conn.transaction()?;
+        for w in &batch.0 {
+            match w {
+                Write::Put(table, k, v) => {
+                    let sql = format!(
+                        "INSERT INTO {} (k, v, updated) VALUES (?1, ?2, ?3) ON CONFLICT(k) DO UPDATE SET v = excluded.v, updated = excluded.updated",
+                        table.sql_name()
+                    );
+                    tx.execute(&sql, params![k, &v[..], t])?;
+                }
+                Write::Delete(table, k) => {
+                    tx.execute(&format!("DELETE FROM {} WHERE k = ?1", table.sql_name()), params![k])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn exercise(store: &mut dyn Store) {
+        let mut b = Batch::new();
+        b.put(Table::Group, b"g".to_vec(), b"state1".to_vec())
+            .put(Table::Meta, b"name".to_vec(), b"alice".to_vec());
+        store.apply(b).unwrap();
+        assert_eq!(store.get(Table::Group, b"g").unwrap().unwrap().as_slice(), b"state1");
+        assert!(store.get(Table::KeyPackage, b"g").unwrap().is_none());
+        let mut b = Batch::new();
+        b.put(Table::Group, b"g".to_vec(), b"state2".to_vec())
+            .delete(Table::Meta, b"name".to_vec());
+        store.apply(b).unwrap();
+        assert_eq!(store.get(Table::Group, b"g").unwrap().unwrap().as_slice(), b"state2");
+        assert!(store.get(Table::Meta, b"name").unwrap().is_none());
+        assert_eq!(store.list(Table::Group).unwrap().len(), 1);
+        for t in Table::ALL {
+            let _ = store.list(t).unwrap();
+        }
+    }
+
+    #[test]
+    fn both_backends_behave_alike() {
+        exercise(&mut MemoryStore::new());
+        exercise(&mut SqliteStore::in_memory().unwrap());
+    }
+
+    #[test]
+    fn schema_is_migrated_from_every_older_version() {
+        let dir = std::env::temp_dir().join(format!("mlsx-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        {
+            // A database left at version 1 with a record in it.
+            let mut conn = Connection::open(&dir).unwrap();
+            prepare(&mut conn, &MIGRATIONS[..1]).unwrap();
+            conn.execute(
+                "INSERT INTO meta (k, v) VALUES (?1, ?2)",
+                params![b"name".to_vec(), b"bob".to_vec()],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&dir).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.get(Table::Meta, b"name").unwrap().unwrap().as_slice(), b"bob");
+        drop(store);
+        // A file from a newer build is refused, not misread.
+        let conn = Connection::open(&dir).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        drop(conn);
+        assert!(matches!(SqliteStore::open(&dir), Err(Error::SchemaTooNew { .. })));
+        std::fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_batch_changes_nothing() {
+        let mut store = SqliteStore::in_memory().unwrap();
+        let mut b = Batch::new();
+        b.put(Table::Group, b"g".to_vec(), b"old".to_vec());
+        store.apply(b).unwrap();
+        // Make the second write fail inside the transaction.
+        store
+            .conn
+            .execute_batch("CREATE TRIGGER no_meta BEFORE INSERT ON meta BEGIN SELECT RAISE(ABORT, 'refused'); END;")
+            .unwrap();
+        let mut b = Batch::new();
+        b.put(Table::Group, b"g".to_vec(), b"new".to_vec())
+            .put(Table::Meta, b"x".to_vec(), b"y".to_vec());
+        assert!(store.apply(b).is_err());
+        assert_eq!(store.get(Table::Group, b"g").unwrap().unwrap().as_slice(), b"old");
+    }
+}

@@ -1,0 +1,297 @@
+//! The delivery service's rules, over HTTP against a service on a thread:
+//! authentication and own queues, the KeyPackage directory (consumed once,
+//! last resort kept), first commit per epoch wins and a resend gets the
+//! same answer, GroupInfos with SelfRemove proposals for external joiners,
+//! size and rate limits.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mlsx_app::ds::Limits;
+use mlsx_app::remote::{self, Answer, DsClient};
+use mlsx_app::{Client, ClientConfig, Event, GroupKind, MemoryStore, Outgoing, OutgoingKind};
+
+fn service(name: &str, limits: Limits) -> String {
+    let dir = std::env::temp_dir().join(format!("mlsx-ds-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("http://{}", mlsx_app::ds::spawn(&dir.join("ds.db"), limits).unwrap())
+}
+
+fn client(url: &str, name: &str) -> (Client, DsClient) {
+    let mut c = Client::create(Box::new(MemoryStore::new()), ClientConfig::new(name)).unwrap();
+    DsClient::new(url, None).register(&mut c).unwrap();
+    let ds = DsClient::of(&c).unwrap();
+    (c, ds)
+}
+
+/// alice's group `g` with bob in it (the adding commit sent), and a real
+/// application message of it.
+fn group_of_two(url: &str) -> (Client, DsClient, Client, DsClient) {
+    let (mut alice, ads) = client(url, "alice");
+    let (mut bob, bds) = client(url, "bob");
+    bds.publish(&bob.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    let offer = ads.key_package("bob", GroupKind::Plain).unwrap();
+    let out = alice.create_group(b"g", GroupKind::Plain).unwrap().add(&[offer]).unwrap();
+    assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    (alice, ads, bob, bds)
+}
+
+fn refused(a: Answer) -> String {
+    match a {
+        Answer::Refused(r) => r,
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+fn to(mut out: Outgoing, who: &[&str]) -> Outgoing {
+    out.recipients = who.iter().map(|s| (*s).to_owned()).collect();
+    out
+}
+
+#[test]
+fn authentication_and_own_queues() {
+    let url = service("auth", Limits::default());
+    let (mut alice, ads, _bob, bds) = group_of_two(&url);
+    let (_, carol) = client(&url, "carol");
+    // The name is taken.
+    let mut again = DsClient::new(&url, None);
+    assert!(again.register_name("alice", b"k").unwrap_err().to_string().contains("taken"));
+    // No token, or a wrong one: nothing.
+    let anon = DsClient::new(&url, None);
+    assert!(anon.poll(0, 0).unwrap_err().to_string().contains("401"));
+    let forged = DsClient::new(&url, Some("00".repeat(32)));
+    assert!(forged.poll(0, 0).unwrap_err().to_string().contains("401"));
+    // A message to bob is in bob's queue only.
+    let m = alice.group(b"g").unwrap().send(b"to bob").unwrap();
+    ads.post(&m).unwrap();
+    let got = bds.poll(0, 0).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].sender, "alice");
+    assert!(carol.poll(0, 0).unwrap().is_empty());
+    assert!(ads.poll(0, 0).unwrap().is_empty());
+    // An unknown recipient is refused, and nothing is queued.
+    let m = alice.group(b"g").unwrap().send(b"x").unwrap();
+    assert!(matches!(ads.post(&to(m, &["bob", "nobody"])).unwrap(), Answer::Refused(r) if r.contains("no client nobody")));
+    assert_eq!(bds.poll(0, 0).unwrap().len(), 1);
+    // Acknowledged entries are gone.
+    bds.ack(got[0].id).unwrap();
+    assert!(bds.poll(0, 0).unwrap().is_empty());
+}
+
+#[test]
+fn the_service_reads_routing_from_the_message_and_lets_only_members_post() {
+    let url = service("members", Limits::default());
+    let (mut alice, ads, _bob, _bds) = group_of_two(&url);
+    // Not a message at all; a message whose header names another epoch or
+    // group than the request.
+    let mut m = alice.group(b"g").unwrap().send(b"x").unwrap();
+    let real = m.clone();
+    m.message = b"garbage".to_vec();
+    assert!(refused(ads.post(&m).unwrap()).contains("400"));
+    let mut m = real.clone();
+    m.epoch += 1;
+    assert!(refused(ads.post(&m).unwrap()).contains("400"));
+    let mut m = real.clone();
+    m.group = b"h".to_vec();
+    assert!(refused(ads.post(&m).unwrap()).contains("400"));
+    // dave has a group `g` of his own: the service's `g` is not his.
+    let (mut dave, dds) = client(&url, "dave");
+    dave.create_group(b"g", GroupKind::Plain).unwrap();
+    let theirs = dave.group(b"g").unwrap().send(b"x").unwrap();
+    assert!(refused(dds.post(&to(theirs, &["alice"])).unwrap()).contains("403"));
+    let info = dave.group(b"g").unwrap().group_info().unwrap();
+    assert!(dds.put_group_info(b"g", 0, &info).unwrap_err().to_string().contains("403"));
+    // A GroupInfo must be of the group and epoch it is filed under.
+    let ours = alice.group(b"g").unwrap().group_info().unwrap();
+    assert!(ads.put_group_info(b"g", 7, &ours).unwrap_err().to_string().contains("400"));
+    ads.put_group_info(b"g", 1, &ours).unwrap();
+}
+
+#[test]
+fn a_commit_refused_for_good_is_rolled_back() {
+    let url = service("refused", Limits::default());
+    let (mut alice, ads, _bob, _bds) = group_of_two(&url);
+    let before = alice.group(b"g").unwrap().info().unwrap();
+    let mut out = alice.group(b"g").unwrap().update(false).unwrap();
+    out.recipients.push("nobody".into());
+    assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Refused(r) if r.contains("400")));
+    let after = alice.group(b"g").unwrap().info().unwrap();
+    assert_eq!(
+        (after.epoch, after.commit_pending, after.epoch_authenticator),
+        (before.epoch, false, before.epoch_authenticator)
+    );
+    // Nothing pending blocks the next commit.
+    let out = alice.group(b"g").unwrap().update(false).unwrap();
+    assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
+}
+
+#[test]
+fn long_poll_wakes_on_a_message() {
+    let url = service("wait", Limits::default());
+    let (mut alice, ads, _bob, bds) = group_of_two(&url);
+    bds.ack(bds.poll(0, 0).unwrap().last().map_or(0, |d| d.id)).unwrap();
+    let start = std::time::Instant::now();
+    let waiter = std::thread::spawn(move || bds.poll(0, 20).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let m = alice.group(b"g").unwrap().send(b"wake").unwrap();
+    ads.post(&m).unwrap();
+    let got = waiter.join().unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(start.elapsed() < std::time::Duration::from_secs(10), "woken, not timed out");
+}
+
+#[test]
+fn key_packages_are_used_once_and_last_resort_stays() {
+    let url = service("kp", Limits::default());
+    let (_, alice) = client(&url, "alice");
+    let (mut bob, bob_ds) = client(&url, "bob");
+    let ordinary = bob.key_packages(GroupKind::Plain, 2, false).unwrap();
+    let last = bob.key_packages(GroupKind::Plain, 1, true).unwrap();
+    bob_ds.publish(&last).unwrap();
+    bob_ds.publish(&ordinary).unwrap();
+    // Ordinary ones first, each once; then the last-resort one, again and again.
+    let got: Vec<_> = (0..4).map(|_| alice.key_package("bob", GroupKind::Plain).unwrap()).collect();
+    assert_eq!(got[0], ordinary[0]);
+    assert_eq!(got[1], ordinary[1]);
+    assert_eq!(got[2], last[0]);
+    assert_eq!(got[3], last[0]);
+    // Offers in a suite bob published none in: none.
+    assert!(
+        alice
+            .key_package_in("bob", GroupKind::Plain, 3, None)
+            .unwrap_err()
+            .to_string()
+            .contains("404")
+    );
+    assert_eq!(alice.key_package_in("bob", GroupKind::Plain, 1, None).unwrap(), last[0]);
+    // No hybrid pair was published.
+    assert!(alice.key_package("bob", GroupKind::Hybrid).unwrap_err().to_string().contains("404"));
+    // Offers in another's name are refused.
+    let (mut carol, _) = client(&url, "carol");
+    let theirs = carol.key_packages(GroupKind::Plain, 1, false).unwrap();
+    assert!(bob_ds.publish(&theirs).unwrap_err().to_string().contains("403"));
+}
+
+#[test]
+fn first_commit_of_an_epoch_wins_and_resends_get_the_same_answer() {
+    let url = service("order", Limits::default());
+    let (mut alice, ads, mut bob, bds) = group_of_two(&url);
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    let a = alice.group(b"g").unwrap().update(false).unwrap();
+    let b = bob.group(b"g").unwrap().update(false).unwrap();
+    assert_eq!(a.epoch, b.epoch);
+    let Answer::Accepted(seq) = ads.post(&a).unwrap() else { panic!() };
+    assert!(matches!(bds.post(&b).unwrap(), Answer::Conflict(r) if r.contains(&format!("epoch {}", a.epoch))));
+    // The winner sends the same bytes again (it lost the answer): the same seq.
+    assert_eq!(ads.post(&a).unwrap(), Answer::Accepted(seq));
+    assert!(matches!(bds.post(&b).unwrap(), Answer::Conflict(_)));
+    alice.group(b"g").unwrap().accepted().unwrap();
+    bob.group(b"g").unwrap().refused().unwrap();
+    // Only the winner reached a queue: bob's has alice's commit (the
+    // Welcome before it was read and acknowledged); alice's has nothing.
+    let q: Vec<String> = bds.poll(0, 0).unwrap().into_iter().map(|d| d.kind).collect();
+    assert_eq!(q, vec!["commit".to_string()]);
+    assert!(ads.poll(0, 0).unwrap().is_empty());
+    // bob catches up and commits the next epoch; his old commit stays refused.
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    let next = bob.group(b"g").unwrap().update(false).unwrap();
+    assert!(matches!(remote::send(&mut bob, &bds, &next).unwrap(), Answer::Accepted(_)));
+    assert!(matches!(bds.post(&b).unwrap(), Answer::Conflict(_)));
+}
+
+#[test]
+fn limits_on_size_and_rate() {
+    let url = service(
+        "limits",
+        Limits {
+            max_body: 4096,
+            requests_per_second: 5,
+            ..Limits::default()
+        },
+    );
+    let (_, alice) = client(&url, "alice");
+    let (_, _bob) = client(&url, "bob");
+    let big = Outgoing {
+        group: b"g".to_vec(),
+        epoch: 0,
+        kind: OutgoingKind::Message,
+        message: vec![0u8; 8192],
+        recipients: vec!["bob".into()],
+        welcome: None,
+        welcome_to: vec![],
+    };
+    assert!(refused(alice.post(&big).unwrap()).contains("413"));
+    // A burst of twice the rate passes, then 429.
+    let mut refused = 0;
+    for _ in 0..30 {
+        if let Err(e) = alice.poll(0, 0) {
+            assert!(e.to_string().contains("429"), "{e}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the rate limit applies");
+}
+
+#[test]
+fn external_join_with_the_epochs_self_removes() {
+    let url = service("external", Limits::default());
+    let (mut alice, ads) = client(&url, "alice");
+    let (mut bob, bds) = client(&url, "bob");
+    let (mut dave, dds) = client(&url, "dave");
+    bds.publish(&bob.key_packages(GroupKind::Extended, 1, false).unwrap()).unwrap();
+    let offer = ads.key_package("bob", GroupKind::Extended).unwrap();
+    let out = alice.create_group(b"x", GroupKind::Extended).unwrap().add(&[offer]).unwrap();
+    assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    // bob leaves; no member commits; dave joins from the GroupInfo and
+    // must commit bob's SelfRemove with it.
+    let leave = bob.group(b"x").unwrap().leave().unwrap();
+    remote::send(&mut bob, &bds, &leave).unwrap();
+    let (_, removes) = dds.group_info(b"x").unwrap();
+    assert_eq!(removes.len(), 1, "the DS hands out the epoch's SelfRemove");
+    assert!(matches!(
+        remote::join_external(&mut dave, &dds, GroupKind::Extended, b"x").unwrap(),
+        Answer::Accepted(_)
+    ));
+    assert_eq!(dave.group(b"x").unwrap().roster(), vec!["alice".to_string(), "dave".to_string()]);
+    let ev: Vec<Event> = remote::receive(&mut alice, &ads, 0)
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.outcome.unwrap())
+        .collect();
+    assert!(ev.contains(&Event::MemberAdded { name: "dave".into() }), "{ev:?}");
+    assert!(ev.contains(&Event::MemberRemoved { name: "bob".into() }), "{ev:?}");
+    let ev: Vec<Event> = remote::receive(&mut bob, &bds, 0)
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.outcome.unwrap())
+        .collect();
+    assert!(ev.contains(&Event::RemovedSelf), "{ev:?}");
+    let auth = alice.group(b"x").unwrap().info().unwrap().epoch_authenticator;
+    assert_eq!(dave.group(b"x").unwrap().info().unwrap().epoch_authenticator, auth);
+
+    // A hybrid session: an external pair; a second joiner from the same
+    // (now old) GroupInfo is refused and forgets the group.
+    let (mut erin, eds) = client(&url, "erin");
+    let (mut frank, fds) = client(&url, "frank");
+    alice.create_group(b"hy", GroupKind::Hybrid).unwrap();
+    let info = alice.group(b"hy").unwrap().group_info().unwrap();
+    ads.put_group_info(b"hy", alice.group(b"hy").unwrap().epoch(), &info).unwrap();
+    let e = erin.join_external(GroupKind::Hybrid, &info, &[]).unwrap();
+    let f = frank.join_external(GroupKind::Hybrid, &info, &[]).unwrap();
+    assert!(matches!(remote::send(&mut erin, &eds, &e).unwrap(), Answer::Accepted(_)));
+    assert!(matches!(remote::send(&mut frank, &fds, &f).unwrap(), Answer::Conflict(_)));
+    assert!(frank.groups().unwrap().is_empty());
+    remote::receive(&mut alice, &ads, 0).unwrap();
+    let auth = alice.group(b"hy").unwrap().info().unwrap();
+    let theirs = erin.group(b"hy").unwrap().info().unwrap();
+    assert_eq!(
+        (theirs.epoch_authenticator, theirs.pq_epoch),
+        (auth.epoch_authenticator, auth.pq_epoch)
+    );
+    // frank tries again from the newer GroupInfo erin left.
+    assert!(matches!(
+        remote::join_external(&mut frank, &fds, GroupKind::Hybrid, b"hy").unwrap(),
+        Answer::Accepted(_)
+    ));
+}

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::client::{Client, ClientConfig, Event, GroupKind, KeyPackageOffer, Outgoing, OutgoingKind, Suites, show};
 use crate::error::{Error, Result};
@@ -268,6 +269,52 @@ pub fn update(dir: &Path, group: &str, full: bool, out: Option<&Path>) -> Result
     let outgoing = client.group(group.as_bytes())?.update(full)?;
     deliver(&mut client, &outgoing, &route_of(out))?;
     commit_report(&mut client, "committed", &outgoing)
+}
+
+/// `mlsx group psk`: a commit with PreSharedKey proposals for external
+/// PSKs the client holds (`mlsx psk add`).
+pub fn inject_psks(dir: &Path, group: &str, ids: &[String], out: Option<&Path>) -> Result<Report> {
+    let mut client = open(dir)?;
+    let ids: Vec<Vec<u8>> = ids.iter().map(|i| i.as_bytes().to_vec()).collect();
+    let outgoing = client.group(group.as_bytes())?.inject_psks(&ids)?;
+    deliver(&mut client, &outgoing, &route_of(out))?;
+    commit_report(&mut client, "injected the PSK(s)", &outgoing)
+}
+
+/// `mlsx psk add`: stores an external PSK shared out of band, given as hex
+/// or read from a file (raw bytes), so that it does not show in the
+/// process list.
+pub fn psk_add(dir: &Path, id: &str, hex_secret: Option<&str>, file: Option<&Path>) -> Result<Report> {
+    let secret = Zeroizing::new(match (hex_secret, file) {
+        (Some(h), None) => hex::decode(h.trim()).map_err(|_| Error::Config("--hex: not hex".into()))?,
+        (None, Some(f)) => std::fs::read(f)?,
+        _ => return Err(Error::Config("give the secret with --hex or --file".into())),
+    });
+    let mut client = open(dir)?;
+    client.add_psk(id.as_bytes(), &secret)?;
+    Ok(Report::new(
+        format!("stored PSK {id} ({} bytes)", secret.len()),
+        json!({"psk": id, "bytes": secret.len()}),
+    ))
+}
+
+/// `mlsx psk remove`: deletes an external PSK (zeroed in the file).
+pub fn psk_remove(dir: &Path, id: &str) -> Result<Report> {
+    let mut client = open(dir)?;
+    if !client.remove_psk(id.as_bytes())? {
+        return Err(Error::UnknownPsk(id.into()));
+    }
+    Ok(Report::new(format!("removed PSK {id}"), json!({"psk": id})))
+}
+
+/// `mlsx psk list`: the ids of the stored PSKs (never their secrets).
+pub fn psk_list(dir: &Path) -> Result<Report> {
+    let client = open(dir)?;
+    let ids: Vec<String> = client.psk_ids()?.iter().map(|i| show(i)).collect();
+    Ok(Report {
+        lines: ids.clone(),
+        json: json!(ids),
+    })
 }
 
 /// `mlsx group propose`: Adds (members' offers from the delivery

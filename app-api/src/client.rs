@@ -34,13 +34,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use mlsx_base::codec::{CipherSuite, Credential, KeyPackage, MlsMessage, MlsMessageBody, decode, encode};
+use mlsx_base::codec::{
+    CipherSuite, Credential, ExternalPsk, KeyPackage, MlsMessage, MlsMessageBody, PreSharedKeyId, PreSharedKeyProposal, Proposal, Psk,
+    decode, encode,
+};
 use mlsx_base::crypto::labeled::KEY_PACKAGE_REF_LABEL;
 use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
-use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider, HpkePrivateKey, LabeledCrypto, SignaturePrivateKey};
+use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider, HpkePrivateKey, LabeledCrypto, Secret, SignaturePrivateKey};
+use mlsx_base::group::hooks::PskStore;
 use mlsx_base::group::{CommitOptions, GroupConfig, Identity, KeyPackageBundle, Received};
 use mlsx_combiner::{
     ApqClient, ApqIdentity, ApqKeyPackageBundles, ApqKeyPackages, ApqMessagePair, ApqReceived, ApqSession, ApqSetup, Mode,
@@ -606,7 +610,66 @@ impl Client {
     }
 
     fn setup(&self) -> Result<ApqSetup> {
-        Ok(ApqSetup::new(self.t_cs.clone(), self.pq_cs.clone(), self.mode)?)
+        let mut setup = ApqSetup::new(self.t_cs.clone(), self.pq_cs.clone(), self.mode)?;
+        let psks = self.psk_store()?;
+        setup.t_config.hooks = setup.t_config.hooks.clone().with_psk_store(psks.clone());
+        setup.pq_config.hooks = setup.pq_config.hooks.clone().with_psk_store(psks);
+        Ok(setup)
+    }
+
+    /// Stores an external PSK (RFC 9420 §8.4), a secret shared out of band
+    /// under an id the members agree on, replacing any secret stored under
+    /// the same id. Every group of the client can then follow a commit or
+    /// Welcome that names it, and [`Group::inject_psks`] can name it.
+    ///
+    /// ```
+    /// use mlsx_app::{Client, ClientConfig, MemoryStore};
+    ///
+    /// let mut alice = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("alice"))?;
+    /// alice.add_psk(b"board-2026", &[7; 32])?;
+    /// assert_eq!(alice.psk_ids()?, vec![b"board-2026".to_vec()]);
+    /// assert!(alice.remove_psk(b"board-2026")?);
+    /// # Ok::<(), mlsx_app::Error>(())
+    /// ```
+    pub fn add_psk(&mut self, psk_id: &[u8], secret: &[u8]) -> Result<()> {
+        if psk_id.is_empty() || secret.is_empty() {
+            return Err(Error::Config("a PSK needs a non-empty id and secret".into()));
+        }
+        let mut batch = Batch::new();
+        batch.put(Table::Psk, psk_id.to_vec(), secret.to_vec());
+        self.store.apply(batch)
+    }
+
+    /// Deletes an external PSK from the store (its bytes are zeroed in an
+    /// SQLite file). Returns whether it was there. Groups whose epochs
+    /// already used it are not affected; commits that name it can no longer
+    /// be followed.
+    pub fn remove_psk(&mut self, psk_id: &[u8]) -> Result<bool> {
+        if self.store.get(Table::Psk, psk_id)?.is_none() {
+            return Ok(false);
+        }
+        let mut batch = Batch::new();
+        batch.delete(Table::Psk, psk_id.to_vec());
+        self.store.apply(batch)?;
+        Ok(true)
+    }
+
+    /// The ids of the stored external PSKs.
+    pub fn psk_ids(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.store.list(Table::Psk)?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// The stored external PSKs, as the groups' [`PskStore`]: read when a
+    /// group is opened, so a PSK added later is seen by the next
+    /// [`Self::group`] call.
+    fn psk_store(&self) -> Result<Arc<StoredPsks>> {
+        let psks = self
+            .store
+            .list(Table::Psk)?
+            .into_iter()
+            .map(|(k, v)| (k, Secret::new(v.to_vec())))
+            .collect();
+        Ok(Arc::new(StoredPsks(psks)))
     }
 
     fn apq_client(&self) -> Result<ApqClient> {
@@ -620,6 +683,8 @@ impl Client {
     /// The configuration of a plain or extended group.
     fn group_config(&self, kind: GroupKind) -> Result<GroupConfig> {
         let mut config = GroupConfig::default();
+        // Before the extensions, whose own PSK store falls back to it.
+        config.hooks = config.hooks.with_psk_store(self.psk_store()?);
         if kind == GroupKind::Extended {
             self.ext.install(&mut config)?;
         }
@@ -1332,13 +1397,13 @@ impl Group<'_> {
                     if o.kind != *kind {
                         return Err(Error::WrongKind("a KeyPackage of another kind of group"));
                     }
-                    let p = mlsx_base::codec::Proposal::Add(mlsx_base::codec::Add { key_package: o.t.clone() });
+                    let p = Proposal::Add(mlsx_base::codec::Add { key_package: o.t.clone() });
                     messages.push(g.propose(p, &[])?);
                 }
                 for n in remove {
                     let c = basic(n);
                     let removed = g.member_by_credential(&c).ok_or_else(|| Error::UnknownMember(n.clone()))?;
-                    messages.push(g.propose(mlsx_base::codec::Proposal::Remove(mlsx_base::codec::Remove { removed }), &[])?);
+                    messages.push(g.propose(Proposal::Remove(mlsx_base::codec::Remove { removed }), &[])?);
                 }
             }
             Inner::Hybrid(s) => {
@@ -1387,6 +1452,37 @@ impl Group<'_> {
         self.commit(Change::Update { full })
     }
 
+    /// A commit with a PreSharedKey proposal for each of these external
+    /// PSKs ([`Client::add_psk`]), each with a fresh nonce (RFC 9420 §8.4,
+    /// §12.1.4): the new epoch's secrets depend on them, so only members
+    /// that hold them can follow it (the others' processing fails and
+    /// leaves their state as it was). In a hybrid session the PSKs enter
+    /// the traditional group's key schedule, by a commit of the kind the
+    /// policy picks.
+    pub fn inject_psks(&mut self, psk_ids: &[Vec<u8>]) -> Result<Outgoing> {
+        if psk_ids.is_empty() {
+            return Err(Error::Config("name at least one PSK".into()));
+        }
+        let mut proposals = vec![];
+        for id in psk_ids {
+            if self.client.store.get(Table::Psk, id)?.is_none() {
+                return Err(Error::UnknownPsk(show(id)));
+            }
+            let nonce = self
+                .client
+                .t_cs
+                .random_vec(self.client.t_cs.hash_len())
+                .map_err(mlsx_base::Error::from)?;
+            proposals.push(Proposal::PreSharedKey(PreSharedKeyProposal {
+                psk: PreSharedKeyId {
+                    psk: Psk::External(ExternalPsk { psk_id: id.clone().into() }),
+                    psk_nonce: nonce.into(),
+                },
+            }));
+        }
+        self.commit(Change::Psks(proposals))
+    }
+
     fn commit(&mut self, change: Change) -> Result<Outgoing> {
         self.no_pending()?;
         let before_state = self.inner.save()?;
@@ -1421,6 +1517,10 @@ impl Group<'_> {
                         CommitOptions::remove(leaves)
                     }
                     Change::Update { .. } => CommitOptions::default(),
+                    Change::Psks(proposals) => CommitOptions {
+                        proposals,
+                        ..CommitOptions::default()
+                    },
                 };
                 let out = g.commit(options)?;
                 g.merge_pending_commit()?;
@@ -1451,6 +1551,7 @@ impl Group<'_> {
                     }
                     Change::Update { full: true } => s.full_commit(vec![], vec![]),
                     Change::Update { full: false } => s.commit(vec![]),
+                    Change::Psks(proposals) => s.commit(proposals),
                 };
                 let out = match out {
                     Ok(o) => o,
@@ -1688,4 +1789,25 @@ enum Change {
     Add(Vec<KeyPackageOffer>),
     Remove(Vec<String>),
     Update { full: bool },
+    Psks(Vec<Proposal>),
+}
+
+/// A snapshot of the client's external PSKs, consulted by its groups when
+/// a commit or Welcome names a PSK the group does not hold itself (RFC 9420
+/// §8.4). `Debug` shows how many, never the secrets.
+struct StoredPsks(BTreeMap<Vec<u8>, Secret>);
+
+impl std::fmt::Debug for StoredPsks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredPsks").field("count", &self.0.len()).finish()
+    }
+}
+
+impl PskStore for StoredPsks {
+    fn psk(&self, id: &Psk) -> Option<Secret> {
+        match id {
+            Psk::External(e) => self.0.get(e.psk_id.as_slice()).map(Secret::duplicate),
+            _ => None,
+        }
+    }
 }

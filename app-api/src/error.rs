@@ -48,6 +48,9 @@ pub enum Error {
     /// A member named in a command is not in the group.
     #[error("no member {0} in the group")]
     UnknownMember(String),
+    /// An external PSK named in a command is not in the store.
+    #[error("no PSK {0} in this store (add it with `mlsx psk add`)")]
+    UnknownPsk(String),
     /// The message is for another group.
     #[error("the message is for group {found}, not {expected}")]
     WrongGroup {

@@ -18,7 +18,7 @@ pub mod store;
 
 pub use client::{Client, ClientConfig, Event, Group, GroupInfo, GroupKind, GroupOptions, KeyPackageOffer, Outgoing, OutgoingKind};
 pub use error::{Error, Result};
-pub use store::{Batch, MemoryStore, SqliteStore, Store, Table};
+pub use store::{Batch, MemoryStore, SqliteGroupStorage, SqliteStore, Store, Table};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

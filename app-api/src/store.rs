@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use mlsx_base::group::GroupStorage;
 use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;
 
@@ -38,11 +39,13 @@ pub enum Table {
     /// Group states, by group id: the current epoch, and while a commit of
     /// ours waits for the delivery service, the state it leads to.
     Group,
+    /// External PSKs (RFC 9420 §8.4) shared out of band, by PSK id.
+    Psk,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 4] = [Table::Meta, Table::Identity, Table::KeyPackage, Table::Group];
+    pub const ALL: [Table; 5] = [Table::Meta, Table::Identity, Table::KeyPackage, Table::Group, Table::Psk];
 
     fn sql_name(self) -> &'static str {
         match self {
@@ -50,6 +53,7 @@ impl Table {
             Table::Identity => "identity",
             Table::KeyPackage => "key_package",
             Table::Group => "group_state",
+            Table::Psk => "psk",
         }
     }
 }
@@ -172,6 +176,11 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE identity ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE key_package ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE group_state ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;",
+    // 3: external PSKs.
+    "CREATE TABLE psk (k BLOB PRIMARY KEY, v BLOB NOT NULL, updated INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
+    // 4: engine group states saved through mls-base's `GroupStorage`
+    // (`SqliteGroupStorage`), apart from the client's records.
+    "CREATE TABLE engine_group (k BLOB PRIMARY KEY, v BLOB NOT NULL, updated INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
@@ -231,6 +240,86 @@ impl SqliteStore {
     pub fn insecure_delete_for_tests(&self) -> Result<()> {
         self.conn.pragma_update(None, "secure_delete", "OFF")?;
         Ok(())
+    }
+}
+
+/// mls-base's [`GroupStorage`] in an SQLite file, for applications that
+/// drive [`mlsx_base::group::Group`] themselves rather than through a
+/// [`Client`](crate::Client): each [`GroupStorage::store`] replaces a
+/// group's saved state in one transaction, with the same settings as
+/// [`SqliteStore`] (`secure_delete`, so the previous epoch's bytes are
+/// zeroed in the file; full syncs; the same schema and migrations). The
+/// states are kept in their own table, so one database file can serve
+/// both this and a [`SqliteStore`].
+///
+/// ```
+/// use mlsx_app::SqliteGroupStorage;
+/// use mlsx_base::group::GroupStorage;
+/// use zeroize::Zeroizing;
+///
+/// let mut storage = SqliteGroupStorage::in_memory()?;
+/// storage.store(b"team", Zeroizing::new(b"a saved state".to_vec()))?;
+/// assert_eq!(storage.load(b"team")?.as_deref().map(Vec::as_slice), Some(&b"a saved state"[..]));
+/// storage.delete(b"team")?;
+/// assert!(storage.load(b"team")?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SqliteGroupStorage {
+    // `GroupStorage` is `Sync`; a connection is not.
+    conn: std::sync::Mutex<Connection>,
+}
+
+impl SqliteGroupStorage {
+    /// Opens or creates the database at `path`, migrating its schema.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        prepare(&mut conn, MIGRATIONS)?;
+        Ok(Self {
+            conn: std::sync::Mutex::new(conn),
+        })
+    }
+
+    /// A database in memory.
+    pub fn in_memory() -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        prepare(&mut conn, MIGRATIONS)?;
+        Ok(Self {
+            conn: std::sync::Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, mlsx_base::Error> {
+        // A panic while the lock was held cannot leave a transaction half
+        // done (SQLite rolls it back), so a poisoned lock is still usable.
+        let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut conn).map_err(|e| mlsx_base::Error::Storage(Box::new(e)))
+    }
+}
+
+impl GroupStorage for SqliteGroupStorage {
+    fn store(&mut self, group_id: &[u8], state: Zeroizing<Vec<u8>>) -> Result<(), mlsx_base::Error> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO engine_group (k, v, updated) VALUES (?1, ?2, ?3) ON CONFLICT(k) DO UPDATE SET v = excluded.v, updated = excluded.updated",
+                params![group_id, &state[..], now()],
+            )
+            .map(drop)
+        })
+    }
+
+    fn load(&self, group_id: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, mlsx_base::Error> {
+        self.with(|conn| {
+            conn.query_row("SELECT v FROM engine_group WHERE k = ?1", params![group_id], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()
+            .map(|v| v.map(Zeroizing::new))
+        })
+    }
+
+    fn delete(&mut self, group_id: &[u8]) -> Result<(), mlsx_base::Error> {
+        self.with(|conn| conn.execute("DELETE FROM engine_group WHERE k = ?1", params![group_id]).map(drop))
     }
 }
 
@@ -333,6 +422,33 @@ mod tests {
         drop(conn);
         assert!(matches!(SqliteStore::open(&dir), Err(Error::SchemaTooNew { .. })));
         std::fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn engine_states_through_group_storage() {
+        let path = std::env::temp_dir().join(format!("mlsx-engine-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let old: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(29).wrapping_add(3)).collect();
+        {
+            let mut storage = SqliteGroupStorage::open(&path).unwrap();
+            storage.store(b"g", Zeroizing::new(old.clone())).unwrap();
+            assert_eq!(storage.load(b"g").unwrap().unwrap().as_slice(), &old[..]);
+            assert!(storage.load(b"h").unwrap().is_none());
+        }
+        // The client's tables in the same file are untouched by it.
+        let client = SqliteStore::open(&path).unwrap();
+        assert!(client.get(Table::Group, b"g").unwrap().is_none());
+        drop(client);
+        let mut storage = SqliteGroupStorage::open(&path).unwrap();
+        storage.store(b"g", Zeroizing::new(vec![0xee; 64])).unwrap();
+        drop(storage);
+        let file = std::fs::read(&path).unwrap();
+        assert!(!file.windows(old.len()).any(|w| w == &old[..]), "the replaced state is zeroed");
+        let mut storage = SqliteGroupStorage::open(&path).unwrap();
+        storage.delete(b"g").unwrap();
+        assert!(storage.load(b"g").unwrap().is_none());
+        drop(storage);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

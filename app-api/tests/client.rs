@@ -419,3 +419,102 @@ fn used_secrets_are_not_in_the_database_file() {
     assert!(found > 0, "control run found none of {} windows", gone.len());
     std::fs::remove_file(&path).unwrap();
 }
+
+/// External PSKs (RFC 9420 §8.4): a commit that injects one is followed by
+/// the members holding it, refused with the state unchanged by one who
+/// lacks it or holds another secret under its id, and followed once she
+/// has the right one.
+fn injected_psk(kind: GroupKind) {
+    let (mut a, mut b, mut c) = three(kind);
+    let secret = [0x5a; 32];
+    a.add_psk(b"board", &secret).unwrap();
+    b.add_psk(b"board", &secret).unwrap();
+    assert!(matches!(
+        a.group(b"g").unwrap().inject_psks(&[b"other".to_vec()]),
+        Err(mlsx_app::Error::UnknownPsk(_))
+    ));
+    let out = a.group(b"g").unwrap().inject_psks(&[b"board".to_vec()]).unwrap();
+    a.group(b"g").unwrap().accepted().unwrap();
+    b.group(b"g").unwrap().process(&out.message).unwrap();
+    let before = c.group(b"g").unwrap().info().unwrap();
+    assert!(c.group(b"g").unwrap().process(&out.message).is_err(), "no PSK, no epoch");
+    c.add_psk(b"board", &[0x5b; 32]).unwrap();
+    assert!(c.group(b"g").unwrap().process(&out.message).is_err(), "a wrong PSK, no epoch");
+    let unchanged = c.group(b"g").unwrap().info().unwrap();
+    assert_eq!(
+        (unchanged.epoch, unchanged.epoch_authenticator),
+        (before.epoch, before.epoch_authenticator)
+    );
+    c.add_psk(b"board", &secret).unwrap();
+    c.group(b"g").unwrap().process(&out.message).unwrap();
+    let auth = a.group(b"g").unwrap().info().unwrap().epoch_authenticator;
+    for x in [&mut b, &mut c] {
+        assert_eq!(x.group(b"g").unwrap().info().unwrap().epoch_authenticator, auth);
+    }
+    // The group goes on.
+    let m = c.group(b"g").unwrap().send(b"after the PSK").unwrap();
+    assert_eq!(
+        messages(&a.group(b"g").unwrap().process(&m.message).unwrap()),
+        vec![("carol".to_string(), b"after the PSK".to_vec())]
+    );
+}
+
+#[test]
+fn injected_psk_in_a_plain_group() {
+    injected_psk(GroupKind::Plain);
+}
+
+#[test]
+fn injected_psk_in_an_extended_group() {
+    injected_psk(GroupKind::Extended);
+}
+
+#[test]
+fn injected_psk_in_a_hybrid_session() {
+    injected_psk(GroupKind::Hybrid);
+}
+
+#[test]
+fn a_welcome_naming_a_psk_needs_it() {
+    let (mut a, mut b, _c) = three(GroupKind::Plain);
+    let mut d = memory("dave");
+    let offer = d.key_packages(GroupKind::Plain, 1, false).unwrap().remove(0);
+    // Bob proposes dave; alice's commit takes the Add by reference and
+    // injects the PSK, so the Welcome names it.
+    let p = b.group(b"g").unwrap().propose(&[offer], &[], false).unwrap().remove(0);
+    a.group(b"g").unwrap().process(&p.message).unwrap();
+    a.add_psk(b"k", &[1; 32]).unwrap();
+    let out = a.group(b"g").unwrap().inject_psks(&[b"k".to_vec()]).unwrap();
+    assert_eq!(out.welcome_to, vec!["dave".to_string()]);
+    a.group(b"g").unwrap().accepted().unwrap();
+    let w = out.welcome.unwrap();
+    assert!(d.join(&w).is_err(), "dave lacks the PSK");
+    assert_eq!(d.key_package_count().unwrap(), 1, "a refused Welcome consumes nothing");
+    d.add_psk(b"k", &[1; 32]).unwrap();
+    d.join(&w).unwrap();
+    let auth = a.group(b"g").unwrap().info().unwrap().epoch_authenticator;
+    assert_eq!(d.group(b"g").unwrap().info().unwrap().epoch_authenticator, auth);
+}
+
+#[test]
+fn psks_persist_and_a_removed_one_leaves_the_file() {
+    let path = temp("psk");
+    let secret: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+    {
+        let mut a = Client::create(Box::new(SqliteStore::open(&path).unwrap()), ClientConfig::new("alice")).unwrap();
+        a.add_psk(b"kept", &[3; 32]).unwrap();
+        a.add_psk(b"dropped", &secret).unwrap();
+        assert!(matches!(a.add_psk(b"", &[1]), Err(mlsx_app::Error::Config(_))));
+    }
+    let mut a = Client::open(Box::new(SqliteStore::open(&path).unwrap())).unwrap();
+    assert_eq!(a.psk_ids().unwrap(), vec![b"dropped".to_vec(), b"kept".to_vec()]);
+    assert!(
+        file_holds_any(&path, std::slice::from_ref(&secret)) == 1,
+        "control: the secret is in the file"
+    );
+    assert!(a.remove_psk(b"dropped").unwrap());
+    assert!(!a.remove_psk(b"dropped").unwrap());
+    drop(a);
+    assert_eq!(file_holds_any(&path, &[secret]), 0, "a removed PSK is zeroed in the file");
+    std::fs::remove_file(&path).unwrap();
+}

@@ -282,4 +282,20 @@ fn bad_input_through_files(dir: &Path) {
     refused_unchanged(dir, "bob", "receive --dir bob --file m2.msg --group files", "mlsx: ");
     // A Welcome for KeyPackages we no longer hold.
     refused_unchanged(dir, "bob", "receive --dir bob --file add.welcome", "none of our KeyPackages");
+
+    // An external PSK: a commit that injects it cannot be followed without
+    // it (refused, store unchanged), then can.
+    let hex = "5a".repeat(32);
+    ok(dir, &format!("psk add --dir alice board --hex {hex}"));
+    assert!(fails(dir, "group psk --dir alice files nope").contains("no PSK nope"));
+    assert!(ok(dir, "group psk --dir alice files board --out p1.msg").contains("injected the PSK(s): commit"));
+    refused_unchanged(dir, "bob", "receive --dir bob --file p1.msg --group files", "mlsx: ");
+    std::fs::write(dir.join("board.key"), [0x5a; 32]).unwrap();
+    ok(dir, "psk add --dir bob board --file board.key");
+    assert_eq!(ok(dir, "psk list --dir bob --json").trim(), r#"["board"]"#);
+    ok(dir, "receive --dir bob --file p1.msg --group files");
+    let (a, b) = (info(dir, "alice", "files"), info(dir, "bob", "files"));
+    assert_eq!(a["epoch_authenticator"], b["epoch_authenticator"]);
+    ok(dir, "psk remove --dir bob board");
+    assert!(fails(dir, "psk remove --dir bob board").contains("no PSK board"));
 }

@@ -82,6 +82,12 @@ enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// External PSKs (RFC 9420 §8.4): secrets shared out of band that
+    /// `mlsx group psk` injects into a group's key schedule.
+    Psk {
+        #[command(subcommand)]
+        command: PskCommand,
+    },
     /// Sends an application message.
     Send {
         #[command(flatten)]
@@ -235,6 +241,36 @@ enum KeyPackageCommand {
 }
 
 #[derive(Subcommand)]
+enum PskCommand {
+    /// Stores a PSK under an id (replacing one of the same id).
+    Add {
+        #[command(flatten)]
+        at: At,
+        /// The PSK's id, as the members agreed on it.
+        id: String,
+        /// The secret, in hex.
+        #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+        hex: Option<String>,
+        /// A file holding the secret's bytes (keeps it out of the process
+        /// list).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Deletes a PSK.
+    Remove {
+        #[command(flatten)]
+        at: At,
+        /// The PSK's id.
+        id: String,
+    },
+    /// Lists the stored PSKs' ids.
+    List {
+        #[command(flatten)]
+        at: At,
+    },
+}
+
+#[derive(Subcommand)]
 enum GroupCommand {
     /// Creates a group (a hybrid session with --hybrid).
     Create {
@@ -332,6 +368,20 @@ enum GroupCommand {
         at: At,
         /// The group.
         group: String,
+        /// Write the commit here instead of the delivery service.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Commits external PSKs into the group's key schedule (members
+    /// without them cannot follow).
+    Psk {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// The PSKs' ids (from mlsx psk add).
+        #[arg(required = true)]
+        ids: Vec<String>,
         /// Write the commit here instead of the delivery service.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -598,9 +648,19 @@ fn main() -> ExitCode {
                 remove,
                 update,
             } => report(at.json, s(mlsx_app::cli::propose(&at.dir, &group, &add, &remove, update))),
+            GroupCommand::Psk { at, group, ids, out } => {
+                report(at.json, s(mlsx_app::cli::inject_psks(&at.dir, &group, &ids, out.as_deref())))
+            }
             GroupCommand::Leave { at, group, out } => report(at.json, s(mlsx_app::cli::leave(&at.dir, &group, out.as_deref()))),
             GroupCommand::Info { at, group } => report(at.json, s(mlsx_app::cli::info(&at.dir, &group))),
             GroupCommand::List { at } => report(at.json, s(mlsx_app::cli::list(&at.dir))),
+        },
+        Command::Psk { command } => match command {
+            PskCommand::Add { at, id, hex, file } => {
+                report(at.json, s(mlsx_app::cli::psk_add(&at.dir, &id, hex.as_deref(), file.as_deref())))
+            }
+            PskCommand::Remove { at, id } => report(at.json, s(mlsx_app::cli::psk_remove(&at.dir, &id))),
+            PskCommand::List { at } => report(at.json, s(mlsx_app::cli::psk_list(&at.dir))),
         },
         Command::Send {
             at,

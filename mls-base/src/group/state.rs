@@ -292,7 +292,8 @@ impl Group {
 }
 
 /// Where group states are kept between sessions. Implementations store a
-/// whole epoch's state atomically; the durable one lives in `app-api`.
+/// whole epoch's state atomically; the durable one is `SqliteGroupStorage`
+/// in `mlsx-app` (SQLite).
 pub trait GroupStorage: Send + Sync + std::fmt::Debug {
     /// Replaces the saved state of a group.
     fn store(&mut self, group_id: &[u8], state: Zeroizing<Vec<u8>>) -> Result<(), Error>;

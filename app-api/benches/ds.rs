@@ -60,6 +60,7 @@ fn fan_out(c: &mut Criterion) {
                     recipients: names.clone(),
                     welcome: None,
                     welcome_to: vec![],
+                    removed: vec![],
                 };
                 sender.post(&out).unwrap();
             }

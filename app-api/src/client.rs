@@ -266,6 +266,11 @@ pub struct Outgoing {
     pub welcome: Option<Vec<u8>>,
     /// Who receives the Welcome.
     pub welcome_to: Vec<String>,
+    /// The members a commit removes (Removes, SelfRemoves taken by
+    /// reference): the delivery service stops taking their messages for
+    /// the group once the commit is accepted. Empty for other messages.
+    #[serde(default)]
+    pub removed: Vec<String>,
 }
 
 /// A KeyPackage (or a hybrid pair) to publish.
@@ -976,6 +981,7 @@ impl Client {
             recipients: before.union(&inner.roster()).filter(|n| **n != me).cloned().collect(),
             welcome: None,
             welcome_to: vec![],
+            removed: before.difference(&inner.roster()).filter(|n| **n != me).cloned().collect(),
         };
         let record = GroupRecord {
             kind,
@@ -1376,6 +1382,7 @@ impl Group<'_> {
             recipients: self.inner.roster().into_iter().filter(|n| n != me).collect(),
             welcome: None,
             welcome_to: vec![],
+            removed: vec![],
         })
     }
 
@@ -1578,6 +1585,7 @@ impl Group<'_> {
             recipients: before.union(&after).filter(|n| **n != me && !joined.contains(n)).cloned().collect(),
             welcome: welcome.map(|w| encode(&w)).transpose()?,
             welcome_to: joined,
+            removed: before.difference(&after).filter(|n| **n != me).cloned().collect(),
         };
         let record = GroupRecord {
             kind: self.inner.kind(),

@@ -23,6 +23,11 @@
 //!   (draft-ietf-mls-extensions §6.3), which the joiner must commit.
 //! - Queues: `GET /v1/queue?after=ID&wait=SECONDS` (long-poll, up to 30 s)
 //!   and `POST /v1/queue/ack {upto}`.
+//! - Membership: the service knows a group's members from the commits it
+//!   takes (the poster who created it, Welcome recipients, external
+//!   joiners, and the members a commit says it removes, who are dropped);
+//!   only members post, except a non-member's external commit. It takes
+//!   the committers' word for it: it cannot read the group.
 //! - Limits: request body size, requests per second per client, recipients
 //!   per message, queue depth per client.
 
@@ -208,6 +213,10 @@ pub mod wire {
         pub welcome: Option<String>,
         /// Its recipients.
         pub welcome_to: Vec<String>,
+        /// Of a commit: the members it removes, who may no longer post
+        /// to the group once it is accepted (each must be a recipient).
+        #[serde(default)]
+        pub removed: Vec<String>,
     }
 
     /// The answer to [`Post`].
@@ -503,6 +512,11 @@ async fn post_message(
     if req.recipients.len() + req.welcome_to.len() > st.limits.max_recipients {
         return Err(Refusal(StatusCode::PAYLOAD_TOO_LARGE, "too many recipients".into()));
     }
+    if !req.removed.is_empty() && (!commit || req.removed.iter().any(|n| *n == me || !req.recipients.contains(n))) {
+        return Err(bad(
+            "only a commit removes members, others than its sender, each of whom it goes to",
+        ));
+    }
     let body = decode64(&req.message)?;
     let welcome = req.welcome.as_deref().map(decode64).transpose()?;
     let epoch = i64::try_from(req.epoch).map_err(|_| bad("epoch out of range"))?;
@@ -585,6 +599,15 @@ async fn post_message(
             }
         }
         drop(add_member);
+        if commit {
+            // The committer's word, as for everything the service knows of
+            // membership: a removed member can no longer post to the
+            // group, so it cannot take the next epoch's commit slot.
+            let mut drop_member = tx.prepare_cached("DELETE FROM group_member WHERE group_id = ?1 AND name = ?2")?;
+            for n in &req.removed {
+                drop_member.execute(params![group_id, n])?;
+            }
+        }
         {
             let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
             for r in &req.recipients {
@@ -807,6 +830,7 @@ pub fn post_body(out: &Outgoing) -> wire::Post {
         recipients: out.recipients.clone(),
         welcome: out.welcome.as_ref().map(|w| B64.encode(w)),
         welcome_to: out.welcome_to.clone(),
+        removed: out.removed.clone(),
     }
 }
 

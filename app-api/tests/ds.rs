@@ -107,6 +107,52 @@ fn the_service_reads_routing_from_the_message_and_lets_only_members_post() {
     ads.put_group_info(b"g", 1, &ours).unwrap();
 }
 
+/// A removed member cannot post to the group any more: in particular it
+/// cannot take the next epoch's commit slot with bytes whose header names
+/// that epoch (the service cannot check more than the header).
+#[test]
+fn a_removed_member_can_no_longer_take_an_epoch() {
+    let url = service("removed", Limits::default());
+    let (mut alice, ads, mut bob, bds) = group_of_two(&url);
+    let (mut carol, cds) = client(&url, "carol");
+    cds.publish(&carol.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    let offer = ads.key_package("carol", GroupKind::Plain).unwrap();
+    let out = alice.group(b"g").unwrap().add(&[offer]).unwrap();
+    assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    remote::receive(&mut carol, &cds, 0).unwrap();
+    // A message carol made while a member, kept for later.
+    let old = carol.group(b"g").unwrap().send(b"still here").unwrap();
+    let out = alice.group(b"g").unwrap().remove(&["carol".to_string()]).unwrap();
+    assert_eq!(out.removed, vec!["carol".to_string()]);
+    // The removal must go to whom it removes, and only a commit removes.
+    let mut bad = out.clone();
+    bad.recipients.retain(|r| r != "carol");
+    assert!(refused(ads.post(&bad).unwrap()).contains("400"));
+    let next = out.epoch + 1;
+    assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
+    // carol re-dates her old message to the new epoch and posts it as
+    // its commit: refused, so the slot stays free.
+    let mut m: mlsx_base::codec::MlsMessage = mlsx_base::codec::decode(&old.message).unwrap();
+    let mlsx_base::codec::MlsMessageBody::PrivateMessage(p) = &mut m.body else {
+        panic!("application messages are PrivateMessages")
+    };
+    p.epoch = next;
+    let forged = Outgoing {
+        epoch: next,
+        kind: OutgoingKind::Commit,
+        message: mlsx_base::codec::encode(&m).unwrap(),
+        recipients: vec!["alice".into(), "bob".into()],
+        ..old
+    };
+    assert!(refused(cds.post(&forged).unwrap()).contains("403"));
+    // bob follows and takes the epoch.
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    let up = bob.group(b"g").unwrap().update(false).unwrap();
+    assert_eq!(up.epoch, next);
+    assert!(matches!(remote::send(&mut bob, &bds, &up).unwrap(), Answer::Accepted(_)));
+}
+
 #[test]
 fn a_commit_refused_for_good_is_rolled_back() {
     let url = service("refused", Limits::default());
@@ -219,6 +265,7 @@ fn limits_on_size_and_rate() {
         recipients: vec!["bob".into()],
         welcome: None,
         welcome_to: vec![],
+        removed: vec![],
     };
     assert!(refused(alice.post(&big).unwrap()).contains("413"));
     // A burst of twice the rate passes, then 429.

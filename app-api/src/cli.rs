@@ -239,20 +239,59 @@ pub fn add(dir: &Path, group: &str, names: &[String], offer_files: &[PathBuf], o
     commit_report(&mut client, &format!("added {}", who.join(", ")), &outgoing)
 }
 
-/// `mlsx group join-external`: from the GroupInfo at the delivery service.
-pub fn join_external(dir: &Path, group: &str, kind: GroupKind) -> Result<Report> {
+/// `mlsx group join-external`: from the GroupInfo at the delivery service
+/// (with the SelfRemoves of its epoch), or from a file
+/// (`mlsx group group-info --out`); the commit goes to the delivery
+/// service or, with `out`, to a file (then it is final at once).
+pub fn join_external(dir: &Path, group: &str, kind: GroupKind, group_info: Option<&Path>, out: Option<&Path>) -> Result<Report> {
     let mut client = open(dir)?;
-    let ds = DsClient::of(&client)?;
-    match remote::join_external(&mut client, &ds, kind, group.as_bytes())? {
-        Answer::Accepted(_) => {
-            let info = client.group(group.as_bytes())?.info()?;
-            Ok(Report::new(
-                format!("joined {} by external commit at epoch {}", info.group, info.epoch),
-                serde_json::to_value(&info).unwrap_or(Value::Null),
-            ))
+    match (group_info, out) {
+        (None, None) => {
+            let ds = DsClient::of(&client)?;
+            match remote::join_external(&mut client, &ds, kind, group.as_bytes())? {
+                Answer::Accepted(_) => {}
+                Answer::Conflict(reason) | Answer::Refused(reason) => {
+                    return Err(Error::Ds(format!("refused our external commit ({reason}); try again")));
+                }
+            }
         }
-        Answer::Conflict(reason) | Answer::Refused(reason) => Err(Error::Ds(format!("refused our external commit ({reason}); try again"))),
+        (Some(file), route) => {
+            let info = std::fs::read(file)?;
+            let outgoing = client.join_external(kind, &info, &[])?;
+            if outgoing.group != group.as_bytes() {
+                // Nothing sent yet: forget the pending join.
+                client.group(&outgoing.group)?.refused()?;
+                return Err(Error::WrongGroup {
+                    found: show(&outgoing.group),
+                    expected: group.into(),
+                });
+            }
+            deliver(&mut client, &outgoing, &route_of(route))?;
+        }
+        (None, Some(_)) => {
+            return Err(Error::Config(
+                "--out needs --group-info (the delivery service keeps GroupInfos)".into(),
+            ));
+        }
     }
+    let info = client.group(group.as_bytes())?.info()?;
+    Ok(Report::new(
+        format!("joined {} by external commit at epoch {}", info.group, info.epoch),
+        serde_json::to_value(&info).unwrap_or(Value::Null),
+    ))
+}
+
+/// `mlsx group group-info`: writes the signed GroupInfo of the current
+/// epoch (a pair in a hybrid session) for an external joiner.
+pub fn group_info(dir: &Path, group: &str, out: &Path) -> Result<Report> {
+    let mut client = open(dir)?;
+    let g = client.group(group.as_bytes())?;
+    let bytes = g.group_info()?;
+    std::fs::write(out, &bytes)?;
+    Ok(Report::new(
+        format!("wrote the GroupInfo of {group} at epoch {} to {}", g.epoch(), out.display()),
+        json!({"group": group, "epoch": g.epoch(), "bytes": bytes.len()}),
+    ))
 }
 
 /// `mlsx group remove`.

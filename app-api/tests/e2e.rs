@@ -298,4 +298,32 @@ fn bad_input_through_files(dir: &Path) {
     assert_eq!(a["epoch_authenticator"], b["epoch_authenticator"]);
     ok(dir, "psk remove --dir bob board");
     assert!(fails(dir, "psk remove --dir bob board").contains("no PSK board"));
+
+    // An external join through files: erin, who has no delivery service,
+    // joins from a GroupInfo file; alice and bob read her commit.
+    ok(dir, "group group-info --dir alice files --out files.gi");
+    ok(dir, "init --dir erin --name erin");
+    let err = fails(
+        dir,
+        "group join-external --dir erin other --kind plain --group-info files.gi --out e1.msg",
+    );
+    assert!(err.contains("for group files, not other"), "{err}");
+    assert_eq!(
+        ok(dir, "group list --dir erin").trim(),
+        "no groups",
+        "the refused join left nothing"
+    );
+    assert!(
+        ok(
+            dir,
+            "group join-external --dir erin files --kind plain --group-info files.gi --out e1.msg"
+        )
+        .contains("joined files by external commit")
+    );
+    assert!(ok(dir, "receive --dir alice --file e1.msg --group files").contains("[files] erin joined"));
+    ok(dir, "receive --dir bob --file e1.msg --group files");
+    ok(dir, "send --dir erin files from-erin --out e2.msg");
+    assert!(ok(dir, "receive --dir bob --file e2.msg --group files").contains("[files] erin: from-erin"));
+    let (a, e) = (info(dir, "alice", "files"), info(dir, "erin", "files"));
+    assert_eq!(a["epoch_authenticator"], e["epoch_authenticator"]);
 }

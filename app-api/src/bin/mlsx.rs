@@ -317,6 +317,24 @@ enum GroupCommand {
         /// plain, extended or hybrid.
         #[arg(long, default_value = "hybrid")]
         kind: String,
+        /// A GroupInfo file (from mlsx group group-info) instead of the
+        /// delivery service's.
+        #[arg(long)]
+        group_info: Option<PathBuf>,
+        /// Write the commit here instead of the delivery service.
+        #[arg(long, requires = "group_info")]
+        out: Option<PathBuf>,
+    },
+    /// Writes the signed GroupInfo of the current epoch to a file, for an
+    /// external joiner.
+    GroupInfo {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// The file.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Proposes changes for the next commit: --add NAME, --remove NAME
     /// (plain and extended groups), --update (an Update pair in a hybrid
@@ -634,13 +652,26 @@ fn main() -> ExitCode {
                 report(at.json, s(mlsx_app::cli::update(&at.dir, &group, full, out.as_deref())))
             }
             GroupCommand::Commit { at, group, out } => report(at.json, s(mlsx_app::cli::update(&at.dir, &group, false, out.as_deref()))),
-            GroupCommand::JoinExternal { at, group, kind } => report(
+            GroupCommand::JoinExternal {
+                at,
+                group,
+                kind,
+                group_info,
+                out,
+            } => report(
                 at.json,
                 kinds(&kind).and_then(|k| match k[..] {
-                    [k] => s(mlsx_app::cli::join_external(&at.dir, &group, k)),
+                    [k] => s(mlsx_app::cli::join_external(
+                        &at.dir,
+                        &group,
+                        k,
+                        group_info.as_deref(),
+                        out.as_deref(),
+                    )),
                     _ => Err("give one kind: plain, extended or hybrid".into()),
                 }),
             ),
+            GroupCommand::GroupInfo { at, group, out } => report(at.json, s(mlsx_app::cli::group_info(&at.dir, &group, &out))),
             GroupCommand::Propose {
                 at,
                 group,

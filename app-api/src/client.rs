@@ -1393,6 +1393,25 @@ impl Group<'_> {
     /// messages to send.
     pub fn propose(&mut self, add: &[KeyPackageOffer], remove: &[String], update: bool) -> Result<Vec<Outgoing>> {
         self.no_pending()?;
+        let result = self.propose_unchecked(add, remove, update);
+        self.reload_on_error(result)
+    }
+
+    /// After a failed change: back to the stored state, so that nothing
+    /// made in memory before the failure (a cached proposal, a merged
+    /// commit) is kept, stored later or built upon.
+    fn reload_on_error<T>(&mut self, result: Result<T>) -> Result<T> {
+        if result.is_err() && self.pending.is_none() && !self.gone {
+            // The original error is the one to report; a failed reload
+            // leaves the handle unusable, which the next call reports.
+            if self.reload().is_err() {
+                self.gone = true;
+            }
+        }
+        result
+    }
+
+    fn propose_unchecked(&mut self, add: &[KeyPackageOffer], remove: &[String], update: bool) -> Result<Vec<Outgoing>> {
         let epoch = self.epoch();
         let mut messages = vec![];
         match &mut self.inner {
@@ -1492,6 +1511,11 @@ impl Group<'_> {
 
     fn commit(&mut self, change: Change) -> Result<Outgoing> {
         self.no_pending()?;
+        let result = self.commit_unchecked(change);
+        self.reload_on_error(result)
+    }
+
+    fn commit_unchecked(&mut self, change: Change) -> Result<Outgoing> {
         let before_state = self.inner.save()?;
         let before = self.inner.roster();
         let epoch = self.epoch();

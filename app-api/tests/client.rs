@@ -518,3 +518,24 @@ fn psks_persist_and_a_removed_one_leaves_the_file() {
     assert_eq!(file_holds_any(&path, &[secret]), 0, "a removed PSK is zeroed in the file");
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A proposal call that fails part-way keeps nothing: the proposals it
+/// made before the failure are not committed later by the same handle
+/// (the others never received them, and would refuse the commit).
+#[test]
+fn a_failed_propose_leaves_no_proposal_behind() {
+    let (mut a, mut b, mut c) = three(GroupKind::Plain);
+    let mut d = memory("dave");
+    let offer = d.key_packages(GroupKind::Plain, 1, false).unwrap().remove(0);
+    let mut g = a.group(b"g").unwrap();
+    assert!(matches!(
+        g.propose(&[offer], &["nobody".to_string()], true),
+        Err(mlsx_app::Error::UnknownMember(_))
+    ));
+    let out = g.update(false).unwrap();
+    g.accepted().unwrap();
+    assert!(out.welcome.is_none(), "the failed call's Add is not committed");
+    deliver(&mut [&mut b, &mut c], &out.message);
+    let auth = a.group(b"g").unwrap().info().unwrap().epoch_authenticator;
+    assert_eq!(b.group(b"g").unwrap().info().unwrap().epoch_authenticator, auth);
+}

@@ -170,11 +170,17 @@ pub mod wire {
         pub signature_key: String,
     }
 
-    /// The answer to [`Register`].
-    #[derive(Debug, Serialize, Deserialize)]
+    /// The answer to [`Register`]. `Debug` does not show the token.
+    #[derive(Serialize, Deserialize)]
     pub struct Registered {
         /// The bearer token.
         pub token: String,
+    }
+
+    impl std::fmt::Debug for Registered {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Registered").field("token", &"<hidden>").finish()
+        }
     }
 
     /// `POST /v1/key-packages`.
@@ -341,10 +347,9 @@ async fn with_db<T: Send + 'static>(
 ) -> Result<T, Refusal> {
     let st = st.clone();
     tokio::task::spawn_blocking(move || {
-        let mut db = st
-            .db
-            .lock()
-            .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "database lock poisoned".into()))?;
+        // A panic under the lock cannot leave a transaction half done
+        // (SQLite rolls it back when it is dropped): go on.
+        let mut db = st.db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut db, &st)
     })
     .await
@@ -374,15 +379,17 @@ async fn caller(st: &St, headers: &HeaderMap) -> Result<String, Refusal> {
 /// Takes a token from `name`'s rate bucket.
 fn charge(st: &St, name: &str) -> Result<(), Refusal> {
     let rate = f64::from(st.limits.requests_per_second);
-    let mut buckets = st
-        .buckets
-        .lock()
-        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "lock poisoned".into()))?;
+    let mut buckets = st.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = Instant::now();
+    if buckets.len() > 1024 {
+        // A bucket idle for two seconds is full again, the same as a new
+        // one: forgetting it changes nothing.
+        buckets.retain(|_, b| now.duration_since(b.at) < Duration::from_secs(2));
+    }
     let b = buckets.entry(name.to_owned()).or_insert(Bucket {
         tokens: rate * 2.0,
         at: Instant::now(),
     });
-    let now = Instant::now();
     b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(rate * 2.0);
     b.at = now;
     if b.tokens < 1.0 {
@@ -509,10 +516,15 @@ async fn post_message(
         "message" => false,
         k => return Err(bad(format!("no message kind {k}"))),
     };
-    if req.recipients.len() + req.welcome_to.len() > st.limits.max_recipients {
+    if req.recipients.len() + req.welcome_to.len() + req.removed.len() > st.limits.max_recipients {
         return Err(Refusal(StatusCode::PAYLOAD_TOO_LARGE, "too many recipients".into()));
     }
-    if !req.removed.is_empty() && (!commit || req.removed.iter().any(|n| *n == me || !req.recipients.contains(n))) {
+    let recipients: std::collections::HashSet<&String> = req.recipients.iter().collect();
+    let mut everyone = recipients.clone();
+    if recipients.len() != req.recipients.len() || !req.welcome_to.iter().all(|n| everyone.insert(n)) {
+        return Err(bad("a recipient is named twice"));
+    }
+    if !req.removed.is_empty() && (!commit || req.removed.iter().any(|n| *n == me || !recipients.contains(n))) {
         return Err(bad(
             "only a commit removes members, others than its sender, each of whom it goes to",
         ));
@@ -528,25 +540,42 @@ async fn post_message(
     if h.external_commit && !commit {
         return Err(bad("an external commit is a commit"));
     }
+    // Decoded here, not under the database lock. Public framing only: a
+    // SelfRemove proposal is a PublicMessage.
+    let self_remove =
+        !commit && mlsx_base::codec::decode::<mlsx_base::codec::MlsMessage>(&body).is_ok_and(|m| st.ext.is_self_remove_message(&m));
     let seq = with_db(&st, move |db, sh| {
         let tx = db.transaction()?;
         let d = digest(&body);
+        if commit {
+            // The same commit again (its sender lost our answer): the same
+            // answer, whatever changed since (its sender may have been
+            // removed by a later commit).
+            let again: Option<i64> = tx
+                .query_row(
+                    "SELECT seq FROM commit_epoch WHERE group_id = ?1 AND epoch = ?2 AND digest = ?3",
+                    params![group_id, epoch, d],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(seq) = again {
+                return Ok(seq);
+            }
+        }
         // Members post; the first poster creates the group; a non-member
         // may post only an external commit.
         let known = may_post(&tx, &group_id, &me, h.external_commit)?;
+        if !known && !req.recipients.is_empty() {
+            return Err(bad("a new group's first message goes to nobody but the Welcome's recipients"));
+        }
         if commit {
-            let won = tx
-                .query_row(
-                    "SELECT digest, seq FROM commit_epoch WHERE group_id = ?1 AND epoch = ?2",
-                    params![group_id, epoch],
-                    |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)),
-                )
-                .optional()?;
-            match won {
-                // The same commit again (its sender lost our answer).
-                Some((w, seq)) if w == d => return Ok(seq),
-                Some(_) => return Err(Refusal(StatusCode::CONFLICT, format!("epoch {epoch} already has a commit"))),
-                None => {}
+            let won: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM commit_epoch WHERE group_id = ?1 AND epoch = ?2)",
+                params![group_id, epoch],
+                |r| r.get(0),
+            )?;
+            if won {
+                return Err(Refusal(StatusCode::CONFLICT, format!("epoch {epoch} already has a commit")));
             }
             let last: Option<i64> = tx.query_row("SELECT max(epoch) FROM commit_epoch WHERE group_id = ?1", params![group_id], |r| {
                 r.get(0)
@@ -558,8 +587,26 @@ async fn post_message(
                 _ => {}
             }
         }
-        let everyone: Vec<&String> = req.recipients.iter().chain(&req.welcome_to).collect();
-        for r in &everyone {
+        // Recipients must be clients; those the service does not know as
+        // members of the group get nothing (a sender that has not yet
+        // seen a removal still names the removed member).
+        let mut deliver_to = vec![];
+        {
+            let mut check = tx.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM client WHERE name = ?2),
+                        EXISTS(SELECT 1 FROM group_member WHERE group_id = ?1 AND name = ?2)",
+            )?;
+            for r in &req.recipients {
+                let (client, member) = check.query_row(params![group_id, r], |row| Ok((row.get::<_, bool>(0)?, row.get::<_, bool>(1)?)))?;
+                if !client {
+                    return Err(bad(format!("no client {r}")));
+                }
+                if *r != me && member {
+                    deliver_to.push(r);
+                }
+            }
+        }
+        for r in deliver_to.iter().copied().chain(&req.welcome_to) {
             let (known, depth): (bool, i64) = tx.query_row(
                 "SELECT EXISTS(SELECT 1 FROM client WHERE name = ?1), (SELECT count(*) FROM queue WHERE recipient = ?1)",
                 params![r],
@@ -575,9 +622,6 @@ async fn post_message(
             }
         }
         let kind = if commit { "commit" } else { "message" };
-        // Public framing only: a SelfRemove proposal is a PublicMessage.
-        let self_remove =
-            !commit && mlsx_base::codec::decode::<mlsx_base::codec::MlsMessage>(&body).is_ok_and(|m| sh.ext.is_self_remove_message(&m));
         tx.execute(
             "INSERT INTO log (group_id, epoch, kind, sender, digest, body, self_remove) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![group_id, epoch, kind, me, d, body, self_remove],
@@ -599,7 +643,8 @@ async fn post_message(
             }
         }
         drop(add_member);
-        if commit {
+        // Not an external committer's word: it is not a member yet.
+        if commit && !h.external_commit {
             // The committer's word, as for everything the service knows of
             // membership: a removed member can no longer post to the
             // group, so it cannot take the next epoch's commit slot.
@@ -610,10 +655,8 @@ async fn post_message(
         }
         {
             let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
-            for r in &req.recipients {
-                if *r != me {
-                    q.execute(params![r, seq])?;
-                }
+            for r in &deliver_to {
+                q.execute(params![r, seq])?;
             }
         }
         if let Some(w) = welcome {

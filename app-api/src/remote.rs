@@ -189,7 +189,8 @@ impl DsClient {
 
     fn fetch_offer(&self, name: &str, kind: GroupKind, filter: String) -> Result<KeyPackageOffer> {
         let kind = kind.as_str();
-        let r: wire::Offer = self.call("GET", &format!("/v1/key-packages/{name}?kind={kind}{filter}"), None::<&()>)?;
+        let path = format!("/v1/key-packages/{}?kind={kind}{filter}", path_segment(name));
+        let r: wire::Offer = self.call("GET", &path, None::<&()>)?;
         let offer = KeyPackageOffer::from_bytes(&B64.decode(r.offer).map_err(|_| Error::Ds("bad base64".into()))?)?;
         if offer.owner != name || !offer.names(name) {
             return Err(Error::Ds(format!("the service gave an offer that is not {name}'s")));
@@ -367,4 +368,18 @@ fn set_cursor(client: &mut Client, id: i64) -> Result<()> {
     let mut batch = Batch::new();
     batch.put(Table::Meta, CURSOR_KEY, id.to_be_bytes().to_vec());
     client.store_mut().apply(batch)
+}
+
+/// `s` as one URL path segment: every byte but RFC 3986's unreserved
+/// characters percent-encoded (names may hold `/`, `?`, `#`, spaces).
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

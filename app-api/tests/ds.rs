@@ -69,6 +69,15 @@ fn authentication_and_own_queues() {
     assert_eq!(got[0].sender, "alice");
     assert!(carol.poll(0, 0).unwrap().is_empty());
     assert!(ads.poll(0, 0).unwrap().is_empty());
+    // A recipient named twice is refused.
+    let m = alice.group(b"g").unwrap().send(b"x").unwrap();
+    assert!(refused(ads.post(&to(m, &["bob", "bob"])).unwrap()).contains("named twice"));
+    // A new group's first message cannot be sent to anyone (it would let
+    // any client fill others' queues with commits of groups of its own).
+    let (mut dave, dds) = client(&url, "dave");
+    dave.create_group(b"solo", GroupKind::Plain).unwrap();
+    let m = dave.group(b"solo").unwrap().send(b"x").unwrap();
+    assert!(refused(dds.post(&to(m, &["bob"])).unwrap()).contains("first message"));
     // An unknown recipient is refused, and nothing is queued.
     let m = alice.group(b"g").unwrap().send(b"x").unwrap();
     assert!(matches!(ads.post(&to(m, &["bob", "nobody"])).unwrap(), Answer::Refused(r) if r.contains("no client nobody")));
@@ -121,6 +130,13 @@ fn a_removed_member_can_no_longer_take_an_epoch() {
     assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
     remote::receive(&mut bob, &bds, 0).unwrap();
     remote::receive(&mut carol, &cds, 0).unwrap();
+    // carol commits once (accepted); she will send it again once removed.
+    let carols = carol.group(b"g").unwrap().update(false).unwrap();
+    let Answer::Accepted(first) = remote::send(&mut carol, &cds, &carols).unwrap() else {
+        panic!("carol's commit is the epoch's first")
+    };
+    remote::receive(&mut alice, &ads, 0).unwrap();
+    remote::receive(&mut bob, &bds, 0).unwrap();
     // A message carol made while a member, kept for later.
     let old = carol.group(b"g").unwrap().send(b"still here").unwrap();
     let out = alice.group(b"g").unwrap().remove(&["carol".to_string()]).unwrap();
@@ -146,6 +162,8 @@ fn a_removed_member_can_no_longer_take_an_epoch() {
         ..old
     };
     assert!(refused(cds.post(&forged).unwrap()).contains("403"));
+    // Her accepted commit, sent again, still gets the first answer.
+    assert_eq!(cds.post(&carols).unwrap(), Answer::Accepted(first));
     // bob follows and takes the epoch.
     remote::receive(&mut bob, &bds, 0).unwrap();
     let up = bob.group(b"g").unwrap().update(false).unwrap();
@@ -324,7 +342,10 @@ fn external_join_with_the_epochs_self_removes() {
     alice.create_group(b"hy", GroupKind::Hybrid).unwrap();
     let info = alice.group(b"hy").unwrap().group_info().unwrap();
     ads.put_group_info(b"hy", alice.group(b"hy").unwrap().epoch(), &info).unwrap();
-    let e = erin.join_external(GroupKind::Hybrid, &info, &[]).unwrap();
+    let mut e = erin.join_external(GroupKind::Hybrid, &info, &[]).unwrap();
+    // An external committer is not a member yet: its word on removals is
+    // not taken.
+    e.removed = vec!["alice".into()];
     let f = frank.join_external(GroupKind::Hybrid, &info, &[]).unwrap();
     assert!(matches!(remote::send(&mut erin, &eds, &e).unwrap(), Answer::Accepted(_)));
     assert!(matches!(remote::send(&mut frank, &fds, &f).unwrap(), Answer::Conflict(_)));
@@ -341,4 +362,21 @@ fn external_join_with_the_epochs_self_removes() {
         remote::join_external(&mut frank, &fds, GroupKind::Hybrid, b"hy").unwrap(),
         Answer::Accepted(_)
     ));
+    // alice, whom erin's external commit claimed to remove, still posts.
+    remote::receive(&mut alice, &ads, 0).unwrap();
+    let m = alice.group(b"hy").unwrap().send(b"still a member").unwrap();
+    assert!(matches!(ads.post(&m).unwrap(), Answer::Accepted(_)));
+}
+
+/// A name with characters that mean something in a URL still reaches its
+/// KeyPackages.
+#[test]
+fn names_with_url_characters() {
+    let url = service("names", Limits::default());
+    let (_, ads) = client(&url, "alice");
+    let odd = "eve / ops?#50% é";
+    let (mut eve, eds) = client(&url, odd);
+    eds.publish(&eve.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    let offer = ads.key_package(odd, GroupKind::Plain).unwrap();
+    assert_eq!(offer.owner, odd);
 }

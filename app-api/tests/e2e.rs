@@ -326,4 +326,8 @@ fn bad_input_through_files(dir: &Path) {
     assert!(ok(dir, "receive --dir bob --file e2.msg --group files").contains("[files] erin: from-erin"));
     let (a, e) = (info(dir, "alice", "files"), info(dir, "erin", "files"));
     assert_eq!(a["epoch_authenticator"], e["epoch_authenticator"]);
+    // Control characters from other members are printed escaped.
+    ok(dir, "send --dir erin files \u{1b}[2Jwiped --out e3.msg");
+    let got = ok(dir, "receive --dir bob --file e3.msg --group files");
+    assert!(got.contains("erin: \\u{1b}[2Jwiped") && !got.contains('\u{1b}'), "{got}");
 }

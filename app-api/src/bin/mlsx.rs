@@ -495,7 +495,7 @@ fn pq_suites(spec: &str) -> Result<Vec<PqSuite>, String> {
 }
 
 fn simulate(o: mlsx_app::simulate::SimulateOptions, out: &std::path::Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let steps = (o.epochs * (2 + o.full_every.len())) as u64;
+    let steps = u64::try_from(o.epochs.saturating_mul(o.full_every.len().saturating_add(2))).unwrap_or(u64::MAX);
     let bar = if json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -531,15 +531,29 @@ fn report(json: bool, r: Result<mlsx_app::cli::Report, String>) -> ExitCode {
         }
         Ok(r) => {
             for l in r.lines {
-                println!("{l}");
+                println!("{}", printable(&l));
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("mlsx: {}", e.replace('\n', " "));
+            eprintln!("mlsx: {}", printable(&e.replace('\n', " ")));
             ExitCode::from(1)
         }
     }
+}
+
+/// Text from other members (messages, names) with control characters
+/// escaped, so that it cannot drive the terminal.
+fn printable(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn kinds(kind: &str) -> Result<Vec<mlsx_app::GroupKind>, String> {
@@ -602,7 +616,7 @@ fn main() -> ExitCode {
                 indicatif::ProgressBar::new(count as u64)
             };
             let r = kinds(&kind).and_then(|k| {
-                bar.set_length((count * k.len()) as u64);
+                bar.set_length(u64::try_from(count.saturating_mul(k.len())).unwrap_or(u64::MAX));
                 let suites = suites.resolve(&at.dir)?;
                 s(mlsx_app::cli::publish(
                     &at.dir,

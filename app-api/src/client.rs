@@ -414,11 +414,38 @@ impl Drop for GroupRecord {
 
 impl GroupRecord {
     fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
-        postcard::to_allocvec(self).map(Zeroizing::new).map_err(|_| Error::Corrupt("group"))
+        seal_record(self, "group")
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        postcard::from_bytes(bytes).map_err(|_| Error::Corrupt("group"))
+        open_record(bytes, "group")
+    }
+}
+
+/// The format of stored records: a version byte, then postcard. A change
+/// of a record's fields bumps it (and reads the older versions).
+const RECORD_VERSION: u8 = 1;
+
+/// A record's bytes, written into a buffer of the exact size (postcard
+/// would otherwise grow it and leave copies of the secrets in freed
+/// memory) that is zeroized when dropped.
+fn seal_record<T: Serialize>(record: &T, what: &'static str) -> Result<Zeroizing<Vec<u8>>> {
+    let size = postcard::serialize_with_flavor(record, postcard::ser_flavors::Size::default()).map_err(|_| Error::Corrupt(what))?;
+    let mut buf = Vec::with_capacity(size.saturating_add(1));
+    buf.push(RECORD_VERSION);
+    postcard::to_extend(record, buf)
+        .map(Zeroizing::new)
+        .map_err(|_| Error::Corrupt(what))
+}
+
+fn open_record<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T> {
+    match bytes.split_first() {
+        Some((&RECORD_VERSION, rest)) => postcard::from_bytes(rest).map_err(|_| Error::Corrupt(what)),
+        Some((&v, _)) if v > RECORD_VERSION => Err(Error::SchemaTooNew {
+            found: i64::from(v),
+            supported: i64::from(RECORD_VERSION),
+        }),
+        _ => Err(Error::Corrupt(what)),
     }
 }
 
@@ -550,11 +577,7 @@ impl Client {
                 public: id.signature_key.clone(),
                 private: id.signer.as_bytes().to_vec(),
             };
-            batch.put(
-                Table::Identity,
-                key,
-                postcard::to_allocvec(&record).map_err(|_| Error::Corrupt("identity"))?,
-            );
+            batch.put(Table::Identity, key, seal_record(&record, "identity")?.to_vec());
         }
         Ok(())
     }
@@ -607,7 +630,7 @@ impl Client {
             .store
             .get(Table::Identity, &cs.cipher_suite().0.to_be_bytes())?
             .ok_or(Error::Corrupt("identity"))?;
-        let record: IdentityRecord = postcard::from_bytes(&bytes).map_err(|_| Error::Corrupt("identity"))?;
+        let record: IdentityRecord = open_record(&bytes, "identity")?;
         let mut id = Identity::basic(cs.as_ref(), self.config.name.as_bytes())?;
         id.signature_key = record.public.clone();
         id.signer = SignaturePrivateKey::from_slice(&record.private);
@@ -776,11 +799,7 @@ impl Client {
                 t,
                 pq: if record.pq.is_empty() { None } else { Some(decode(&record.pq)?) },
             });
-            batch.put(
-                Table::KeyPackage,
-                reference,
-                postcard::to_allocvec(&record).map_err(|_| Error::Corrupt("key package"))?,
-            );
+            batch.put(Table::KeyPackage, reference, seal_record(&record, "key package")?.to_vec());
         }
         self.store.apply(batch)?;
         Ok(offers)
@@ -868,7 +887,7 @@ impl Client {
             }
         }
         let (reference, record) = found.ok_or(Error::NoKeyPackageForWelcome)?;
-        let record: KeyPackageRecord = postcard::from_bytes(&record).map_err(|_| Error::Corrupt("key package"))?;
+        let record: KeyPackageRecord = open_record(&record, "key package")?;
         self.use_suites(record.suites)?;
         let inner = if hybrid {
             if record.kind != GroupKind::Hybrid {
@@ -1841,5 +1860,34 @@ impl PskStore for StoredPsks {
             Psk::External(e) => self.0.get(e.psk_id.as_slice()).map(Secret::duplicate),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_carry_their_version() {
+        let record = IdentityRecord {
+            public: vec![1, 2],
+            private: vec![3; 32],
+        };
+        let bytes = seal_record(&record, "identity").map(|b| b.to_vec()).unwrap_or_default();
+        assert_eq!(bytes.first(), Some(&RECORD_VERSION));
+        assert_eq!(bytes.len(), bytes.capacity(), "written in place, never grown");
+        let back: Result<IdentityRecord> = open_record(&bytes, "identity");
+        assert!(back.is_ok_and(|r| r.private == vec![3; 32]));
+        let mut newer = bytes.clone();
+        newer[0] = RECORD_VERSION + 1;
+        assert!(matches!(
+            open_record::<IdentityRecord>(&newer, "identity"),
+            Err(Error::SchemaTooNew { .. })
+        ));
+        assert!(matches!(open_record::<IdentityRecord>(&[], "identity"), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            open_record::<IdentityRecord>(&bytes[..bytes.len() - 1], "identity"),
+            Err(Error::Corrupt(_))
+        ));
     }
 }

@@ -323,13 +323,64 @@ struct Bucket {
 
 struct Shared {
     db: Mutex<Connection>,
-    notify: tokio::sync::Notify,
+    /// Each waiting client's wake-up, and how many long-polls it has open.
+    waiters: Mutex<HashMap<String, (Arc<tokio::sync::Notify>, usize)>>,
     limits: Limits,
     buckets: Mutex<HashMap<String, Bucket>>,
     ext: mlsx_extensions::Extensions,
 }
 
 type St = Arc<Shared>;
+
+/// Long-polls one client may have open at once.
+const POLLS_PER_CLIENT: usize = 4;
+
+/// A client's open long-poll: its wake-up, released when dropped.
+struct Waiting {
+    st: St,
+    name: String,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Waiting {
+    fn new(st: &St, name: &str) -> Result<Self, Refusal> {
+        let mut waiters = st.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (notify, open) = waiters
+            .entry(name.to_owned())
+            .or_insert_with(|| (Arc::new(tokio::sync::Notify::new()), 0));
+        if *open >= POLLS_PER_CLIENT {
+            return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, "too many open polls".into()));
+        }
+        *open += 1;
+        Ok(Self {
+            st: st.clone(),
+            name: name.to_owned(),
+            notify: notify.clone(),
+        })
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut waiters = self.st.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, open)) = waiters.get_mut(&self.name) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                waiters.remove(&self.name);
+            }
+        }
+    }
+}
+
+/// Wakes the long-polls of these clients (only theirs).
+fn wake<'a>(st: &St, names: impl IntoIterator<Item = &'a String>) {
+    let waiters = st.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for n in names {
+        if let Some((notify, _)) = waiters.get(n) {
+            notify.notify_waiters();
+        }
+    }
+}
 
 fn digest(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest;
@@ -544,7 +595,7 @@ async fn post_message(
     // SelfRemove proposal is a PublicMessage.
     let self_remove =
         !commit && mlsx_base::codec::decode::<mlsx_base::codec::MlsMessage>(&body).is_ok_and(|m| st.ext.is_self_remove_message(&m));
-    let seq = with_db(&st, move |db, sh| {
+    let (seq, woken) = with_db(&st, move |db, sh| {
         let tx = db.transaction()?;
         let d = digest(&body);
         if commit {
@@ -559,7 +610,7 @@ async fn post_message(
                 )
                 .optional()?;
             if let Some(seq) = again {
-                return Ok(seq);
+                return Ok((seq, vec![]));
             }
         }
         // Members post; the first poster creates the group; a non-member
@@ -671,10 +722,11 @@ async fn post_message(
             }
         }
         tx.commit()?;
-        Ok(seq)
+        let woken: Vec<String> = deliver_to.into_iter().chain(&req.welcome_to).cloned().collect();
+        Ok((seq, woken))
     })
     .await?;
-    st.notify.notify_waiters();
+    wake(&st, &woken);
     Ok(Json(wire::Posted { seq }))
 }
 
@@ -750,8 +802,14 @@ async fn poll(State(st): State<St>, headers: HeaderMap, Query(q): Query<wire::Po
     // An answer of at most about 4 MiB of message bytes (always at least
     // one entry), so that a client's response limit is never reached.
     let max_bytes = 4usize << 20;
+    // Without a wait, nothing wakes us: the first answer is the answer.
+    let waiting = if q.wait > 0 { Some(Waiting::new(&st, &me)?) } else { None };
+    let idle = tokio::sync::Notify::new();
+    let notify: &tokio::sync::Notify = waiting.as_ref().map_or(&idle, |w| &w.notify);
     loop {
-        let notified = st.notify.notified();
+        // Registered before the query, so that a message posted between
+        // the query and the wait still wakes us.
+        let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let (name, after) = (me.clone(), q.after);
@@ -808,7 +866,7 @@ pub fn router(db: Connection, limits: Limits) -> Router {
     mlsx_combiner::register_syntax();
     let shared = Arc::new(Shared {
         db: Mutex::new(db),
-        notify: tokio::sync::Notify::new(),
+        waiters: Mutex::new(HashMap::new()),
         limits,
         buckets: Mutex::new(HashMap::new()),
         ext: mlsx_extensions::Extensions::new(),

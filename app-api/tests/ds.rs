@@ -195,13 +195,23 @@ fn long_poll_wakes_on_a_message() {
     let (mut alice, ads, _bob, bds) = group_of_two(&url);
     bds.ack(bds.poll(0, 0).unwrap().last().map_or(0, |d| d.id)).unwrap();
     let start = std::time::Instant::now();
-    let waiter = std::thread::spawn(move || bds.poll(0, 20).unwrap());
+    // Four open polls of one client at most; all are woken.
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            let c = bds.clone();
+            std::thread::spawn(move || c.poll(0, 20).unwrap())
+        })
+        .collect();
     std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(bds.poll(0, 5).unwrap_err().to_string().contains("429"));
     let m = alice.group(b"g").unwrap().send(b"wake").unwrap();
     ads.post(&m).unwrap();
-    let got = waiter.join().unwrap();
-    assert_eq!(got.len(), 1);
+    for w in waiters {
+        assert_eq!(w.join().unwrap().len(), 1);
+    }
     assert!(start.elapsed() < std::time::Duration::from_secs(10), "woken, not timed out");
+    // Their slots are free again.
+    assert_eq!(bds.poll(0, 1).unwrap().len(), 1);
 }
 
 #[test]

@@ -41,10 +41,20 @@ fn fan_out(c: &mut Criterion) {
     let mut bob = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("bob")).unwrap();
     let offer = bob.key_packages(GroupKind::Plain, 1, false).unwrap().remove(0);
     let mut g = alice.create_group(b"bench", GroupKind::Plain).unwrap();
-    g.add(&[offer]).unwrap();
+    let mut add = g.add(&[offer]).unwrap();
     g.accepted().unwrap();
     let message = g.send(&[0x42; 100]).unwrap().message;
     let mut cursors = vec![0i64; RECIPIENTS];
+    // The service learns the group's members from the commit that adds
+    // them (its Welcome goes to all 100).
+    add.recipients = vec![];
+    add.welcome_to = names.clone();
+    assert!(matches!(sender.post(&add).unwrap(), mlsx_app::remote::Answer::Accepted(_)));
+    for (r, cursor) in readers.iter().zip(cursors.iter_mut()) {
+        let batch = r.poll(0, 0).unwrap();
+        *cursor = batch.last().map_or(0, |d| d.id);
+        r.ack(*cursor).unwrap();
+    }
 
     let mut group = c.benchmark_group("ds");
     group.sample_size(10).measurement_time(Duration::from_secs(20));

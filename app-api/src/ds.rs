@@ -29,7 +29,7 @@
 //!   only members post, except a non-member's external commit. It takes
 //!   the committers' word for it: it cannot read the group.
 //! - Limits: request body size, requests per second per client, recipients
-//!   per message, queue depth per client.
+//!   per message, queue depth per client, open long-polls per client.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

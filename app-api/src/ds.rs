@@ -22,7 +22,8 @@
 //!   with the SelfRemove proposals sent in that epoch
 //!   (draft-ietf-mls-extensions §6.3), which the joiner must commit.
 //! - Queues: `GET /v1/queue?after=ID&wait=SECONDS` (long-poll, up to 30 s)
-//!   and `POST /v1/queue/ack {upto}`.
+//!   and `POST /v1/queue/ack {upto}`; an entry every recipient has
+//!   acknowledged is deleted from the log.
 //! - Membership: the service knows a group's members from the commits it
 //!   takes (the poster who created it, Welcome recipients, external
 //!   joiners, and the members a commit says it removes, who are dropped);
@@ -93,7 +94,11 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token
     // 4: the suites of each offer, to hand out one a group can use
     // (0: not recorded).
     "ALTER TABLE key_package ADD COLUMN t_suite INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE key_package ADD COLUMN pq_suite INTEGER NOT NULL DEFAULT 0;"];
+     ALTER TABLE key_package ADD COLUMN pq_suite INTEGER NOT NULL DEFAULT 0;",
+    // 5: acknowledged entries leave the log; finding whether any queue
+    // still holds one needs this index.
+    "CREATE INDEX queue_seq ON queue (seq);",
+];
 
 /// What the service reads of a message without any key: the group and
 /// epoch in its header (RFC 9420 §6), and whether it is an external commit
@@ -852,7 +857,24 @@ async fn poll(State(st): State<St>, headers: HeaderMap, Query(q): Query<wire::Po
 async fn ack(State(st): State<St>, headers: HeaderMap, Json(req): Json<wire::Ack>) -> Result<Json<wire::Count>, Refusal> {
     let me = caller(&st, &headers).await?;
     let count = with_db(&st, move |db, _| {
-        Ok(db.execute("DELETE FROM queue WHERE recipient = ?1 AND id <= ?2", params![me, req.upto])?)
+        let tx = db.transaction()?;
+        let seqs: Vec<i64> = {
+            let mut stmt = tx.prepare_cached("SELECT DISTINCT seq FROM queue WHERE recipient = ?1 AND id <= ?2")?;
+            stmt.query_map(params![me, req.upto], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        let count = tx.execute("DELETE FROM queue WHERE recipient = ?1 AND id <= ?2", params![me, req.upto])?;
+        // An entry no queue holds any more leaves the log: the service
+        // keeps no history. A SelfRemove stays, for the external joiners
+        // of its epoch; a commit's answer to a resend is in commit_epoch.
+        {
+            let mut prune = tx
+                .prepare_cached("DELETE FROM log WHERE seq = ?1 AND self_remove = 0 AND NOT EXISTS (SELECT 1 FROM queue WHERE seq = ?1)")?;
+            for seq in seqs {
+                prune.execute(params![seq])?;
+            }
+        }
+        tx.commit()?;
+        Ok(count)
     })
     .await?;
     Ok(Json(wire::Count { count }))

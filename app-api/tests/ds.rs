@@ -390,3 +390,34 @@ fn names_with_url_characters() {
     let offer = ads.key_package(odd, GroupKind::Plain).unwrap();
     assert_eq!(offer.owner, odd);
 }
+
+/// The service keeps no history: a message every recipient acknowledged
+/// leaves its database.
+#[test]
+fn acknowledged_messages_leave_the_log() {
+    let url = service("prune", Limits::default());
+    let db = std::env::temp_dir()
+        .join(format!("mlsx-ds-prune-{}", std::process::id()))
+        .join("ds.db");
+    let (mut alice, ads, mut bob, bds) = group_of_two(&url);
+    let (mut carol, cds) = client(&url, "carol");
+    cds.publish(&carol.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    let offer = ads.key_package("carol", GroupKind::Plain).unwrap();
+    let out = alice.group(b"g").unwrap().add(&[offer]).unwrap();
+    remote::send(&mut alice, &ads, &out).unwrap();
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    remote::receive(&mut carol, &cds, 0).unwrap();
+    let messages = || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.query_row("SELECT count(*) FROM log WHERE kind = 'message'", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    let m = alice.group(b"g").unwrap().send(b"to both").unwrap();
+    ads.post(&m).unwrap();
+    assert_eq!(messages(), 1);
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    assert_eq!(messages(), 1, "carol has not read it yet");
+    let got = remote::receive(&mut carol, &cds, 0).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(messages(), 0);
+}

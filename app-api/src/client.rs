@@ -463,6 +463,31 @@ struct KeyPackageRecord {
     pq_leaf: Vec<u8>,
 }
 
+impl KeyPackageRecord {
+    /// The record of a KeyPackage (and of the PQ one of a hybrid pair).
+    fn new(kind: GroupKind, suites: Suites, last_resort: bool, t: &KeyPackageBundle, pq: Option<&KeyPackageBundle>) -> Result<Self> {
+        let (pq, pq_init, pq_leaf) = match pq {
+            Some(b) => (
+                encode(&b.key_package)?,
+                b.init_key.as_bytes().to_vec(),
+                b.leaf_key.as_bytes().to_vec(),
+            ),
+            None => (vec![], vec![], vec![]),
+        };
+        Ok(Self {
+            kind,
+            suites,
+            last_resort,
+            t: encode(&t.key_package)?,
+            t_init: t.init_key.as_bytes().to_vec(),
+            t_leaf: t.leaf_key.as_bytes().to_vec(),
+            pq,
+            pq_init,
+            pq_leaf,
+        })
+    }
+}
+
 impl Drop for KeyPackageRecord {
     fn drop(&mut self) {
         self.t_init.zeroize();
@@ -758,17 +783,7 @@ impl Client {
                         ext.mark_last_resort(&mut id)?;
                     }
                     let b = id.key_package(self.t_cs.as_ref())?;
-                    KeyPackageRecord {
-                        kind,
-                        suites: self.current,
-                        last_resort,
-                        t: encode(&b.key_package)?,
-                        t_init: b.init_key.as_bytes().to_vec(),
-                        t_leaf: b.leaf_key.as_bytes().to_vec(),
-                        pq: vec![],
-                        pq_init: vec![],
-                        pq_leaf: vec![],
-                    }
+                    KeyPackageRecord::new(kind, self.current, last_resort, &b, None)?
                 }
                 GroupKind::Hybrid => {
                     let client = self.apq_client()?;
@@ -778,17 +793,7 @@ impl Client {
                     }
                     let t = t_id.key_package(self.t_cs.as_ref())?;
                     let pq = pq_id.key_package(self.pq_cs.as_ref())?;
-                    KeyPackageRecord {
-                        kind,
-                        suites: self.current,
-                        last_resort,
-                        t: encode(&t.key_package)?,
-                        t_init: t.init_key.as_bytes().to_vec(),
-                        t_leaf: t.leaf_key.as_bytes().to_vec(),
-                        pq: encode(&pq.key_package)?,
-                        pq_init: pq.init_key.as_bytes().to_vec(),
-                        pq_leaf: pq.leaf_key.as_bytes().to_vec(),
-                    }
+                    KeyPackageRecord::new(kind, self.current, last_resort, &t, Some(&pq))?
                 }
             };
             let t: KeyPackage = decode(&record.t)?;

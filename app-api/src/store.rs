@@ -208,6 +208,17 @@ pub(crate) fn prepare(conn: &mut Connection, migrations: &[&str]) -> Result<()> 
     Ok(())
 }
 
+/// A client database at `path` (in memory if `None`), prepared and
+/// migrated.
+fn connect(path: Option<&Path>) -> Result<Connection> {
+    let mut conn = match path {
+        Some(p) => Connection::open(p)?,
+        None => Connection::open_in_memory()?,
+    };
+    prepare(&mut conn, MIGRATIONS)?;
+    Ok(conn)
+}
+
 /// A store in an SQLite file (or in memory, with [`SqliteStore::in_memory`]).
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -217,16 +228,14 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens or creates the database at `path`, migrating its schema.
     pub fn open(path: &Path) -> Result<Self> {
-        let mut conn = Connection::open(path)?;
-        prepare(&mut conn, MIGRATIONS)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn: connect(Some(path))?,
+        })
     }
 
     /// A database in memory.
     pub fn in_memory() -> Result<Self> {
-        let mut conn = Connection::open_in_memory()?;
-        prepare(&mut conn, MIGRATIONS)?;
-        Ok(Self { conn })
+        Ok(Self { conn: connect(None)? })
     }
 
     /// The schema version of the open database.
@@ -273,19 +282,15 @@ pub struct SqliteGroupStorage {
 impl SqliteGroupStorage {
     /// Opens or creates the database at `path`, migrating its schema.
     pub fn open(path: &Path) -> Result<Self> {
-        let mut conn = Connection::open(path)?;
-        prepare(&mut conn, MIGRATIONS)?;
         Ok(Self {
-            conn: std::sync::Mutex::new(conn),
+            conn: std::sync::Mutex::new(connect(Some(path))?),
         })
     }
 
     /// A database in memory.
     pub fn in_memory() -> Result<Self> {
-        let mut conn = Connection::open_in_memory()?;
-        prepare(&mut conn, MIGRATIONS)?;
         Ok(Self {
-            conn: std::sync::Mutex::new(conn),
+            conn: std::sync::Mutex::new(connect(None)?),
         })
     }
 

@@ -23,7 +23,44 @@ pub fn open(dir: &Path) -> Result<Client> {
     if !path.exists() {
         return Err(Error::NoClient);
     }
+    warn_if_shared(dir);
     Client::open(Box::new(LockedStore::open(dir)?))
+}
+
+/// Reports, on standard error, a client folder or database that others
+/// than its owner may read or enter: it holds signature and KeyPackage
+/// private keys, group secrets, PSKs and the service token. The command
+/// still runs (the user may share the folder on purpose); the message
+/// says how to close it.
+fn warn_if_shared(dir: &Path) {
+    for (path, private) in [(dir.to_path_buf(), "700"), (db_path(dir), "600")] {
+        if let Some(mode) = crate::store::wider_than_private(&path) {
+            eprintln!(
+                "warning: {} is open to other users (mode {mode:o}); it holds private keys: chmod {private} {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+/// Creates the client folder (and its parents) if needed, the folder
+/// itself with 0700 on Unix.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        if !dir.exists() {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    warn_if_shared(dir);
+    Ok(())
 }
 
 /// The store of a client folder, held by one process at a time: two
@@ -83,7 +120,7 @@ impl Report {
 
 /// `mlsx init`.
 pub fn init(dir: &Path, config: ClientConfig, ds: Option<&str>) -> Result<Report> {
-    std::fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     let mut client = Client::create(Box::new(LockedStore::open(dir)?), config)?;
     if let Some(url) = ds {
         DsClient::new(url, None).register(&mut client)?;
@@ -324,8 +361,21 @@ pub fn inject_psks(dir: &Path, group: &str, ids: &[String], out: Option<&Path>) 
 /// or read from a file (raw bytes), so that it does not show in the
 /// process list.
 pub fn psk_add(dir: &Path, id: &str, hex_secret: Option<&str>, file: Option<&Path>) -> Result<Report> {
+    // `-` reads standard input, keeping the secret out of the process
+    // list and the shell's history.
+    let stdin = || -> Result<Zeroizing<Vec<u8>>> {
+        let mut buf = Zeroizing::new(vec![]);
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        Ok(buf)
+    };
     let secret = Zeroizing::new(match (hex_secret, file) {
+        (Some("-"), None) => {
+            let text = stdin()?;
+            let text = std::str::from_utf8(&text).map_err(|_| Error::Config("--hex -: not hex".into()))?;
+            hex::decode(text.trim()).map_err(|_| Error::Config("--hex -: not hex".into()))?
+        }
         (Some(h), None) => hex::decode(h.trim()).map_err(|_| Error::Config("--hex: not hex".into()))?,
+        (None, Some(f)) if f.as_os_str() == "-" => stdin()?.to_vec(),
         (None, Some(f)) => std::fs::read(f)?,
         _ => return Err(Error::Config("give the secret with --hex or --file".into())),
     });
@@ -444,7 +494,24 @@ fn event_line(group: &str, sender: &str, e: &Event) -> String {
 /// (a Welcome needs no `group`). From a file, a refused message is an
 /// error and the store is unchanged; from the queue, it is reported and
 /// skipped.
-pub fn receive(dir: &Path, wait: u64, file: Option<&Path>, group: Option<&str>) -> Result<Report> {
+///
+/// From the queue, every entry's outcome is kept in the client's store with
+/// the entry's effects (one transaction) and handed to `display` before it
+/// is deleted (not when `display` fails): a crash at any point loses
+/// nothing, and shows again at most what `display` had when the process
+/// died. With `out`, the outcomes are
+/// appended to that file as JSON lines exactly once, crashes included
+/// ([`remote::InboxSink`]), and `display` gets a summary. A group whose state
+/// cannot be loaded stops the receipt with an error naming it, after
+/// showing what came before; its messages stay queued.
+pub fn receive(
+    dir: &Path,
+    wait: u64,
+    file: Option<&Path>,
+    group: Option<&str>,
+    out: Option<&Path>,
+    display: &mut dyn FnMut(&Report) -> Result<()>,
+) -> Result<()> {
     let mut client = open(dir)?;
     if let Some(path) = file {
         let bytes = std::fs::read(path)?;
@@ -462,34 +529,50 @@ pub fn receive(dir: &Path, wait: u64, file: Option<&Path>, group: Option<&str>) 
             (g.to_owned(), client.group(g.as_bytes())?.process(&bytes)?)
         };
         let lines = events.iter().map(|e| event_line(&g, "file", e)).collect();
-        return Ok(Report {
+        return display(&Report {
             lines,
             json: json!([{"group": g, "events": events}]),
         });
     }
     let ds = DsClient::of(&client)?;
-    let received = remote::receive(&mut client, &ds, wait)?;
+    // Entries a crashed run kept but did not show come first.
+    let received = remote::receive_to_inbox(&mut client, &ds, wait);
+    if let Some(path) = out {
+        let n = remote::InboxSink::open(&mut client, path)?.drain(&mut client)?;
+        display(&Report::new(
+            format!("{n} entries written to {}", path.display()),
+            json!({"written": n, "file": path.display().to_string()}),
+        ))?;
+        return received.map(|_| ());
+    }
+    let entries = remote::inbox(&client)?;
     let mut lines = vec![];
     let mut json = vec![];
-    for r in &received {
+    for r in &entries {
         match &r.outcome {
             Ok(events) => {
                 lines.extend(events.iter().map(|e| event_line(&r.group, &r.sender, e)));
-                json.push(json!({"group": r.group, "sender": r.sender, "events": events}));
+                json.push(json!({"id": r.id, "group": r.group, "sender": r.sender, "events": events}));
             }
             Err(e) => {
                 lines.push(format!("[{}] refused a message from {}: {e}", r.group, r.sender));
-                json.push(json!({"group": r.group, "sender": r.sender, "error": e}));
+                json.push(json!({"id": r.id, "group": r.group, "sender": r.sender, "error": e}));
             }
         }
     }
-    if lines.is_empty() {
+    if lines.is_empty() && received.is_ok() {
         lines.push("nothing new".into());
     }
-    Ok(Report {
-        lines,
-        json: Value::Array(json),
-    })
+    if !lines.is_empty() {
+        display(&Report {
+            lines,
+            json: Value::Array(json),
+        })?;
+    }
+    if let Some(last) = entries.last() {
+        remote::forget_inbox(&mut client, last.id)?;
+    }
+    received.map(|_| ())
 }
 
 /// `mlsx group info`.

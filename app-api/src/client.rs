@@ -184,8 +184,12 @@ impl ClientConfig {
     }
 }
 
+/// Adds to a [`Batch`], from the events a message produced, what must be
+/// written in the same transaction as the message's effects.
+pub type Recorder<'a> = dyn FnMut(&[Event], &mut Batch) -> Result<()> + 'a;
+
 /// What happened, as the application sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
@@ -195,7 +199,7 @@ pub enum Event {
         sender: String,
         /// The data (in JSON: text if it is UTF-8, else `base64:` and
         /// its base64).
-        #[serde(serialize_with = "text_or_base64")]
+        #[serde(serialize_with = "text_or_base64", deserialize_with = "from_text_or_base64")]
         data: Vec<u8>,
         /// SafeAAD items (extended groups): component id and data.
         safe_aad: Vec<(u16, Vec<u8>)>,
@@ -231,11 +235,31 @@ pub enum Event {
     },
 }
 
+/// UTF-8 data as its text, other data (and text that itself starts with
+/// `base64:`, which would otherwise read back as base64) as `base64:` and
+/// its base64.
 fn text_or_base64<S: serde::Serializer>(data: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
     use base64::Engine;
     match std::str::from_utf8(data) {
-        Ok(t) => s.serialize_str(t),
-        Err(_) => s.serialize_str(&format!("base64:{}", base64::engine::general_purpose::STANDARD.encode(data))),
+        Ok(t) if !t.starts_with(BASE64_PREFIX) => s.serialize_str(t),
+        _ => s.serialize_str(&format!(
+            "{BASE64_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(data)
+        )),
+    }
+}
+
+const BASE64_PREFIX: &str = "base64:";
+
+/// The inverse of [`text_or_base64`].
+fn from_text_or_base64<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
+    use base64::Engine;
+    let text = String::deserialize(d)?;
+    match text.strip_prefix(BASE64_PREFIX) {
+        Some(b) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map_err(serde::de::Error::custom),
+        None => Ok(text.into_bytes()),
     }
 }
 
@@ -874,7 +898,13 @@ impl Client {
 
     /// [`Self::join`], writing `batch`'s other changes in the same
     /// transaction.
-    pub fn join_with(&mut self, welcome: &[u8], mut batch: Batch) -> Result<(Vec<u8>, Vec<Event>)> {
+    pub fn join_with(&mut self, welcome: &[u8], batch: Batch) -> Result<(Vec<u8>, Vec<Event>)> {
+        self.join_recording(welcome, batch, &mut |_, _| Ok(()))
+    }
+
+    /// [`Self::join_with`], where `record` adds to the batch what must be
+    /// written with the join's events (see [`Group::process_recording`]).
+    pub fn join_recording(&mut self, welcome: &[u8], mut batch: Batch, recorder: &mut Recorder<'_>) -> Result<(Vec<u8>, Vec<Event>)> {
         let msg: MlsMessage = decode(welcome)?;
         let (t_welcome, hybrid) = match &msg.body {
             MlsMessageBody::Welcome(w) => (w.clone(), false),
@@ -934,8 +964,10 @@ impl Client {
             pending: None,
             gone: false,
         };
+        let events = vec![Event::Joined { group: show(&id) }];
+        recorder(&events, &mut batch)?;
         group.store_state(batch)?;
-        Ok((id.clone(), vec![Event::Joined { group: show(&id) }]))
+        Ok((id.clone(), events))
     }
 
     /// Joins by external commit (RFC 9420 §12.4.3.2; a pair of them for a
@@ -1447,7 +1479,7 @@ impl Group<'_> {
                     if o.kind != *kind {
                         return Err(Error::WrongKind("a KeyPackage of another kind of group"));
                     }
-                    let p = Proposal::Add(mlsx_base::codec::Add { key_package: o.t.clone() });
+                    let p = Proposal::Add(mlsx_base::codec::Add::new(o.t.clone()));
                     messages.push(g.propose(p, &[])?);
                 }
                 for n in remove {
@@ -1716,17 +1748,19 @@ impl Group<'_> {
     /// `batch`'s other changes (a delivery-queue position, say), in one
     /// transaction. A message that fails leaves the store unchanged.
     pub fn process_with(&mut self, message: &[u8], batch: Batch) -> Result<Vec<Event>> {
+        self.process_recording(message, batch, &mut |_, _| Ok(()))
+    }
+
+    /// [`Self::process_with`], where `record` adds to the batch, from the
+    /// message's events, what must be written with them (an inbox entry
+    /// that keeps them until they are shown, say).
+    pub fn process_recording(&mut self, message: &[u8], batch: Batch, record: &mut Recorder<'_>) -> Result<Vec<Event>> {
         self.no_pending()?;
-        match self.process_unchecked(message, batch) {
-            Ok(events) => Ok(events),
-            Err(e) => {
-                // Whatever moved in memory before the failure (a ratchet
-                // step before the content was refused, say) goes back to
-                // what the store holds.
-                self.reload()?;
-                Err(e)
-            }
-        }
+        // Whatever moved in memory before a failure (a ratchet step before
+        // the content was refused, say) goes back to what the store holds;
+        // the message's error is the one reported.
+        let result = self.process_unchecked(message, batch, record);
+        self.reload_on_error(result)
     }
 
     fn reload(&mut self) -> Result<()> {
@@ -1740,7 +1774,7 @@ impl Group<'_> {
         Ok(())
     }
 
-    fn process_unchecked(&mut self, message: &[u8], batch: Batch) -> Result<Vec<Event>> {
+    fn process_unchecked(&mut self, message: &[u8], mut batch: Batch, record: &mut Recorder<'_>) -> Result<Vec<Event>> {
         let msg: MlsMessage = decode(message)?;
         let before = self.inner.roster();
         let mut events = vec![];
@@ -1809,17 +1843,18 @@ impl Group<'_> {
             },
         }
         if removed {
-            let mut batch = batch;
+            events.push(Event::RemovedSelf);
+            record(&events, &mut batch)?;
             batch.delete(Table::Group, self.id.clone());
             self.client.store.apply(batch)?;
             self.gone = true;
-            events.push(Event::RemovedSelf);
             return Ok(events);
         }
         let after = self.inner.roster();
         events.extend(after.difference(&before).map(|n| Event::MemberAdded { name: n.clone() }));
         events.extend(before.difference(&after).map(|n| Event::MemberRemoved { name: n.clone() }));
-        // Not stored: `process_with` goes back to what the store holds.
+        record(&events, &mut batch)?;
+        // Not stored: `process_recording` goes back to what the store holds.
         self.store_state(batch)?;
         Ok(events)
     }

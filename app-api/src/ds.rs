@@ -907,7 +907,8 @@ pub fn router(db: Connection, limits: Limits) -> Router {
 
 /// Opens (or creates) the service's database.
 pub fn open_db(path: &Path) -> crate::Result<Connection> {
-    let mut conn = Connection::open(path)?;
+    // Registration token hashes and the group log: the owner's only.
+    let mut conn = crate::store::open_private(path)?;
     crate::store::prepare(&mut conn, MIGRATIONS)?;
     // The service holds ciphertext only: a write-ahead log (appends, one
     // sync per transaction, still durable before we answer) instead of the

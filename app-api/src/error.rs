@@ -65,6 +65,16 @@ pub enum Error {
     /// A commit of ours waits for the delivery service's answer.
     #[error("group {0} has a commit waiting for the delivery service; run `mlsx receive` first")]
     CommitPending(String),
+    /// A group of ours whose stored state cannot be loaded: receipt stops
+    /// before its messages, which stay queued (nothing of it is
+    /// acknowledged).
+    #[error("group {group} cannot be loaded ({reason}): its messages stay queued at the delivery service")]
+    GroupUnavailable {
+        /// The group.
+        group: String,
+        /// Why.
+        reason: String,
+    },
     /// The delivery service refused or failed.
     #[error("delivery service: {0}")]
     Ds(String),
@@ -83,7 +93,13 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         !matches!(
             self,
-            Error::Storage(_) | Error::Io(_) | Error::Corrupt(_) | Error::SchemaTooNew { .. } | Error::Ds(_) | Error::NoClient
+            Error::Storage(_)
+                | Error::Io(_)
+                | Error::Corrupt(_)
+                | Error::SchemaTooNew { .. }
+                | Error::Ds(_)
+                | Error::NoClient
+                | Error::GroupUnavailable { .. }
         )
     }
 }

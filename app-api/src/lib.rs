@@ -16,7 +16,9 @@ pub mod remote;
 pub mod simulate;
 pub mod store;
 
-pub use client::{Client, ClientConfig, Event, Group, GroupInfo, GroupKind, GroupOptions, KeyPackageOffer, Outgoing, OutgoingKind};
+pub use client::{
+    Client, ClientConfig, Event, Group, GroupInfo, GroupKind, GroupOptions, KeyPackageOffer, Outgoing, OutgoingKind, Recorder,
+};
 pub use error::{Error, Result};
 pub use store::{Batch, MemoryStore, SqliteGroupStorage, SqliteStore, Store, Table};
 

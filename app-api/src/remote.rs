@@ -281,20 +281,48 @@ pub fn join_external(client: &mut Client, ds: &DsClient, kind: GroupKind, group:
 /// Settles every commit left pending (by a crash, or a lost answer) by
 /// sending the same bytes again: the service answers as it did the first
 /// time.
-pub fn resolve_pending(client: &mut Client, ds: &DsClient) -> Result<Vec<(Vec<u8>, Answer)>> {
+///
+/// A group whose record cannot be read is [`Error::GroupUnavailable`].
+pub fn resolve_pending(client: &mut Client, ds: &DsClient) -> Result<Settled> {
+    let (done, unavailable) = resolve_what_loads(client, ds)?;
+    match unavailable {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
+}
+
+/// The commits [`resolve_pending`] settled: the group, and the answer.
+type Settled = Vec<(Vec<u8>, Answer)>;
+
+/// [`resolve_pending`] for every group whose record loads; the first that
+/// does not, as [`Error::GroupUnavailable`], beside what was done.
+fn resolve_what_loads(client: &mut Client, ds: &DsClient) -> Result<(Settled, Option<Error>)> {
     let mut done = vec![];
+    let mut unavailable = None;
     for id in client.groups()? {
-        if let Some(out) = client.pending_commit(&id)? {
-            let answer = send(client, ds, &out)?;
-            done.push((id, answer));
+        match client.pending_commit(&id) {
+            Ok(Some(out)) => {
+                let answer = send(client, ds, &out)?;
+                done.push((id, answer));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                unavailable.get_or_insert(Error::GroupUnavailable {
+                    group: show(&id),
+                    reason: e.to_string(),
+                });
+            }
         }
     }
-    Ok(done)
+    Ok((done, unavailable))
 }
 
 /// What [`receive`] did with one queue entry.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Received {
+    /// The entry's position in the client's queue at the service.
+    #[serde(default)]
+    pub id: i64,
     /// The group.
     pub group: String,
     /// The sender.
@@ -303,58 +331,213 @@ pub struct Received {
     pub outcome: std::result::Result<Vec<Event>, String>,
 }
 
+impl Received {
+    fn key(&self) -> Vec<u8> {
+        self.id.to_be_bytes().to_vec()
+    }
+
+    fn to_record(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::Codec(e.to_string()))
+    }
+}
+
 /// Resolves pending commits, then fetches the queue (waiting up to `wait`
 /// seconds for something) and processes every entry in order, each with
 /// the queue position in the same transaction, so that a crash neither
 /// loses nor repeats one. A message that fails is reported and skipped.
+///
+/// What is returned lives in memory only: a process that dies before
+/// using it loses it (the queue has moved on). Applications that show
+/// messages to people use [`receive_to_inbox`] and [`inbox`].
+///
+/// A group whose stored state cannot be loaded (a corrupt record, a
+/// storage failure) stops the receipt at its first entry with
+/// [`Error::GroupUnavailable`]: what came before is processed and
+/// acknowledged, nothing from that entry on is, so the service keeps it.
 pub fn receive(client: &mut Client, ds: &DsClient, wait: u64) -> Result<Vec<Received>> {
-    resolve_pending(client, ds)?;
+    receive_entries(client, ds, wait, false)
+}
+
+/// [`receive`], keeping each entry's outcome in the client's inbox
+/// ([`Table::Inbox`](crate::store::Table::Inbox)) in the transaction
+/// that processes the entry: a crash at any point after that loses
+/// nothing, and [`inbox`] and [`forget_inbox`] hand each kept outcome to
+/// the application. Returns how many entries were processed.
+pub fn receive_to_inbox(client: &mut Client, ds: &DsClient, wait: u64) -> Result<usize> {
+    Ok(receive_entries(client, ds, wait, true)?.len())
+}
+
+/// The outcomes kept by [`receive_to_inbox`] and not yet shown, in queue
+/// order. Show them, then [`forget_inbox`] them: a crash in between shows
+/// them again, never loses them ([`InboxSink`] writes a file of them
+/// exactly once).
+pub fn inbox(client: &Client) -> Result<Vec<Received>> {
+    client
+        .store()
+        .list(crate::store::Table::Inbox)?
+        .iter()
+        .map(|(_, v)| serde_json::from_slice(v).map_err(|_| Error::Corrupt("inbox")))
+        .collect()
+}
+
+/// Deletes the inbox's outcomes up to queue position `through`, once shown.
+pub fn forget_inbox(client: &mut Client, through: i64) -> Result<()> {
+    let mut batch = Batch::new();
+    for r in inbox(client)?.iter().filter(|r| r.id <= through) {
+        batch.delete(crate::store::Table::Inbox, r.key());
+    }
+    client.store_mut().apply(batch)
+}
+
+fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) -> Result<Vec<Received>> {
+    // A group that cannot be loaded is reported at the end (or where its
+    // first entry stops the receipt); the others go on.
+    let (_, unavailable) = resolve_what_loads(client, ds)?;
     let cursor = cursor(client)?;
     let entries = ds.poll(cursor, wait)?;
     let mut out = vec![];
-    let mut last = cursor;
+    let mut done = cursor;
+    let mut stopped = None;
     for d in entries {
-        last = d.id;
-        let (Ok(body), Ok(group)) = (B64.decode(&d.body), hex::decode(&d.group)) else {
-            // A malformed entry: skip it rather than block the queue.
-            set_cursor(client, d.id)?;
-            out.push(Received {
-                group: d.group,
-                sender: d.sender,
-                outcome: Err("malformed queue entry".into()),
-            });
-            continue;
+        let decoded = match (B64.decode(&d.body), hex::decode(&d.group)) {
+            (Ok(body), Ok(group)) => Some((body, group)),
+            _ => None,
         };
+        let base = Received {
+            id: d.id,
+            group: decoded.as_ref().map_or_else(|| d.group.clone(), |(_, g)| show(g)),
+            sender: d.sender.clone(),
+            outcome: Ok(vec![]),
+        };
+        // The entry's effects, its queue position and (kept) its outcome:
+        // one transaction.
         let mut batch = Batch::new();
         batch.put(Table::Meta, CURSOR_KEY, d.id.to_be_bytes().to_vec());
-        let outcome = if d.kind == "welcome" {
-            client.join_with(&body, batch).map(|(_, ev)| ev)
-        } else {
-            match client.group(&group) {
-                Ok(mut g) => g.process_with(&body, batch),
-                Err(e) => Err(e),
+        let mut record = |events: &[Event], batch: &mut Batch| -> Result<()> {
+            if keep {
+                let r = Received {
+                    outcome: Ok(events.to_vec()),
+                    ..base.clone()
+                };
+                batch.put(crate::store::Table::Inbox, r.key(), r.to_record()?);
             }
+            Ok(())
         };
-        let outcome = match outcome {
+        let outcome = match decoded {
+            // A malformed entry: skip it rather than block the queue.
+            None => Err(Error::Codec("malformed queue entry".into())),
+            Some((body, _)) if d.kind == "welcome" => client.join_recording(&body, batch, &mut record).map(|(_, ev)| ev),
+            Some((body, group)) => match client.group(&group) {
+                Ok(mut g) => g.process_recording(&body, batch, &mut record),
+                // Not (or no longer) ours: refused, skipped.
+                Err(e @ Error::UnknownGroup(_)) => Err(e),
+                // Ours, but unreadable: stop before this entry, so that
+                // neither it nor anything after it is lost.
+                Err(e) => {
+                    stopped = Some(Error::GroupUnavailable {
+                        group: show(&group),
+                        reason: e.to_string(),
+                    });
+                    break;
+                }
+            },
+        };
+        let mut received = base;
+        received.outcome = match outcome {
             Ok(ev) => Ok(ev),
-            // The message is refused: skip it for good.
+            // The message is refused: skip it for good (kept as refused).
             Err(e) if e.is_refusal() => {
-                set_cursor(client, d.id)?;
+                received.outcome = Err(e.to_string());
+                let mut batch = Batch::new();
+                batch.put(Table::Meta, CURSOR_KEY, d.id.to_be_bytes().to_vec());
+                if keep {
+                    batch.put(crate::store::Table::Inbox, received.key(), received.to_record()?);
+                }
+                client.store_mut().apply(batch)?;
                 Err(e.to_string())
             }
             // Storage or the like: stop here; the entry is read again.
-            Err(e) => return Err(e),
+            Err(e) => {
+                stopped = Some(e);
+                break;
+            }
         };
-        out.push(Received {
-            group: show(&group),
-            sender: d.sender,
-            outcome,
-        });
+        done = d.id;
+        out.push(received);
     }
-    if last > cursor {
-        ds.ack(last)?;
+    if done > cursor {
+        ds.ack(done)?;
     }
-    Ok(out)
+    match stopped.or(unavailable) {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// An append-only file that receives each inbox entry exactly once, as one
+/// JSON line, across crashes: the file's length after each entry is
+/// recorded in the client's store in the transaction that deletes the
+/// entry from the inbox, and anything past the recorded length (an entry
+/// written but not yet recorded when the process died) is cut off before
+/// the next write, and written again.
+#[derive(Debug)]
+pub struct InboxSink {
+    file: std::fs::File,
+    key: Vec<u8>,
+}
+
+impl InboxSink {
+    /// Opens (or creates) the file at `path`. The recorded length is kept
+    /// per file path in the client's store.
+    pub fn open(client: &mut Client, path: &std::path::Path) -> Result<Self> {
+        let mut key = b"inbox-sink:".to_vec();
+        key.extend_from_slice(path.to_string_lossy().as_bytes());
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)?;
+        let recorded = match client.store().get(Table::Meta, &key)? {
+            Some(b) => u64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt("inbox sink"))?),
+            // A file met for the first time keeps what it holds, recorded
+            // before anything is written to it.
+            None => {
+                let len = file.metadata()?.len();
+                let mut batch = Batch::new();
+                batch.put(Table::Meta, key.clone(), len.to_be_bytes().to_vec());
+                client.store_mut().apply(batch)?;
+                len
+            }
+        };
+        if file.metadata()?.len() > recorded {
+            file.set_len(recorded)?;
+            file.sync_all()?;
+        }
+        Ok(Self { file, key })
+    }
+
+    /// Shows every inbox entry: each becomes one line of the file, then
+    /// leaves the inbox with the file's new length recorded.
+    pub fn drain(&mut self, client: &mut Client) -> Result<usize> {
+        use std::io::{Seek, Write};
+        let rows = client.store().list(crate::store::Table::Inbox)?;
+        let mut n = 0;
+        for (key, value) in rows {
+            let mut line = value.to_vec();
+            line.push(b'\n');
+            self.file.seek(std::io::SeekFrom::End(0))?;
+            self.file.write_all(&line)?;
+            self.file.sync_data()?;
+            let len = self.file.metadata()?.len();
+            let mut batch = Batch::new();
+            batch.delete(crate::store::Table::Inbox, key);
+            batch.put(Table::Meta, self.key.clone(), len.to_be_bytes().to_vec());
+            client.store_mut().apply(batch)?;
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 fn cursor(client: &Client) -> Result<i64> {
@@ -362,12 +545,6 @@ fn cursor(client: &Client) -> Result<i64> {
         Some(b) => i64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt("cursor"))?),
         None => 0,
     })
-}
-
-fn set_cursor(client: &mut Client, id: i64) -> Result<()> {
-    let mut batch = Batch::new();
-    batch.put(Table::Meta, CURSOR_KEY, id.to_be_bytes().to_vec());
-    client.store_mut().apply(batch)
 }
 
 /// `s` as one URL path segment: every byte but RFC 3986's unreserved

@@ -41,11 +41,22 @@ pub enum Table {
     Group,
     /// External PSKs (RFC 9420 §8.4) shared out of band, by PSK id.
     Psk,
+    /// What received messages produced and nobody was shown yet, by queue
+    /// position: written with the group state and the queue cursor in one
+    /// transaction, deleted once shown ([`crate::remote::forget_inbox`]).
+    Inbox,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 5] = [Table::Meta, Table::Identity, Table::KeyPackage, Table::Group, Table::Psk];
+    pub const ALL: [Table; 6] = [
+        Table::Meta,
+        Table::Identity,
+        Table::KeyPackage,
+        Table::Group,
+        Table::Psk,
+        Table::Inbox,
+    ];
 
     fn sql_name(self) -> &'static str {
         match self {
@@ -54,6 +65,7 @@ impl Table {
             Table::KeyPackage => "key_package",
             Table::Group => "group_state",
             Table::Psk => "psk",
+            Table::Inbox => "inbox",
         }
     }
 }
@@ -181,6 +193,8 @@ const MIGRATIONS: &[&str] = &[
     // 4: engine group states saved through mls-base's `GroupStorage`
     // (`SqliteGroupStorage`), apart from the client's records.
     "CREATE TABLE engine_group (k BLOB PRIMARY KEY, v BLOB NOT NULL, updated INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
+    // 5: received messages not yet shown.
+    "CREATE TABLE inbox (k BLOB PRIMARY KEY, v BLOB NOT NULL, updated INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
@@ -208,11 +222,46 @@ pub(crate) fn prepare(conn: &mut Connection, migrations: &[&str]) -> Result<()> 
     Ok(())
 }
 
+/// Opens the database file at `path`, creating it readable and writable
+/// by its owner only (0600 on Unix) if it does not exist. SQLite gives its
+/// rollback journal and write-ahead log the permissions of the database
+/// file, so they are private too. A file that exists is opened as it is:
+/// [`wider_than_private`] tells the caller whether others can read it.
+pub(crate) fn open_private(path: &Path) -> Result<Connection> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Connection::open(path)?)
+}
+
+/// The permission bits of `path` beyond its owner's (group and others),
+/// when there are any: a store holding private keys should have none.
+/// `None` on other systems than Unix and for paths that do not exist.
+pub fn wider_than_private(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// A client database at `path` (in memory if `None`), prepared and
 /// migrated.
 fn connect(path: Option<&Path>) -> Result<Connection> {
     let mut conn = match path {
-        Some(p) => Connection::open(p)?,
+        Some(p) => open_private(p)?,
         None => Connection::open_in_memory()?,
     };
     prepare(&mut conn, MIGRATIONS)?;

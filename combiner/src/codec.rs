@@ -1,6 +1,6 @@
 //! Wire structures of draft-ietf-mls-combiner (editor's copy).
 
-use mlsx_base::codec::{CipherSuite, MlsMessage, VLBytes, WireFormat};
+use mlsx_base::codec::{CipherSuite, DeserializeBytes, MlsMessage, ProtocolVersion, VLBytes, WireFormat};
 use tls_codec::{TlsDeserializeBytes, TlsSerialize, TlsSize};
 
 /// The wire format `apq_message_pair` (§6, requested 0x0007).
@@ -68,7 +68,13 @@ pub enum ApqInfoUpdate {
 
 /// `APQMessagePair` (§6): the body of an MLSMessage of wire format
 /// `apq_message_pair`.
-#[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
+///
+/// Decoding refuses, before decoding either message, a `wire_format` that
+/// is not one of RFC 9420's (§6: both messages are PublicMessages or
+/// PrivateMessages, or Welcomes, GroupInfos, KeyPackages of a join) and an
+/// inner message whose wire format differs from it: a pair never holds a
+/// pair, so hostile nesting stops at the first level.
+#[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsSize)]
 pub struct ApqMessagePair {
     /// The wire format of both messages.
     pub wire_format: WireFormat,
@@ -76,4 +82,42 @@ pub struct ApqMessagePair {
     pub t_message: MlsMessage,
     /// The PQ group's message.
     pub pq_message: MlsMessage,
+}
+
+/// The decoding error of a pair whose inner wire format is refused.
+pub(crate) const INNER_WIRE_FORMAT: &str = "APQMessagePair: inner wire format";
+
+/// The RFC 9420 wire formats (RFC 9420 §6, §17.2).
+fn is_base_wire_format(wire_format: WireFormat) -> bool {
+    (WireFormat::PUBLIC_MESSAGE.0..=WireFormat::KEY_PACKAGE.0).contains(&wire_format.0)
+}
+
+impl DeserializeBytes for ApqMessagePair {
+    fn tls_deserialize_bytes(bytes: &[u8]) -> Result<(Self, &[u8]), tls_codec::Error> {
+        let refuse = || tls_codec::Error::DecodingError(INNER_WIRE_FORMAT.to_owned());
+        let (wire_format, rest) = WireFormat::tls_deserialize_bytes(bytes)?;
+        if !is_base_wire_format(wire_format) {
+            return Err(refuse());
+        }
+        // Each inner MLSMessage starts with its version and wire format:
+        // look at them before decoding the body.
+        let inner = |bytes| {
+            let (_, after_version) = ProtocolVersion::tls_deserialize_bytes(bytes)?;
+            let (inner_format, _) = WireFormat::tls_deserialize_bytes(after_version)?;
+            if inner_format != wire_format {
+                return Err(refuse());
+            }
+            MlsMessage::tls_deserialize_bytes(bytes)
+        };
+        let (t_message, rest) = inner(rest)?;
+        let (pq_message, rest) = inner(rest)?;
+        Ok((
+            Self {
+                wire_format,
+                t_message,
+                pq_message,
+            },
+            rest,
+        ))
+    }
 }

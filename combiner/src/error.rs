@@ -15,7 +15,7 @@ pub enum Error {
     Extensions(mlsx_extensions::Error),
     /// A structure of the draft could not be decoded.
     #[error("decode: {0}")]
-    Codec(#[from] tls_codec::Error),
+    Codec(tls_codec::Error),
     /// The traditional suite is not an RFC 9420 (classical) suite (§7).
     #[error("traditional suite {0:?} is not a classical RFC 9420 suite")]
     NotTraditional(CipherSuite),
@@ -113,6 +113,24 @@ pub enum Error {
     /// restarts as a whole; `drafts/combiner.md` gap 5).
     #[error("{0} is not supported in a hybrid session")]
     UnsupportedInSession(&'static str),
+    /// The two proposals of a pair are not the same change: other proposal
+    /// types, other senders, or Adds, Removes or Updates of different
+    /// members (§3.2.1, §3.3: both groups keep the same members).
+    #[error("the two proposals of the pair differ: {0}")]
+    ProposalPairDiffers(&'static str),
+    /// A proposal outside a FULL commit changes APQInfo or the required
+    /// `apq_message_pair` wire format: only the FULL committer's own
+    /// AppDataUpdate changes APQInfo (§5.1.1).
+    #[error("a proposal changes APQInfo or the pair requirement")]
+    ApqInfoInProposal,
+    /// A [`FullCommitPolicy`](crate::FullCommitPolicy) that cannot keep
+    /// the §3 inactivity rule, or is meaningless.
+    #[error("FULL commit policy: {0}")]
+    InvalidPolicy(&'static str),
+    /// A PARTIAL commit was asked for by a member whose first commit since
+    /// joining must be FULL (§3.2: it refreshes the joiner's PQ keys).
+    #[error("a joiner's first commit must be FULL")]
+    FirstCommitMustBeFull,
     /// A commit of ours is pending: confirm or discard it first.
     #[error("a commit of this session is pending")]
     PendingCommit,
@@ -150,6 +168,17 @@ impl From<mlsx_extensions::Error> for Error {
         match e {
             mlsx_extensions::Error::Base(b) => Self::Base(b),
             e => Self::Extensions(e),
+        }
+    }
+}
+
+impl From<tls_codec::Error> for Error {
+    /// Input nested past the engine's budget is the engine's
+    /// [`NestingTooDeep`](mlsx_base::Error::NestingTooDeep), whoever decoded it.
+    fn from(e: tls_codec::Error) -> Self {
+        match mlsx_base::Error::from(e) {
+            mlsx_base::Error::Codec(e) => Self::Codec(e),
+            other => Self::Base(other),
         }
     }
 }

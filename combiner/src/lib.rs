@@ -33,14 +33,15 @@
 //! alice.confirm()?;                                      // the DS took the pair
 //! let mut bob = bob_client.join(&out.welcome.ok_or("welcome")?, bob_secrets)?;
 //!
-//! // A cheap PARTIAL commit (T group only), then a FULL one.
-//! let out = bob.partial_commit(vec![])?;
-//! bob.confirm()?;
-//! assert!(matches!(alice.process(&out.message)?, ApqReceived::Partial));
-//! let out = alice.full_commit(vec![], vec![])?;
+//! // Bob's first commit is FULL (§3.2: a joiner refreshes its PQ keys);
+//! // then cheap PARTIAL commits (T group only).
+//! let out = bob.full_commit(vec![], vec![])?;
 //! assert_eq!(out.kind, CommitKind::Full);
+//! bob.confirm()?;
+//! assert!(matches!(alice.process(&out.message)?, ApqReceived::Full { .. }));
+//! let out = alice.partial_commit(vec![])?;
 //! alice.confirm()?;
-//! bob.process(&out.message)?;
+//! assert!(matches!(bob.process(&out.message)?, ApqReceived::Partial));
 //!
 //! // Application messages travel in the T group, keyed from the PQ group.
 //! let msg = alice.encrypt_application(b"hello", b"")?;

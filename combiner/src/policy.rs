@@ -66,6 +66,42 @@ impl Default for FullCommitPolicy {
 }
 
 impl FullCommitPolicy {
+    /// A policy, checked with [`Self::validate`].
+    pub fn new(every: u32, max_age_seconds: Option<u64>, inactive_after_seconds: Option<u64>) -> Result<Self, Error> {
+        let policy = Self {
+            every,
+            max_age_seconds,
+            inactive_after_seconds,
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Checks the policy (also done by every session that takes it, through
+    /// its [`ApqSetup`](crate::ApqSetup)): `every` is at least 1, and with
+    /// an inactivity limit, every member's commits become FULL before it
+    /// would count as inactive (§3): every commit is FULL (`every == 1`),
+    /// or `max_age_seconds` is set and below `inactive_after_seconds`.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.every == 0 {
+            return Err(Error::InvalidPolicy("every must be at least 1"));
+        }
+        if self.max_age_seconds == Some(0) {
+            return Err(Error::InvalidPolicy("max_age_seconds must be above 0"));
+        }
+        match (self.inactive_after_seconds, self.max_age_seconds) {
+            (Some(0), _) => Err(Error::InvalidPolicy("inactive_after_seconds must be above 0")),
+            (Some(_), _) if self.every == 1 => Ok(()),
+            (Some(_), None) => Err(Error::InvalidPolicy(
+                "inactive_after_seconds needs max_age_seconds (or every = 1): active members would be removed",
+            )),
+            (Some(inactive), Some(age)) if age >= inactive => Err(Error::InvalidPolicy(
+                "max_age_seconds must be below inactive_after_seconds: active members would be removed",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The kind of the next commit: FULL on a membership change (§3 MUST),
     /// for a member that has not made its first FULL commit since joining
     /// (§3.2 SHOULD), and by the period and age of the policy.

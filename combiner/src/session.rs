@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use mlsx_base::codec::{
     ApplicationPsk, Commit, ContentType, Credential, FramedContentBody, GroupContext, KeyPackage, MlsMessage, MlsMessageBody,
-    PreSharedKeyId, PreSharedKeyProposal, Proposal, ProposalOrRef, Psk, VLBytes, WireFormat, decode, encode,
+    PreSharedKeyId, PreSharedKeyProposal, Proposal, ProposalOrRef, Psk, Sender, VLBytes, WireFormat, decode, encode,
 };
 use mlsx_base::crypto::{CipherSuiteProvider, LabeledCrypto, Secret};
-use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle, Received};
+use mlsx_base::group::{CachedProposal, CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle, Received};
 use mlsx_base::tree::RatchetTree;
 use mlsx_base::tree::math::LeafIndex;
 use mlsx_extensions::{APQ_MLS_INFO, ComponentKey, Extensions, GroupRequirements};
@@ -66,6 +66,7 @@ impl ApqSetup {
 
     fn check(&self) -> Result<(), Error> {
         check_suites(self.t_cs.cipher_suite(), self.pq_cs.cipher_suite(), self.mode, &self.pq_profile)?;
+        self.policy.validate()?;
         // apq_psk_id and apq_psk are DeriveSecret with the T KDF over the
         // PQ export (Nh_PQ bytes); HKDF-Expand needs a key of at least the
         // T hash's length (RFC 5869 §2.3), so a T hash longer than the PQ
@@ -599,8 +600,20 @@ impl mlsx_base::group::hooks::WireFormatHandler for PairHandler {
     }
 }
 
+/// Decodes an APQMessagePair body; an inner wire format refused while
+/// decoding is [`Error::InnerWireFormat`], as when checked after.
+fn decode_pair(body: &[u8]) -> Result<ApqMessagePair, Error> {
+    decode(body).map_err(|e| match e {
+        mlsx_base::Error::Codec(tls_codec::Error::DecodingError(s)) if s == crate::codec::INNER_WIRE_FORMAT => {
+            let field = body.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+            Error::InnerWireFormat(WireFormat(field))
+        }
+        e => e.into(),
+    })
+}
+
 fn open_pair_body(body: &[u8]) -> Result<ApqMessagePair, Error> {
-    let pair: ApqMessagePair = decode(body)?;
+    let pair = decode_pair(body)?;
     // §6: both inner formats equal the field, which is not the pair's own.
     if pair.wire_format == APQ_MESSAGE_PAIR
         || pair.t_message.body.wire_format() != pair.wire_format
@@ -956,6 +969,11 @@ impl ApqSession {
 
     /// A PARTIAL commit (§3): the T group only. It may not add or remove
     /// members or touch APQInfo.
+    ///
+    /// A member that joined by a Welcome makes a FULL commit first (§3.2),
+    /// as [`Self::commit`] does: this refuses with
+    /// [`Error::FirstCommitMustBeFull`] until then. (An external join is
+    /// itself a pair of commits, a FULL one.)
     pub fn partial_commit(&mut self, proposals: Vec<Proposal>) -> Result<ApqCommitOutput, Error> {
         self.usable()?;
         if !self.pq_group.pending_proposals().is_empty() {
@@ -966,6 +984,9 @@ impl ApqSession {
         }
         if let Some(what) = proposals.iter().find_map(|p| self.unsupported(p)) {
             return Err(Error::UnsupportedInSession(what));
+        }
+        if self.joined_without_full {
+            return Err(Error::FirstCommitMustBeFull);
         }
         let out = self.t_group.commit(CommitOptions {
             proposals,
@@ -1068,8 +1089,8 @@ impl ApqSession {
             .into_iter()
             .map(|k| {
                 (
-                    Proposal::Add(mlsx_base::codec::Add { key_package: k.t }),
-                    Proposal::Add(mlsx_base::codec::Add { key_package: k.pq }),
+                    Proposal::Add(mlsx_base::codec::Add::new(k.t)),
+                    Proposal::Add(mlsx_base::codec::Add::new(k.pq)),
                 )
             })
             .unzip();
@@ -1230,20 +1251,99 @@ impl ApqSession {
         match (t_type, pq_type) {
             (ContentType::COMMIT, ContentType::COMMIT) => self.receive_full(pair),
             (ContentType::PROPOSAL, ContentType::PROPOSAL) => {
-                // Both or neither: the PQ proposal is checked first and
-                // cached only when the T one is accepted too.
-                let pq_saved = self.pq_group.save()?;
-                if !matches!(self.pq_group.process_message(&pair.pq_message)?, Received::Proposal(_)) {
-                    return Err(Error::MixedPair);
-                }
-                if let Err(e) = self.t_group.process_message(&pair.t_message) {
+                // Both or neither: both proposals are opened (a
+                // PrivateMessage shows its proposal only then), checked as
+                // a FULL commit would check them, and kept only if all of
+                // that passes; otherwise both groups go back to their
+                // saved state, byte for byte.
+                let (t_saved, pq_saved) = (self.t_group.save()?, self.pq_group.save()?);
+                let opened = self.open_proposal_pair(pair);
+                if opened.is_err() {
+                    self.t_group = Group::load(self.t.cs.clone(), &t_saved, self.t.config.clone())?;
                     self.pq_group = Group::load(self.pq.cs.clone(), &pq_saved, self.pq.config.clone())?;
-                    return Err(e.into());
                 }
-                Ok(ApqReceived::Proposal)
+                opened.map(|()| ApqReceived::Proposal)
             }
             (ContentType::APPLICATION, _) | (_, ContentType::APPLICATION) => Err(Error::ApplicationInPair),
             _ => Err(Error::MixedPair),
+        }
+    }
+
+    /// Processes both proposals of a pair (caching them) and checks them.
+    fn open_proposal_pair(&mut self, pair: &ApqMessagePair) -> Result<(), Error> {
+        let Received::Proposal(pq) = self.pq_group.process_message(&pair.pq_message)? else {
+            return Err(Error::MixedPair);
+        };
+        let Received::Proposal(t) = self.t_group.process_message(&pair.t_message)? else {
+            return Err(Error::MixedPair);
+        };
+        self.check_proposal_pair(&t, &pq)
+    }
+
+    /// The checks a pair of proposals gets on receipt: those the same
+    /// proposals would get in the FULL commit that must take them, so that
+    /// a cached pair can never make that commit fail and stall the
+    /// session. Supported types only (no ReInit, SelfRemove or
+    /// ExternalInit); APQInfo and the pair requirement untouched (§5.1.1,
+    /// §6); the same sender and the same change of the same member in both
+    /// halves (§3.2.1, §3.3).
+    fn check_proposal_pair(&self, t: &CachedProposal, pq: &CachedProposal) -> Result<(), Error> {
+        for (half, group, p) in [(&self.t, &self.t_group, &t.proposal), (&self.pq, &self.pq_group, &pq.proposal)] {
+            if let Some(what) = self.unsupported(p) {
+                return Err(Error::UnsupportedInSession(what));
+            }
+            match p {
+                Proposal::ExternalInit(_) => return Err(Error::UnsupportedInSession("ExternalInit")),
+                Proposal::Custom(c) if c.proposal_type == half.ext.code_points().app_data_update => {
+                    let update = decode::<mlsx_extensions::AppDataUpdate>(&c.body)?;
+                    if update.component_id == APQ_MLS_INFO {
+                        return Err(Error::ApqInfoInProposal);
+                    }
+                }
+                Proposal::GroupContextExtensions(g) => {
+                    let mut next = group.context().clone();
+                    next.extensions.clone_from(&g.extensions);
+                    let keeps =
+                        half.requires_pair(&next, "").is_ok() && half.info_of(&next, "").ok() == half.info_of(group.context(), "").ok();
+                    if !keeps {
+                        return Err(Error::ApqInfoInProposal);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let sender_of = |group: &Group, sender: &Sender| match sender {
+            Sender::Member(leaf) => group
+                .tree()
+                .leaf(*leaf)
+                .map(|l| Some(l.credential.clone()))
+                .ok_or(Error::UnknownMember),
+            _ => Ok(None),
+        };
+        let same_sender = match (&t.sender, &pq.sender) {
+            (Sender::Member(_), Sender::Member(_)) => sender_of(&self.t_group, &t.sender)? == sender_of(&self.pq_group, &pq.sender)?,
+            (Sender::External(a), Sender::External(b)) => a == b,
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        };
+        if !same_sender {
+            return Err(Error::ProposalPairDiffers("senders"));
+        }
+        let removed = |group: &Group, leaf: LeafIndex| group.tree().leaf(leaf).map(|l| l.credential.clone());
+        match (&t.proposal, &pq.proposal) {
+            (Proposal::Add(a), Proposal::Add(b)) if a.key_package.leaf_node.credential != b.key_package.leaf_node.credential => {
+                Err(Error::ProposalPairDiffers("added members"))
+            }
+            (Proposal::Remove(a), Proposal::Remove(b))
+                if removed(&self.t_group, a.removed).is_none()
+                    || removed(&self.t_group, a.removed) != removed(&self.pq_group, b.removed) =>
+            {
+                Err(Error::ProposalPairDiffers("removed members"))
+            }
+            (Proposal::Update(a), Proposal::Update(b)) if a.leaf_node.credential != b.leaf_node.credential => {
+                Err(Error::ProposalPairDiffers("updated credentials"))
+            }
+            (a, b) if a.proposal_type() != b.proposal_type() => Err(Error::ProposalPairDiffers("proposal types")),
+            _ => Ok(()),
         }
     }
 

@@ -13,6 +13,7 @@ const TABLE: &str = "../drafts/combiner.md";
 /// to this crate.
 const MODULES: &[(&str, &str, bool)] = &[
     ("session", "tests/session.rs", true),
+    ("hostile", "tests/hostile.rs", true),
     ("component::tests", "src/component.rs", false),
     ("session::tests", "src/session.rs", false),
     ("simulate", "../app-api/tests/simulate.rs", false),

@@ -57,6 +57,17 @@ fn session(setup: &ApqSetup, n: usize) -> Vec<ApqSession> {
     all
 }
 
+/// Every member that joined by the Welcome makes its first commit, FULL
+/// (§3.2), so that all of them may make PARTIAL commits afterwards.
+fn settle(s: &mut [ApqSession]) {
+    for i in 1..s.len() {
+        let out = s[i].full_commit(vec![], vec![]).unwrap();
+        s[i].confirm().unwrap();
+        deliver(s, i, &out.message);
+    }
+    assert_agree(s);
+}
+
 fn assert_agree(s: &[ApqSession]) {
     for x in s {
         assert_eq!(x.t_group().epoch_authenticator(), s[0].t_group().epoch_authenticator());
@@ -81,6 +92,7 @@ fn epochs(s: &ApqSession) -> (u64, u64) {
 fn full_and_partial_commits_adds_and_removals_in_both_modes() {
     for setup in setups() {
         let mut s = session(&setup, 3);
+        settle(&mut s);
         let info = s[0].info().unwrap();
         assert_eq!((info.t_epoch, info.pq_epoch), epochs(&s[0]));
         // PARTIAL commits by two members move the T group only.
@@ -165,7 +177,7 @@ fn the_policy_picks_full_commits() {
     // A membership change is always FULL; a PARTIAL one is refused.
     let c = ApqClient::new(setup.clone(), b"x").unwrap();
     let (kp, _) = c.key_packages().unwrap();
-    let add = Proposal::Add(mlsx_base::codec::Add { key_package: kp.t });
+    let add = Proposal::Add(mlsx_base::codec::Add::new(kp.t));
     assert_eq!(s[0].next_kind(true), Full);
     assert!(matches!(s[0].partial_commit(vec![add]), Err(Error::MembershipChangeInPartial)));
 }
@@ -283,7 +295,7 @@ fn receiver_checklist() {
         // 5. Membership differing between the groups: an Add in T only.
         let c = ApqClient::new(setup.clone(), b"eve").unwrap();
         let (kp, _) = c.key_packages().unwrap();
-        let add_t = Proposal::Add(mlsx_base::codec::Add { key_package: kp.t.clone() });
+        let add_t = Proposal::Add(mlsx_base::codec::Add::new(kp.t.clone()));
         // Refused by the sender's own checks...
         assert!(matches!(
             s[0].full_commit(vec![add_t.clone()], vec![]),
@@ -291,7 +303,7 @@ fn receiver_checklist() {
         ));
         // ... and by receivers.
         let e0 = s_info_epochs(&s[0]);
-        let add_t = Proposal::Add(mlsx_base::codec::Add { key_package: kp.t });
+        let add_t = Proposal::Add(mlsx_base::codec::Add::new(kp.t));
         let uneven = s[0]
             .full_commit_with_updates(
                 vec![add_t],
@@ -355,6 +367,7 @@ fn s_info_epochs(s: &ApqSession) -> (u64, u64) {
 fn external_join_by_a_pair_of_external_commits() {
     for setup in setups() {
         let mut s = session(&setup, 3);
+        settle(&mut s);
         // A PARTIAL commit first: APQInfo's t_epoch lags the T group's.
         let out = s[1].partial_commit(vec![]).unwrap();
         s[1].confirm().unwrap();
@@ -438,6 +451,7 @@ fn crash_between_staging_and_merging_leaves_both_groups_in_step() {
 fn t_only_messages_cannot_change_membership_or_apqinfo() {
     let setup = setups().remove(0);
     let mut s = session(&setup, 3);
+    settle(&mut s);
     // The T half of an external-join pair, alone.
     let gi = s[0].group_info().unwrap();
     let (_, msg) = ApqClient::new(setup.clone(), b"eve").unwrap().join_external(&gi).unwrap();
@@ -654,6 +668,7 @@ fn inactive_members_are_removed() {
 fn reinit_and_self_remove_are_not_part_of_a_session() {
     let setup = setups().remove(0);
     let mut s = session(&setup, 3);
+    settle(&mut s);
     let reinit = |g: &mlsx_base::group::Group| {
         Proposal::ReInit(mlsx_base::codec::ReInit {
             group_id: mlsx_base::codec::VLBytes::new(b"new".to_vec()),
@@ -752,6 +767,7 @@ fn pairs_of_private_messages() {
     for mut setup in setups() {
         setup.private_handshake = true;
         let mut s = session(&setup, 3);
+        settle(&mut s);
         // A FULL commit by Bob is a pair of PrivateMessages.
         let out = s[1].full_commit(vec![], vec![]).unwrap();
         let p = pair(&out.message);

@@ -16,7 +16,7 @@ pub enum Error {
     Base(mlsx_base::Error),
     /// A structure of the draft could not be decoded.
     #[error("decode: {0}")]
-    Codec(#[from] tls_codec::Error),
+    Codec(tls_codec::Error),
     /// An `app_data_dictionary` whose entries are not sorted by component
     /// id, or name one twice (§4.6 MUST).
     #[error("app_data_dictionary entries unsorted or duplicated at component {0:#06x}")]
@@ -197,7 +197,7 @@ impl From<Error> for mlsx_base::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Base(e) => e,
-            Error::Codec(e) => mlsx_base::Error::Codec(e),
+            Error::Codec(e) => mlsx_base::Error::from(e),
             e => mlsx_base::Error::Hook(Box::new(e)),
         }
     }
@@ -207,5 +207,16 @@ impl Error {
     /// This crate's error inside an engine error, if it is one.
     pub fn of(e: &mlsx_base::Error) -> Option<&Error> {
         e.hook_error::<Error>()
+    }
+}
+
+impl From<tls_codec::Error> for Error {
+    /// Input nested past the engine's budget is the engine's
+    /// [`NestingTooDeep`](mlsx_base::Error::NestingTooDeep), whoever decoded it.
+    fn from(e: tls_codec::Error) -> Self {
+        match mlsx_base::Error::from(e) {
+            mlsx_base::Error::Codec(e) => Self::Codec(e),
+            other => Self::Base(other),
+        }
     }
 }

@@ -25,6 +25,7 @@ use crate::{APP_COMPONENTS, CodePoints, Error, SAFE_AAD};
 pub(crate) struct Shared {
     pub(crate) components: BTreeMap<ComponentId, Arc<dyn Component>>,
     pub(crate) code_points: CodePoints,
+    pub(crate) placement: crate::DictionaryPlacement,
 }
 
 impl Shared {
@@ -107,6 +108,9 @@ impl ProposalHandler for AppDataUpdateHandler {
                 }
                 _ => return Err(Error::ConflictingAppDataUpdates(*id).into()),
             }
+        }
+        if self.0.placement == crate::DictionaryPlacement::MoveToEnd {
+            state.remove_extension(dictionary_type);
         }
         state.set_extension(dictionary.to_extension(dictionary_type)?);
         Ok(())

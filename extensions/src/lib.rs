@@ -227,6 +227,25 @@ pub struct GroupRequirements {
     pub data: Vec<(ComponentId, Vec<u8>)>,
 }
 
+/// Where a commit's AppDataUpdates leave the `app_data_dictionary`
+/// extension in the new GroupContext's extension list. The position is
+/// part of the GroupContext's bytes, so every member of a group must use
+/// the same placement, or they split at the first AppDataUpdate that finds
+/// the dictionary elsewhere than last (`drafts/interop.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DictionaryPlacement {
+    /// The draft's rule (draft-ietf-mls-extensions §4.7): a dictionary that
+    /// is present has its entries set where it stands; an absent one is
+    /// added at the end of the list.
+    #[default]
+    InPlace,
+    /// OpenMLS 0.9's behaviour: the dictionary is taken out and appended at
+    /// the end of the list on every commit with an AppDataUpdate. For
+    /// groups shared with OpenMLS members whose creator did not list the
+    /// dictionary last.
+    MoveToEnd,
+}
+
 /// The components of an application and the draft's machinery, to install
 /// in a [`GroupConfig`] and to advertise in an [`Identity`].
 #[derive(Debug, Default)]
@@ -234,6 +253,7 @@ pub struct Extensions {
     components: BTreeMap<ComponentId, Arc<dyn Component>>,
     code_points: CodePoints,
     wire_formats: Vec<WireFormat>,
+    placement: DictionaryPlacement,
 }
 
 impl Extensions {
@@ -252,6 +272,21 @@ impl Extensions {
     /// The code points in use.
     pub fn code_points(&self) -> CodePoints {
         self.code_points
+    }
+
+    /// Where AppDataUpdates leave the dictionary in the GroupContext
+    /// ([`DictionaryPlacement::InPlace`], the draft's rule, by default).
+    /// Set it before [`Self::install`]; every member of a group must use
+    /// the same.
+    #[must_use]
+    pub fn with_dictionary_placement(mut self, placement: DictionaryPlacement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// The placement in use.
+    pub fn dictionary_placement(&self) -> DictionaryPlacement {
+        self.placement
     }
 
     /// Registers a component and returns its [`ComponentKey`], the only
@@ -297,6 +332,7 @@ impl Extensions {
         let shared = Arc::new(Shared {
             components: self.components.clone(),
             code_points: self.code_points,
+            placement: self.placement,
         });
         self.register_syntax();
         config.epoch_secrets.register(APPLICATION_EXPORT_LABEL)?;

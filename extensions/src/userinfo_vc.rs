@@ -116,6 +116,10 @@ struct Vc {
 #[derive(Deserialize)]
 struct Claims {
     iss: String,
+    /// Always present in an OIDC UserInfo response (OpenID Connect Core
+    /// §5.3.2), and half of the identity compared by
+    /// [`UserInfoVcValidator::valid_successor`]: required, never empty.
+    sub: String,
     vc: Vc,
 }
 
@@ -206,7 +210,7 @@ impl UserInfoVcValidator {
         validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.set_issuer(&[iss.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         let candidates = jwks.keys.iter().filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
         let mut last = Error::UserInfoVcSignature;
         for key in candidates {
@@ -216,6 +220,9 @@ impl UserInfoVcValidator {
                     let subject = did_jwk(&data.claims.vc.credential_subject.id)?;
                     if data.claims.iss != iss {
                         return Err(bad("iss changed"));
+                    }
+                    if data.claims.sub.is_empty() {
+                        return Err(bad("empty sub claim"));
                     }
                     return if mls_key(&subject)? == signature_key {
                         Ok(())
@@ -247,8 +254,18 @@ impl CredentialValidator for UserInfoVcValidator {
 
     /// The same subject: equal `iss` and `sub` claims (the OpenID
     /// identity), read from the successor only after it validated.
+    /// A credential without both claims has no identity to compare and is
+    /// refused (two such VCs of one issuer are not "the same subject").
     fn valid_successor(&self, predecessor: &Credential, successor: &Credential) -> Result<(), mlsx_base::Error> {
-        let ident = |c: &Credential| who(&jwt_of(c, self.credential_type)?);
+        let ident = |c: &Credential| -> Result<(String, String), Error> {
+            match who(&jwt_of(c, self.credential_type)?)? {
+                Who {
+                    iss: Some(iss),
+                    sub: Some(sub),
+                } if !iss.is_empty() && !sub.is_empty() => Ok((iss, sub)),
+                _ => Err(Error::UserInfoVcSubjectChanged),
+            }
+        };
         if ident(predecessor)? == ident(successor)? {
             Ok(())
         } else {

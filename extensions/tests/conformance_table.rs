@@ -21,6 +21,8 @@ const MODULES: &[(&str, &str, bool)] = &[
     ("multi_credential", "tests/multi_credential.rs", true),
     ("extension_vectors", "../test-vectors/tests/extension_vectors.rs", false),
     ("hooks", "../mls-base/tests/hooks.rs", false),
+    ("group", "../mls-base/tests/group.rs", false),
+    ("ds", "../app-api/tests/ds.rs", false),
 ];
 
 /// Fewer rows than this means the table was not parsed.

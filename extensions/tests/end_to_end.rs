@@ -690,12 +690,8 @@ fn application_psks_in_commits_and_welcomes() {
         .g()
         .commit(CommitOptions {
             proposals: vec![
-                Proposal::Add(mlsx_base::codec::Add {
-                    key_package: kd.key_package.clone(),
-                }),
-                Proposal::Add(mlsx_base::codec::Add {
-                    key_package: ke.key_package.clone(),
-                }),
+                Proposal::Add(mlsx_base::codec::Add::new(kd.key_package.clone())),
+                Proposal::Add(mlsx_base::codec::Add::new(ke.key_package.clone())),
                 psk,
             ],
             ..CommitOptions::default()
@@ -784,9 +780,7 @@ fn adds_are_checked_against_required_components() {
         let forged = forge(
             &mut m[0],
             &honest,
-            push_proposal(Proposal::Add(mlsx_base::codec::Add {
-                key_package: kp.key_package,
-            })),
+            push_proposal(Proposal::Add(mlsx_base::codec::Add::new(kp.key_package))),
         );
         let err = stage(&mut m[1], &forged).unwrap_err();
         assert!(
@@ -833,9 +827,7 @@ fn required_wire_formats_are_checked_on_adds() {
     let forged = forge(
         &mut members[0],
         &honest,
-        push_proposal(Proposal::Add(mlsx_base::codec::Add {
-            key_package: kp.key_package,
-        })),
+        push_proposal(Proposal::Add(mlsx_base::codec::Add::new(kp.key_package))),
     );
     let err = stage(&mut members[1], &forged).unwrap_err();
     assert!(matches!(ext_error(&err), Error::MissingRequiredWireFormat(ENVELOPE)), "{err:?}");

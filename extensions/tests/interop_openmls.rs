@@ -523,3 +523,139 @@ fn external_joiners_include_each_others_self_removes() {
     assert_agree(&mut m);
     assert_eq!(m[0].gr().members().count(), 3);
 }
+
+/// OpenMLS (Bob) creates a group whose GroupContext lists the
+/// `app_data_dictionary` *before* another extension, and adds two mlsx
+/// members: Alice configured with `DictionaryPlacement::MoveToEnd`
+/// (OpenMLS's behaviour), Carol with the draft's in-place rule.
+fn openmls_creates_with_dictionary_first() -> (Vec<Member>, Peer, MlsGroup) {
+    use mlsx_extensions::DictionaryPlacement;
+    let cs = suite1();
+    let bob = peer("bob");
+    let mut dictionary = AppDataDictionary::new();
+    dictionary.insert(COUNTER, b"0".to_vec());
+    let extensions = Extensions::from_vec(vec![
+        Extension::AppDataDictionary(AppDataDictionaryExtension::new(dictionary)),
+        Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
+            &[ExtensionType::AppDataDictionary],
+            &[ProposalType::AppDataUpdate],
+            &[],
+        )),
+    ])
+    .unwrap();
+    let mut theirs = MlsGroup::builder()
+        .ciphersuite(SUITE)
+        .use_ratchet_tree_extension(true)
+        .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .with_capabilities(capabilities())
+        .with_group_context_extensions(extensions)
+        .build(&bob.provider, &bob.signer, bob.credential.clone())
+        .unwrap();
+    let mut m = vec![
+        Member::with_extensions(
+            mlsx_extensions::Extensions::new().with_dictionary_placement(DictionaryPlacement::MoveToEnd),
+            Some(b"secret"),
+            vec![],
+        ),
+        Member::new(Some(b"secret")),
+    ];
+    let bundles = [m[0].key_package(cs.as_ref(), "alice"), m[1].key_package(cs.as_ref(), "carol")];
+    let kps: Vec<KeyPackage> = bundles
+        .iter()
+        .map(|b| {
+            KeyPackageIn::tls_deserialize_exact(encode(&b.key_package).unwrap())
+                .unwrap()
+                .validate(bob.provider.crypto(), ProtocolVersion::Mls10)
+                .unwrap()
+        })
+        .collect();
+    let (_, welcome, _) = theirs.add_members(&bob.provider, &bob.signer, &kps).unwrap();
+    theirs.merge_pending_commit(&bob.provider).unwrap();
+    let welcome = to_ours(&welcome);
+    for (x, b) in m.iter_mut().zip(bundles) {
+        x.group = Some(Group::join(cs.clone(), &welcome, b, None, x.config.clone()).unwrap());
+    }
+    agree(&m, &theirs, "after OpenMLS's Welcome");
+    let ours = &m[0].gr().context().extensions;
+    assert_eq!(
+        ours[0].extension_type,
+        m[0].ext.code_points().app_data_dictionary,
+        "the dictionary comes first"
+    );
+    (m, bob, theirs)
+}
+
+/// OpenMLS commits one AppDataUpdate of COUNTER.
+fn openmls_commits_update(bob: &Peer, theirs: &mut MlsGroup, data: &[u8]) -> MlsMessage {
+    let mut stage = theirs
+        .commit_builder()
+        .add_proposal(Proposal::AppDataUpdate(Box::new(AppDataUpdateProposal::update(
+            COUNTER,
+            data.to_vec(),
+        ))))
+        .load_psks(bob.provider.storage())
+        .unwrap();
+    let mut updater = stage.app_data_dictionary_updater();
+    concat_updates(&mut updater, stage.app_data_update_proposals());
+    let changes = updater.changes();
+    stage.with_app_data_dictionary_updates(changes);
+    let bundle = stage
+        .build(bob.provider.rand(), bob.provider.crypto(), &bob.signer, |_| true)
+        .unwrap()
+        .stage_commit(&bob.provider)
+        .unwrap();
+    theirs.merge_pending_commit(&bob.provider).unwrap();
+    to_ours(bundle.commit())
+}
+
+/// The interop gap of `drafts/interop.md`: with the dictionary listed
+/// first by an OpenMLS creator, OpenMLS moves it to the end on every
+/// AppDataUpdate and the draft's rule keeps it in place. Under
+/// `DictionaryPlacement::MoveToEnd`, mlsx and OpenMLS agree with
+/// AppDataUpdates committed from both sides, whoever commits first; an
+/// mlsx member on the default rule refuses the first such commit, which
+/// is why the whole group must use one placement.
+#[test]
+fn dictionary_listed_first_by_an_openmls_creator() {
+    // OpenMLS commits the first AppDataUpdate.
+    let (mut m, bob, mut theirs) = openmls_creates_with_dictionary_first();
+    let commit = openmls_commits_update(&bob, &mut theirs, b"1");
+    mlsx_follow(&mut m[0], &commit);
+    agree(&m[..1], &theirs, "MoveToEnd after OpenMLS's first AppDataUpdate");
+    let e = m[1].g().process_message(&commit).unwrap_err();
+    assert!(format!("{e:?}").contains("Confirmation"), "the in-place member splits: {e:?}");
+    let last = m[0].gr().context().extensions.last().unwrap().extension_type;
+    assert_eq!(last, m[0].ext.code_points().app_data_dictionary);
+    // Then mlsx commits one; OpenMLS follows.
+    let p = m[0].ext.app_data_update(COUNTER, b"2".to_vec()).unwrap();
+    let out = m[0]
+        .g()
+        .commit(CommitOptions {
+            proposals: vec![p],
+            ..CommitOptions::default()
+        })
+        .unwrap();
+    m[0].g().merge_pending_commit().unwrap();
+    openmls_follow(&bob, &mut theirs, &out.commit);
+    agree(&m[..1], &theirs, "after mlsx's AppDataUpdate");
+    assert_eq!(m[0].ext.dictionary(m[0].gr().context()).unwrap().get(COUNTER), Some(&b"012"[..]));
+
+    // mlsx commits the first AppDataUpdate (the dictionary still first).
+    let (mut m, bob, mut theirs) = openmls_creates_with_dictionary_first();
+    let p = m[0].ext.app_data_update(COUNTER, b"a".to_vec()).unwrap();
+    let out = m[0]
+        .g()
+        .commit(CommitOptions {
+            proposals: vec![p],
+            ..CommitOptions::default()
+        })
+        .unwrap();
+    m[0].g().merge_pending_commit().unwrap();
+    openmls_follow(&bob, &mut theirs, &out.commit);
+    agree(&m[..1], &theirs, "after mlsx's first AppDataUpdate");
+    assert!(m[1].g().process_message(&out.commit).is_err(), "the in-place member splits");
+    let commit = openmls_commits_update(&bob, &mut theirs, b"b");
+    mlsx_follow(&mut m[0], &commit);
+    agree(&m[..1], &theirs, "after OpenMLS's AppDataUpdate");
+    assert_eq!(m[0].ext.dictionary(m[0].gr().context()).unwrap().get(COUNTER), Some(&b"0ab"[..]));
+}

@@ -163,9 +163,7 @@ fn the_committer_checks_media_type_support_before_adding() {
     // Receivers do not enforce the SHOULD NOT.
     let c = commit_with(
         &mut m[0],
-        vec![mlsx_base::codec::Proposal::Add(mlsx_base::codec::Add {
-            key_package: kp.key_package.clone(),
-        })],
+        vec![mlsx_base::codec::Proposal::Add(mlsx_base::codec::Add::new(kp.key_package.clone()))],
     )
     .unwrap();
     m[0].g().merge_pending_commit().unwrap();

@@ -208,3 +208,78 @@ fn the_vc_must_bind_the_leafs_signature_key() {
     let junk = client("bob", |_| "not.a-jwt".to_owned());
     assert!(add(&p, &mut group(&p), junk).is_err());
 }
+
+/// `sub` is required (an OIDC UserInfo object always has it) and, with
+/// `iss`, is the identity an Update must keep.
+#[test]
+fn a_vc_without_sub_is_refused_and_never_a_successor() {
+    use mlsx_base::group::CredentialValidator;
+    let p = Provider::new();
+    let without = |c: &mut serde_json::Value, key: &str| {
+        c.as_object_mut().unwrap().remove(key);
+    };
+    // No sub, or an empty one: refused when it enters the group.
+    for sub in [None, Some("")] {
+        let id = client("bob", |k| {
+            let mut c = claims(ISSUER, "bob", k, now() + 3600);
+            match sub {
+                None => without(&mut c, "sub"),
+                Some(s) => c["sub"] = json!(s),
+            }
+            p.sign(&c)
+        });
+        let err = add(&p, &mut group(&p), id).unwrap_err();
+        assert!(matches!(ext(&err), Error::InvalidUserInfoVc(_)), "{sub:?}: {err:?}");
+    }
+    // Successors: the same (iss, sub) only; two VCs without sub from one
+    // issuer are not the same subject.
+    let v = UserInfoVcValidator::new(TrustStore::new().with_issuer(ISSUER, p.jwks()));
+    let (_, key) = cs().signature_generate_key_pair().unwrap();
+    let vc = |sub: Option<&str>| {
+        let mut c = claims(ISSUER, sub.unwrap_or("x"), &key, now() + 3600);
+        if sub.is_none() {
+            without(&mut c, "sub");
+        }
+        userinfo_vc::credential(USERINFO_VC, &p.sign(&c)).unwrap()
+    };
+    v.valid_successor(&vc(Some("bob")), &vc(Some("bob"))).unwrap();
+    for (a, b) in [
+        (Some("bob"), Some("mallory")),
+        (None, None),
+        (Some("bob"), None),
+        (None, Some("bob")),
+    ] {
+        let err = v.valid_successor(&vc(a), &vc(b)).unwrap_err();
+        assert!(matches!(ext(&err), Error::UserInfoVcSubjectChanged), "{a:?} -> {b:?}: {err:?}");
+    }
+}
+
+/// A JWT whose header and payload nest JSON a megabyte deep (an unknown
+/// claim, which the claims reader skips) is refused on a thread with a
+/// 256 KiB stack: serde_json's recursion limit holds, nothing overflows.
+#[test]
+fn a_deeply_nested_jwt_is_refused_on_a_small_stack() {
+    let p = Provider::new();
+    let deep = format!("{{\"x\": {}{}}}", "[".repeat(1 << 19), "]".repeat(1 << 19));
+    let jwts = [
+        format!("{}.{}.AAAA", b64(deep.as_bytes()), b64(b"{}")),
+        format!("{}.{}.AAAA", b64(br#"{"alg":"EdDSA","kid":"k1"}"#), b64(deep.as_bytes())),
+    ];
+    let v = UserInfoVcValidator::new(TrustStore::new().with_issuer(ISSUER, p.jwks()));
+    let errors = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            use mlsx_base::group::CredentialValidator;
+            jwts.iter()
+                .map(|jwt| {
+                    let c = userinfo_vc::credential(USERINFO_VC, jwt).unwrap();
+                    assert!(v.valid_successor(&c, &c).is_err());
+                    v.check(&c, &[0; 32]).unwrap_err()
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(errors.iter().all(|e| matches!(e, Error::InvalidUserInfoVc(_))), "{errors:?}");
+}

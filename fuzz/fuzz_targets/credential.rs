@@ -4,4 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use mlsx_base::codec::Credential;
 
-fuzz_target!(|data: &[u8]| mlsx_fuzz::harness::round_trip::<Credential>(data));
+fuzz_target!(|data: &[u8]| {
+    mlsx_fuzz::all::register_all();
+    mlsx_fuzz::harness::round_trip::<Credential>(data);
+});

@@ -4,4 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use mlsx_base::codec::GroupContext;
 
-fuzz_target!(|data: &[u8]| mlsx_fuzz::harness::round_trip::<GroupContext>(data));
+fuzz_target!(|data: &[u8]| {
+    mlsx_fuzz::all::register_all();
+    mlsx_fuzz::harness::round_trip::<GroupContext>(data);
+});

@@ -4,5 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    mlsx_fuzz::all::register_all();
     mlsx_fuzz::harness::group_state(data);
 });

@@ -3,4 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| mlsx_fuzz::harness::private_content(data));
+fuzz_target!(|data: &[u8]| {
+    mlsx_fuzz::all::register_all();
+    mlsx_fuzz::harness::private_content(data);
+});

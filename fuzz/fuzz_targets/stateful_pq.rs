@@ -22,4 +22,7 @@ fn scenario() -> &'static Scenario {
     })
 }
 
-fuzz_target!(|data: &[u8]| scenario().run(data));
+fuzz_target!(|data: &[u8]| {
+    mlsx_fuzz::all::register_all();
+    scenario().run(data);
+});

@@ -294,7 +294,7 @@ pub fn group_state(data: &[u8]) -> bool {
 
 /// Applies `edits` (each three bytes: position, operation, value) to
 /// `bytes`: flip, set, insert or remove one byte.
-fn edit(bytes: &mut Vec<u8>, edits: &[u8]) {
+pub fn edit(bytes: &mut Vec<u8>, edits: &[u8]) {
     for e in edits.chunks_exact(3) {
         if bytes.is_empty() {
             break;

@@ -42,7 +42,12 @@ pub enum Error {
     /// The input could not be decoded (truncated, trailing bytes,
     /// non-minimal varint, unknown enum value; RFC 9420 §2.1).
     #[error("decode: {0}")]
-    Codec(#[from] tls_codec::Error),
+    Codec(tls_codec::Error),
+    /// The input nests registered structures (a message inside a message
+    /// body, …) deeper than
+    /// [`MAX_NESTING`](crate::codec::syntax::MAX_NESTING) levels.
+    #[error("decode: structures nested deeper than {} levels", crate::codec::syntax::MAX_NESTING)]
+    NestingTooDeep,
     /// A cryptographic operation failed.
     #[error("crypto: {0}")]
     Crypto(#[from] CryptoError),
@@ -66,6 +71,15 @@ pub enum Error {
     /// extension's own error; see [`Error::hook_error`].
     #[error("{0}")]
     Hook(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<tls_codec::Error> for Error {
+    fn from(e: tls_codec::Error) -> Self {
+        match &e {
+            tls_codec::Error::DecodingError(s) if s == crate::codec::syntax::NESTING_TOO_DEEP => Self::NestingTooDeep,
+            _ => Self::Codec(e),
+        }
+    }
 }
 
 impl Error {

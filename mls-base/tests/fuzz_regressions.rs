@@ -50,6 +50,8 @@ fn run_target(target: &str, data: &[u8]) {
         }
         // Replayed by pq-suites/tests/fuzz_regressions.rs (needs the PQ suites).
         "stateful_pq" => {}
+        // Replayed by app-api/tests/fuzz_all.rs (need the layers above).
+        "apq_pair" | "extensions_decoders" | "stateful_hybrid" | "ds_handlers" => {}
         other => panic!("fuzz/regressions/{other}: no such fuzz target"),
     }
 }

@@ -169,12 +169,7 @@ fn add_proposal_by_reference_and_welcome() {
     let mut g = group_of(&cs, &["bob"], true);
     let carol = Identity::basic(cs.as_ref(), b"carol").unwrap().key_package(cs.as_ref()).unwrap();
     let p = g[1]
-        .propose(
-            Proposal::Add(mlsx_base::codec::Add {
-                key_package: carol.key_package.clone(),
-            }),
-            b"",
-        )
+        .propose(Proposal::Add(mlsx_base::codec::Add::new(carol.key_package.clone())), b"")
         .unwrap();
     deliver(&mut g, 1, &p);
     let welcome = commit_and_deliver(&mut g, 0, CommitOptions::default()).unwrap();

@@ -970,12 +970,7 @@ fn psk_store_supplies_application_psks_to_commits_and_welcomes() {
     let kp = identity(cs.as_ref(), "c").key_package(cs.as_ref()).unwrap();
     let out = g[0]
         .commit(CommitOptions {
-            proposals: vec![
-                psk_proposal(),
-                Proposal::Add(mlsx_base::codec::Add {
-                    key_package: kp.key_package.clone(),
-                }),
-            ],
+            proposals: vec![psk_proposal(), Proposal::Add(mlsx_base::codec::Add::new(kp.key_package.clone()))],
             ..CommitOptions::default()
         })
         .unwrap();

@@ -309,12 +309,7 @@ fn psks_per_welcome() {
     let welcome = commit(
         &mut alice,
         CommitOptions {
-            proposals: vec![
-                psk,
-                Proposal::Add(mlsx_base::codec::Add {
-                    key_package: dave.key_package.clone(),
-                }),
-            ],
+            proposals: vec![psk, Proposal::Add(mlsx_base::codec::Add::new(dave.key_package.clone()))],
             ..CommitOptions::default()
         },
     )

@@ -230,7 +230,7 @@ fn resign_group_info(n: &Net, gi: &mut GroupInfo) {
 fn replace_added(commit: &mut Commit, kp: &KeyPackage) {
     for p in &mut commit.proposals {
         if let ProposalOrRef::Proposal(Proposal::Add(a)) = p {
-            a.key_package = kp.clone();
+            *a.key_package = kp.clone();
         }
     }
 }
@@ -371,7 +371,7 @@ fn s6_1_external_sender_may_not_send_an_update() {
     let leaf = n.bob.tree().leaf(LeafIndex(1)).unwrap().clone();
     let m = forged_proposal(&mut n, |c| {
         c.sender = Sender::External(0);
-        c.body = FramedContentBody::Proposal(Proposal::Update(Update { leaf_node: leaf }));
+        c.body = FramedContentBody::Proposal(Proposal::Update(Update::new(leaf)));
     });
     let (content, _) = parts(&m);
     let m = frame(cs.as_ref(), &n.alice, &ds.signer, content, None);
@@ -728,7 +728,7 @@ fn s12_2_committer_must_not_update_itself() {
     let mut n = net();
     let leaf = n.bob.tree().leaf(LeafIndex(0)).unwrap().clone();
     let m = forged_commit(&mut n, CommitOptions::default(), |c| {
-        c.proposals = vec![ProposalOrRef::Proposal(Proposal::Update(Update { leaf_node: leaf }))]
+        c.proposals = vec![ProposalOrRef::Proposal(Proposal::Update(Update::new(leaf)))]
     });
     assert_list!(rejects(&mut n.bob, &m), ProposalListError::UpdateFromCommitter);
 }
@@ -996,7 +996,7 @@ fn s12_2_external_commit_no_add() {
     let kp = key_package(n.cs.as_ref(), b"erin", |_| {});
     let m = forged_external(&n, |c| {
         c.proposals
-            .push(ProposalOrRef::Proposal(Proposal::Add(mlsx_base::codec::Add { key_package: kp })))
+            .push(ProposalOrRef::Proposal(Proposal::Add(mlsx_base::codec::Add::new(kp))))
     });
     assert_list!(rejects(&mut n.bob, &m), ProposalListError::ExternalCommitProposalNotAllowed);
 }
@@ -1248,7 +1248,7 @@ fn s6_1_new_member_proposal_signed_by_its_key_package() {
     let kp = key_package(n.cs.as_ref(), b"dave", |_| {});
     let m = forged_proposal(&mut n, |c| {
         c.sender = Sender::NewMemberProposal;
-        c.body = FramedContentBody::Proposal(Proposal::Add(mlsx_base::codec::Add { key_package: kp }));
+        c.body = FramedContentBody::Proposal(Proposal::Add(mlsx_base::codec::Add::new(kp)));
     });
     // forged_proposal signs with Alice's key, not Dave's.
     let e = rejects(&mut n.bob, &m);
@@ -1371,7 +1371,7 @@ fn s12_2_unknown_proposal_types_are_rejected() {
 fn s12_2_no_two_adds_of_one_client() {
     let mut n = net();
     let kp = key_package(n.cs.as_ref(), b"dave", |_| {});
-    let add = ProposalOrRef::Proposal(Proposal::Add(mlsx_base::codec::Add { key_package: kp }));
+    let add = ProposalOrRef::Proposal(Proposal::Add(mlsx_base::codec::Add::new(kp)));
     let m = forged_commit(&mut n, CommitOptions::default(), |c| c.proposals = vec![add.clone(), add.clone()]);
     assert_leaf!(rejects(&mut n.bob, &m), LeafError::DuplicateSignatureKey);
 }
@@ -2115,12 +2115,7 @@ fn s12_3_group_context_extensions_apply_before_adds() {
     let erin = with(b"erin").key_package(c).unwrap();
     let dave = key_package(c, b"dave", |_| {});
     let options = CommitOptions {
-        proposals: vec![
-            gce,
-            Proposal::Add(mlsx_base::codec::Add {
-                key_package: erin.key_package,
-            }),
-        ],
+        proposals: vec![gce, Proposal::Add(mlsx_base::codec::Add::new(erin.key_package))],
         ..CommitOptions::default()
     };
     let m = forged_commit(&mut n, options, |commit| replace_added(commit, &dave));
@@ -2136,9 +2131,7 @@ fn s12_3_removes_apply_before_adds() {
     let dave = Identity::basic(c.as_ref(), b"dave").unwrap().key_package(c.as_ref()).unwrap();
     let options = CommitOptions {
         proposals: vec![
-            Proposal::Add(mlsx_base::codec::Add {
-                key_package: dave.key_package.clone(),
-            }),
+            Proposal::Add(mlsx_base::codec::Add::new(dave.key_package.clone())),
             Proposal::Remove(Remove { removed: LeafIndex(2) }),
         ],
         ..CommitOptions::default()
@@ -2238,7 +2231,7 @@ fn s7_3_an_expired_key_package_is_not_proposed() {
     let before = n.alice.save().unwrap();
     let e = n
         .alice
-        .propose(Proposal::Add(mlsx_base::codec::Add { key_package: kp }), b"")
+        .propose(Proposal::Add(mlsx_base::codec::Add::new(kp)), b"")
         .expect_err("proposed");
     assert_leaf!(e, LeafError::Expired);
     assert!(n.alice.save().unwrap() == before);

@@ -122,6 +122,11 @@ enum Command {
         /// The group of a message file (not needed for a Welcome).
         #[arg(long)]
         group: Option<String>,
+        /// Appends what was received to this file, one JSON object a line,
+        /// exactly once even if the process is killed (instead of printing
+        /// it).
+        #[arg(long, conflicts_with = "file")]
+        out: Option<PathBuf>,
     },
     /// Runs the delivery service.
     Ds {
@@ -248,11 +253,12 @@ enum PskCommand {
         at: At,
         /// The PSK's id, as the members agreed on it.
         id: String,
-        /// The secret, in hex.
+        /// The secret, in hex (`-`: read the hex from standard input,
+        /// which keeps it out of the process list and shell history).
         #[arg(long, conflicts_with = "file", required_unless_present = "file")]
         hex: Option<String>,
-        /// A file holding the secret's bytes (keeps it out of the process
-        /// list).
+        /// A file holding the secret's bytes (`-`: standard input; keeps it
+        /// out of the process list).
         #[arg(long)]
         file: Option<PathBuf>,
     },
@@ -523,18 +529,28 @@ wrote {} and {}",
 }
 
 /// Prints a client command's report; errors are one line on stderr.
+fn print_report(json: bool, r: &mlsx_app::cli::Report) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", r.json)?;
+    } else {
+        for l in &r.lines {
+            writeln!(out, "{}", printable(l))?;
+        }
+    }
+    out.flush()
+}
+
 fn report(json: bool, r: Result<mlsx_app::cli::Report, String>) -> ExitCode {
     match r {
-        Ok(r) if json => {
-            println!("{}", r.json);
-            ExitCode::SUCCESS
-        }
-        Ok(r) => {
-            for l in r.lines {
-                println!("{}", printable(&l));
+        Ok(r) => match print_report(json, &r) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mlsx: standard output: {e}");
+                ExitCode::from(1)
             }
-            ExitCode::SUCCESS
-        }
+        },
         Err(e) => {
             eprintln!("mlsx: {}", printable(&e.replace('\n', " ")));
             ExitCode::from(1)
@@ -725,8 +741,21 @@ fn main() -> ExitCode {
                 out.as_deref(),
             )),
         ),
-        Command::Receive { at, wait, file, group } => {
-            report(at.json, s(mlsx_app::cli::receive(&at.dir, wait, file.as_deref(), group.as_deref())))
+        Command::Receive {
+            at,
+            wait,
+            file,
+            group,
+            out,
+        } => {
+            // Shown as it comes: each report is printed before the store
+            // forgets it.
+            let mut display = |r: &mlsx_app::cli::Report| Ok(print_report(at.json, r)?);
+            let done = mlsx_app::cli::receive(&at.dir, wait, file.as_deref(), group.as_deref(), out.as_deref(), &mut display);
+            match done {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report(at.json, Err(e.to_string())),
+            }
         }
         Command::Ds {
             db,

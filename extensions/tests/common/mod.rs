@@ -130,7 +130,11 @@ impl Member {
 
     /// [`Member::new`] with more components.
     pub fn with(psk: Option<&[u8]>, extra: Vec<Arc<dyn Component>>) -> Self {
-        let mut ext = Extensions::new();
+        Self::with_extensions(Extensions::new(), psk, extra)
+    }
+
+    /// [`Member::with`] over an `Extensions` configured by the caller.
+    pub fn with_extensions(mut ext: Extensions, psk: Option<&[u8]>, extra: Vec<Arc<dyn Component>>) -> Self {
         let log = Arc::new(Mutex::new(vec![]));
         let mut keys = BTreeMap::new();
         for c in [

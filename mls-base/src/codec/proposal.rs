@@ -83,17 +83,40 @@ pub struct PreSharedKeyId {
 }
 
 /// `Add { KeyPackage key_package; }` (RFC 9420 §12.1.1).
+///
+/// The KeyPackage is boxed (as the LeafNode of [`Update`] is): a
+/// [`Proposal`] is then the size of its smaller variants, so that a
+/// commit of many small proposals (a Remove is 7 bytes on the wire)
+/// cannot make its decoder allocate hundreds of bytes per input byte.
 #[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct Add {
     /// The joiner's KeyPackage.
-    pub key_package: KeyPackage,
+    pub key_package: Box<KeyPackage>,
+}
+
+impl Add {
+    /// An Add of `key_package`.
+    pub fn new(key_package: KeyPackage) -> Self {
+        Self {
+            key_package: Box::new(key_package),
+        }
+    }
 }
 
 /// `Update { LeafNode leaf_node; }` (RFC 9420 §12.1.2).
 #[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct Update {
     /// The sender's new leaf.
-    pub leaf_node: LeafNode,
+    pub leaf_node: Box<LeafNode>,
+}
+
+impl Update {
+    /// An Update to `leaf_node`.
+    pub fn new(leaf_node: LeafNode) -> Self {
+        Self {
+            leaf_node: Box::new(leaf_node),
+        }
+    }
 }
 
 /// `Remove { uint32 removed; }` (RFC 9420 §12.1.3).

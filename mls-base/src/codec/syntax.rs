@@ -14,7 +14,21 @@
 //!   rejected by a group that has no handler for them, §12.2);
 //! - a message body of an unknown wire format extends to the end of the
 //!   input (an `MLSMessage` is normally the whole transport payload).
+//!
+//! # Nesting budget
+//!
+//! A registered [`BodySyntax::Parser`] may decode structures that contain
+//! other MLS structures: a message pair holds two `MLSMessage`s, each of
+//! which could be another pair. Decoding such input recurses, and hostile
+//! input could recurse until the thread's stack overflows. Every call of a
+//! registered parser therefore runs one level deeper than its caller, and
+//! past [`MAX_NESTING`] levels (per thread) the input is refused with
+//! [`nesting_error`] (which `mlsx-base` reports as
+//! [`Error::NestingTooDeep`](crate::Error::NestingTooDeep)). Decoders of
+//! other crates that recurse on their own can take a level with
+//! [`NestingGuard::enter`].
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::{OnceLock, PoisonError, RwLock};
 
@@ -49,8 +63,59 @@ impl std::fmt::Debug for BodySyntax {
     }
 }
 
+/// How many registered parsers may run inside one another on one thread.
+/// RFC 9420 nests nothing this way; one envelope around base messages (a
+/// message pair, a targeted message) is one level, a credential or
+/// proposal body parsed inside it a second.
+pub const MAX_NESTING: u32 = 8;
+
+/// The text of the decoding error returned past [`MAX_NESTING`].
+pub const NESTING_TOO_DEEP: &str = "MLS structures nested too deeply";
+
+/// The error returned when input nests deeper than [`MAX_NESTING`].
+pub fn nesting_error() -> tls_codec::Error {
+    tls_codec::Error::DecodingError(NESTING_TOO_DEEP.to_owned())
+}
+
+thread_local! {
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// One level of the per-thread nesting budget, given back when dropped.
+#[derive(Debug)]
+#[must_use = "the level is held only while the guard lives"]
+pub struct NestingGuard(());
+
+impl NestingGuard {
+    /// Takes a level, or refuses with [`nesting_error`] when
+    /// [`MAX_NESTING`] levels are already taken on this thread.
+    pub fn enter() -> Result<Self, tls_codec::Error> {
+        DEPTH.with(|d| {
+            let depth = d.get();
+            if depth >= MAX_NESTING {
+                return Err(nesting_error());
+            }
+            d.set(depth + 1);
+            Ok(Self(()))
+        })
+    }
+
+    /// The number of levels taken on this thread now.
+    pub fn depth() -> u32 {
+        DEPTH.with(Cell::get)
+    }
+}
+
+impl Drop for NestingGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 impl BodySyntax {
-    /// Splits `bytes` into the body and what follows it.
+    /// Splits `bytes` into the body and what follows it. A
+    /// [`BodySyntax::Parser`] runs one level deeper in the nesting budget
+    /// (see the module documentation).
     pub fn split(self, bytes: &[u8]) -> Result<(&[u8], &[u8]), tls_codec::Error> {
         let len = match self {
             Self::Opaque => {
@@ -61,7 +126,10 @@ impl BodySyntax {
             Self::Empty => 0,
             Self::Fixed(n) => n,
             Self::ToEnd => bytes.len(),
-            Self::Parser(p) => p(bytes)?,
+            Self::Parser(p) => {
+                let _level = NestingGuard::enter()?;
+                p(bytes)?
+            }
         };
         if len > bytes.len() {
             return Err(tls_codec::Error::EndOfStream);

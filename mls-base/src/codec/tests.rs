@@ -66,12 +66,8 @@ fn psk_id() -> PreSharedKeyId {
 
 fn all_proposals() -> Vec<Proposal> {
     vec![
-        Proposal::Add(Add {
-            key_package: key_package(),
-        }),
-        Proposal::Update(Update {
-            leaf_node: leaf_node(LeafNodeSource::Update),
-        }),
+        Proposal::Add(Add::new(key_package())),
+        Proposal::Update(Update::new(leaf_node(LeafNodeSource::Update))),
         Proposal::Remove(Remove { removed: LeafIndex(9) }),
         Proposal::PreSharedKey(PreSharedKeyProposal { psk: psk_id() }),
         Proposal::PreSharedKey(PreSharedKeyProposal {
@@ -149,9 +145,9 @@ fn messages() -> Vec<MlsMessage> {
         extensions: vec![Extension::new(
             ExtensionType::RATCHET_TREE,
             vec![
-                Some(Node::Leaf(leaf_node(LeafNodeSource::Update))),
+                Some(Node::leaf(leaf_node(LeafNodeSource::Update))),
                 None,
-                Some(Node::Parent(ParentNode {
+                Some(Node::parent(ParentNode {
                     encryption_key: vec![1; 32].into(),
                     parent_hash: vec![].into(),
                     unmerged_leaves: vec![LeafIndex(1)],
@@ -188,9 +184,7 @@ fn messages() -> Vec<MlsMessage> {
         ))),
         MlsMessage::new(MlsMessageBody::PublicMessage(public_message(
             Sender::NewMemberProposal,
-            FramedContentBody::Proposal(Proposal::Add(Add {
-                key_package: key_package(),
-            })),
+            FramedContentBody::Proposal(Proposal::Add(Add::new(key_package()))),
         ))),
         MlsMessage::new(MlsMessageBody::PublicMessage(public_message(
             Sender::NewMemberCommit,
@@ -365,4 +359,110 @@ proptest! {
             prop_assert_eq!(m.tls_serialize_detached().unwrap(), bytes);
         }
     }
+}
+
+/// Runs `f` on a thread with a 256 KiB stack: a decoder that recursed
+/// without a bound would abort the test process here.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap()
+}
+
+/// An envelope whose body is one `MLSMessage`, as a message pair or any
+/// wrapping wire format is: the general shape of nested input.
+fn envelope_len(bytes: &[u8]) -> Result<usize, tls_codec::Error> {
+    let (_, rest) = MlsMessage::tls_deserialize_bytes(bytes)?;
+    Ok(bytes.len() - rest.len())
+}
+
+const NESTING_FORMAT: WireFormat = WireFormat(0xf0f0);
+const NESTING_PROPOSAL: ProposalType = ProposalType(0xf0f1);
+const NESTING_CREDENTIAL: CredentialType = CredentialType(0xf0f2);
+
+/// A proposal body holding a proposal, a credential body holding a
+/// credential: the other registries' nesting.
+fn proposal_len(bytes: &[u8]) -> Result<usize, tls_codec::Error> {
+    let (_, rest) = Proposal::tls_deserialize_bytes(bytes)?;
+    Ok(bytes.len() - rest.len())
+}
+
+fn credential_len(bytes: &[u8]) -> Result<usize, tls_codec::Error> {
+    let (_, rest) = Credential::tls_deserialize_bytes(bytes)?;
+    Ok(bytes.len() - rest.len())
+}
+
+fn register_nesting() {
+    syntax::register_wire_format_syntax(NESTING_FORMAT, syntax::BodySyntax::Parser(envelope_len));
+    syntax::register_proposal_syntax(NESTING_PROPOSAL, syntax::BodySyntax::Parser(proposal_len));
+    syntax::register_credential_syntax(NESTING_CREDENTIAL, syntax::BodySyntax::Parser(credential_len));
+}
+
+/// 1 MiB of `prefix` repeated, then `tail`.
+fn megabyte_of(prefix: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut out = prefix.repeat((1 << 20) / prefix.len());
+    out.extend_from_slice(tail);
+    out
+}
+
+#[test]
+fn nested_messages_are_refused_on_a_small_stack() {
+    register_nesting();
+    let inner = MlsMessage::new(MlsMessageBody::KeyPackage(key_package()))
+        .tls_serialize_detached()
+        .unwrap();
+    // Within the budget, nesting decodes.
+    let mut shallow = vec![];
+    for _ in 0..3 {
+        shallow.extend_from_slice(&[0, 1, 0xf0, 0xf0]);
+    }
+    shallow.extend_from_slice(&inner);
+    decode::<MlsMessage>(&shallow).unwrap();
+    assert_eq!(syntax::NestingGuard::depth(), 0);
+    // A megabyte of it is refused, as the budget's own error.
+    let deep = megabyte_of(&[0, 1, 0xf0, 0xf0], &inner);
+    let e = on_small_stack(move || {
+        let e = decode::<MlsMessage>(&deep).unwrap_err();
+        assert_eq!(syntax::NestingGuard::depth(), 0, "every level is given back");
+        e
+    });
+    assert!(matches!(e, crate::Error::NestingTooDeep), "{e:?}");
+}
+
+#[test]
+fn nested_proposals_and_credentials_are_refused_on_a_small_stack() {
+    register_nesting();
+    let proposals = megabyte_of(&[0xf0, 0xf1], &[0, 1]);
+    let credentials = megabyte_of(&[0xf0, 0xf2], &[0, 1, 0]);
+    let (p, c) = on_small_stack(move || {
+        (
+            decode::<Proposal>(&proposals).unwrap_err(),
+            decode::<Credential>(&credentials).unwrap_err(),
+        )
+    });
+    assert!(matches!(p, crate::Error::NestingTooDeep), "{p:?}");
+    assert!(matches!(c, crate::Error::NestingTooDeep), "{c:?}");
+}
+
+#[test]
+fn long_flat_runs_decode_on_a_small_stack() {
+    // A megabyte of the flat, repeated structures (tree nodes, proposals in
+    // a commit) is iteration, not recursion: it decodes on a small stack.
+    let (nodes, proposals) = on_small_stack(|| {
+        let mut tree = vec![];
+        write_varint(&mut tree, 1 << 20).unwrap();
+        tree.extend(std::iter::repeat_n(0u8, 1 << 20));
+        let nodes = decode::<RatchetTreeNodes>(&tree).unwrap().len();
+        let mut commit = vec![];
+        write_varint(&mut commit, 1 << 20).unwrap();
+        // ProposalOrRef::proposal(1), Remove(3), leaf 0: 7 bytes each.
+        let one = [1u8, 0, 3, 0, 0, 0, 0];
+        let count = (1 << 20) / one.len();
+        commit.clear();
+        write_varint(&mut commit, count * one.len()).unwrap();
+        commit.extend(one.repeat(count));
+        commit.push(0); // no path
+        let proposals = decode::<Commit>(&commit).unwrap().proposals.len();
+        (nodes, proposals)
+    });
+    assert_eq!(nodes, 1 << 20);
+    assert_eq!(proposals, (1 << 20) / 7);
 }

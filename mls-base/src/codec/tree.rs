@@ -98,13 +98,30 @@ pub struct ParentNode {
 #[derive(Clone, Debug, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 #[repr(u8)]
 #[allow(clippy::large_enum_variant)]
+///
+/// Both kinds are boxed: a blank node is one byte on the wire, and a
+/// decoded `optional<Node>` vector of them would otherwise take the size of
+/// a whole LeafNode per byte of input (hostile input could make a 1 MiB
+/// tree cost 300 MiB). Boxed, a blank node costs 16 bytes.
 pub enum Node {
     /// `leaf(1)`.
     #[tls_codec(discriminant = 1)]
-    Leaf(LeafNode),
+    Leaf(Box<LeafNode>),
     /// `parent(2)`.
     #[tls_codec(discriminant = 2)]
-    Parent(ParentNode),
+    Parent(Box<ParentNode>),
+}
+
+impl Node {
+    /// A leaf node.
+    pub fn leaf(leaf: LeafNode) -> Self {
+        Self::Leaf(Box::new(leaf))
+    }
+
+    /// A parent node.
+    pub fn parent(parent: ParentNode) -> Self {
+        Self::Parent(Box::new(parent))
+    }
 }
 
 /// The `ratchet_tree` extension body: `optional<Node> ratchet_tree<V>`

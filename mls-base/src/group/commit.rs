@@ -65,7 +65,7 @@ impl CommitOptions {
         Self {
             proposals: key_packages
                 .into_iter()
-                .map(|kp| Proposal::Add(crate::codec::Add { key_package: kp }))
+                .map(|kp| Proposal::Add(crate::codec::Add::new(kp)))
                 .collect(),
             ..Self::default()
         }
@@ -453,7 +453,7 @@ impl Group {
                 if let Some(old) = self.tree.leaf(*l) {
                     self.config.validator.valid_successor(&old.credential, &u.leaf_node.credential)?;
                 }
-                tree.update_leaf(*l, u.leaf_node.clone())?;
+                tree.update_leaf(*l, (*u.leaf_node).clone())?;
                 updated.push(*l);
             }
         }
@@ -498,7 +498,7 @@ impl Group {
         let adds: Vec<&KeyPackage> = list
             .iter()
             .filter_map(|l| match &l.proposal {
-                Proposal::Add(a) => Some(&a.key_package),
+                Proposal::Add(a) => Some(&*a.key_package),
                 _ => None,
             })
             .collect();
@@ -532,7 +532,7 @@ impl Group {
                 validate_key_package_fields(&a.key_package, &params)?;
                 summary.add(&a.key_package.leaf_node);
                 let l = tree.add_leaf(a.key_package.leaf_node.clone())?;
-                added.push((l, a.key_package.clone()));
+                added.push((l, (*a.key_package).clone()));
             }
         }
         // PSKs, in order.

@@ -885,7 +885,7 @@ impl Group {
         leaf.leaf_node_source = LeafNodeSource::Update;
         self.identity
             .sign_leaf(cs, &mut leaf, Some((self.context.group_id.as_slice(), own)))?;
-        let msg = self.propose(Proposal::Update(crate::codec::Update { leaf_node: leaf }), &[])?;
+        let msg = self.propose(Proposal::Update(crate::codec::Update::new(leaf)), &[])?;
         self.pending_update_keys_insert(sk);
         Ok(msg)
     }

@@ -40,7 +40,7 @@ impl RatchetTree {
     /// A one-member tree.
     pub fn new(leaf: LeafNode) -> Self {
         Self {
-            nodes: vec![Some(Arc::new(Node::Leaf(leaf)))],
+            nodes: vec![Some(Arc::new(Node::leaf(leaf)))],
             hashes: vec![None],
         }
     }
@@ -109,7 +109,7 @@ impl RatchetTree {
     /// Non-blank leaves with their indices.
     pub fn leaves(&self) -> impl Iterator<Item = (LeafIndex, &LeafNode)> {
         self.nodes.iter().step_by(2).enumerate().filter_map(|(i, n)| match n.as_deref() {
-            Some(Node::Leaf(l)) => Some((LeafIndex(i as u32), l)),
+            Some(Node::Leaf(l)) => Some((LeafIndex(i as u32), &**l)),
             _ => None,
         })
     }
@@ -382,7 +382,7 @@ impl RatchetTree {
             }
         };
         let x = l.node().ok_or(MisuseError::TooLarge)?;
-        self.set(x, Some(Node::Leaf(leaf)));
+        self.set(x, Some(Node::leaf(leaf)));
         for p in math::direct_path(x, self.n_leaves()) {
             if let Some(Some(node)) = self.nodes.get_mut(idx(p))
                 && let Node::Parent(pn) = Arc::make_mut(node)
@@ -396,7 +396,7 @@ impl RatchetTree {
     /// Replaces a member's leaf and blanks its direct path (RFC 9420 §12.1.2).
     pub fn update_leaf(&mut self, l: LeafIndex, leaf: LeafNode) -> Result<(), Error> {
         let x = self.existing_leaf(l)?;
-        self.set(x, Some(Node::Leaf(leaf)));
+        self.set(x, Some(Node::leaf(leaf)));
         self.blank_direct_path(x);
         Ok(())
     }
@@ -450,9 +450,9 @@ impl RatchetTree {
         }
         self.blank_direct_path(x);
         for (p, node) in fdp.iter().zip(parents) {
-            self.set(*p, Some(Node::Parent(node)));
+            self.set(*p, Some(Node::parent(node)));
         }
-        self.set(x, Some(Node::Leaf(path.leaf_node.clone())));
+        self.set(x, Some(Node::leaf(path.leaf_node.clone())));
         Ok(())
     }
 

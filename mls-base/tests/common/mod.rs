@@ -223,7 +223,7 @@ fn xproposal(op: &Op, cs: &dyn CipherSuiteProvider) -> XProposal {
             let MlsMessageBody::KeyPackage(kp) = decode::<MlsMessage>(kp).unwrap().body else {
                 panic!()
             };
-            XProposal::Add(mlsx_base::codec::Add { key_package: kp })
+            XProposal::Add(mlsx_base::codec::Add::new(kp))
         }
         Op::Remove(r) => XProposal::Remove(mlsx_base::codec::Remove { removed: LeafIndex(*r) }),
         Op::Psk => XProposal::PreSharedKey(mlsx_base::codec::PreSharedKeyProposal {

@@ -247,11 +247,7 @@ pub(crate) fn generate(
         mls_key_package: encode(&kp_message).map_err(e("key package"))?.into(),
         ratchet_tree: encode(&alice_group.tree().to_nodes()).map_err(e("tree"))?.into(),
         group_secrets: group_secrets.as_bytes().to_vec().into(),
-        add_proposal: encode(&Add {
-            key_package: dave.key_package.clone(),
-        })
-        .map_err(e("add"))?
-        .into(),
+        add_proposal: encode(&Add::new(dave.key_package.clone())).map_err(e("add"))?.into(),
         update_proposal: encode(update).map_err(e("update"))?.into(),
         remove_proposal: encode(&Remove {
             removed: bob_group.own_leaf(),

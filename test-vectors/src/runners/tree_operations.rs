@@ -38,7 +38,7 @@ fn check_case(cs: &dyn CipherSuiteProvider, c: &Case) -> Result<(), String> {
     let proposal = Proposal::tls_deserialize_exact_bytes(&c.proposal).map_err(|e| format!("decode proposal: {e:?}"))?;
     match proposal {
         Proposal::Add(add) => tree.add_leaf(add.key_package.leaf_node).map(|_| ()),
-        Proposal::Update(u) => tree.update_leaf(LeafIndex(c.proposal_sender), u.leaf_node),
+        Proposal::Update(u) => tree.update_leaf(LeafIndex(c.proposal_sender), *u.leaf_node),
         Proposal::Remove(r) => tree.remove_leaf(r.removed),
         other => return Err(format!("unexpected proposal {:?}", other.proposal_type())),
     }

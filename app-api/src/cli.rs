@@ -538,7 +538,7 @@ pub fn receive(
     // Entries a crashed run kept but did not show come first.
     let received = remote::receive_to_inbox(&mut client, &ds, wait);
     if let Some(path) = out {
-        let n = remote::InboxSink::open(&mut client, path)?.drain(&mut client)?;
+        let n = remote::InboxSink::open(&client, path)?.drain(&mut client)?;
         display(&Report::new(
             format!("{n} entries written to {}", path.display()),
             json!({"written": n, "file": path.display().to_string()}),

@@ -399,6 +399,11 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
     let mut done = cursor;
     let mut stopped = None;
     for d in entries {
+        // A service that repeats or rewinds positions does not move the
+        // cursor back or overwrite a kept outcome.
+        if d.id <= done {
+            continue;
+        }
         let decoded = match (B64.decode(&d.body), hex::decode(&d.group)) {
             (Ok(body), Ok(group)) => Some((body, group)),
             _ => None,
@@ -469,72 +474,107 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
         ds.ack(done)?;
     }
     match stopped.or(unavailable) {
+        // Without the inbox, the processed outcomes live only in what is
+        // returned: return them, and the error comes back on the next call
+        // (the cursor stopped before its entry).
+        Some(_) if !keep && !out.is_empty() => Ok(out),
         Some(e) => Err(e),
         None => Ok(out),
     }
 }
 
 /// An append-only file that receives each inbox entry exactly once, as one
-/// JSON line, across crashes: the file's length after each entry is
-/// recorded in the client's store in the transaction that deletes the
-/// entry from the inbox, and anything past the recorded length (an entry
-/// written but not yet recorded when the process died) is cut off before
-/// the next write, and written again.
+/// JSON line (the [`Received`] entry and `"to"`, the client's name),
+/// across crashes. The file itself says how far it got: before writing,
+/// an incomplete last line (a write cut short by a crash) is cut off, and
+/// inbox entries up to the `id` of the last complete line (written, but
+/// not yet deleted from the inbox when the process died) are deleted
+/// without being written again. A file whose last line is not one of this
+/// client's entries is refused: one file per client. Created 0600 on Unix
+/// (it holds decrypted messages).
 #[derive(Debug)]
 pub struct InboxSink {
     file: std::fs::File,
-    key: Vec<u8>,
+    owner: String,
+    last_written: Option<i64>,
 }
 
+/// The longest last line [`InboxSink`] reads back (a message's JSON line;
+/// messages are bounded by the service's body limit).
+const MAX_SINK_LINE: u64 = 16 << 20;
+
 impl InboxSink {
-    /// Opens (or creates) the file at `path`. The recorded length is kept
-    /// per file path in the client's store.
-    pub fn open(client: &mut Client, path: &std::path::Path) -> Result<Self> {
-        let mut key = b"inbox-sink:".to_vec();
-        key.extend_from_slice(path.to_string_lossy().as_bytes());
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)?;
-        let recorded = match client.store().get(Table::Meta, &key)? {
-            Some(b) => u64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt("inbox sink"))?),
-            // A file met for the first time keeps what it holds, recorded
-            // before anything is written to it.
-            None => {
-                let len = file.metadata()?.len();
-                let mut batch = Batch::new();
-                batch.put(Table::Meta, key.clone(), len.to_be_bytes().to_vec());
-                client.store_mut().apply(batch)?;
-                len
-            }
+    /// Opens (or creates) the file at `path`.
+    pub fn open(client: &Client, path: &std::path::Path) -> Result<Self> {
+        use std::io::{Read, Seek};
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).read(true).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path)?;
+        let owner = client.config().name.clone();
+        let len = file.metadata()?.len();
+        let start = len.saturating_sub(MAX_SINK_LINE);
+        file.seek(std::io::SeekFrom::Start(start))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail)?;
+        let not_ours = |why: &str| Error::Config(format!("{}: {why}: not this client's inbox file", path.display()));
+        // Cut off an incomplete last line.
+        let complete = match tail.iter().rposition(|b| *b == b'\n') {
+            Some(i) => i + 1,
+            None if start == 0 => 0,
+            None => return Err(not_ours("last line too long")),
         };
-        if file.metadata()?.len() > recorded {
-            file.set_len(recorded)?;
+        if complete < tail.len() {
+            let keep = start + u64::try_from(complete).map_err(|_| Error::Corrupt("inbox file"))?;
+            file.set_len(keep)?;
             file.sync_all()?;
         }
-        Ok(Self { file, key })
+        let lines = tail.get(..complete).unwrap_or_default();
+        let last_line = lines
+            .strip_suffix(b"\n")
+            .map(|l| l.rsplit(|b| *b == b'\n').next().unwrap_or(l))
+            .filter(|l| !l.is_empty());
+        let last_written = match last_line {
+            None if start == 0 => None,
+            None => return Err(not_ours("no complete line")),
+            Some(line) => {
+                let v: serde_json::Value = serde_json::from_slice(line).map_err(|_| not_ours("last line is not JSON"))?;
+                if v.get("to").and_then(serde_json::Value::as_str) != Some(owner.as_str()) {
+                    return Err(not_ours("last line is for another client"));
+                }
+                Some(
+                    v.get("id")
+                        .and_then(serde_json::Value::as_i64)
+                        .ok_or_else(|| not_ours("last line has no id"))?,
+                )
+            }
+        };
+        Ok(Self { file, owner, last_written })
     }
 
-    /// Shows every inbox entry: each becomes one line of the file, then
-    /// leaves the inbox with the file's new length recorded.
+    /// Writes every inbox entry not yet in the file as a line, deleting
+    /// each from the inbox once written; returns how many were written.
     pub fn drain(&mut self, client: &mut Client) -> Result<usize> {
         use std::io::{Seek, Write};
-        let rows = client.store().list(crate::store::Table::Inbox)?;
         let mut n = 0;
-        for (key, value) in rows {
-            let mut line = value.to_vec();
-            line.push(b'\n');
-            self.file.seek(std::io::SeekFrom::End(0))?;
-            self.file.write_all(&line)?;
-            self.file.sync_data()?;
-            let len = self.file.metadata()?.len();
+        for r in inbox(client)? {
+            if self.last_written.is_none_or(|last| r.id > last) {
+                let mut v = serde_json::to_value(&r).map_err(|e| Error::Codec(e.to_string()))?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("to".into(), serde_json::Value::String(self.owner.clone()));
+                }
+                let mut line = serde_json::to_vec(&v).map_err(|e| Error::Codec(e.to_string()))?;
+                line.push(b'\n');
+                self.file.seek(std::io::SeekFrom::End(0))?;
+                self.file.write_all(&line)?;
+                self.file.sync_data()?;
+                self.last_written = Some(r.id);
+                n += 1;
+            }
             let mut batch = Batch::new();
-            batch.delete(crate::store::Table::Inbox, key);
-            batch.put(Table::Meta, self.key.clone(), len.to_be_bytes().to_vec());
+            batch.delete(crate::store::Table::Inbox, r.key());
             client.store_mut().apply(batch)?;
-            n += 1;
         }
         Ok(n)
     }

@@ -228,6 +228,14 @@ pub(crate) fn prepare(conn: &mut Connection, migrations: &[&str]) -> Result<()> 
 /// file, so they are private too. A file that exists is opened as it is:
 /// [`wider_than_private`] tells the caller whether others can read it.
 pub(crate) fn open_private(path: &Path) -> Result<Connection> {
+    // A symbolic link (say one planted in a shared folder) would make
+    // SQLite create the file it points to with the process's umask.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Config(format!(
+            "{} is a symbolic link; give the database file itself",
+            path.display()
+        )));
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -205,3 +205,41 @@ fn an_unloadable_group_stops_receipt_and_nothing_of_it_is_acknowledged() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("[g] alice: kept"));
     assert!(String::from_utf8_lossy(&mlsx(&["receive", "--dir", b]).stdout).contains("nothing new"));
 }
+
+/// The `--out` file says how far it got: an incomplete last line (a write
+/// cut short) is cut off, and a file whose last line is another client's
+/// is refused rather than written over. It is created readable by its
+/// owner only.
+#[test]
+fn the_out_file_is_the_clients_own() {
+    use std::os::unix::fs::PermissionsExt;
+    let (root, mut alice, ads) = setup("sink");
+    let bob = root.join("bob");
+    let b = bob.to_str().unwrap();
+    let file = root.join("log.jsonl");
+    let f = file.to_str().unwrap();
+    assert!(mlsx(&["receive", "--dir", b, "--out", f]).status.success());
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    // A write cut short.
+    send(&mut alice, &ads, "one");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("{\"id\": 99, \"gr");
+    std::fs::write(&file, &text).unwrap();
+    assert!(mlsx(&["receive", "--dir", b, "--out", f]).status.success());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[1]["outcome"]["Ok"][0]["data"], "one");
+    assert!(lines.iter().all(|l| l["to"] == "bob"));
+    // Another client's file.
+    let other = root.join("other.jsonl");
+    std::fs::write(&other, "{\"id\": 1, \"to\": \"mallory\"}\n").unwrap();
+    send(&mut alice, &ads, "two");
+    let out = mlsx(&["receive", "--dir", b, "--out", other.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not this client's inbox file"));
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "{\"id\": 1, \"to\": \"mallory\"}\n");
+    // Kept, not lost: shown on the next run into bob's own file.
+    assert!(mlsx(&["receive", "--dir", b, "--out", f]).status.success());
+    assert!(std::fs::read_to_string(&file).unwrap().contains("\"two\""));
+}

@@ -642,6 +642,15 @@ fn pair_len(bytes: &[u8]) -> Result<usize, tls_codec::Error> {
     Ok(bytes.len() - rest.len())
 }
 
+/// Whether GroupContext extensions `extensions` would keep the group's
+/// APQInfo and its `apq_message_pair` requirement as they are (§5.1.1,
+/// §6): what a GroupContextExtensions proposal in a session must do.
+fn keeps_apq(half: &Half, group: &Group, extensions: &[mlsx_base::codec::Extension]) -> bool {
+    let mut next = group.context().clone();
+    next.extensions = extensions.to_vec();
+    half.requires_pair(&next, "").is_ok() && half.info_of(&next, "").ok() == half.info_of(group.context(), "").ok()
+}
+
 /// The members of a tree as sorted encoded credentials.
 fn credentials(tree: &RatchetTree) -> Result<Vec<Vec<u8>>, Error> {
     let mut out = tree.leaves().map(|(_, l)| encode(&l.credential)).collect::<Result<Vec<_>, _>>()?;
@@ -839,10 +848,15 @@ impl ApqSession {
         if !self.pq_group.pending_proposals().is_empty() {
             return CommitKind::Full;
         }
+        // The age that matters is that of our own last FULL commit: the
+        // session's may be recent while ours ages towards the §3
+        // inactivity limit (others' FULL commits do not count for us).
+        let own = encode(&self.t_group.identity().credential).ok();
+        let own_last_full = own.and_then(|c| self.last_full_by.get(&c).copied()).unwrap_or(self.last_full);
         self.setup.policy.decide(
             membership_change,
             self.commits_since_full,
-            now().saturating_sub(self.last_full),
+            now().saturating_sub(own_last_full.min(self.last_full)),
             self.joined_without_full,
         )
     }
@@ -863,8 +877,38 @@ impl ApqSession {
     /// commit injects that PSK and updates APQInfo. Both stay pending until
     /// [`Self::confirm`] (the Delivery Service took the pair) or
     /// [`Self::discard`].
+    ///
+    /// Cached proposals (pairs of proposals, T-only proposals) are taken by
+    /// reference. If the commit cannot be made with them (proposals that
+    /// conflict, name a member twice, became invalid, or were valid alone
+    /// but not together), all of them are dropped from both groups and the
+    /// commit is made without them (RFC 9420 §12.2: the committer chooses):
+    /// a cached proposal never blocks the session's next commit.
     pub fn full_commit(&mut self, t_proposals: Vec<Proposal>, pq_proposals: Vec<Proposal>) -> Result<ApqCommitOutput, Error> {
-        self.full_commit_with_updates(t_proposals, pq_proposals, None)
+        if !self.has_cached_proposals() {
+            return self.full_commit_with_updates(t_proposals, pq_proposals, None);
+        }
+        match self.full_commit_with_updates(t_proposals.clone(), pq_proposals.clone(), None) {
+            Err(e) if !matches!(e, Error::PendingCommit | Error::Removed | Error::UnsupportedInSession(_)) => {
+                self.drop_cached_proposals();
+                self.full_commit_with_updates(t_proposals, pq_proposals, None)
+            }
+            result => result,
+        }
+    }
+
+    fn has_cached_proposals(&self) -> bool {
+        !self.t_group.pending_proposals().is_empty() || !self.pq_group.pending_proposals().is_empty()
+    }
+
+    /// Drops every cached proposal of both groups.
+    fn drop_cached_proposals(&mut self) {
+        for g in [&mut self.t_group, &mut self.pq_group] {
+            let refs: Vec<_> = g.pending_proposals().iter().map(|p| p.reference.clone()).collect();
+            for r in &refs {
+                g.discard_pending_proposal(r);
+            }
+        }
     }
 
     /// [`Self::full_commit`] with the given APQInfo updates instead of the
@@ -988,6 +1032,24 @@ impl ApqSession {
         if self.joined_without_full {
             return Err(Error::FirstCommitMustBeFull);
         }
+        // Cached T-only proposals that make the commit fail are dropped
+        // and the commit made without them (as in `full_commit`).
+        let message = match self.partial_t_commit(proposals.clone()) {
+            Err(_) if !self.t_group.pending_proposals().is_empty() => {
+                self.drop_cached_proposals();
+                self.partial_t_commit(proposals)?
+            }
+            result => result?,
+        };
+        self.pending = Some(Pending::Partial);
+        Ok(ApqCommitOutput {
+            kind: CommitKind::Partial,
+            message,
+            welcome: None,
+        })
+    }
+
+    fn partial_t_commit(&mut self, proposals: Vec<Proposal>) -> Result<MlsMessage, Error> {
         let out = self.t_group.commit(CommitOptions {
             proposals,
             ..CommitOptions::default()
@@ -1000,12 +1062,7 @@ impl ApqSession {
             self.t_group.clear_pending_commit();
             return Err(e);
         }
-        self.pending = Some(Pending::Partial);
-        Ok(ApqCommitOutput {
-            kind: CommitKind::Partial,
-            message: out.commit,
-            welcome: None,
-        })
+        Ok(out.commit)
     }
 
     /// A proposal outside a FULL commit: no Add, Remove or ExternalInit,
@@ -1033,6 +1090,7 @@ impl ApqSession {
                     _ => Err(Error::ApqInfoInPartial),
                 }
             }
+            Proposal::GroupContextExtensions(g) if !keeps_apq(&self.t, &self.t_group, &g.extensions) => Err(Error::ApqInfoInPartial),
             _ => Ok(()),
         }
     }
@@ -1300,14 +1358,8 @@ impl ApqSession {
                         return Err(Error::ApqInfoInProposal);
                     }
                 }
-                Proposal::GroupContextExtensions(g) => {
-                    let mut next = group.context().clone();
-                    next.extensions.clone_from(&g.extensions);
-                    let keeps =
-                        half.requires_pair(&next, "").is_ok() && half.info_of(&next, "").ok() == half.info_of(group.context(), "").ok();
-                    if !keeps {
-                        return Err(Error::ApqInfoInProposal);
-                    }
+                Proposal::GroupContextExtensions(g) if !keeps_apq(half, group, &g.extensions) => {
+                    return Err(Error::ApqInfoInProposal);
                 }
                 _ => {}
             }

@@ -296,3 +296,107 @@ fn a_joiners_first_commit_is_full() {
     deliver(&mut s, 2, &out.message);
     assert_agree(&s);
 }
+
+/// Member 2's pair of proposals `(t, pq)`, as sent.
+fn pair_of(s: &mut [ApqSession], from: usize, t: Proposal, pq: Proposal) -> MlsMessage {
+    let (tg, pqg) = s[from].raw_groups_mut();
+    ApqMessagePair {
+        wire_format: WireFormat::PUBLIC_MESSAGE,
+        t_message: tg.propose(t, &[]).unwrap(),
+        pq_message: pqg.propose(pq, &[]).unwrap(),
+    }
+    .to_message()
+    .unwrap()
+}
+
+/// Pairs that pass the receipt checks but cannot all be committed
+/// together (the same member removed by two members, the committer
+/// removed) never block the next commit: the committer drops them (RFC
+/// 9420 §12.2) and its FULL commit goes through; a replayed pair is
+/// refused on receipt.
+#[test]
+fn cached_pairs_never_block_the_next_commit() {
+    let setup = setup();
+    let mut s = session(&setup, 4);
+    for i in 1..4 {
+        full(&mut s, i);
+    }
+    // Members 2 and 3 each propose removing member 0: both pairs are
+    // valid alone, not together.
+    let (t0, pq0) = (leaf(&s, 0, false), leaf(&s, 0, true));
+    let by_2 = pair_of(
+        &mut s,
+        2,
+        Proposal::Remove(Remove { removed: t0 }),
+        Proposal::Remove(Remove { removed: pq0 }),
+    );
+    let by_3 = pair_of(
+        &mut s,
+        3,
+        Proposal::Remove(Remove { removed: t0 }),
+        Proposal::Remove(Remove { removed: pq0 }),
+    );
+    for p in [&by_2, &by_3] {
+        assert!(matches!(s[1].process(p).unwrap(), ApqReceived::Proposal));
+    }
+    // The same pair again: a replay, refused with the state unchanged.
+    let before = s[1].save().unwrap();
+    let e = s[1].process(&by_2).unwrap_err();
+    assert!(
+        matches!(e, Error::Base(mlsx_base::Error::Peer(mlsx_base::PeerError::ReplayedProposal))),
+        "{e:?}"
+    );
+    assert_eq!(*s[1].save().unwrap(), *before);
+    // Member 1's next commit drops both and is taken by everyone else.
+    assert_eq!(s[1].next_kind(false), CommitKind::Full);
+    let out = s[1].commit(vec![]).unwrap();
+    assert_eq!(out.kind, CommitKind::Full);
+    s[1].confirm().unwrap();
+    deliver(&mut s, 1, &out.message);
+    assert_agree(&s);
+    assert_eq!(s[0].t_group().members().count(), 4);
+
+    // A pair removing the committer itself: dropped by it when it commits.
+    let (t1, pq1) = (leaf(&s, 1, false), leaf(&s, 1, true));
+    let bad = pair_of(
+        &mut s,
+        2,
+        Proposal::Remove(Remove { removed: t1 }),
+        Proposal::Remove(Remove { removed: pq1 }),
+    );
+    assert!(matches!(s[1].process(&bad).unwrap(), ApqReceived::Proposal));
+    full(&mut s, 1);
+    assert_eq!(s[0].t_group().members().count(), 4);
+}
+
+/// A T-only GroupContextExtensions proposal that drops APQInfo (or the
+/// pair requirement) is refused on receipt: cached, it would make every
+/// later commit of the session fail.
+#[test]
+fn t_only_context_changes_keep_apqinfo() {
+    let mut s = session(&setup(), 3);
+    full(&mut s, 1);
+    full(&mut s, 2);
+    let dictionary = s[2].t_group().context().extensions.clone();
+    let dropped: Vec<_> = dictionary
+        .iter()
+        .filter(|e| e.extension_type != Extensions::new().code_points().app_data_dictionary)
+        .cloned()
+        .collect();
+    assert!(dropped.len() < dictionary.len());
+    let (tg, _) = s[2].raw_groups_mut();
+    let msg = tg
+        .propose(
+            Proposal::GroupContextExtensions(mlsx_base::codec::GroupContextExtensions { extensions: dropped }),
+            &[],
+        )
+        .unwrap();
+    let before = s[1].save().unwrap();
+    let e = s[1].process(&msg).unwrap_err();
+    assert!(matches!(e, Error::ApqInfoInPartial), "{e:?}");
+    assert_eq!(*s[1].save().unwrap(), *before);
+    let out = s[1].partial_commit(vec![]).unwrap();
+    s[1].confirm().unwrap();
+    deliver(&mut s, 1, &out.message);
+    assert_agree(&s);
+}

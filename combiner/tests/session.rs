@@ -939,7 +939,9 @@ fn the_pair_wire_format_stays_required() {
         })
         .unwrap();
     t.clear_pending_commit();
-    refused_unchanged(&mut s, &forced.commit, |e| matches!(e, Error::PairNotRequired("T")));
+    // Received, its GroupContextExtensions is refused before the commit is
+    // staged (a T-only proposal may not change APQInfo or the pair rule).
+    refused_unchanged(&mut s, &forced.commit, |e| matches!(e, Error::ApqInfoInPartial));
     let out = s[0].full_commit(vec![], vec![]).unwrap();
     s[0].confirm().unwrap();
     deliver(&mut s, 0, &out.message);

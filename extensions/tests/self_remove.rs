@@ -364,3 +364,48 @@ fn the_mls_rs_code_point_is_a_configuration() {
     assert!(stage(&mut m[1], &commit).unwrap().removes_self());
     assert_ne!(CodePoints::default().self_remove, MLS_RS_SELF_REMOVE);
 }
+
+/// §6.3 and the registry (§7.2, External: N): a SelfRemove from an
+/// external sender, or from a would-be joiner, is refused by every member
+/// with the sender rule's own error, and nothing is cached.
+#[test]
+fn a_self_remove_from_an_external_sender_is_refused() {
+    use mlsx_base::codec::{Credential, Extension, ExtensionType, ExternalSender, FramedContent, GroupContextExtensions, Sender, encode};
+    let cs = suite1();
+    let mut m = group(&cs, 3, &requirements());
+    // The members name an external sender (a delivery service).
+    let (ds_sk, ds_pk) = cs.signature_generate_key_pair().unwrap();
+    let senders = vec![ExternalSender {
+        signature_key: ds_pk.into(),
+        credential: Credential::Basic(VLBytes::new(b"ds".to_vec())),
+    }];
+    let mut extensions = m[0].gr().context().extensions.clone();
+    extensions.push(Extension::new(ExtensionType::EXTERNAL_SENDERS, encode(&senders).unwrap()));
+    let gce = Proposal::GroupContextExtensions(GroupContextExtensions { extensions });
+    let c = commit_with(&mut m[0], vec![gce]).unwrap();
+    m[0].g().merge_pending_commit().unwrap();
+    deliver_commit(&mut m, 0, &c);
+    assert_agree(&mut m);
+    let self_remove = Proposal::Custom(mlsx_base::codec::CustomProposal::new(m[0].ext.code_points().self_remove, vec![]));
+    for sender in [Sender::External(0), Sender::NewMemberProposal] {
+        let g = m[0].gr();
+        let content = FramedContent {
+            group_id: g.context().group_id.clone(),
+            epoch: g.epoch(),
+            sender,
+            authenticated_data: VLBytes::default(),
+            body: FramedContentBody::Proposal(self_remove.clone()),
+        };
+        let msg = MlsMessage::new(MlsMessageBody::PublicMessage(
+            mlsx_base::framing::protect_public(cs.as_ref(), &ds_sk, content, None, g.context(), None).unwrap(),
+        ));
+        for x in &mut m {
+            let err = x.g().process_message(&msg).unwrap_err();
+            assert!(
+                matches!(err, BaseError::Peer(PeerError::ProposalSenderNotAllowed(0x000a))),
+                "{sender:?}: {err:?}"
+            );
+            assert!(x.gr().pending_proposals().is_empty());
+        }
+    }
+}

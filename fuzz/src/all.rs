@@ -6,7 +6,7 @@
 //! registered (the combiner's pairs, the extensions' proposals, targeted
 //! messages, UserInfo VC credentials), as they do in `mlsx`.
 //!
-//! `app-api/tests/fuzz_regressions_all.rs` includes this file to replay
+//! `app-api/tests/fuzz_all.rs` includes this file to replay
 //! what the fuzzers found (`fuzz/regressions/<target>/`).
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]

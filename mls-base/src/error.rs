@@ -236,6 +236,11 @@ pub enum PeerError {
     /// ourselves when we send them.
     #[error("a received proposal claims to be our own")]
     OwnProposal,
+    /// A proposal already cached in this epoch (the same ProposalRef): a
+    /// replay, which would make any commit of the cached proposals change
+    /// the same thing twice.
+    #[error("a proposal already received in this epoch")]
+    ReplayedProposal,
     /// Input over one of the group's resource limits (`GroupConfig::limits`).
     #[error("{limit:?} limit exceeded: {value} > {max}")]
     LimitExceeded {

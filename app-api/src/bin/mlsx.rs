@@ -768,6 +768,12 @@ fn main() -> ExitCode {
                 max_body,
                 ..mlsx_app::ds::Limits::default()
             };
+            if let Some(mode) = mlsx_app::store::wider_than_private(&db) {
+                eprintln!(
+                    "mlsx ds: warning: {} is open to other users (mode {mode:o}); it holds token hashes and the group log: chmod 600 it",
+                    db.display()
+                );
+            }
             match run_ds(&db, &listen, limits) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

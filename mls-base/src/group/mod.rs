@@ -1050,6 +1050,9 @@ impl Group {
                     proposal: p.clone(),
                     sender: ac.content.sender,
                 };
+                if self.pending.iter().any(|q| q.reference == cached.reference) {
+                    return Err(PeerError::ReplayedProposal.into());
+                }
                 self.pending.push(cached.clone());
                 Received::Proposal(cached)
             }

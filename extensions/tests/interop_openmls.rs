@@ -199,29 +199,14 @@ fn app_data_update_and_app_ephemeral_both_ways() {
     assert_eq!(dict.dictionary().get(&COUNTER).map(<[u8]>::to_vec), Some(b"ab".to_vec()));
 
     // OpenMLS commits an update and an AppEphemeral; both mlsx members follow.
-    let mut stage = theirs
-        .commit_builder()
-        .add_proposal(Proposal::AppDataUpdate(Box::new(AppDataUpdateProposal::update(
-            COUNTER,
-            b"c".to_vec(),
-        ))))
-        .add_proposal(Proposal::AppEphemeral(Box::new(AppEphemeralProposal::new(
-            RECEIPTS,
-            b"seen".to_vec(),
-        ))))
-        .load_psks(bob.provider.storage())
-        .unwrap();
-    let mut updater = stage.app_data_dictionary_updater();
-    concat_updates(&mut updater, stage.app_data_update_proposals());
-    let changes = updater.changes();
-    stage.with_app_data_dictionary_updates(changes);
-    let bundle = stage
-        .build(bob.provider.rand(), bob.provider.crypto(), &bob.signer, |_| true)
-        .unwrap()
-        .stage_commit(&bob.provider)
-        .unwrap();
-    theirs.merge_pending_commit(&bob.provider).unwrap();
-    let commit = to_ours(bundle.commit());
+    let commit = openmls_commits(
+        &bob,
+        &mut theirs,
+        vec![
+            Proposal::AppDataUpdate(Box::new(AppDataUpdateProposal::update(COUNTER, b"c".to_vec()))),
+            Proposal::AppEphemeral(Box::new(AppEphemeralProposal::new(RECEIPTS, b"seen".to_vec()))),
+        ],
+    );
     for x in &mut m {
         let Received::Commit(staged) = x.g().process_message(&commit).unwrap() else {
             panic!()
@@ -585,16 +570,14 @@ fn openmls_creates_with_dictionary_first() -> (Vec<Member>, Peer, MlsGroup) {
     (m, bob, theirs)
 }
 
-/// OpenMLS commits one AppDataUpdate of COUNTER.
-fn openmls_commits_update(bob: &Peer, theirs: &mut MlsGroup, data: &[u8]) -> MlsMessage {
-    let mut stage = theirs
-        .commit_builder()
-        .add_proposal(Proposal::AppDataUpdate(Box::new(AppDataUpdateProposal::update(
-            COUNTER,
-            data.to_vec(),
-        ))))
-        .load_psks(bob.provider.storage())
-        .unwrap();
+/// OpenMLS commits `proposals` (resolving AppDataUpdates with the rule
+/// of `concat_updates`) and merges its commit.
+fn openmls_commits(bob: &Peer, theirs: &mut MlsGroup, proposals: Vec<Proposal>) -> MlsMessage {
+    let mut builder = theirs.commit_builder();
+    for p in proposals {
+        builder = builder.add_proposal(p);
+    }
+    let mut stage = builder.load_psks(bob.provider.storage()).unwrap();
     let mut updater = stage.app_data_dictionary_updater();
     concat_updates(&mut updater, stage.app_data_update_proposals());
     let changes = updater.changes();
@@ -606,6 +589,12 @@ fn openmls_commits_update(bob: &Peer, theirs: &mut MlsGroup, data: &[u8]) -> Mls
         .unwrap();
     theirs.merge_pending_commit(&bob.provider).unwrap();
     to_ours(bundle.commit())
+}
+
+/// OpenMLS commits one AppDataUpdate of COUNTER.
+fn openmls_commits_update(bob: &Peer, theirs: &mut MlsGroup, data: &[u8]) -> MlsMessage {
+    let update = AppDataUpdateProposal::update(COUNTER, data.to_vec());
+    openmls_commits(bob, theirs, vec![Proposal::AppDataUpdate(Box::new(update))])
 }
 
 /// The interop gap of `drafts/interop.md`: with the dictionary listed
@@ -628,32 +617,20 @@ fn dictionary_listed_first_by_an_openmls_creator() {
     assert_eq!(last, m[0].ext.code_points().app_data_dictionary);
     // Then mlsx commits one; OpenMLS follows.
     let p = m[0].ext.app_data_update(COUNTER, b"2".to_vec()).unwrap();
-    let out = m[0]
-        .g()
-        .commit(CommitOptions {
-            proposals: vec![p],
-            ..CommitOptions::default()
-        })
-        .unwrap();
+    let commit = commit_with(&mut m[0], vec![p]).unwrap();
     m[0].g().merge_pending_commit().unwrap();
-    openmls_follow(&bob, &mut theirs, &out.commit);
+    openmls_follow(&bob, &mut theirs, &commit);
     agree(&m[..1], &theirs, "after mlsx's AppDataUpdate");
     assert_eq!(m[0].ext.dictionary(m[0].gr().context()).unwrap().get(COUNTER), Some(&b"012"[..]));
 
     // mlsx commits the first AppDataUpdate (the dictionary still first).
     let (mut m, bob, mut theirs) = openmls_creates_with_dictionary_first();
     let p = m[0].ext.app_data_update(COUNTER, b"a".to_vec()).unwrap();
-    let out = m[0]
-        .g()
-        .commit(CommitOptions {
-            proposals: vec![p],
-            ..CommitOptions::default()
-        })
-        .unwrap();
+    let commit = commit_with(&mut m[0], vec![p]).unwrap();
     m[0].g().merge_pending_commit().unwrap();
-    openmls_follow(&bob, &mut theirs, &out.commit);
+    openmls_follow(&bob, &mut theirs, &commit);
     agree(&m[..1], &theirs, "after mlsx's first AppDataUpdate");
-    assert!(m[1].g().process_message(&out.commit).is_err(), "the in-place member splits");
+    assert!(m[1].g().process_message(&commit).is_err(), "the in-place member splits");
     let commit = openmls_commits_update(&bob, &mut theirs, b"b");
     mlsx_follow(&mut m[0], &commit);
     agree(&m[..1], &theirs, "after OpenMLS's AppDataUpdate");

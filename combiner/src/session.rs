@@ -566,6 +566,10 @@ impl ApqMessagePair {
 }
 
 fn open_pair(msg: &MlsMessage) -> Result<ApqMessagePair, Error> {
+    // RFC 9420 §6: an MLSMessage of any wire format is mls10.
+    if msg.version != mlsx_base::codec::ProtocolVersion::MLS10 {
+        return Err(Error::Base(mlsx_base::PeerError::UnsupportedVersion(msg.version.0).into()));
+    }
     let MlsMessageBody::Custom(c) = &msg.body else {
         return Err(Error::NotAPair(msg.body.wire_format()));
     };

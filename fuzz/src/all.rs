@@ -112,9 +112,9 @@ fn vc_validator() -> &'static mlsx_extensions::userinfo_vc::UserInfoVcValidator 
     })
 }
 
-/// An `MLSMessage` with everything registered: if it is a pair, opening
-/// it gives two messages of one RFC 9420 wire format that re-encode to
-/// the pair's bytes.
+/// An `MLSMessage` with everything registered: if it opens as a pair, it
+/// is an mls10 message holding two messages of one RFC 9420 wire format
+/// that re-encode to the pair's bytes.
 pub fn apq_pair(data: &[u8]) {
     register_all();
     let Ok(msg) = MlsMessage::tls_deserialize_exact_bytes(data) else {

@@ -609,23 +609,17 @@ impl mlsx_base::group::hooks::WireFormatHandler for PairHandler {
 fn decode_pair(body: &[u8]) -> Result<ApqMessagePair, Error> {
     decode(body).map_err(|e| match e {
         mlsx_base::Error::Codec(tls_codec::Error::DecodingError(s)) if s == crate::codec::INNER_WIRE_FORMAT => {
-            let field = body.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+            let field = body.get(..2).and_then(|b| b.try_into().ok()).map_or(0, u16::from_be_bytes);
             Error::InnerWireFormat(WireFormat(field))
         }
         e => e.into(),
     })
 }
 
+/// §6: both inner formats equal the field, which is an RFC 9420 one;
+/// [`ApqMessagePair`]'s decoder refuses anything else.
 fn open_pair_body(body: &[u8]) -> Result<ApqMessagePair, Error> {
-    let pair = decode_pair(body)?;
-    // §6: both inner formats equal the field, which is not the pair's own.
-    if pair.wire_format == APQ_MESSAGE_PAIR
-        || pair.t_message.body.wire_format() != pair.wire_format
-        || pair.pq_message.body.wire_format() != pair.wire_format
-    {
-        return Err(Error::InnerWireFormat(pair.wire_format));
-    }
-    Ok(pair)
+    decode_pair(body)
 }
 
 fn make_pair(wire_format: WireFormat, t: MlsMessage, pq: MlsMessage) -> Result<MlsMessage, Error> {
@@ -646,13 +640,22 @@ fn pair_len(bytes: &[u8]) -> Result<usize, tls_codec::Error> {
     Ok(bytes.len() - rest.len())
 }
 
-/// Whether GroupContext extensions `extensions` would keep the group's
-/// APQInfo and its `apq_message_pair` requirement as they are (§5.1.1,
-/// §6): what a GroupContextExtensions proposal in a session must do.
-fn keeps_apq(half: &Half, group: &Group, extensions: &[mlsx_base::codec::Extension]) -> bool {
-    let mut next = group.context().clone();
-    next.extensions = extensions.to_vec();
-    half.requires_pair(&next, "").is_ok() && half.info_of(&next, "").ok() == half.info_of(group.context(), "").ok()
+/// Whether a proposal outside a FULL commit's own APQInfo update would
+/// change APQInfo or the `apq_message_pair` requirement (§5.1.1, §6): an
+/// AppDataUpdate of component 0x0006 (or one that does not decode), or a
+/// GroupContextExtensions that does not keep both as they are.
+fn touches_apq(half: &Half, group: &Group, p: &Proposal) -> bool {
+    match p {
+        Proposal::Custom(c) if c.proposal_type == half.ext.code_points().app_data_update => {
+            decode::<mlsx_extensions::AppDataUpdate>(&c.body).map_or(true, |u| u.component_id == APQ_MLS_INFO)
+        }
+        Proposal::GroupContextExtensions(g) => {
+            let mut next = group.context().clone();
+            next.extensions.clone_from(&g.extensions);
+            half.requires_pair(&next, "").is_err() || half.info_of(&next, "").ok() != half.info_of(group.context(), "").ok()
+        }
+        _ => false,
+    }
 }
 
 /// The members of a tree as sorted encoded credentials.
@@ -1088,13 +1091,7 @@ impl ApqSession {
         }
         match p {
             Proposal::Add(_) | Proposal::Remove(_) | Proposal::ExternalInit(_) => Err(Error::MembershipChangeInPartial),
-            Proposal::Custom(c) if c.proposal_type == self.t.ext.code_points().app_data_update => {
-                match decode::<mlsx_extensions::AppDataUpdate>(&c.body) {
-                    Ok(u) if u.component_id != APQ_MLS_INFO => Ok(()),
-                    _ => Err(Error::ApqInfoInPartial),
-                }
-            }
-            Proposal::GroupContextExtensions(g) if !keeps_apq(&self.t, &self.t_group, &g.extensions) => Err(Error::ApqInfoInPartial),
+            _ if touches_apq(&self.t, &self.t_group, p) => Err(Error::ApqInfoInPartial),
             _ => Ok(()),
         }
     }
@@ -1354,18 +1351,11 @@ impl ApqSession {
             if let Some(what) = self.unsupported(p) {
                 return Err(Error::UnsupportedInSession(what));
             }
-            match p {
-                Proposal::ExternalInit(_) => return Err(Error::UnsupportedInSession("ExternalInit")),
-                Proposal::Custom(c) if c.proposal_type == half.ext.code_points().app_data_update => {
-                    let update = decode::<mlsx_extensions::AppDataUpdate>(&c.body)?;
-                    if update.component_id == APQ_MLS_INFO {
-                        return Err(Error::ApqInfoInProposal);
-                    }
-                }
-                Proposal::GroupContextExtensions(g) if !keeps_apq(half, group, &g.extensions) => {
-                    return Err(Error::ApqInfoInProposal);
-                }
-                _ => {}
+            if matches!(p, Proposal::ExternalInit(_)) {
+                return Err(Error::UnsupportedInSession("ExternalInit"));
+            }
+            if touches_apq(half, group, p) {
+                return Err(Error::ApqInfoInProposal);
             }
         }
         let sender_of = |group: &Group, sender: &Sender| match sender {

@@ -336,9 +336,23 @@ impl Received {
         self.id.to_be_bytes().to_vec()
     }
 
-    fn to_record(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|e| Error::Codec(e.to_string()))
+    /// Adds this outcome to the inbox in `batch`.
+    fn keep_in(&self, batch: &mut Batch) -> Result<()> {
+        let record = serde_json::to_vec(self).map_err(|e| Error::Codec(e.to_string()))?;
+        batch.put(crate::store::Table::Inbox, self.key(), record);
+        Ok(())
     }
+}
+
+/// The batch of a queue entry: the cursor past it and, when `kept`, its
+/// outcome in the inbox.
+fn entry_batch(id: i64, kept: Option<&Received>) -> Result<Batch> {
+    let mut batch = Batch::new();
+    batch.put(Table::Meta, CURSOR_KEY, id.to_be_bytes().to_vec());
+    if let Some(r) = kept {
+        r.keep_in(&mut batch)?;
+    }
+    Ok(batch)
 }
 
 /// Resolves pending commits, then fetches the queue (waiting up to `wait`
@@ -416,15 +430,14 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
         };
         // The entry's effects, its queue position and (kept) its outcome:
         // one transaction.
-        let mut batch = Batch::new();
-        batch.put(Table::Meta, CURSOR_KEY, d.id.to_be_bytes().to_vec());
+        let batch = entry_batch(d.id, None)?;
         let mut record = |events: &[Event], batch: &mut Batch| -> Result<()> {
             if keep {
                 let r = Received {
                     outcome: Ok(events.to_vec()),
                     ..base.clone()
                 };
-                batch.put(crate::store::Table::Inbox, r.key(), r.to_record()?);
+                r.keep_in(batch)?;
             }
             Ok(())
         };
@@ -453,13 +466,8 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
             // The message is refused: skip it for good (kept as refused).
             Err(e) if e.is_refusal() => {
                 received.outcome = Err(e.to_string());
-                let mut batch = Batch::new();
-                batch.put(Table::Meta, CURSOR_KEY, d.id.to_be_bytes().to_vec());
-                if keep {
-                    batch.put(crate::store::Table::Inbox, received.key(), received.to_record()?);
-                }
-                client.store_mut().apply(batch)?;
-                Err(e.to_string())
+                client.store_mut().apply(entry_batch(d.id, keep.then_some(&received))?)?;
+                received.outcome
             }
             // Storage or the like: stop here; the entry is read again.
             Err(e) => {

@@ -126,6 +126,14 @@ fn pairs_do_not_hold_pairs() {
     // or either message's format changed to the pair's own is refused
     // while decoding.
     ApqMessagePair::tls_deserialize_exact_bytes(&c.body).unwrap();
+    // Every truncation of it is refused, and so is any trailing byte.
+    for n in 0..c.body.len() {
+        assert!(
+            ApqMessagePair::tls_deserialize_exact_bytes(&c.body[..n]).is_err(),
+            "prefix of {n} bytes"
+        );
+    }
+    assert!(ApqMessagePair::tls_deserialize_exact_bytes(&[c.body.as_slice(), &[0]].concat()).is_err());
     let mut field = c.body.clone();
     field[..2].copy_from_slice(&[0, 7]);
     assert!(ApqMessagePair::tls_deserialize_exact_bytes(&field).is_err());

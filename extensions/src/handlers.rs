@@ -10,7 +10,7 @@ use mlsx_base::codec::{
     ExtensionType, GroupContext, LeafNode, ProposalType, Psk, RequiredCapabilities, Sender, WireFormat, decode, find_extension,
 };
 use mlsx_base::crypto::Secret;
-use mlsx_base::group::Group;
+use mlsx_base::group::PublicGroup;
 use mlsx_base::group::hooks::{
     ExtensionContext, ExtensionHandler, FramingHandler, ProposalFlags, ProposalHandler, ProposalItem, ProposalStage, ProposalState,
     PskStore,
@@ -71,7 +71,7 @@ impl ProposalHandler for AppDataUpdateHandler {
         ProposalStage::AfterDefault(STAGE_APP_DATA_UPDATE)
     }
 
-    fn validate(&self, _: &Group, _: &Sender, body: &[u8]) -> Result<(), mlsx_base::Error> {
+    fn validate(&self, _: &PublicGroup, _: &Sender, body: &[u8]) -> Result<(), mlsx_base::Error> {
         let u: AppDataUpdate = decode(body)?;
         self.0.component(u.component_id)?;
         Ok(())
@@ -145,7 +145,7 @@ impl ProposalHandler for AppEphemeralHandler {
         ProposalStage::AfterDefault(STAGE_APP_EPHEMERAL)
     }
 
-    fn validate(&self, _: &Group, _: &Sender, body: &[u8]) -> Result<(), mlsx_base::Error> {
+    fn validate(&self, _: &PublicGroup, _: &Sender, body: &[u8]) -> Result<(), mlsx_base::Error> {
         let e: AppEphemeral = decode(body)?;
         self.0.component(e.component_id)?;
         Ok(())
@@ -204,7 +204,13 @@ impl ExtensionHandler for DictionaryHandler {
     /// With AppDataUpdate in `required_capabilities`, a
     /// GroupContextExtensions proposal MUST NOT change the dictionary
     /// (§4.7).
-    fn validate_change(&self, _: Option<&[u8]>, _: Option<&[u8]>, cause: ProposalType, group: &Group) -> Result<(), mlsx_base::Error> {
+    fn validate_change(
+        &self,
+        _: Option<&[u8]>,
+        _: Option<&[u8]>,
+        cause: ProposalType,
+        group: &PublicGroup,
+    ) -> Result<(), mlsx_base::Error> {
         if cause != ProposalType::GROUP_CONTEXT_EXTENSIONS {
             return Ok(());
         }

@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use mlsx_base::codec::{Proposal, ProposalType, Sender};
-use mlsx_base::group::Group;
+use mlsx_base::group::PublicGroup;
 use mlsx_base::group::hooks::{ProposalFlags, ProposalHandler, ProposalItem, ProposalStage, ProposalState};
 use mlsx_base::tree::math::LeafIndex;
 
@@ -73,7 +73,7 @@ impl ProposalHandler for SelfRemoveHandler {
         ProposalStage::AfterUpdates
     }
 
-    fn validate(&self, group: &Group, sender: &Sender, body: &[u8]) -> Result<(), mlsx_base::Error> {
+    fn validate(&self, group: &PublicGroup, sender: &Sender, body: &[u8]) -> Result<(), mlsx_base::Error> {
         if !body.is_empty() {
             return Err(Error::SelfRemoveBody.into());
         }
@@ -86,7 +86,7 @@ impl ProposalHandler for SelfRemoveHandler {
 
     /// §6.3: "A client MUST NOT issue more than one SelfRemove proposal per
     /// epoch."
-    fn check_pending(&self, group: &Group, sender: &Sender, _: &[u8]) -> Result<(), mlsx_base::Error> {
+    fn check_pending(&self, group: &PublicGroup, sender: &Sender, _: &[u8]) -> Result<(), mlsx_base::Error> {
         let leaf = member(sender)?;
         if group
             .pending_proposals()

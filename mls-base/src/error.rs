@@ -398,6 +398,11 @@ pub enum MisuseError {
     /// The staged commit is for another epoch or group.
     #[error("staged commit does not apply to this state")]
     StaleStagedCommit,
+    /// A PrivateMessage was given to an observer
+    /// ([`PublicGroup`](crate::group::PublicGroup)), which holds no key to
+    /// open it.
+    #[error("an observer cannot open a PrivateMessage")]
+    EncryptedForObserver,
     /// Our own commit came back: merge the pending commit instead.
     #[error("own commit: use merge_pending_commit")]
     OwnCommit,

@@ -37,7 +37,8 @@ use mlsx_base::group::hooks::{
     ProposalState, PskStore, WireFormatHandler,
 };
 use mlsx_base::group::{
-    BasicCredentialValidator, CommitOptions, CredentialValidator, CredentialValidators, Group, GroupConfig, Hooks, Identity, Received,
+    BasicCredentialValidator, CommitOptions, CredentialValidator, CredentialValidators, Group, GroupConfig, Hooks, Identity, PublicGroup,
+    Received,
 };
 use mlsx_base::tree::math::LeafIndex;
 use mlsx_base::{Error, PeerError, ProposalListError};
@@ -103,7 +104,7 @@ impl ProposalHandler for TagSetHandler {
     fn stage(&self) -> ProposalStage {
         ProposalStage::AfterDefault(1)
     }
-    fn validate(&self, _: &Group, _: &Sender, body: &[u8]) -> Result<(), Error> {
+    fn validate(&self, _: &PublicGroup, _: &Sender, body: &[u8]) -> Result<(), Error> {
         let e: TagEntry = decode(body)?;
         if e.key == 0 { Err(rejected("key 0 is reserved")) } else { Ok(()) }
     }
@@ -144,7 +145,7 @@ impl ExtensionHandler for TagsExtension {
             .into())
         }
     }
-    fn validate_change(&self, _: Option<&[u8]>, _: Option<&[u8]>, cause: ProposalType, _: &Group) -> Result<(), Error> {
+    fn validate_change(&self, _: Option<&[u8]>, _: Option<&[u8]>, cause: ProposalType, _: &PublicGroup) -> Result<(), Error> {
         if cause == TAG_SET {
             Ok(())
         } else {
@@ -178,14 +179,14 @@ impl ProposalHandler for LeaveHandler {
     fn stage(&self) -> ProposalStage {
         ProposalStage::AfterUpdates
     }
-    fn validate(&self, _: &Group, sender: &Sender, body: &[u8]) -> Result<(), Error> {
+    fn validate(&self, _: &PublicGroup, sender: &Sender, body: &[u8]) -> Result<(), Error> {
         match (sender, body.is_empty()) {
             (Sender::Member(_), true) => Ok(()),
             _ => Err(PeerError::InvalidSender.into()),
         }
     }
     /// One Leave per member and epoch.
-    fn check_pending(&self, group: &Group, sender: &Sender, _: &[u8]) -> Result<(), Error> {
+    fn check_pending(&self, group: &PublicGroup, sender: &Sender, _: &[u8]) -> Result<(), Error> {
         let twice = group
             .pending_proposals()
             .iter()
@@ -223,7 +224,7 @@ impl ProposalHandler for NoteHandler {
     fn stage(&self) -> ProposalStage {
         ProposalStage::AfterDefault(0)
     }
-    fn validate(&self, _: &Group, _: &Sender, body: &[u8]) -> Result<(), Error> {
+    fn validate(&self, _: &PublicGroup, _: &Sender, body: &[u8]) -> Result<(), Error> {
         decode::<VLBytes>(body).map(|_| ())
     }
     fn apply(&self, state: &mut ProposalState<'_>, items: &[ProposalItem<'_>]) -> Result<(), Error> {

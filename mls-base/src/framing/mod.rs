@@ -131,15 +131,7 @@ pub fn verify_public(
     membership_key: Option<&[u8]>,
     signature_key: &[u8],
 ) -> Result<AuthenticatedContent, Error> {
-    check_group_epoch(&msg.content.group_id, msg.content.epoch, context)?;
-    let content_type = msg.content.content_type();
-    if content_type == ContentType::APPLICATION {
-        return Err(PeerError::InvalidWireFormatForContent.into());
-    }
-    check_sender_content(&msg.content.sender, content_type)?;
-    if (content_type == ContentType::COMMIT) != msg.auth.confirmation_tag.is_some() {
-        return Err(PeerError::MissingConfirmationTag.into());
-    }
+    check_public_handshake(msg, context)?;
     match (&msg.content.sender, &msg.membership_tag) {
         (Sender::Member(_), Some(tag)) => {
             let key = membership_key.ok_or(MisuseError::MissingMembershipKey)?;
@@ -151,6 +143,44 @@ pub fn verify_public(
         (Sender::Member(_), None) => return Err(PeerError::MissingMembershipTag.into()),
         (_, Some(_)) => return Err(PeerError::UnexpectedMembershipTag.into()),
         (_, None) => {}
+    }
+    signed_content(cs, msg, context, signature_key)
+}
+
+/// The checks of a PublicMessage that need no key (RFC 9420 §6, §6.1): its
+/// group and epoch, a handshake content, a sender allowed for it, a
+/// confirmation tag exactly on commits.
+fn check_public_handshake(msg: &PublicMessage, context: &GroupContext) -> Result<(), Error> {
+    check_group_epoch(&msg.content.group_id, msg.content.epoch, context)?;
+    let content_type = msg.content.content_type();
+    if content_type == ContentType::APPLICATION {
+        return Err(PeerError::InvalidWireFormatForContent.into());
+    }
+    check_sender_content(&msg.content.sender, content_type)?;
+    if (content_type == ContentType::COMMIT) != msg.auth.confirmation_tag.is_some() {
+        return Err(PeerError::MissingConfirmationTag.into());
+    }
+    Ok(())
+}
+
+/// Checks a PublicMessage handshake as a non-member can (RFC 9420 §6.1,
+/// §6.2 without the `membership_tag`, which needs the membership key): its
+/// group and epoch, that its sender may send its content type, that a
+/// commit carries a confirmation tag (unchecked), that a member's message
+/// carries a membership tag and no other sender's does, and its signature
+/// under `signature_key`. What an observer of the group checks
+/// ([`PublicGroup`](crate::group::PublicGroup)).
+pub fn verify_public_unkeyed(
+    cs: &(impl CipherSuiteProvider + ?Sized),
+    msg: &PublicMessage,
+    context: &GroupContext,
+    signature_key: &[u8],
+) -> Result<AuthenticatedContent, Error> {
+    check_public_handshake(msg, context)?;
+    match (&msg.content.sender, &msg.membership_tag) {
+        (Sender::Member(_), None) => return Err(PeerError::MissingMembershipTag.into()),
+        (Sender::Member(_), Some(_)) | (_, None) => {}
+        (_, Some(_)) => return Err(PeerError::UnexpectedMembershipTag.into()),
     }
     signed_content(cs, msg, context, signature_key)
 }

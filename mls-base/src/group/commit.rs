@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use subtle::ConstantTimeEq;
 
+use super::PublicGroup;
 use super::validation::{
     GroupParams, LeafContext, LeafError, MemberSummary, check_key_package_authenticity, validate_key_package, validate_key_package_fields,
     validate_leaf,
@@ -344,7 +345,7 @@ fn push_psk(
     Ok(())
 }
 
-impl Group {
+impl PublicGroup {
     /// The cached proposals by reference, for `commit`'s by-reference
     /// entries (empty if it has none): a linear search per reference would
     /// be quadratic in the (bounded) counts.
@@ -667,30 +668,6 @@ impl Group {
         Ok(())
     }
 
-    /// Looks up the secrets of PSKs (§8.4).
-    pub(super) fn psk_values(&self, ids: &[PreSharedKeyId]) -> Result<Vec<Secret>, Error> {
-        let store = self.config.hooks.psk_store();
-        ids.iter()
-            .map(|id| {
-                let own = match &id.psk {
-                    Psk::External(e) => self.external_psks.get(e.psk_id.as_slice()).map(Secret::duplicate),
-                    Psk::Resumption(r) if r.psk_group_id == self.context.group_id => {
-                        self.resumption_psks.get(&r.psk_epoch).map(Secret::duplicate)
-                    }
-                    _ => None,
-                };
-                own.or_else(|| store.and_then(|s| s.psk(&id.psk)))
-            })
-            .map(|s| s.ok_or(PeerError::MissingPsk.into()))
-            .collect()
-    }
-
-    pub(super) fn psk_secret_of(&self, ids: &[PreSharedKeyId]) -> Result<Option<Secret>, Error> {
-        let values = self.psk_values(ids)?;
-        let pairs: Vec<(&PreSharedKeyId, &[u8])> = ids.iter().zip(values.iter().map(Secret::as_bytes)).collect();
-        psk_secret(self.cs.as_ref(), &pairs)
-    }
-
     fn provisional_context(&self, tree: &mut RatchetTree, extensions: &[Extension]) -> Result<GroupContext, Error> {
         Ok(GroupContext {
             version: self.context.version,
@@ -701,268 +678,6 @@ impl Group {
             confirmed_transcript_hash: self.context.confirmed_transcript_hash.clone(),
             extensions: extensions.to_vec(),
         })
-    }
-
-    /// Creates a commit (RFC 9420 §12.4.1). The new epoch is held as the
-    /// pending commit until [`Group::merge_pending_commit`].
-    pub fn commit(&mut self, options: CommitOptions) -> Result<CommitOutput, Error> {
-        self.commit_with(options, None)
-    }
-
-    /// [`Group::commit`], plus for the founding commit of a reinitialized or
-    /// branched group the resumption PSK that links it to its predecessor
-    /// (RFC 9420 §11.2, §11.3). That PSK is not a proposal (a PreSharedKey
-    /// proposal with usage reinit or branch is invalid); it enters the key
-    /// schedule and the Welcome only.
-    pub(super) fn commit_with(
-        &mut self,
-        options: CommitOptions,
-        founding: Option<(PreSharedKeyId, Secret)>,
-    ) -> Result<CommitOutput, Error> {
-        self.ensure_active()?;
-        let cs = self.cs.clone();
-        let cs = cs.as_ref();
-        let own = self.own_leaf();
-        let mut refs: Vec<ProposalOrRef> = vec![];
-        let mut list: Vec<Listed> = vec![];
-        if options.include_pending {
-            // Leaves that pending proposals of new types remove
-            // (ProposalHandler::removed_leaf), first proposal per leaf.
-            let mut custom_removals: BTreeSet<u32> = BTreeSet::new();
-            let mut skip: BTreeSet<usize> = BTreeSet::new();
-            for (i, c) in self.pending.iter().enumerate() {
-                let Proposal::Custom(p) = &c.proposal else { continue };
-                let Some(leaf) = self
-                    .config
-                    .hooks
-                    .proposal(p.proposal_type)
-                    .and_then(|h| h.removed_leaf(&c.sender, &p.body))
-                else {
-                    continue;
-                };
-                // A committer cannot remove itself; a leaf goes once.
-                if leaf == own || !custom_removals.insert(leaf.0) {
-                    skip.insert(i);
-                }
-            }
-            for (i, c) in self.pending.iter().enumerate() {
-                // §12.2: the committer cannot commit its own Update.
-                if c.sender == Sender::Member(own) && matches!(c.proposal, Proposal::Update(_)) {
-                    continue;
-                }
-                // §12.2, one change per leaf: a leaf that a new type's
-                // proposal removes is neither removed again nor updated.
-                let superseded = match (&c.proposal, c.sender) {
-                    (Proposal::Remove(r), _) => custom_removals.contains(&r.removed.0),
-                    (Proposal::Update(_), Sender::Member(l)) => custom_removals.contains(&l.0),
-                    _ => false,
-                };
-                if superseded || skip.contains(&i) {
-                    continue;
-                }
-                refs.push(ProposalOrRef::Reference(c.reference.clone()));
-                list.push(Listed {
-                    proposal: c.proposal.clone(),
-                    sender: c.sender,
-                    by_reference: true,
-                });
-            }
-        }
-        for p in &options.proposals {
-            refs.push(ProposalOrRef::Proposal(p.clone()));
-            list.push(Listed {
-                proposal: p.clone(),
-                sender: Sender::Member(own),
-                by_reference: false,
-            });
-        }
-        let mut applied = self.apply_proposals(own, &list, false)?;
-        let use_path = (options.force_path || applied.path_required) && applied.reinit.is_none();
-        let excluded: Vec<LeafIndex> = applied.added.iter().map(|(l, _)| *l).collect();
-
-        let (path, commit_secret, keys, path_secrets) = if use_path {
-            let provisional_ext = applied.extensions.clone();
-            let group_id = self.context.group_id.as_slice().to_vec();
-            let identity = &self.identity;
-            let mut leaf = applied.tree.leaf(own).cloned().ok_or(PeerError::UnknownSender)?;
-            let ctx_base = self.provisional_context(&mut applied.tree, &provisional_ext)?;
-            let mut keys = self.keys.duplicate();
-            keys.prune(&applied.tree);
-            let enc = treekem::encap(
-                cs,
-                &mut applied.tree,
-                &keys,
-                own,
-                &excluded,
-                |encryption_key: HpkePublicKey, parent_hash| {
-                    leaf.encryption_key = encryption_key;
-                    leaf.leaf_node_source = LeafNodeSource::Commit(parent_hash.into());
-                    identity.sign_leaf(cs, &mut leaf, Some((&group_id, own)))?;
-                    Ok(leaf)
-                },
-                |th| {
-                    let mut c = ctx_base.clone();
-                    c.tree_hash = th.to_vec().into();
-                    encode(&c)
-                },
-            )?;
-            (Some(enc.update_path), enc.commit_secret, enc.keys, enc.path_secrets)
-        } else {
-            let mut keys = self.keys.duplicate();
-            keys.prune(&applied.tree);
-            (None, Secret::new(vec![0u8; cs.hash_len()]), keys, vec![])
-        };
-
-        let mut psk_values = self.psk_values(&applied.psks)?;
-        if let Some((id, secret)) = founding {
-            if self.context.epoch != 0 {
-                return Err(MisuseError::NotAFoundingCommit.into());
-            }
-            applied.psks.push(id);
-            psk_values.push(secret);
-        }
-        let pairs: Vec<(&PreSharedKeyId, &[u8])> = applied.psks.iter().zip(psk_values.iter().map(Secret::as_bytes)).collect();
-        let psk = psk_secret(cs, &pairs)?;
-        let wire_format = if self.config.encrypt_handshake {
-            WireFormat::PRIVATE_MESSAGE
-        } else {
-            WireFormat::PUBLIC_MESSAGE
-        };
-        let content = self.framed(
-            FramedContentBody::Commit(Commit { proposals: refs, path }),
-            &options.authenticated_data,
-        )?;
-        let signature = framing::sign_content(cs, &self.identity.signer, wire_format, &content, &self.context)?;
-        let mut ac = AuthenticatedContent {
-            wire_format,
-            content,
-            auth: FramedContentAuthData {
-                signature: signature.into(),
-                confirmation_tag: None,
-            },
-        };
-        let confirmed = confirmed_transcript_hash(cs, &self.interim_transcript_hash, &ac)?;
-        let mut new_context = self.provisional_context(&mut applied.tree, &applied.extensions)?;
-        new_context.confirmed_transcript_hash = confirmed.clone().into();
-        let joiner = joiner_secret(cs, self.secrets.init_secret.as_bytes(), commit_secret.as_bytes(), &new_context)?;
-        let secrets = EpochSecrets::from_joiner_secret(
-            cs,
-            joiner.as_bytes(),
-            psk.as_ref().map(Secret::as_bytes),
-            &new_context,
-            &self.config.epoch_secrets,
-        )?;
-        let tag = confirmation_tag(cs, secrets.confirmation_key.as_bytes(), &confirmed)?;
-        let interim = interim_transcript_hash(cs, &confirmed, &tag)?;
-        ac.auth.confirmation_tag = Some(tag.clone().into());
-
-        let commit = if self.config.encrypt_handshake {
-            let padding = self.padding_for(256);
-            let m = seal_private(
-                cs,
-                ac.content,
-                ac.auth,
-                &mut self.secret_tree,
-                self.secrets.sender_data_secret.as_bytes(),
-                padding,
-            )?;
-            MlsMessage::new(MlsMessageBody::PrivateMessage(m))
-        } else {
-            let m = seal_public(cs, ac.content, ac.auth, &self.context, Some(self.secrets.membership_key.as_bytes()))?;
-            MlsMessage::new(MlsMessageBody::PublicMessage(m))
-        };
-
-        let group_info = if applied.added.is_empty() && !options.group_info {
-            None
-        } else {
-            Some(self.sign_group_info(&new_context, &applied.tree, &secrets, tag)?)
-        };
-        let welcome = match (&group_info, applied.added.is_empty()) {
-            (Some(gi), false) => Some(self.welcome(gi, &joiner, psk.as_ref(), &applied, &path_secrets)?),
-            _ => None,
-        };
-        let secret_tree = SecretTree::new(
-            secrets.encryption_secret.duplicate(),
-            applied.tree.n_leaves(),
-            self.config.secret_tree,
-        )?;
-        self.pending_commit = Some(StagedCommit {
-            parent_epoch: self.context.epoch,
-            context: new_context,
-            tree: applied.tree,
-            keys,
-            secrets,
-            secret_tree,
-            interim_transcript_hash: interim,
-            ratchet: None,
-            removed_self: false,
-            reinit: applied.reinit,
-            added: excluded,
-            removed: applied.removed,
-            records: applied.records,
-            sender: Sender::Member(own),
-            psks: applied.psks,
-            // Our own commits rebuild the summary when next needed.
-            summary_change: None,
-        });
-        Ok(CommitOutput {
-            commit,
-            welcome: welcome.map(|w| MlsMessage::new(MlsMessageBody::Welcome(w))),
-            group_info,
-        })
-    }
-
-    /// A signed GroupInfo for a new epoch (RFC 9420 §12.4.3), with the
-    /// `external_pub` extension and, if configured, `ratchet_tree`.
-    pub(super) fn sign_group_info(
-        &self,
-        context: &GroupContext,
-        tree: &RatchetTree,
-        secrets: &EpochSecrets,
-        tag: Vec<u8>,
-    ) -> Result<GroupInfo, Error> {
-        let cs = self.cs.as_ref();
-        let mut extensions = vec![];
-        if self.config.ratchet_tree_extension {
-            extensions.push(Extension::new(ExtensionType::RATCHET_TREE, encode(&tree.to_nodes())?));
-        }
-        let (_, external_pub) = secrets.external_key_pair(cs)?;
-        extensions.push(Extension::new(
-            ExtensionType::EXTERNAL_PUB,
-            encode(&crate::codec::ExternalPub {
-                external_pub: external_pub.into(),
-            })?,
-        ));
-        extensions.extend(self.config.group_info_extensions.iter().cloned());
-        // RFC 9420 §13.5: GroupInfo.extensions may carry GREASE.
-        if self.config.grease
-            && let Some(e) = super::grease::extra_extension(cs, &extensions)?
-        {
-            extensions.push(e);
-        }
-        let mut gi = GroupInfo {
-            group_context: context.clone(),
-            extensions,
-            confirmation_tag: tag.into(),
-            signer: self.own_leaf(),
-            signature: VLBytes::default(),
-        };
-        gi.signature = cs.sign_with_label(&self.identity.signer, b"GroupInfoTBS", &gi.tbs()?)?.into();
-        Ok(gi)
-    }
-
-    /// Validates an external commit's proposal list (RFC 9420 §12.2, §12.4.3.2)
-    /// and applies it: an optional Remove (resync), the joiner's leaf in the
-    /// leftmost blank position, PSKs; and derives `init_secret` from the
-    /// ExternalInit with the group's external key pair (§8.3).
-    fn apply_external_commit(&self, commit: &Commit) -> Result<(LeafIndex, Applied, Secret), Error> {
-        let cs = self.cs.as_ref();
-        let path = commit.path.as_ref().ok_or(PeerError::MissingPath)?;
-        let cached = self.cached_by_reference(commit);
-        let (committer, applied, kem_output) = self.apply_external_proposals(&commit.proposals, &path.leaf_node, &cached)?;
-        let (external_sk, _) = self.secrets.external_key_pair(cs)?;
-        let init_secret = cs.hpke_export_receiver(kem_output.as_slice(), &external_sk, &[], EXTERNAL_INIT_LABEL, cs.hash_len())?;
-        Ok((committer, applied, init_secret))
     }
 
     /// The list of an external commit (RFC 9420 §12.2, §12.4.3.2), validated
@@ -1071,57 +786,316 @@ impl Group {
         };
         Ok((committer, applied, kem_output))
     }
+}
 
-    /// Validates a received commit and computes the next epoch (RFC 9420 §12.4.2).
+impl Group {
+    /// The secret of a PSK this member holds itself (§8.4): an external
+    /// PSK registered with the group, or a resumption PSK of its own past.
+    fn own_psk(&self, psk: &Psk) -> Option<Secret> {
+        match psk {
+            Psk::External(e) => self.external_psks.get(e.psk_id.as_slice()).map(Secret::duplicate),
+            Psk::Resumption(r) if r.psk_group_id == self.public.context.group_id => {
+                self.resumption_psks.get(&r.psk_epoch).map(Secret::duplicate)
+            }
+            _ => None,
+        }
+    }
+
+    /// Looks up the secrets of PSKs (§8.4).
+    pub(super) fn psk_values(&self, ids: &[PreSharedKeyId]) -> Result<Vec<Secret>, Error> {
+        psk_values_from(&self.public.config.hooks, ids, |p| self.own_psk(p))
+    }
+
+    pub(super) fn psk_secret_of(&self, ids: &[PreSharedKeyId]) -> Result<Option<Secret>, Error> {
+        psk_secret_from(self.public.cs.as_ref(), &self.public.config.hooks, ids, |p| self.own_psk(p))
+    }
+
+    /// Creates a commit (RFC 9420 §12.4.1). The new epoch is held as the
+    /// pending commit until [`Group::merge_pending_commit`].
+    pub fn commit(&mut self, options: CommitOptions) -> Result<CommitOutput, Error> {
+        self.commit_with(options, None)
+    }
+
+    /// [`Group::commit`], plus for the founding commit of a reinitialized or
+    /// branched group the resumption PSK that links it to its predecessor
+    /// (RFC 9420 §11.2, §11.3). That PSK is not a proposal (a PreSharedKey
+    /// proposal with usage reinit or branch is invalid); it enters the key
+    /// schedule and the Welcome only.
+    pub(super) fn commit_with(
+        &mut self,
+        options: CommitOptions,
+        founding: Option<(PreSharedKeyId, Secret)>,
+    ) -> Result<CommitOutput, Error> {
+        self.ensure_active()?;
+        let cs = self.public.cs.clone();
+        let cs = cs.as_ref();
+        let own = self.own_leaf();
+        let mut refs: Vec<ProposalOrRef> = vec![];
+        let mut list: Vec<Listed> = vec![];
+        if options.include_pending {
+            // Leaves that pending proposals of new types remove
+            // (ProposalHandler::removed_leaf), first proposal per leaf.
+            let mut custom_removals: BTreeSet<u32> = BTreeSet::new();
+            let mut skip: BTreeSet<usize> = BTreeSet::new();
+            for (i, c) in self.public.pending.iter().enumerate() {
+                let Proposal::Custom(p) = &c.proposal else { continue };
+                let Some(leaf) = self
+                    .public
+                    .config
+                    .hooks
+                    .proposal(p.proposal_type)
+                    .and_then(|h| h.removed_leaf(&c.sender, &p.body))
+                else {
+                    continue;
+                };
+                // A committer cannot remove itself; a leaf goes once.
+                if leaf == own || !custom_removals.insert(leaf.0) {
+                    skip.insert(i);
+                }
+            }
+            for (i, c) in self.public.pending.iter().enumerate() {
+                // §12.2: the committer cannot commit its own Update.
+                if c.sender == Sender::Member(own) && matches!(c.proposal, Proposal::Update(_)) {
+                    continue;
+                }
+                // §12.2, one change per leaf: a leaf that a new type's
+                // proposal removes is neither removed again nor updated.
+                let superseded = match (&c.proposal, c.sender) {
+                    (Proposal::Remove(r), _) => custom_removals.contains(&r.removed.0),
+                    (Proposal::Update(_), Sender::Member(l)) => custom_removals.contains(&l.0),
+                    _ => false,
+                };
+                if superseded || skip.contains(&i) {
+                    continue;
+                }
+                refs.push(ProposalOrRef::Reference(c.reference.clone()));
+                list.push(Listed {
+                    proposal: c.proposal.clone(),
+                    sender: c.sender,
+                    by_reference: true,
+                });
+            }
+        }
+        for p in &options.proposals {
+            refs.push(ProposalOrRef::Proposal(p.clone()));
+            list.push(Listed {
+                proposal: p.clone(),
+                sender: Sender::Member(own),
+                by_reference: false,
+            });
+        }
+        let mut applied = self.public.apply_proposals(own, &list, false)?;
+        let use_path = (options.force_path || applied.path_required) && applied.reinit.is_none();
+        let excluded: Vec<LeafIndex> = applied.added.iter().map(|(l, _)| *l).collect();
+
+        let (path, commit_secret, keys, path_secrets) = if use_path {
+            let provisional_ext = applied.extensions.clone();
+            let group_id = self.public.context.group_id.as_slice().to_vec();
+            let identity = &self.identity;
+            let mut leaf = applied.tree.leaf(own).cloned().ok_or(PeerError::UnknownSender)?;
+            let ctx_base = self.public.provisional_context(&mut applied.tree, &provisional_ext)?;
+            let mut keys = self.keys.duplicate();
+            keys.prune(&applied.tree);
+            let enc = treekem::encap(
+                cs,
+                &mut applied.tree,
+                &keys,
+                own,
+                &excluded,
+                |encryption_key: HpkePublicKey, parent_hash| {
+                    leaf.encryption_key = encryption_key;
+                    leaf.leaf_node_source = LeafNodeSource::Commit(parent_hash.into());
+                    identity.sign_leaf(cs, &mut leaf, Some((&group_id, own)))?;
+                    Ok(leaf)
+                },
+                |th| {
+                    let mut c = ctx_base.clone();
+                    c.tree_hash = th.to_vec().into();
+                    encode(&c)
+                },
+            )?;
+            (Some(enc.update_path), enc.commit_secret, enc.keys, enc.path_secrets)
+        } else {
+            let mut keys = self.keys.duplicate();
+            keys.prune(&applied.tree);
+            (None, Secret::new(vec![0u8; cs.hash_len()]), keys, vec![])
+        };
+
+        let mut psk_values = self.psk_values(&applied.psks)?;
+        if let Some((id, secret)) = founding {
+            if self.public.context.epoch != 0 {
+                return Err(MisuseError::NotAFoundingCommit.into());
+            }
+            applied.psks.push(id);
+            psk_values.push(secret);
+        }
+        let pairs: Vec<(&PreSharedKeyId, &[u8])> = applied.psks.iter().zip(psk_values.iter().map(Secret::as_bytes)).collect();
+        let psk = psk_secret(cs, &pairs)?;
+        let wire_format = if self.public.config.encrypt_handshake {
+            WireFormat::PRIVATE_MESSAGE
+        } else {
+            WireFormat::PUBLIC_MESSAGE
+        };
+        let content = self.framed(
+            FramedContentBody::Commit(Commit { proposals: refs, path }),
+            &options.authenticated_data,
+        )?;
+        let signature = framing::sign_content(cs, &self.identity.signer, wire_format, &content, &self.public.context)?;
+        let mut ac = AuthenticatedContent {
+            wire_format,
+            content,
+            auth: FramedContentAuthData {
+                signature: signature.into(),
+                confirmation_tag: None,
+            },
+        };
+        let confirmed = confirmed_transcript_hash(cs, &self.public.interim_transcript_hash, &ac)?;
+        let mut new_context = self.public.provisional_context(&mut applied.tree, &applied.extensions)?;
+        new_context.confirmed_transcript_hash = confirmed.clone().into();
+        let joiner = joiner_secret(cs, self.secrets.init_secret.as_bytes(), commit_secret.as_bytes(), &new_context)?;
+        let secrets = EpochSecrets::from_joiner_secret(
+            cs,
+            joiner.as_bytes(),
+            psk.as_ref().map(Secret::as_bytes),
+            &new_context,
+            &self.public.config.epoch_secrets,
+        )?;
+        let tag = confirmation_tag(cs, secrets.confirmation_key.as_bytes(), &confirmed)?;
+        let interim = interim_transcript_hash(cs, &confirmed, &tag)?;
+        ac.auth.confirmation_tag = Some(tag.clone().into());
+
+        let commit = if self.public.config.encrypt_handshake {
+            let padding = self.padding_for(256);
+            let m = seal_private(
+                cs,
+                ac.content,
+                ac.auth,
+                &mut self.secret_tree,
+                self.secrets.sender_data_secret.as_bytes(),
+                padding,
+            )?;
+            MlsMessage::new(MlsMessageBody::PrivateMessage(m))
+        } else {
+            let m = seal_public(
+                cs,
+                ac.content,
+                ac.auth,
+                &self.public.context,
+                Some(self.secrets.membership_key.as_bytes()),
+            )?;
+            MlsMessage::new(MlsMessageBody::PublicMessage(m))
+        };
+
+        let group_info = if applied.added.is_empty() && !options.group_info {
+            None
+        } else {
+            Some(self.sign_group_info(&new_context, &applied.tree, &secrets, tag)?)
+        };
+        let welcome = match (&group_info, applied.added.is_empty()) {
+            (Some(gi), false) => Some(self.welcome(gi, &joiner, psk.as_ref(), &applied, &path_secrets)?),
+            _ => None,
+        };
+        let secret_tree = SecretTree::new(
+            secrets.encryption_secret.duplicate(),
+            applied.tree.n_leaves(),
+            self.public.config.secret_tree,
+        )?;
+        self.pending_commit = Some(StagedCommit {
+            parent_epoch: self.public.context.epoch,
+            context: new_context,
+            tree: applied.tree,
+            keys,
+            secrets,
+            secret_tree,
+            interim_transcript_hash: interim,
+            ratchet: None,
+            removed_self: false,
+            reinit: applied.reinit,
+            added: excluded,
+            removed: applied.removed,
+            records: applied.records,
+            sender: Sender::Member(own),
+            psks: applied.psks,
+            // Our own commits rebuild the summary when next needed.
+            summary_change: None,
+        });
+        Ok(CommitOutput {
+            commit,
+            welcome: welcome.map(|w| MlsMessage::new(MlsMessageBody::Welcome(w))),
+            group_info,
+        })
+    }
+
+    /// A signed GroupInfo for a new epoch (RFC 9420 §12.4.3), with the
+    /// `external_pub` extension and, if configured, `ratchet_tree`.
+    pub(super) fn sign_group_info(
+        &self,
+        context: &GroupContext,
+        tree: &RatchetTree,
+        secrets: &EpochSecrets,
+        tag: Vec<u8>,
+    ) -> Result<GroupInfo, Error> {
+        let cs = self.public.cs.as_ref();
+        let mut extensions = vec![];
+        if self.public.config.ratchet_tree_extension {
+            extensions.push(Extension::new(ExtensionType::RATCHET_TREE, encode(&tree.to_nodes())?));
+        }
+        let (_, external_pub) = secrets.external_key_pair(cs)?;
+        extensions.push(Extension::new(
+            ExtensionType::EXTERNAL_PUB,
+            encode(&crate::codec::ExternalPub {
+                external_pub: external_pub.into(),
+            })?,
+        ));
+        extensions.extend(self.public.config.group_info_extensions.iter().cloned());
+        // RFC 9420 §13.5: GroupInfo.extensions may carry GREASE.
+        if self.public.config.grease
+            && let Some(e) = super::grease::extra_extension(cs, &extensions)?
+        {
+            extensions.push(e);
+        }
+        let mut gi = GroupInfo {
+            group_context: context.clone(),
+            extensions,
+            confirmation_tag: tag.into(),
+            signer: self.own_leaf(),
+            signature: VLBytes::default(),
+        };
+        gi.signature = cs.sign_with_label(&self.identity.signer, b"GroupInfoTBS", &gi.tbs()?)?.into();
+        Ok(gi)
+    }
+
+    /// Validates a received commit and computes the next epoch (RFC 9420
+    /// §12.4.2): what a non-member can check ([`PublicGroup`]), then the
+    /// UpdatePath's secrets, the PSKs, the key schedule and the
+    /// confirmation tag.
     pub(super) fn stage_commit(
         &self,
         ac: &AuthenticatedContent,
         commit: &Commit,
         ratchet: Option<StagedRatchet>,
     ) -> Result<StagedCommit, Error> {
-        let cs = self.cs.as_ref();
-        let limits = &self.config.limits;
-        limits.check(super::Limit::Proposals, commit.proposals.len())?;
-        let external = ac.content.sender == Sender::NewMemberCommit;
-        let (committer, mut applied, init_secret) = match ac.content.sender {
-            Sender::Member(committer) => {
-                if committer == self.own_leaf() {
-                    return Err(MisuseError::OwnCommit.into());
-                }
-                let mut list = Vec::with_capacity(commit.proposals.len());
-                let cached = self.cached_by_reference(commit);
-                for p in &commit.proposals {
-                    match p {
-                        ProposalOrRef::Proposal(p) => list.push(Listed {
-                            proposal: p.clone(),
-                            sender: Sender::Member(committer),
-                            by_reference: false,
-                        }),
-                        ProposalOrRef::Reference(r) => {
-                            let c = cached.get(r).ok_or(PeerError::UnknownProposalRef)?;
-                            list.push(Listed {
-                                proposal: c.proposal.clone(),
-                                sender: c.sender,
-                                by_reference: true,
-                            });
-                        }
-                    }
-                }
-                (
-                    committer,
-                    self.apply_proposals(committer, &list, true)?,
-                    self.secrets.init_secret.duplicate(),
-                )
-            }
-            Sender::NewMemberCommit => self.apply_external_commit(commit)?,
-            _ => return Err(PeerError::InvalidSender.into()),
-        };
-        limits.check(super::Limit::Leaves, applied.tree.n_leaves() as usize)?;
-        limits.check(super::Limit::Psks, applied.psks.len())?;
-        if applied.path_required && commit.path.is_none() {
-            return Err(PeerError::MissingPath.into());
-        }
+        let cs = self.public.cs.as_ref();
         let own = self.own_leaf();
+        let PublicStage {
+            committer,
+            applied,
+            kem_output,
+            path_context,
+            context: new_context,
+            confirmed,
+            received_tag,
+            summary_change,
+        } = self.public.stage_public(ac, commit, Some(own))?;
+        // §8.3: an external commit's init_secret comes from its
+        // ExternalInit and the group's external key pair.
+        let init_secret = match &kem_output {
+            None => self.secrets.init_secret.duplicate(),
+            Some(kem_output) => {
+                let (external_sk, _) = self.secrets.external_key_pair(cs)?;
+                cs.hpke_export_receiver(kem_output.as_slice(), &external_sk, &[], EXTERNAL_INIT_LABEL, cs.hash_len())?
+            }
+        };
         let removed_self = applied.removed.contains(&own);
         let excluded: Vec<LeafIndex> = applied.added.iter().map(|(l, _)| *l).collect();
         let mut keys = self.keys.duplicate();
@@ -1134,105 +1108,22 @@ impl Group {
                 keys.insert(x, sk.duplicate());
             }
         }
+        // Nodes the commit blanks lose their keys; nodes on the
+        // committer's path get new ones from the path secrets below.
         keys.prune(&applied.tree);
-        // A commit with no proposals leaves every leaf but the committer's
-        // as it is: the cached summary of the current tree applies.
-        let path_only = commit.proposals.is_empty() && !external;
-        let commit_secret = match &commit.path {
-            Some(path) => {
-                let rebuilt;
-                let summary = if path_only {
-                    self.member_summary()
-                } else {
-                    rebuilt = MemberSummary::of(&applied.tree);
-                    &rebuilt
-                };
-                let params = GroupParams {
-                    cipher_suite: self.context.cipher_suite,
-                    group_id: self.context.group_id.as_slice(),
-                    extensions: &applied.extensions,
-                    tree: &applied.tree,
-                    summary,
-                    validator: self.config.validator.as_ref(),
-                    check_lifetime: self.config.check_received_lifetimes,
-                    hooks: &self.config.hooks,
-                    limits: self.config.limits,
-                    capabilities: self.config.leaf_capabilities,
-                };
-                validate_leaf(cs, &path.leaf_node, LeafContext::Commit(committer), &params)?;
-                let new_key = &path.leaf_node.encryption_key;
-                let old = applied.tree.leaf(committer).ok_or(PeerError::UnknownSender)?;
-                if !external && old.encryption_key == *new_key {
-                    return Err(PeerError::InvalidLeaf(super::LeafError::EncryptionKeyNotChanged).into());
-                }
-                // §5.3.1: the committer's new credential succeeds its old
-                // one; §12.2: a resync's new leaf must be acceptable for the
-                // member it removes.
-                let predecessor = if external { applied.resync } else { Some(committer) };
-                if let Some(old) = predecessor.and_then(|l| self.tree.leaf(l)) {
-                    self.config.validator.valid_successor(&old.credential, &path.leaf_node.credential)?;
-                }
-                // §12.2: a resync's new leaf is held to the Update rules for
-                // the leaf it replaces, so it cannot keep that leaf's key.
-                if external
-                    && applied
-                        .resync
-                        .and_then(|r| self.tree.leaf(r))
-                        .is_some_and(|l| l.encryption_key == *new_key)
-                {
-                    return Err(PeerError::InvalidLeaf(super::LeafError::EncryptionKeyNotChanged).into());
-                }
-                // §12.4.2: no public key of the path (leaf included) may
-                // already be in the tree, nor appear twice in the path.
-                // The path's keys (a few) are sorted and each key of the
-                // tree looked up among them, in one pass with no copies. An
-                // external joiner's leaf is already in `applied.tree`, so
-                // its key must be there exactly once.
-                let mut path_keys: Vec<&[u8]> = Vec::with_capacity(path.nodes.len() + 1);
-                path_keys.push(new_key.as_slice());
-                for n in &path.nodes {
-                    // RFC 9420 §10 asks it of leaf keys; a malformed parent
-                    // key would break every later encryption to that node.
-                    let key = n.encryption_key.as_slice();
-                    cs.kem_validate_public_key(key).map_err(|_| PeerError::InvalidNodeKey)?;
-                    if path_keys.contains(&key) {
-                        return Err(PeerError::KeyAlreadyInTree.into());
-                    }
-                    path_keys.push(key);
-                }
-                path_keys.sort_unstable();
-                let mut own_key_seen = 0;
-                for key in applied.tree.encryption_keys() {
-                    if path_keys.binary_search(&key).is_ok() {
-                        if key != new_key.as_slice() {
-                            return Err(PeerError::KeyAlreadyInTree.into());
-                        }
-                        own_key_seen += 1;
-                    }
-                }
-                if own_key_seen != usize::from(external) {
-                    return Err(PeerError::KeyAlreadyInTree.into());
-                }
-                applied.tree.merge_update_path(cs, committer, path)?;
-                if removed_self {
-                    None
-                } else {
-                    let ctx = encode(&self.provisional_context(&mut applied.tree, &applied.extensions)?)?;
-                    let dec = treekem::decap(cs, &applied.tree, &keys, committer, path, &excluded, &ctx)?;
-                    keys = dec.keys;
-                    Some(dec.commit_secret)
-                }
+        let commit_secret = match (&commit.path, &path_context) {
+            (Some(_), _) if removed_self => None,
+            (Some(path), Some(ctx)) => {
+                let dec = treekem::decap(cs, &applied.tree, &keys, committer, path, &excluded, ctx)?;
+                keys = dec.keys;
+                Some(dec.commit_secret)
             }
-            None => Some(Secret::new(vec![0u8; cs.hash_len()])),
+            _ => Some(Secret::new(vec![0u8; cs.hash_len()])),
         };
-        let confirmed = confirmed_transcript_hash(cs, &self.interim_transcript_hash, ac)?;
-        let mut new_context = self.provisional_context(&mut applied.tree, &applied.extensions)?;
-        new_context.confirmed_transcript_hash = confirmed.clone().into();
-        let received_tag = ac.auth.confirmation_tag.as_ref().ok_or(PeerError::MissingConfirmationTag)?;
         let Some(commit_secret) = commit_secret else {
             // Removed: we cannot follow the new epoch; keep our keys and mark the group inactive.
             return Ok(StagedCommit {
-                parent_epoch: self.context.epoch,
+                parent_epoch: self.public.context.epoch,
                 context: new_context,
                 tree: applied.tree,
                 keys,
@@ -1240,9 +1131,9 @@ impl Group {
                     cs,
                     Secret::new(vec![]),
                     &Secret::new(cs.random_vec(cs.hash_len())?),
-                    &self.config.epoch_secrets,
+                    &self.public.config.epoch_secrets,
                 )?,
-                secret_tree: SecretTree::new(Secret::new(cs.random_vec(cs.hash_len())?), 1, self.config.secret_tree)?,
+                secret_tree: SecretTree::new(Secret::new(cs.random_vec(cs.hash_len())?), 1, self.public.config.secret_tree)?,
                 interim_transcript_hash: vec![],
                 ratchet,
                 removed_self: true,
@@ -1264,24 +1155,20 @@ impl Group {
             joiner.as_bytes(),
             psk.as_ref().map(Secret::as_bytes),
             &new_context,
-            &self.config.epoch_secrets,
+            &self.public.config.epoch_secrets,
         )?;
         let tag = confirmation_tag(cs, secrets.confirmation_key.as_bytes(), &confirmed)?;
         if !bool::from(tag.ct_eq(received_tag.as_slice())) {
             return Err(PeerError::InvalidConfirmationTag.into());
         }
         let interim = interim_transcript_hash(cs, &confirmed, &tag)?;
-        let summary_change = match (&commit.path, path_only) {
-            (Some(path), true) => self.tree.leaf(committer).map(|old| (old.clone(), path.leaf_node.clone())),
-            _ => None,
-        };
         let secret_tree = SecretTree::new(
             secrets.encryption_secret.duplicate(),
             applied.tree.n_leaves(),
-            self.config.secret_tree,
+            self.public.config.secret_tree,
         )?;
         Ok(StagedCommit {
-            parent_epoch: self.context.epoch,
+            parent_epoch: self.public.context.epoch,
             context: new_context,
             tree: applied.tree,
             keys,
@@ -1296,6 +1183,188 @@ impl Group {
             records: applied.records,
             sender: ac.content.sender,
             psks: applied.psks,
+            summary_change,
+        })
+    }
+}
+
+/// What a non-member can check and compute of a received commit (RFC 9420
+/// §12.4.2 without the steps that need the epoch's secrets).
+pub(super) struct PublicStage {
+    /// The committer's leaf (an external joiner's new leaf).
+    pub(super) committer: LeafIndex,
+    /// The proposals applied, and the UpdatePath merged into the tree.
+    pub(super) applied: Applied,
+    /// An external commit's ExternalInit `kem_output`.
+    pub(super) kem_output: Option<VLBytes>,
+    /// The GroupContext the UpdatePath was encrypted to (§12.4.2: new tree
+    /// hash, old transcript), encoded; `None` without a path.
+    pub(super) path_context: Option<Vec<u8>>,
+    /// The new epoch's GroupContext.
+    pub(super) context: GroupContext,
+    /// Its `confirmed_transcript_hash`.
+    pub(super) confirmed: Vec<u8>,
+    /// The `confirmation_tag` the commit carries (unchecked: it needs the
+    /// new epoch's `confirmation_key`).
+    pub(super) received_tag: Vec<u8>,
+    /// For a commit that changes only the committer's leaf: (old, new)
+    /// leaf, to update the member summary in place.
+    pub(super) summary_change: Option<(crate::codec::LeafNode, crate::codec::LeafNode)>,
+}
+
+impl PublicGroup {
+    /// The checks of a received commit that need no secret, and the new
+    /// epoch's public state (RFC 9420 §12.4.2): the proposal list (§12.2,
+    /// §12.3), the UpdatePath's leaf and keys (§7.3, §12.4.2), the parent
+    /// hashes it sets (§7.9.2), the new tree hash and GroupContext and the
+    /// confirmed transcript hash (§8.2). `own` is the receiving member's
+    /// leaf, whose own commits are refused here.
+    pub(super) fn stage_public(&self, ac: &AuthenticatedContent, commit: &Commit, own: Option<LeafIndex>) -> Result<PublicStage, Error> {
+        let cs = self.cs.as_ref();
+        let limits = &self.config.limits;
+        limits.check(super::Limit::Proposals, commit.proposals.len())?;
+        let external = ac.content.sender == Sender::NewMemberCommit;
+        let (committer, mut applied, kem_output) = match ac.content.sender {
+            Sender::Member(committer) => {
+                if Some(committer) == own {
+                    return Err(MisuseError::OwnCommit.into());
+                }
+                let mut list = Vec::with_capacity(commit.proposals.len());
+                let cached = self.cached_by_reference(commit);
+                for p in &commit.proposals {
+                    match p {
+                        ProposalOrRef::Proposal(p) => list.push(Listed {
+                            proposal: p.clone(),
+                            sender: Sender::Member(committer),
+                            by_reference: false,
+                        }),
+                        ProposalOrRef::Reference(r) => {
+                            let c = cached.get(r).ok_or(PeerError::UnknownProposalRef)?;
+                            list.push(Listed {
+                                proposal: c.proposal.clone(),
+                                sender: c.sender,
+                                by_reference: true,
+                            });
+                        }
+                    }
+                }
+                (committer, self.apply_proposals(committer, &list, true)?, None)
+            }
+            Sender::NewMemberCommit => {
+                let path = commit.path.as_ref().ok_or(PeerError::MissingPath)?;
+                let cached = self.cached_by_reference(commit);
+                let (committer, applied, kem_output) = self.apply_external_proposals(&commit.proposals, &path.leaf_node, &cached)?;
+                (committer, applied, Some(kem_output))
+            }
+            _ => return Err(PeerError::InvalidSender.into()),
+        };
+        limits.check(super::Limit::Leaves, applied.tree.n_leaves() as usize)?;
+        limits.check(super::Limit::Psks, applied.psks.len())?;
+        if applied.path_required && commit.path.is_none() {
+            return Err(PeerError::MissingPath.into());
+        }
+        // A commit with no proposals leaves every leaf but the committer's
+        // as it is: the cached summary of the current tree applies.
+        let path_only = commit.proposals.is_empty() && !external;
+        if let Some(path) = &commit.path {
+            let rebuilt;
+            let summary = if path_only {
+                self.member_summary()
+            } else {
+                rebuilt = MemberSummary::of(&applied.tree);
+                &rebuilt
+            };
+            let params = GroupParams {
+                cipher_suite: self.context.cipher_suite,
+                group_id: self.context.group_id.as_slice(),
+                extensions: &applied.extensions,
+                tree: &applied.tree,
+                summary,
+                validator: self.config.validator.as_ref(),
+                check_lifetime: self.config.check_received_lifetimes,
+                hooks: &self.config.hooks,
+                limits: self.config.limits,
+                capabilities: self.config.leaf_capabilities,
+            };
+            validate_leaf(cs, &path.leaf_node, LeafContext::Commit(committer), &params)?;
+            let new_key = &path.leaf_node.encryption_key;
+            let old = applied.tree.leaf(committer).ok_or(PeerError::UnknownSender)?;
+            if !external && old.encryption_key == *new_key {
+                return Err(PeerError::InvalidLeaf(super::LeafError::EncryptionKeyNotChanged).into());
+            }
+            // §5.3.1: the committer's new credential succeeds its old
+            // one; §12.2: a resync's new leaf must be acceptable for the
+            // member it removes.
+            let predecessor = if external { applied.resync } else { Some(committer) };
+            if let Some(old) = predecessor.and_then(|l| self.tree.leaf(l)) {
+                self.config.validator.valid_successor(&old.credential, &path.leaf_node.credential)?;
+            }
+            // §12.2: a resync's new leaf is held to the Update rules for
+            // the leaf it replaces, so it cannot keep that leaf's key.
+            if external
+                && applied
+                    .resync
+                    .and_then(|r| self.tree.leaf(r))
+                    .is_some_and(|l| l.encryption_key == *new_key)
+            {
+                return Err(PeerError::InvalidLeaf(super::LeafError::EncryptionKeyNotChanged).into());
+            }
+            // §12.4.2: no public key of the path (leaf included) may
+            // already be in the tree, nor appear twice in the path.
+            // The path's keys (a few) are sorted and each key of the
+            // tree looked up among them, in one pass with no copies. An
+            // external joiner's leaf is already in `applied.tree`, so
+            // its key must be there exactly once.
+            let mut path_keys: Vec<&[u8]> = Vec::with_capacity(path.nodes.len() + 1);
+            path_keys.push(new_key.as_slice());
+            for n in &path.nodes {
+                // RFC 9420 §10 asks it of leaf keys; a malformed parent
+                // key would break every later encryption to that node.
+                let key = n.encryption_key.as_slice();
+                cs.kem_validate_public_key(key).map_err(|_| PeerError::InvalidNodeKey)?;
+                if path_keys.contains(&key) {
+                    return Err(PeerError::KeyAlreadyInTree.into());
+                }
+                path_keys.push(key);
+            }
+            path_keys.sort_unstable();
+            let mut own_key_seen = 0;
+            for key in applied.tree.encryption_keys() {
+                if path_keys.binary_search(&key).is_ok() {
+                    if key != new_key.as_slice() {
+                        return Err(PeerError::KeyAlreadyInTree.into());
+                    }
+                    own_key_seen += 1;
+                }
+            }
+            if own_key_seen != usize::from(external) {
+                return Err(PeerError::KeyAlreadyInTree.into());
+            }
+            applied.tree.merge_update_path(cs, committer, path)?;
+        }
+        let mut context = self.provisional_context(&mut applied.tree, &applied.extensions)?;
+        let path_context = commit.path.as_ref().map(|_| encode(&context)).transpose()?;
+        let confirmed = confirmed_transcript_hash(cs, &self.interim_transcript_hash, ac)?;
+        context.confirmed_transcript_hash = confirmed.clone().into();
+        let received_tag = ac
+            .auth
+            .confirmation_tag
+            .as_ref()
+            .ok_or(PeerError::MissingConfirmationTag)?
+            .as_slice()
+            .to_vec();
+        let summary_change = match (&commit.path, path_only) {
+            (Some(path), true) => self.tree.leaf(committer).map(|old| (old.clone(), path.leaf_node.clone())),
+            _ => None,
+        };
+        Ok(PublicStage {
+            committer,
+            applied,
+            kem_output,
+            path_context,
+            context,
+            confirmed,
+            received_tag,
             summary_change,
         })
     }
@@ -1352,4 +1421,26 @@ impl TreePrivateKeys {
             self.remove(x);
         }
     }
+}
+
+/// The secrets of PSKs (RFC 9420 §8.4): those `own` knows, else from the
+/// PSK store of `hooks`.
+fn psk_values_from(hooks: &Hooks, ids: &[PreSharedKeyId], own: impl Fn(&Psk) -> Option<Secret>) -> Result<Vec<Secret>, Error> {
+    let store = hooks.psk_store();
+    ids.iter()
+        .map(|id| own(&id.psk).or_else(|| store.and_then(|s| s.psk(&id.psk))))
+        .map(|s| s.ok_or(PeerError::MissingPsk.into()))
+        .collect()
+}
+
+/// `psk_secret` (RFC 9420 §8.4) of PSKs looked up as [`psk_values_from`] does.
+pub(super) fn psk_secret_from(
+    cs: &(impl crate::crypto::CipherSuiteProvider + ?Sized),
+    hooks: &Hooks,
+    ids: &[PreSharedKeyId],
+    own: impl Fn(&Psk) -> Option<Secret>,
+) -> Result<Option<Secret>, Error> {
+    let values = psk_values_from(hooks, ids, own)?;
+    let pairs: Vec<(&PreSharedKeyId, &[u8])> = ids.iter().zip(values.iter().map(Secret::as_bytes)).collect();
+    psk_secret(cs, &pairs)
 }

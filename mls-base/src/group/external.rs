@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use super::PublicGroup;
 use super::commit::EXTERNAL_INIT_LABEL;
 use super::welcome::verified_tree;
 use super::{Group, GroupConfig, Identity};
@@ -149,10 +150,16 @@ impl Group {
         };
         // The list, validated and applied as the members will: on the group
         // the GroupInfo describes (its secrets are not needed for that).
-        let before = Self::from_group_info(cs.clone(), &old_context, tree, identity.duplicate(), config.clone())?;
+        let interim_before = interim_transcript_hash(
+            c,
+            old_context.confirmed_transcript_hash.as_slice(),
+            group_info.confirmation_tag.as_slice(),
+        )?;
+        let before = PublicGroup::new(cs.clone(), config.clone(), old_context.clone(), tree, interim_before.clone());
         let map = cached.iter().map(|p| (&p.reference, p)).collect();
         let (own, applied, _) = before.apply_external_proposals(&proposals, &placeholder, &map)?;
-        let psk_secret = before.psk_secret_of(&applied.psks)?;
+        // A joiner holds no PSK of the group: only the PSK store can help.
+        let psk_secret = super::commit::psk_secret_from(c, &config.hooks, &applied.psks, |_| None)?;
         let mut tree = applied.tree;
         let keys = TreePrivateKeys::new(own, leaf_sk);
         let group_id = old_context.group_id.as_slice().to_vec();
@@ -199,11 +206,6 @@ impl Group {
                 confirmation_tag: None,
             },
         };
-        let interim_before = interim_transcript_hash(
-            c,
-            old_context.confirmed_transcript_hash.as_slice(),
-            group_info.confirmation_tag.as_slice(),
-        )?;
         let confirmed = confirmed_transcript_hash(c, &interim_before, &ac)?;
         let mut context = provisional;
         context.tree_hash = tree.tree_hash(c)?.into();
@@ -224,18 +226,12 @@ impl Group {
         let mut resumption_psks: BTreeMap<u64, Secret> = BTreeMap::new();
         resumption_psks.insert(context.epoch, secrets.resumption_psk.duplicate());
         let group = Self {
-            cs,
-            config,
+            public: PublicGroup::new(cs, config, context, tree, interim),
             identity,
-            context,
-            tree,
             keys: enc.keys,
             secrets,
             secret_tree,
-            interim_transcript_hash: interim,
-            pending: vec![],
             pending_commit: None,
-            summary: std::sync::OnceLock::new(),
             past: VecDeque::new(),
             external_psks: BTreeMap::new(),
             resumption_psks,
@@ -246,50 +242,14 @@ impl Group {
         Ok((group, MlsMessage::new(MlsMessageBody::PublicMessage(msg))))
     }
 
-    /// The group as a GroupInfo describes it, for validating an external
-    /// commit's proposals before joining: no private keys, no secrets
-    /// (placeholders that nothing reads).
-    fn from_group_info(
-        cs: Arc<dyn CipherSuiteProvider>,
-        context: &crate::codec::GroupContext,
-        tree: RatchetTree,
-        identity: Identity,
-        config: GroupConfig,
-    ) -> Result<Self, Error> {
-        let c = cs.as_ref();
-        let zero = Secret::new(vec![0; c.hash_len()]);
-        let secrets = EpochSecrets::from_epoch_secret(c, zero.duplicate(), &zero, &super::super::schedule::EpochSecretRegistry::new())?;
-        let secret_tree = SecretTree::new(zero, tree.n_leaves(), config.secret_tree)?;
-        Ok(Self {
-            cs,
-            config,
-            identity,
-            context: context.clone(),
-            tree,
-            keys: TreePrivateKeys::new(LeafIndex(u32::MAX), crate::crypto::HpkePrivateKey::new(vec![])),
-            secrets,
-            secret_tree,
-            interim_transcript_hash: vec![],
-            pending: vec![],
-            pending_commit: None,
-            summary: std::sync::OnceLock::new(),
-            past: VecDeque::new(),
-            external_psks: BTreeMap::new(),
-            resumption_psks: BTreeMap::new(),
-            pending_leaf_key: None,
-            last_reinit: None,
-            active: false,
-        })
-    }
-
     /// The current epoch's signed GroupInfo, for external joiners or
     /// out-of-band distribution (RFC 9420 §12.4.3).
     pub fn group_info(&self) -> Result<GroupInfo, Error> {
         let tag = confirmation_tag(
-            self.cs.as_ref(),
+            self.public.cs.as_ref(),
             self.secrets.confirmation_key.as_bytes(),
-            self.context.confirmed_transcript_hash.as_slice(),
+            self.public.context.confirmed_transcript_hash.as_slice(),
         )?;
-        self.sign_group_info(&self.context, &self.tree, &self.secrets, tag)
+        self.sign_group_info(&self.public.context, &self.public.tree, &self.secrets, tag)
     }
 }

@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::Group;
+use super::{Group, PublicGroup};
 use crate::codec::{Extension, ExtensionType, GroupContext, LeafNode, MlsMessage, ProposalType, Psk, Sender, WireFormat};
 use crate::crypto::Secret;
 use crate::error::Error;
@@ -87,7 +87,7 @@ pub struct ProposalItem<'a> {
 /// proposals are applied (RFC 9420 §12.3).
 #[derive(Debug)]
 pub struct ProposalState<'a> {
-    pub(super) group: &'a Group,
+    pub(super) group: &'a PublicGroup,
     pub(super) committer: Sender,
     pub(super) tree: &'a RatchetTree,
     pub(super) extensions: &'a mut Vec<Extension>,
@@ -100,7 +100,7 @@ pub struct ProposalState<'a> {
 
 impl ProposalState<'_> {
     /// The group in its current (old) epoch.
-    pub fn group(&self) -> &Group {
+    pub fn group(&self) -> &PublicGroup {
         self.group
     }
 
@@ -178,13 +178,13 @@ pub trait ProposalHandler: Send + Sync + fmt::Debug {
 
     /// Checks one proposal when it is received as a proposal message or
     /// committed (syntax and sender-independent rules).
-    fn validate(&self, group: &Group, sender: &Sender, body: &[u8]) -> Result<(), Error>;
+    fn validate(&self, group: &PublicGroup, sender: &Sender, body: &[u8]) -> Result<(), Error>;
 
     /// Checks a standalone proposal against the group's pending proposals
-    /// ([`Group::pending_proposals`]), when it is received and before we
+    /// ([`PublicGroup::pending_proposals`]), when it is received and before we
     /// send one: rules such as "at most one per sender and epoch". Not
     /// called when the proposal is committed (it is pending itself then).
-    fn check_pending(&self, group: &Group, sender: &Sender, body: &[u8]) -> Result<(), Error> {
+    fn check_pending(&self, group: &PublicGroup, sender: &Sender, body: &[u8]) -> Result<(), Error> {
         let _ = (group, sender, body);
         Ok(())
     }
@@ -234,7 +234,7 @@ pub trait ExtensionHandler: Send + Sync + fmt::Debug {
     /// Checks a change of the extension in the GroupContext made by a
     /// proposal of type `cause` (GroupContextExtensions or a new type).
     /// `None` means absent.
-    fn validate_change(&self, old: Option<&[u8]>, new: Option<&[u8]>, cause: ProposalType, group: &Group) -> Result<(), Error> {
+    fn validate_change(&self, old: Option<&[u8]>, new: Option<&[u8]>, cause: ProposalType, group: &PublicGroup) -> Result<(), Error> {
         let _ = (old, new, cause, group);
         Ok(())
     }

@@ -109,7 +109,7 @@ fn debug_output_has_no_secret_bytes() {
         ("SecretTree", format!("{:?}", bob.secret_tree)),
         ("TreePrivateKeys", format!("{:?}", bob.keys)),
         ("Secret", format!("{exported:?}")),
-        ("GroupConfig", format!("{:?}", alice.config)),
+        ("GroupConfig", format!("{:?}", alice.public.config)),
     ];
     for (what, text) in &texts {
         assert!(!text.is_empty());
@@ -135,7 +135,7 @@ fn saved_state_drops_used_keys_and_old_epochs() {
     // the epoch's encryption secret.
     let mut tree = SecretTree::new(
         bob.secrets.encryption_secret.duplicate(),
-        bob.tree.n_leaves(),
+        bob.public.tree.n_leaves(),
         SecretTreeConfig::default(),
     )
     .unwrap();

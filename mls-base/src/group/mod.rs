@@ -39,6 +39,7 @@ mod hygiene_tests;
 mod limits;
 #[cfg(test)]
 mod private_tests;
+mod public;
 mod resumption;
 #[cfg(test)]
 mod resumption_tests;
@@ -57,6 +58,7 @@ pub use commit::{CommitOptions, CommitOutput, StagedCommit};
 pub use external::ExternalJoinOptions;
 pub use hooks::Hooks;
 pub use limits::{Limit, Limits};
+pub use public::{Observed, PublicGroup, PublicStagedCommit};
 pub use state::{GroupStorage, MemoryGroupStorage};
 pub use validation::{
     BasicCredentialValidator, CredentialValidator, CredentialValidators, GroupParams, KEY_PACKAGE_TBS_LABEL, LeafContext, LeafError,
@@ -68,11 +70,10 @@ pub use welcome::WELCOME_LABEL;
 pub use x509::X509CredentialValidator;
 
 use crate::codec::{
-    AuthenticatedContent, Capabilities, CipherSuite, ContentType, Credential, CredentialType, Extension, ExtensionType, ExternalSender,
-    FramedContent, FramedContentBody, GroupContext, KeyPackage, LeafNode, LeafNodeSource, Lifetime, MlsMessage, MlsMessageBody, Proposal,
-    ProposalRef, ProtocolVersion, Sender, VLBytes, WireFormat, encode, find_extension,
+    AuthenticatedContent, Capabilities, CipherSuite, ContentType, Credential, CredentialType, Extension, ExtensionType, FramedContent,
+    FramedContentBody, GroupContext, KeyPackage, LeafNode, LeafNodeSource, Lifetime, MlsMessage, MlsMessageBody, Proposal, ProposalRef,
+    ProtocolVersion, Sender, VLBytes, WireFormat,
 };
-use crate::crypto::labeled::PROPOSAL_REF_LABEL;
 use crate::crypto::{CipherSuiteProvider, HpkePrivateKey, LabeledCrypto, Secret, SignaturePrivateKey};
 use crate::error::{Error, MisuseError, PeerError};
 use crate::framing::{self, protect_private, protect_public, unprotect_private_from, verify_public};
@@ -425,16 +426,12 @@ pub enum Received {
 /// One member's view of a group in one epoch.
 #[derive(Debug)]
 pub struct Group {
-    cs: Arc<dyn CipherSuiteProvider>,
-    config: GroupConfig,
+    /// What every member holds in common, and an observer too.
+    public: PublicGroup,
     identity: Identity,
-    context: GroupContext,
-    tree: RatchetTree,
     keys: TreePrivateKeys,
     secrets: EpochSecrets,
     secret_tree: SecretTree,
-    interim_transcript_hash: Vec<u8>,
-    pending: Vec<CachedProposal>,
     pending_commit: Option<StagedCommit>,
     past: VecDeque<(u64, PastEpoch)>,
     external_psks: BTreeMap<Vec<u8>, Secret>,
@@ -444,11 +441,6 @@ pub struct Group {
     /// The ReInit of the last commit, once merged (RFC 9420 §11.2).
     last_reinit: Option<crate::codec::ReInit>,
     active: bool,
-    /// The members of `tree`, counted for leaf validation; built on first
-    /// use and kept up to date across commits that only change the
-    /// committer's leaf (the common update commit), so that processing one
-    /// does not rebuild it in O(n).
-    summary: std::sync::OnceLock<MemberSummary>,
 }
 
 impl Group {
@@ -504,17 +496,11 @@ impl Group {
         let secret_tree = SecretTree::new(secrets.encryption_secret.duplicate(), 1, config.secret_tree)?;
         Ok(Self {
             keys: TreePrivateKeys::new(LeafIndex(0), leaf_key),
-            cs,
-            config,
+            public: PublicGroup::new(cs, config, context, tree, interim_transcript_hash),
             identity,
-            context,
-            tree,
             secrets,
             secret_tree,
-            interim_transcript_hash,
-            pending: vec![],
             pending_commit: None,
-            summary: std::sync::OnceLock::new(),
             past: VecDeque::new(),
             external_psks: BTreeMap::new(),
             resumption_psks: BTreeMap::new(),
@@ -526,28 +512,28 @@ impl Group {
 
     /// The cipher suite provider.
     pub fn cipher_suite_provider(&self) -> &dyn CipherSuiteProvider {
-        self.cs.as_ref()
+        self.public.cs.as_ref()
     }
 
     /// A shared handle to the group's cipher-suite provider (for work that
     /// needs the provider while the group is borrowed mutably).
     pub fn cipher_suite_provider_handle(&self) -> Arc<dyn CipherSuiteProvider> {
-        Arc::clone(&self.cs)
+        Arc::clone(&self.public.cs)
     }
 
     /// The current GroupContext.
     pub fn context(&self) -> &GroupContext {
-        &self.context
+        &self.public.context
     }
 
     /// The current epoch.
     pub fn epoch(&self) -> u64 {
-        self.context.epoch
+        self.public.context.epoch
     }
 
     /// The cipher suite.
     pub fn cipher_suite(&self) -> CipherSuite {
-        self.context.cipher_suite
+        self.public.context.cipher_suite
     }
 
     /// Our leaf.
@@ -557,7 +543,14 @@ impl Group {
 
     /// The public ratchet tree.
     pub fn tree(&self) -> &RatchetTree {
-        &self.tree
+        &self.public.tree
+    }
+
+    /// The group's public state: what every member of the epoch holds in
+    /// common. A clone of it is an observer of the group
+    /// ([`PublicGroup`]) that can follow its public handshakes.
+    pub fn public(&self) -> &PublicGroup {
+        &self.public
     }
 
     /// The leaf of the member whose credential is `credential` (the first,
@@ -577,12 +570,12 @@ impl Group {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn member_by_credential(&self, credential: &Credential) -> Option<LeafIndex> {
-        self.tree.leaves().find(|(_, l)| l.credential == *credential).map(|(i, _)| i)
+        self.public.tree.leaves().find(|(_, l)| l.credential == *credential).map(|(i, _)| i)
     }
 
     /// The members: each leaf index with its LeafNode.
     pub fn members(&self) -> impl Iterator<Item = (LeafIndex, &LeafNode)> {
-        self.tree.leaves()
+        self.public.tree.leaves()
     }
 
     /// Whether the group can still be used (not removed, no ReInit committed).
@@ -622,7 +615,7 @@ impl Group {
 
     /// Proposals cached in this epoch.
     pub fn pending_proposals(&self) -> &[CachedProposal] {
-        &self.pending
+        &self.public.pending
     }
 
     /// Drops a cached proposal, so that our commits (which include the
@@ -631,9 +624,9 @@ impl Group {
     /// reference is then refused (`PeerError::UnknownProposalRef`). Returns
     /// whether it was cached.
     pub fn discard_pending_proposal(&mut self, reference: &crate::codec::ProposalRef) -> bool {
-        let before = self.pending.len();
-        self.pending.retain(|p| &p.reference != reference);
-        self.pending.len() != before
+        let before = self.public.pending.len();
+        self.public.pending.retain(|p| &p.reference != reference);
+        self.public.pending.len() != before
     }
 
     /// `epoch_authenticator` (RFC 9420 §8.7).
@@ -643,7 +636,7 @@ impl Group {
 
     /// `MLS-Exporter(label, context, len)` (RFC 9420 §8.5).
     pub fn export_secret(&self, label: &[u8], context: &[u8], len: usize) -> Result<Secret, Error> {
-        self.secrets.export(self.cs.as_ref(), label, context, len)
+        self.secrets.export(self.public.cs.as_ref(), label, context, len)
     }
 
     /// This epoch's `membership_key` (RFC 9420 §6.2, §8), for tools that
@@ -671,14 +664,9 @@ impl Group {
         self.secrets.set_extra(label, secret);
     }
 
-    /// The members of the current tree, counted (built on first use).
-    pub(crate) fn member_summary(&self) -> &MemberSummary {
-        self.summary.get_or_init(|| MemberSummary::of(&self.tree))
-    }
-
     /// The group's configuration.
     pub fn config(&self) -> &GroupConfig {
-        &self.config
+        &self.public.config
     }
 
     /// Our signing identity, with the private signature key (for
@@ -703,7 +691,7 @@ impl Group {
     /// The group's external key pair of this epoch (RFC 9420 §8.3), private
     /// key and public key.
     pub fn external_key_pair(&self) -> Result<(HpkePrivateKey, Vec<u8>), Error> {
-        self.secrets.external_key_pair(self.cs.as_ref())
+        self.secrets.external_key_pair(self.public.cs.as_ref())
     }
 
     /// Registers an external PSK (RFC 9420 §8.4).
@@ -722,16 +710,16 @@ impl Group {
     /// Frames content we send; framing handlers shape `authenticated_data`.
     fn framed(&self, body: FramedContentBody, authenticated_data: &[u8]) -> Result<FramedContent, Error> {
         Ok(FramedContent {
-            group_id: self.context.group_id.clone(),
-            epoch: self.context.epoch,
+            group_id: self.public.context.group_id.clone(),
+            epoch: self.public.context.epoch,
             sender: Sender::Member(self.own_leaf()),
-            authenticated_data: self.config.hooks.frame_aad(&self.context, authenticated_data)?.into(),
+            authenticated_data: self.public.config.hooks.frame_aad(&self.public.context, authenticated_data)?.into(),
             body,
         })
     }
 
     fn padding_for(&self, len: usize) -> usize {
-        match self.config.padding_block {
+        match self.public.config.padding_block {
             0 => 0,
             b => (b - len % b) % b,
         }
@@ -742,24 +730,30 @@ impl Group {
     /// in the epoch MUST send a Commit before sending application data).
     pub fn encrypt_application(&mut self, data: &[u8], authenticated_data: &[u8]) -> Result<MlsMessage, Error> {
         self.ensure_active()?;
-        if !self.pending.is_empty() {
+        if !self.public.pending.is_empty() {
             return Err(MisuseError::PendingProposals.into());
         }
         let mut data = data.to_vec();
-        for h in self.config.hooks.framing() {
-            data = h.frame_application_data(&self.context, data)?;
+        for h in self.public.config.hooks.framing() {
+            data = h.frame_application_data(&self.public.context, data)?;
         }
         // RFC 9420 §6.3.1: stay within the AEAD's limits. Each ratchet key
         // encrypts one message, so the limit that matters is the size of
         // one plaintext; `max_message_size` (64 MiB by default, far below
         // AES-GCM's 2^36 bytes) is also what receivers accept.
-        if data.len() + authenticated_data.len() > self.config.limits.max_message_size {
+        if data.len() + authenticated_data.len() > self.public.config.limits.max_message_size {
             return Err(MisuseError::TooLarge.into());
         }
         let padding = self.padding_for(data.len());
         let content = self.framed(FramedContentBody::Application(data.into()), authenticated_data)?;
-        let cs = self.cs.as_ref();
-        let signature = framing::sign_content(cs, &self.identity.signer, WireFormat::PRIVATE_MESSAGE, &content, &self.context)?;
+        let cs = self.public.cs.as_ref();
+        let signature = framing::sign_content(
+            cs,
+            &self.identity.signer,
+            WireFormat::PRIVATE_MESSAGE,
+            &content,
+            &self.public.context,
+        )?;
         let auth = crate::codec::FramedContentAuthData {
             signature: signature.into(),
             confirmation_tag: None,
@@ -774,7 +768,7 @@ impl Group {
             &mut self.secret_tree,
             self.secrets.sender_data_secret.as_bytes(),
             padding,
-            self.config.limits.max_message_size,
+            self.public.config.limits.max_message_size,
         )?;
         Ok(MlsMessage::new(MlsMessageBody::PrivateMessage(msg)))
     }
@@ -787,9 +781,15 @@ impl Group {
         tag: Option<crate::codec::Mac>,
         public_only: bool,
     ) -> Result<(MlsMessage, AuthenticatedContent), Error> {
-        let cs = self.cs.as_ref();
-        if self.config.encrypt_handshake && !public_only {
-            let signature = framing::sign_content(cs, &self.identity.signer, WireFormat::PRIVATE_MESSAGE, &content, &self.context)?;
+        let cs = self.public.cs.as_ref();
+        if self.public.config.encrypt_handshake && !public_only {
+            let signature = framing::sign_content(
+                cs,
+                &self.identity.signer,
+                WireFormat::PRIVATE_MESSAGE,
+                &content,
+                &self.public.context,
+            )?;
             let auth = crate::codec::FramedContentAuthData {
                 signature: signature.into(),
                 confirmation_tag: tag.clone(),
@@ -805,7 +805,7 @@ impl Group {
                 &self.identity.signer,
                 content,
                 tag,
-                &self.context,
+                &self.public.context,
                 &mut self.secret_tree,
                 self.secrets.sender_data_secret.as_bytes(),
                 padding,
@@ -818,7 +818,7 @@ impl Group {
                 &self.identity.signer,
                 content,
                 tag,
-                &self.context,
+                &self.public.context,
                 Some(self.secrets.membership_key.as_bytes()),
             )?;
             let ac = AuthenticatedContent {
@@ -830,35 +830,30 @@ impl Group {
         }
     }
 
-    /// `ProposalRef` of a proposal message (RFC 9420 §5.2).
-    fn proposal_ref(&self, ac: &AuthenticatedContent) -> Result<ProposalRef, Error> {
-        Ok(self.cs.ref_hash(PROPOSAL_REF_LABEL, &encode(ac)?)?.into())
-    }
-
     /// Sends a proposal (RFC 9420 §12.1) and caches it for our next commit.
     pub fn propose(&mut self, proposal: Proposal, authenticated_data: &[u8]) -> Result<MlsMessage, Error> {
         self.ensure_active()?;
         // RFC 9420 §7.3, §10.1: a KeyPackage we send in an Add is valid for
         // this group now, its lifetime included.
         if let Proposal::Add(a) = &proposal {
-            self.check_key_package_to_send(&a.key_package)?;
+            self.public.check_key_package_to_send(&a.key_package)?;
         }
         // A new type's handler may require a PublicMessage (ProposalFlags::
         // public_message_only) and limit what may be pending.
         let mut public_only = false;
         if let Some((c, h)) = match &proposal {
-            Proposal::Custom(c) => self.config.hooks.proposal(c.proposal_type).map(|h| (c, h.clone())),
+            Proposal::Custom(c) => self.public.config.hooks.proposal(c.proposal_type).map(|h| (c, h.clone())),
             _ => None,
         } {
             let own = Sender::Member(self.own_leaf());
-            h.validate(self, &own, &c.body)?;
-            h.check_pending(self, &own, &c.body)?;
+            h.validate(&self.public, &own, &c.body)?;
+            h.check_pending(&self.public, &own, &c.body)?;
             public_only = h.flags().public_message_only;
         }
         let content = self.framed(FramedContentBody::Proposal(proposal.clone()), authenticated_data)?;
         let (msg, ac) = self.protect_handshake(content, None, public_only)?;
-        let reference = self.proposal_ref(&ac)?;
-        self.pending.push(CachedProposal {
+        let reference = self.public.proposal_ref(&ac)?;
+        self.public.pending.push(CachedProposal {
             reference,
             proposal,
             sender: Sender::Member(self.own_leaf()),
@@ -877,14 +872,14 @@ impl Group {
 
     /// A signed update of our own leaf for an Update proposal (new encryption key).
     pub fn propose_update(&mut self) -> Result<MlsMessage, Error> {
-        let cs = self.cs.as_ref();
+        let cs = self.public.cs.as_ref();
         let own = self.own_leaf();
-        let mut leaf = self.tree.leaf(own).cloned().ok_or(PeerError::UnknownSender)?;
+        let mut leaf = self.public.tree.leaf(own).cloned().ok_or(PeerError::UnknownSender)?;
         let (sk, pk) = cs.kem_generate_key_pair()?;
         leaf.encryption_key = pk.into();
         leaf.leaf_node_source = LeafNodeSource::Update;
         self.identity
-            .sign_leaf(cs, &mut leaf, Some((self.context.group_id.as_slice(), own)))?;
+            .sign_leaf(cs, &mut leaf, Some((self.public.context.group_id.as_slice(), own)))?;
         let msg = self.propose(Proposal::Update(crate::codec::Update::new(leaf)), &[])?;
         self.pending_update_keys_insert(sk);
         Ok(msg)
@@ -898,7 +893,8 @@ impl Group {
     /// Processes an incoming message (RFC 9420 §6, §12.4.2, §15). On any
     /// error the group is unchanged.
     pub fn process_message(&mut self, msg: &MlsMessage) -> Result<Received, Error> {
-        self.config
+        self.public
+            .config
             .limits
             .check(Limit::MessageSize, tls_codec::Size::tls_serialized_len(msg))?;
         if msg.version != ProtocolVersion::MLS10 {
@@ -907,49 +903,51 @@ impl Group {
         match &msg.body {
             MlsMessageBody::PublicMessage(m) => {
                 // RFC 9420 §6: the group first, then the epoch.
-                if m.content.group_id != self.context.group_id {
+                if m.content.group_id != self.public.context.group_id {
                     return Err(PeerError::WrongGroupId.into());
                 }
-                if m.content.epoch != self.context.epoch {
-                    return Err(self.wrong_epoch(m.content.epoch).into());
+                if m.content.epoch != self.public.context.epoch {
+                    return Err(self.public.wrong_epoch(m.content.epoch).into());
                 }
-                let key = self.sender_signature_key(&m.content.sender, &m.content.body)?;
+                let key = self.public.sender_signature_key(&m.content.sender, &m.content.body)?;
                 let ac = verify_public(
-                    self.cs.as_ref(),
+                    self.public.cs.as_ref(),
                     m,
-                    &self.context,
+                    &self.public.context,
                     Some(self.secrets.membership_key.as_bytes()),
                     &key,
                 )?;
                 self.accept(ac, None)
             }
             MlsMessageBody::PrivateMessage(m) => {
-                if m.group_id != self.context.group_id {
+                if m.group_id != self.public.context.group_id {
                     return Err(PeerError::WrongGroupId.into());
                 }
-                if m.epoch != self.context.epoch {
+                if m.epoch != self.public.context.epoch {
                     return self.process_past_epoch(m);
                 }
                 let (dec, staged) = unprotect_private_from(
-                    self.cs.as_ref(),
+                    self.public.cs.as_ref(),
                     m,
-                    &self.context,
+                    &self.public.context,
                     &self.secret_tree,
                     self.secrets.sender_data_secret.as_bytes(),
-                    &|l| self.tree.leaf(l).is_some(),
+                    &|l| self.public.tree.leaf(l).is_some(),
                 )?;
                 let leaf = dec.sender_leaf().ok_or(PeerError::UnknownSender)?;
                 let key = self
+                    .public
                     .tree
                     .leaf(leaf)
                     .map(|l| l.signature_key.as_slice().to_vec())
                     .ok_or(PeerError::UnknownSender)?;
                 let generation = dec.generation();
-                let ac = dec.verify(self.cs.as_ref(), &key, &self.context)?;
+                let ac = dec.verify(self.public.cs.as_ref(), &key, &self.public.context)?;
                 self.accept(ac, Some((staged, generation)))
             }
             MlsMessageBody::Custom(c) => {
                 let h = self
+                    .public
                     .config
                     .hooks
                     .wire_format(c.wire_format)
@@ -964,38 +962,6 @@ impl Group {
         }
     }
 
-    fn sender_signature_key(&self, sender: &Sender, body: &FramedContentBody) -> Result<Vec<u8>, Error> {
-        // RFC 9420 §6.1: which sender types may send which content types
-        // does not depend on the group; check it before looking up keys.
-        crate::framing::check_sender_content(sender, body.content_type())?;
-        match (sender, body) {
-            (Sender::Member(l), _) => self
-                .tree
-                .leaf(*l)
-                .map(|n| n.signature_key.as_slice().to_vec())
-                .ok_or(PeerError::UnknownSender.into()),
-            (Sender::External(i), _) => {
-                let ext = find_extension(&self.context.extensions, ExtensionType::EXTERNAL_SENDERS).ok_or(PeerError::UnknownSender)?;
-                let senders: Vec<ExternalSender> = crate::codec::decode(ext.extension_data.as_slice())?;
-                let s = senders.get(*i as usize).ok_or(PeerError::UnknownSender)?;
-                Ok(s.signature_key.as_slice().to_vec())
-            }
-            (Sender::NewMemberProposal, FramedContentBody::Proposal(Proposal::Add(add))) => {
-                Ok(add.key_package.leaf_node.signature_key.as_slice().to_vec())
-            }
-            // RFC 9420 §6.1: a new member may only propose its own Add.
-            (Sender::NewMemberProposal, FramedContentBody::Proposal(p)) => {
-                Err(PeerError::ProposalSenderNotAllowed(p.proposal_type().0).into())
-            }
-            (Sender::NewMemberCommit, FramedContentBody::Commit(c)) => c
-                .path
-                .as_ref()
-                .map(|p| p.leaf_node.signature_key.as_slice().to_vec())
-                .ok_or(PeerError::MissingPath.into()),
-            _ => Err(PeerError::InvalidSender.into()),
-        }
-    }
-
     /// `ratchet`: for a PrivateMessage, the staged ratchet step and the
     /// message's generation.
     fn accept(&mut self, ac: AuthenticatedContent, ratchet: Option<(crate::schedule::StagedRatchet, u32)>) -> Result<Received, Error> {
@@ -1003,9 +969,10 @@ impl Group {
             Some((s, g)) => (Some(s), g),
             None => (None, 0),
         };
-        self.config
+        self.public
+            .config
             .hooks
-            .check_aad(&self.context, ac.content.authenticated_data.as_slice())?;
+            .check_aad(&self.public.context, ac.content.authenticated_data.as_slice())?;
         let out = match &ac.content.body {
             FramedContentBody::Application(data) => {
                 let Sender::Member(sender) = ac.content.sender else {
@@ -1014,10 +981,10 @@ impl Group {
                 if ac.wire_format != WireFormat::PRIVATE_MESSAGE {
                     return Err(PeerError::InvalidWireFormatForContent.into());
                 }
-                for h in self.config.hooks.framing() {
-                    h.check_application_data(&self.context, data.as_slice())?;
+                for h in self.public.config.hooks.framing() {
+                    h.check_application_data(&self.public.context, data.as_slice())?;
                 }
-                let sender_credential = self.tree.leaf(sender).ok_or(PeerError::UnknownSender)?.credential.clone();
+                let sender_credential = self.public.tree.leaf(sender).ok_or(PeerError::UnknownSender)?.credential.clone();
                 Received::Application {
                     sender,
                     sender_credential,
@@ -1028,33 +995,8 @@ impl Group {
                 }
             }
             FramedContentBody::Proposal(p) => {
-                commit::check_proposal_sender(&self.config.hooks, &ac.content.sender, p)?;
-                if let Proposal::Custom(c) = p {
-                    let h = self
-                        .config
-                        .hooks
-                        .proposal(c.proposal_type)
-                        .ok_or(PeerError::UnsupportedProposalType(c.proposal_type.0))?;
-                    if h.flags().public_message_only && ac.wire_format != WireFormat::PUBLIC_MESSAGE {
-                        return Err(PeerError::InvalidWireFormatForContent.into());
-                    }
-                    h.validate(self, &ac.content.sender, &c.body)?;
-                    h.check_pending(self, &ac.content.sender, &c.body)?;
-                }
-                if ac.content.sender == Sender::Member(self.own_leaf()) {
-                    return Err(PeerError::OwnProposal.into());
-                }
-                self.config.limits.check(Limit::Proposals, self.pending.len() + 1)?;
-                let cached = CachedProposal {
-                    reference: self.proposal_ref(&ac)?,
-                    proposal: p.clone(),
-                    sender: ac.content.sender,
-                };
-                if self.pending.iter().any(|q| q.reference == cached.reference) {
-                    return Err(PeerError::ReplayedProposal.into());
-                }
-                self.pending.push(cached.clone());
-                Received::Proposal(cached)
+                let own = self.own_leaf();
+                Received::Proposal(self.public.cache_proposal(&ac, p, Some(own))?)
             }
             FramedContentBody::Commit(c) => {
                 let staged_commit = self.stage_commit(&ac, c, staged)?;
@@ -1067,18 +1009,11 @@ impl Group {
         Ok(out)
     }
 
-    fn wrong_epoch(&self, message: u64) -> PeerError {
-        PeerError::WrongEpoch {
-            message,
-            group: self.context.epoch,
-        }
-    }
-
     fn process_past_epoch(&mut self, m: &crate::codec::PrivateMessage) -> Result<Received, Error> {
         if m.content_type != ContentType::APPLICATION {
-            return Err(self.wrong_epoch(m.epoch).into());
+            return Err(self.public.wrong_epoch(m.epoch).into());
         }
-        let cs = self.cs.clone();
+        let cs = self.public.cs.clone();
         let past = self
             .past
             .iter_mut()
@@ -1086,7 +1021,7 @@ impl Group {
             .map(|(_, p)| p)
             .ok_or(PeerError::WrongEpoch {
                 message: m.epoch,
-                group: self.context.epoch,
+                group: self.public.context.epoch,
             })?;
         let (dec, staged) = unprotect_private_from(
             cs.as_ref(),
@@ -1103,10 +1038,11 @@ impl Group {
         let FramedContentBody::Application(data) = &ac.content.body else {
             return Err(PeerError::ContentTypeMismatch.into());
         };
-        self.config
+        self.public
+            .config
             .hooks
             .check_aad(&past.context, ac.content.authenticated_data.as_slice())?;
-        for h in self.config.hooks.framing() {
+        for h in self.public.config.hooks.framing() {
             h.check_application_data(&past.context, data.as_slice())?;
         }
         past.secret_tree.apply(staged);
@@ -1122,7 +1058,7 @@ impl Group {
 
     /// Moves the group to the epoch of a staged commit.
     pub fn merge_staged_commit(&mut self, staged: StagedCommit) -> Result<(), Error> {
-        if staged.parent_epoch != self.context.epoch || staged.context.group_id != self.context.group_id {
+        if staged.parent_epoch != self.public.context.epoch || staged.context.group_id != self.public.context.group_id {
             return Err(MisuseError::StaleStagedCommit.into());
         }
         let mut staged = staged;
@@ -1159,8 +1095,9 @@ impl Group {
     }
 
     fn install(&mut self, s: StagedCommit) {
-        let members = if self.config.max_past_epochs > 0 {
-            self.tree
+        let members = if self.public.config.max_past_epochs > 0 {
+            self.public
+                .tree
                 .leaves()
                 .map(|(i, l)| {
                     (
@@ -1176,17 +1113,17 @@ impl Group {
             BTreeMap::new()
         };
         let old_tree = std::mem::replace(&mut self.secret_tree, s.secret_tree);
-        let old_context = std::mem::replace(&mut self.context, s.context);
+        let old_context = self.public.advance(s.context, s.tree, s.interim_transcript_hash, s.summary_change);
         let old_secrets = std::mem::replace(&mut self.secrets, s.secrets);
         self.resumption_psks
             .insert(old_context.epoch, old_secrets.resumption_psk.duplicate());
         let old_sds = old_secrets.sender_data_secret.duplicate();
         self.resumption_psks
-            .insert(self.context.epoch, self.secrets.resumption_psk.duplicate());
-        while self.resumption_psks.len() > self.config.max_past_epochs + 1 {
+            .insert(self.public.context.epoch, self.secrets.resumption_psk.duplicate());
+        while self.resumption_psks.len() > self.public.config.max_past_epochs + 1 {
             self.resumption_psks.pop_first();
         }
-        if self.config.max_past_epochs > 0 {
+        if self.public.config.max_past_epochs > 0 {
             self.past.push_back((
                 old_context.epoch,
                 PastEpoch {
@@ -1196,21 +1133,11 @@ impl Group {
                     members,
                 },
             ));
-            while self.past.len() > self.config.max_past_epochs {
+            while self.past.len() > self.public.config.max_past_epochs {
                 self.past.pop_front();
             }
         }
-        self.tree = s.tree;
-        match (s.summary_change, self.summary.get_mut()) {
-            (Some((old, new)), Some(summary)) => {
-                summary.remove(&old);
-                summary.add(&new);
-            }
-            _ => self.summary = std::sync::OnceLock::new(),
-        }
         self.keys = s.keys;
-        self.interim_transcript_hash = s.interim_transcript_hash;
-        self.pending.clear();
         self.pending_commit = None;
         self.pending_leaf_key = None;
         if s.removed_self || s.reinit.is_some() {

@@ -60,17 +60,17 @@ struct Forge {
 /// Application data from Alice, encrypted as `seal_private` does, with
 /// the changes of `f`.
 fn forge(alice: &mut Group, f: Forge) -> MlsMessage {
-    let cs = alice.cs.clone();
+    let cs = alice.public.cs.clone();
     let c = cs.as_ref();
     let content = FramedContent {
-        group_id: alice.context.group_id.clone(),
-        epoch: alice.context.epoch,
+        group_id: alice.public.context.group_id.clone(),
+        epoch: alice.public.context.epoch,
         sender: Sender::Member(LeafIndex(0)),
         authenticated_data: VLBytes::default(),
         body: FramedContentBody::Application(b"forged".to_vec().into()),
     };
     let sk = f.signer.unwrap_or_else(|| alice.identity.signer.duplicate());
-    let signature = crate::framing::sign_content(c, &sk, WireFormat::PRIVATE_MESSAGE, &content, &alice.context).unwrap();
+    let signature = crate::framing::sign_content(c, &sk, WireFormat::PRIVATE_MESSAGE, &content, &alice.public.context).unwrap();
     let auth = FramedContentAuthData {
         signature: signature.into(),
         confirmation_tag: None,

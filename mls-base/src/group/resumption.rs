@@ -18,10 +18,10 @@ impl Group {
         let id = PreSharedKeyId {
             psk: Psk::Resumption(ResumptionPsk {
                 usage,
-                psk_group_id: self.context.group_id.clone(),
-                psk_epoch: self.context.epoch,
+                psk_group_id: self.public.context.group_id.clone(),
+                psk_epoch: self.public.context.epoch,
             }),
-            psk_nonce: self.cs.random_vec(self.cs.hash_len())?.into(),
+            psk_nonce: self.public.cs.random_vec(self.public.cs.hash_len())?.into(),
         };
         Ok((id, self.secrets.resumption_psk.duplicate()))
     }
@@ -41,10 +41,10 @@ impl Group {
         self.ensure_active()?;
         let founding = self.resumption_psk_id(ResumptionPskUsage::BRANCH)?;
         let mut new = Group::create_with_extensions(
-            self.cs.clone(),
+            self.public.cs.clone(),
             self.identity.duplicate(),
             new_group_id,
-            self.context.extensions.clone(),
+            self.public.context.extensions.clone(),
             config,
         )?;
         let out = new.commit_with(CommitOptions::add(key_packages), Some(founding))?;
@@ -126,7 +126,7 @@ pub(super) fn check_resumption_join(
         }
         let old = prior.ok_or(PeerError::MissingPsk)?;
         let new_ids = identities(tree);
-        let old_ids = identities(&old.tree);
+        let old_ids = identities(&old.public.tree);
         if r.usage == ResumptionPskUsage::REINIT {
             let ri = old
                 .last_reinit
@@ -143,7 +143,7 @@ pub(super) fn check_resumption_join(
                 return Err(PeerError::InvalidGroupInfo("a member of the old group is missing").into());
             }
         } else {
-            if old.context.version != context.version || old.context.cipher_suite != context.cipher_suite {
+            if old.public.context.version != context.version || old.public.context.cipher_suite != context.cipher_suite {
                 return Err(PeerError::InvalidGroupInfo("branch changes version or suite").into());
             }
             if !new_ids.iter().all(|c| old_ids.contains(c)) {

@@ -43,7 +43,7 @@ fn edit_group_info(
     signer: &SignaturePrivateKey,
     edit: impl FnOnce(&mut GroupInfo),
 ) {
-    let cs = prior.cs.clone();
+    let cs = prior.public.cs.clone();
     let c = cs.as_ref();
     let MlsMessageBody::Welcome(w) = &mut welcome.body else {
         panic!("not a Welcome")
@@ -111,7 +111,7 @@ struct Branched {
 
 fn branched() -> Branched {
     let (alice, bob) = pair();
-    let cs = alice.cs.clone();
+    let cs = alice.public.cs.clone();
     let bundle = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
     let (_, out) = alice
         .branch(b"sub".to_vec(), vec![bundle.key_package.clone()], GroupConfig::default())
@@ -158,7 +158,7 @@ fn s12_4_3_1_resumed_group_starts_at_epoch_1() {
 /// GroupInfo (Alice's new identity).
 fn reinit_pair() -> (Group, MlsMessage, KeyPackageBundle, SignaturePrivateKey) {
     let (mut alice, mut bob) = pair();
-    let cs = alice.cs.clone();
+    let cs = alice.public.cs.clone();
     let reinit = Proposal::ReInit(crate::codec::ReInit {
         group_id: b"next".to_vec().into(),
         version: crate::codec::ProtocolVersion::MLS10,
@@ -188,7 +188,7 @@ fn reinit_pair() -> (Group, MlsMessage, KeyPackageBundle, SignaturePrivateKey) {
 #[test]
 fn rebuilt_reinit_welcome_is_accepted() {
     let (bob, mut welcome, bundle, signer) = reinit_pair();
-    let cs = bob.cs.clone();
+    let cs = bob.public.cs.clone();
     edit_group_info(&mut welcome, &bundle, &bob, &signer, |_| {});
     assert!(Group::join_resumed(cs, &welcome, bundle, None, GroupConfig::default(), &bob).is_ok());
 }
@@ -196,7 +196,7 @@ fn rebuilt_reinit_welcome_is_accepted() {
 #[test]
 fn s12_4_3_1_reinit_needs_a_committed_reinit() {
     let (bob, welcome, bundle, _) = reinit_pair();
-    let cs = bob.cs.clone();
+    let cs = bob.public.cs.clone();
     // Bob's old state, as if the ReInit had never been committed.
     let mut prior = Group::load(cs.clone(), &bob.save().unwrap(), GroupConfig::default()).unwrap();
     prior.last_reinit = None;
@@ -208,7 +208,7 @@ fn s12_4_3_1_reinit_needs_a_committed_reinit() {
 #[test]
 fn s12_4_3_1_reinit_parameters_must_match() {
     let (bob, mut welcome, bundle, signer) = reinit_pair();
-    let cs = bob.cs.clone();
+    let cs = bob.public.cs.clone();
     // The new group claims an (empty) external_senders extension the
     // ReInit did not carry; default extension types need no capability.
     edit_group_info(&mut welcome, &bundle, &bob, &signer, |gi| {
@@ -230,11 +230,11 @@ fn s12_4_3_1_branch_keeps_version_and_suite() {
     // difference can only sit in the old group: Bob's prior state, as if
     // that group had used another suite, then another version.
     let mut prior = Group::load(cs.clone(), &bob.save().unwrap(), GroupConfig::default()).unwrap();
-    prior.context.cipher_suite = CipherSuite(3);
+    prior.public.context.cipher_suite = CipherSuite(3);
     let e = Group::join_resumed(cs.clone(), &welcome, bundle.duplicate(), None, GroupConfig::default(), &prior).expect_err("accepted");
     assert_eq!(group_info_error(e), "branch changes version or suite");
     let mut prior = Group::load(cs.clone(), &bob.save().unwrap(), GroupConfig::default()).unwrap();
-    prior.context.version = crate::codec::ProtocolVersion(2);
+    prior.public.context.version = crate::codec::ProtocolVersion(2);
     let e = Group::join_resumed(cs.clone(), &welcome, bundle.duplicate(), None, GroupConfig::default(), &prior).expect_err("accepted");
     assert_eq!(group_info_error(e), "branch changes version or suite");
     // Unchanged, the same Welcome is accepted.
@@ -244,7 +244,7 @@ fn s12_4_3_1_branch_keeps_version_and_suite() {
 #[test]
 fn s12_3_reinit_parameters_are_recorded() {
     let (mut alice, mut bob) = pair();
-    let cs = alice.cs.clone();
+    let cs = alice.public.cs.clone();
     // A commit without a ReInit records nothing.
     let out = alice.commit(CommitOptions::default()).unwrap();
     alice.merge_pending_commit().unwrap();

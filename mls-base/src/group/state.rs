@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::PublicGroup;
 use super::{CachedProposal, Group, GroupConfig, Identity, PastEpoch, PastMember};
 use crate::codec::{Capabilities, Credential, GroupContext, Proposal, RatchetTreeNodes, Sender, decode, encode};
 use crate::crypto::{CipherSuiteProvider, HpkePrivateKey, Secret, SignaturePrivateKey};
@@ -97,8 +98,8 @@ impl Group {
         }
         let state = GroupState {
             version: STATE_VERSION,
-            context: encode(&self.context)?,
-            tree: encode(&self.tree.to_nodes())?,
+            context: encode(&self.public.context)?,
+            tree: encode(&self.public.tree.to_nodes())?,
             own_leaf: self.keys.own_leaf.0,
             keys: self
                 .keys
@@ -117,8 +118,9 @@ impl Group {
             key_package_lifetime: self.identity.key_package_lifetime,
             secrets: self.secrets.to_state(),
             secret_tree: self.secret_tree.to_state(),
-            interim_transcript_hash: self.interim_transcript_hash.clone(),
+            interim_transcript_hash: self.public.interim_transcript_hash.clone(),
             pending: self
+                .public
                 .pending
                 .iter()
                 .map(|p| {
@@ -256,19 +258,15 @@ impl Group {
             })
             .collect::<Result<VecDeque<_>, Error>>()?;
         let current_tree = SecretTree::from_state(&state.secret_tree)?.with_config(config.secret_tree);
+        let mut public = PublicGroup::new(cs, config, context, tree, state.interim_transcript_hash.clone());
+        public.pending = pending;
         Ok(Self {
-            cs,
-            config,
+            public,
             identity,
-            context,
-            tree,
             keys,
             secrets: EpochSecrets::from_state(&state.secrets)?,
             secret_tree: current_tree,
-            interim_transcript_hash: state.interim_transcript_hash.clone(),
-            pending,
             pending_commit: None,
-            summary: std::sync::OnceLock::new(),
             past,
             external_psks: state
                 .external_psks

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use super::PublicGroup;
 use super::commit::Applied;
 use super::validation::{GroupParams, LeafContext, MemberSummary, check_tree_leaves_authenticity, validate_leaf_fields};
 use super::{Group, GroupConfig, KeyPackageBundle};
@@ -34,7 +35,7 @@ impl Group {
         applied: &Applied,
         path_secrets: &[(NodeIndex, Secret)],
     ) -> Result<Welcome, Error> {
-        let cs = self.cs.as_ref();
+        let cs = self.public.cs.as_ref();
         let ws = welcome_secret(cs, joiner.as_bytes(), psk.map(Secret::as_bytes))?;
         let (key, nonce) = welcome_key_nonce(cs, ws.as_bytes())?;
         let encrypted_group_info = cs.aead_seal(key.as_bytes(), nonce.as_bytes(), &[], &encode(group_info)?)?;
@@ -70,7 +71,7 @@ impl Group {
             });
         }
         Ok(Welcome {
-            cipher_suite: self.context.cipher_suite,
+            cipher_suite: self.public.context.cipher_suite,
             secrets,
             encrypted_group_info: encrypted_group_info.into(),
         })
@@ -150,7 +151,7 @@ impl Group {
             }
             let own = match (&id.psk, prior) {
                 (crate::codec::Psk::External(e), _) => external_psks.get(e.psk_id.as_slice()).map(Secret::duplicate),
-                (crate::codec::Psk::Resumption(r), Some(p)) if r.psk_group_id == p.context.group_id => {
+                (crate::codec::Psk::Resumption(r), Some(p)) if r.psk_group_id == p.public.context.group_id => {
                     p.resumption_psks.get(&r.psk_epoch).map(Secret::duplicate)
                 }
                 _ => None,
@@ -209,18 +210,12 @@ impl Group {
         let mut resumption_psks = BTreeMap::new();
         resumption_psks.insert(context.epoch, secrets.resumption_psk.duplicate());
         Ok(Self {
-            cs,
-            config,
+            public: PublicGroup::new(cs, config, context, tree, interim),
             identity: bundle.identity,
-            context,
-            tree,
             keys,
             secrets,
             secret_tree,
-            interim_transcript_hash: interim,
-            pending: vec![],
             pending_commit: None,
-            summary: std::sync::OnceLock::new(),
             past: VecDeque::new(),
             external_psks,
             resumption_psks,

@@ -402,3 +402,75 @@ fn reinit_and_branch_with_mls_rs() {
         app_both_ways(&mut sub_mine, &mut sub_theirs);
     }
 }
+
+/// An mlsx observer (`PublicGroup`) follows a group that mls-rs creates and
+/// runs with PublicMessage handshakes (mls-rs's default): it starts from
+/// mls-rs's GroupInfo with the tree inside, takes mls-rs's and mlsx's
+/// commits, an mls-rs Update by reference and a Remove by reference, and
+/// after each commit holds mls-rs's GroupContext byte for byte.
+#[test]
+fn an_mlsx_observer_follows_an_mls_rs_group() {
+    use mls_rs::mls_rs_codec::MlsEncode;
+    use mlsx_base::group::{Observed, PublicGroup};
+    for suite in SUITES {
+        let cs = ours(suite);
+        let alice = peer(suite, "alice");
+        let mut group = alice
+            .create_group(ExtensionList::default(), ExtensionList::default(), None)
+            .unwrap();
+        let gi = to_ours(&group.group_info_message(true).unwrap());
+        let MlsMessageBody::GroupInfo(gi) = gi.body else { panic!() };
+        let mut observer = PublicGroup::from_group_info(cs.clone(), &gi, None, GroupConfig::default()).unwrap();
+        let same_as_mls_rs = |observer: &PublicGroup, group: &mls_rs::Group<_>, step: &str| {
+            assert_eq!(
+                encode(observer.context()).unwrap(),
+                group.context().mls_encode_to_vec().unwrap(),
+                "suite {suite}: {step}"
+            );
+        };
+        let observe = |observer: &mut PublicGroup, m: &MlsMessage| match observer.process_message(m).unwrap() {
+            Observed::Commit(staged) => observer.merge_staged_commit(staged).unwrap(),
+            Observed::Proposal(_) => {}
+        };
+        same_as_mls_rs(&observer, &group, "start");
+
+        // mls-rs adds mlsx's Bob and mls-rs's Carol.
+        let bob = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+        let kp = to_peer(&MlsMessage::new(MlsMessageBody::KeyPackage(bob.key_package.clone())));
+        let carol = peer(suite, "carol");
+        let carol_kp = carol
+            .generate_key_package_message(ExtensionList::default(), ExtensionList::default(), None)
+            .unwrap();
+        let out = group
+            .commit_builder()
+            .add_member(kp)
+            .unwrap()
+            .add_member(carol_kp)
+            .unwrap()
+            .build()
+            .unwrap();
+        group.apply_pending_commit().unwrap();
+        observe(&mut observer, &to_ours(&out.commit_message));
+        same_as_mls_rs(&observer, &group, "adds");
+        let mut mine = Group::join(cs.clone(), &to_ours(&out.welcome_messages[0]), bob, None, GroupConfig::default()).unwrap();
+
+        // An mls-rs Update and a Remove of Carol by reference, committed by mlsx.
+        for p in [group.propose_update(vec![]).unwrap(), group.propose_remove(2, vec![]).unwrap()] {
+            let p = to_ours(&p);
+            observe(&mut observer, &p);
+            let _ = mine.process_message(&p).unwrap();
+        }
+        let out = mine.commit(CommitOptions::default()).unwrap();
+        mine.merge_pending_commit().unwrap();
+        observe(&mut observer, &out.commit);
+        group.process_incoming_message(to_peer(&out.commit)).unwrap();
+        same_as_mls_rs(&observer, &group, "update and remove by reference");
+        assert_eq!(observer.members().count(), 2);
+
+        // mls-rs's path commit.
+        let out = group.commit_builder().build().unwrap();
+        group.apply_pending_commit().unwrap();
+        observe(&mut observer, &to_ours(&out.commit_message));
+        same_as_mls_rs(&observer, &group, "path commit");
+    }
+}

@@ -331,3 +331,80 @@ fn openmls_processes_a_reinit_from_mlsx() {
         assert!(theirs.create_message(&bob.provider, &bob.signer, b"x").is_ok());
     }
 }
+
+/// An mlsx observer (`PublicGroup`) follows a group that OpenMLS creates
+/// and runs with PublicMessage handshakes: it starts from OpenMLS's
+/// GroupInfo and ratchet tree, takes OpenMLS's and mlsx's commits and an
+/// OpenMLS Update by reference, and after each commit holds OpenMLS's
+/// GroupContext byte for byte.
+#[test]
+fn an_mlsx_observer_follows_an_openmls_group() {
+    use mlsx_base::group::{Observed, PublicGroup};
+    for (id, suite) in SUITES {
+        let cs = ours(id);
+        let alice = peer(suite, "alice");
+        let config = MlsGroupCreateConfig::builder()
+            .ciphersuite(suite)
+            .use_ratchet_tree_extension(true)
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
+        let mut group = MlsGroup::new(&alice.provider, &alice.signer, &config, alice.credential.clone()).unwrap();
+        let gi = group.export_group_info(alice.provider.crypto(), &alice.signer, true).unwrap();
+        let mlsx_base::codec::MlsMessageBody::GroupInfo(gi) = to_ours(&gi).body else {
+            panic!()
+        };
+        let mut observer = PublicGroup::from_group_info(cs.clone(), &gi, None, GroupConfig::default()).unwrap();
+        let same_as_openmls = |observer: &PublicGroup, group: &MlsGroup, step: &str| {
+            assert_eq!(
+                encode(observer.context()).unwrap(),
+                group.public_group().group_context().tls_serialize_detached().unwrap(),
+                "suite {id}: {step}"
+            );
+        };
+        let observe = |observer: &mut PublicGroup, m: &MlsMessage| match observer.process_message(m).unwrap() {
+            Observed::Commit(staged) => observer.merge_staged_commit(staged).unwrap(),
+            Observed::Proposal(_) => {}
+        };
+        same_as_openmls(&observer, &group, "start");
+
+        // OpenMLS adds mlsx's Bob.
+        let bob = Identity::basic(cs.as_ref(), b"bob").unwrap().key_package(cs.as_ref()).unwrap();
+        let kp_in = KeyPackageIn::tls_deserialize_exact(encode(&bob.key_package).unwrap()).unwrap();
+        let kp = kp_in.validate(alice.provider.crypto(), ProtocolVersion::Mls10).unwrap();
+        let (commit, welcome, _) = group.add_members(&alice.provider, &alice.signer, &[kp]).unwrap();
+        group.merge_pending_commit(&alice.provider).unwrap();
+        observe(&mut observer, &to_ours(&commit));
+        same_as_openmls(&observer, &group, "add");
+        let mut mine = Group::join(cs.clone(), &to_ours(&welcome), bob, None, GroupConfig::default()).unwrap();
+        assert_eq!(observer.tree().to_nodes(), mine.tree().to_nodes());
+
+        // An OpenMLS Update by reference, committed by mlsx.
+        let (proposal, _) = group
+            .propose_self_update(&alice.provider, &alice.signer, LeafNodeParameters::default())
+            .unwrap();
+        let proposal = to_ours(&proposal);
+        observe(&mut observer, &proposal);
+        let _ = mine.process_message(&proposal).unwrap();
+        let out = mine.commit(CommitOptions::default()).unwrap();
+        mine.merge_pending_commit().unwrap();
+        observe(&mut observer, &out.commit);
+        let ProcessedMessageContent::StagedCommitMessage(staged) = process(&alice, &mut group, &out.commit) else {
+            panic!()
+        };
+        group.merge_staged_commit(&alice.provider, *staged).unwrap();
+        same_as_openmls(&observer, &group, "update by reference, mlsx commit");
+
+        // An OpenMLS self-update, then OpenMLS removes Bob.
+        let bundle = group.self_update(&alice.provider, &alice.signer, Default::default()).unwrap();
+        group.merge_pending_commit(&alice.provider).unwrap();
+        observe(&mut observer, &to_ours(bundle.commit()));
+        same_as_openmls(&observer, &group, "self-update");
+        let (commit, _, _) = group
+            .remove_members(&alice.provider, &alice.signer, &[LeafNodeIndex::new(1)])
+            .unwrap();
+        group.merge_pending_commit(&alice.provider).unwrap();
+        observe(&mut observer, &to_ours(&commit));
+        same_as_openmls(&observer, &group, "remove");
+        assert_eq!(observer.members().count(), 1);
+    }
+}

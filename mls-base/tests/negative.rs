@@ -149,15 +149,47 @@ fn forged_proposal(n: &mut Net, edit: impl FnOnce(&mut FramedContent)) -> MlsMes
     frame(n.cs.as_ref(), &n.alice, &n.alice.identity().signer, content, None)
 }
 
-/// `g` rejects `m`, and its saved state is unchanged.
+/// `g` rejects `m`, and its saved state is unchanged. An observer at the
+/// same state (a copy of `g`'s public part) rejects it too, for the same
+/// reason and unchanged, unless the reason needs the epoch's secrets
+/// ([`only_members_see`]).
 fn rejects(g: &mut Group, m: &MlsMessage) -> Error {
     let before = g.save().unwrap();
+    let mut observer = g.public().clone();
+    let observed = observer.save().unwrap();
     let err = match g.process_message(m) {
         Ok(_) => panic!("the message was accepted"),
         Err(e) => e,
     };
     assert!(g.save().unwrap() == before, "a rejected message changed the state");
+    match observer.process_message(m) {
+        Err(e) => {
+            assert!(observer.save().unwrap() == observed, "a rejected message changed the observer");
+            let private = matches!(m.body, MlsMessageBody::PrivateMessage(_));
+            assert!(
+                private || only_members_see(&err) || format!("{e:?}") == format!("{err:?}"),
+                "the member refused with {err:?}, the observer with {e:?}"
+            );
+        }
+        Ok(_) => assert!(only_members_see(&err), "the member refused ({err:?}) what an observer accepted"),
+    }
     err
+}
+
+/// Reasons to refuse that only a member can find: they need the epoch's
+/// secrets or the member's own keys and proposals.
+fn only_members_see(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Peer(
+            PeerError::InvalidConfirmationTag
+                | PeerError::InvalidMembershipTag
+                | PeerError::MissingPsk
+                | PeerError::PathKeyMismatch
+                | PeerError::InvalidProposals(ProposalListError::UnknownUpdateForUs)
+        ) | Error::Crypto(CryptoError::DecryptionFailed)
+            | Error::Misuse(mlsx_base::MisuseError::OwnCommit)
+    )
 }
 
 macro_rules! assert_peer {

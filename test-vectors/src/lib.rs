@@ -27,8 +27,8 @@ use mlsx_base::crypto::CryptoProvider;
 
 pub use hex_serde::Hex;
 pub use runners::{
-    EXTENSION_FILES, FileKind, GENERATED_KINDS, SuitePair, SuitePairMode, generate, generate_combiner_key_schedule,
-    generate_combiner_passive, generate_extension_file, generated_file_name,
+    EXTENSION_FILES, FileKind, GENERATED_KINDS, ObserverReport, SuitePair, SuitePairMode, generate, generate_combiner_key_schedule,
+    generate_combiner_passive, generate_extension_file, generated_file_name, observe_passive_client,
 };
 
 /// Errors of the vector runner (not vector failures: those are in [`Report`]).

@@ -1341,6 +1341,8 @@ impl PublicGroup {
                 return Err(PeerError::KeyAlreadyInTree.into());
             }
             applied.tree.merge_update_path(cs, committer, path)?;
+            let added: Vec<LeafIndex> = applied.added.iter().map(|(l, _)| *l).collect();
+            treekem::check_path_shape(&applied.tree, committer, path, &added)?;
         }
         let mut context = self.provisional_context(&mut applied.tree, &applied.extensions)?;
         let path_context = commit.path.as_ref().map(|_| encode(&context)).transpose()?;

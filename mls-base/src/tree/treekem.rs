@@ -114,6 +114,25 @@ fn resolution_excluding(tree: &RatchetTree, c: NodeIndex, excluded: &[LeafIndex]
     tree.resolution(c).into_iter().filter(|x| !excluded.contains(x)).collect()
 }
 
+/// Checks the shape of an UpdatePath merged into `tree` (RFC 9420 §12.4.2),
+/// as anyone holding the public tree can: one node per node of the
+/// sender's filtered direct path, and for each one ciphertext per node in
+/// the resolution of its copath child, leaves added by the commit
+/// (`excluded`) left out.
+pub fn check_path_shape(tree: &RatchetTree, sender: LeafIndex, path: &UpdatePath, excluded: &[LeafIndex]) -> Result<(), Error> {
+    let fdp = tree.filtered_direct_path(sender)?;
+    if fdp.len() != path.nodes.len() {
+        return Err(PeerError::InvalidUpdatePath.into());
+    }
+    for (p, node) in fdp.iter().zip(&path.nodes) {
+        let c = tree.copath_child(sender, *p).ok_or(PeerError::InvalidUpdatePath)?;
+        if resolution_excluding(tree, c, excluded).len() != node.encrypted_path_secret.len() {
+            return Err(PeerError::InvalidUpdatePath.into());
+        }
+    }
+    Ok(())
+}
+
 /// What processing an UpdatePath yields.
 #[derive(Debug)]
 pub struct PathDecryption {

@@ -12,6 +12,7 @@ mod key_schedule;
 mod message_protection;
 mod messages;
 mod passive_client;
+pub use passive_client::{ObserverReport, observe as observe_passive_client};
 mod pq;
 mod psk_secret;
 mod secret_tree;

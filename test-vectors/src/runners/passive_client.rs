@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mlsx_base::codec::{KeyPackage, MlsMessage, MlsMessageBody, RatchetTreeNodes};
 use mlsx_base::crypto::{CipherSuiteProvider, HpkePrivateKey, Secret, SignaturePrivateKey};
-use mlsx_base::group::{Group, GroupConfig, Identity, KeyPackageBundle, Received};
+use mlsx_base::group::{Group, GroupConfig, Identity, KeyPackageBundle, Observed, PublicGroup, Received};
 use serde::{Deserialize, Serialize};
 
 use super::{check, ctx, decode};
@@ -44,7 +44,115 @@ pub(crate) fn run(json: &str, provider: &dyn mlsx_base::crypto::CryptoProvider, 
     super::run_per_suite(json, provider, report, |c: &Case| c.cipher_suite, check_case)
 }
 
-fn check_case(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<(), String> {
+/// How far an observer ([`PublicGroup`]) followed the scenarios of a
+/// passive-client file beside the passive member.
+#[derive(Debug, Default)]
+pub struct ObserverReport {
+    /// Scenarios whose every handshake the observer followed.
+    pub followed: usize,
+    /// Scenarios the observer followed until their first PrivateMessage
+    /// handshake (which it cannot open), and stopped there.
+    pub stopped_at_private: usize,
+    /// Scenarios whose suite the provider lacks.
+    pub skipped: usize,
+    /// Epochs (commits) the observer followed in all, each ending at the
+    /// passive member's GroupContext and tree.
+    pub epochs: usize,
+    /// One message per scenario where the observer and the member
+    /// disagreed, or the member itself failed.
+    pub failures: Vec<String>,
+}
+
+/// Runs each scenario of a `passive-client-*.json` file with an observer
+/// beside the passive member: the observer starts from a GroupInfo the
+/// member signs after joining, takes every PublicMessage proposal and
+/// commit, and must reach the member's GroupContext and tree after each
+/// commit and accept the member's GroupInfo of each epoch.
+pub fn observe(json: &str, provider: &dyn mlsx_base::crypto::CryptoProvider) -> Result<ObserverReport, serde_json::Error> {
+    let cases: Vec<Case> = serde_json::from_str(json)?;
+    let mut report = ObserverReport::default();
+    for (i, c) in cases.iter().enumerate() {
+        let Some(cs) = provider.cipher_suite_provider(mlsx_base::codec::CipherSuite(c.cipher_suite)) else {
+            report.skipped += 1;
+            continue;
+        };
+        match observe_case(cs, c) {
+            Ok((epochs, complete)) => {
+                report.epochs += epochs;
+                if complete {
+                    report.followed += 1;
+                } else {
+                    report.stopped_at_private += 1;
+                }
+            }
+            Err(e) => report.failures.push(format!("case {i}: {e}")),
+        }
+    }
+    Ok(report)
+}
+
+/// One scenario with an observer; returns the epochs followed and whether
+/// it followed all of them.
+fn observe_case(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<(usize, bool), String> {
+    let mut group = join(cs.clone(), c)?;
+    let config = || GroupConfig {
+        check_received_lifetimes: false,
+        ..GroupConfig::default()
+    };
+    let gi = group.group_info().map_err(ctx("group info"))?;
+    let mut observer = PublicGroup::from_group_info(cs, &gi, None, config()).map_err(ctx("observer"))?;
+    let agree = |observer: &PublicGroup, group: &Group, n: usize| -> Result<(), String> {
+        if observer.context() != group.context() || observer.tree().to_nodes() != group.tree().to_nodes() {
+            return Err(format!("epoch {n}: the observer's state differs from the member's"));
+        }
+        let gi = group.group_info().map_err(ctx("group info"))?;
+        observer
+            .check_group_info(&gi)
+            .map_err(|e| format!("epoch {n}: the member's GroupInfo refused: {e}"))
+    };
+    agree(&observer, &group, 0)?;
+    for (n, e) in c.epochs.iter().enumerate() {
+        let mut messages = Vec::with_capacity(e.proposals.len() + 1);
+        for p in &e.proposals {
+            messages.push(decode::<MlsMessage>("proposal", p)?);
+        }
+        let commit = decode::<MlsMessage>("commit", &e.commit)?;
+        if messages
+            .iter()
+            .chain([&commit])
+            .any(|m| !matches!(m.body, MlsMessageBody::PublicMessage(_)))
+        {
+            return Ok((n, false));
+        }
+        for msg in &messages {
+            let _ = group.process_message(msg).map_err(|err| format!("epoch {n}: proposal: {err}"))?;
+            match observer.process_message(msg) {
+                Ok(Observed::Proposal(_)) => {}
+                Ok(Observed::Commit(_)) => return Err(format!("epoch {n}: a proposal observed as a commit")),
+                Err(err) => return Err(format!("epoch {n}: observer: proposal: {err}")),
+            }
+        }
+        match group.process_message(&commit).map_err(|err| format!("epoch {n}: commit: {err}"))? {
+            Received::Commit(staged) => group
+                .merge_staged_commit(staged)
+                .map_err(|err| format!("epoch {n}: merge: {err}"))?,
+            _ => return Err(format!("epoch {n}: commit message is not a commit")),
+        }
+        match observer.process_message(&commit) {
+            Ok(Observed::Commit(staged)) => observer.merge_staged_commit(staged).map_err(ctx("observer merge"))?,
+            Ok(Observed::Proposal(_)) => return Err(format!("epoch {n}: a commit observed as a proposal")),
+            Err(err) => return Err(format!("epoch {n}: observer: commit: {err}")),
+        }
+        if !group.is_active() {
+            // Removed, or a ReInit: the member stops following.
+            return Ok((n + 1, true));
+        }
+        agree(&observer, &group, n + 1)?;
+    }
+    Ok((c.epochs.len(), true))
+}
+
+fn join(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<Group, String> {
     let kp: KeyPackage = match decode::<MlsMessage>("key_package", &c.key_package) {
         Ok(MlsMessage {
             body: MlsMessageBody::KeyPackage(kp),
@@ -105,7 +213,11 @@ fn check_case(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<(), String> 
         check_received_lifetimes: false,
         ..GroupConfig::default()
     };
-    let mut group = Group::join_with_psks(cs, &welcome, bundle, tree, config, psks).map_err(ctx("join"))?;
+    Group::join_with_psks(cs, &welcome, bundle, tree, config, psks).map_err(ctx("join"))
+}
+
+fn check_case(cs: Arc<dyn CipherSuiteProvider>, c: &Case) -> Result<(), String> {
+    let mut group = join(cs, c)?;
     check(
         "initial epoch authenticator",
         group.epoch_authenticator(),

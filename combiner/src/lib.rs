@@ -56,11 +56,13 @@
 pub mod codec;
 mod component;
 mod error;
+mod observer;
 pub mod policy;
 mod session;
 
 pub use codec::{APQ_MESSAGE_PAIR, ApqInfo, ApqInfoUpdate, ApqMessagePair, Mode};
 pub use error::Error;
+pub use observer::{ApqObserved, ApqObserver};
 pub use policy::{CommitKind, FullCommitPolicy, check_suites};
 pub use session::register_syntax;
 pub use session::{

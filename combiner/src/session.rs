@@ -9,7 +9,7 @@ use mlsx_base::codec::{
     PreSharedKeyId, PreSharedKeyProposal, Proposal, ProposalOrRef, Psk, Sender, VLBytes, WireFormat, decode, encode,
 };
 use mlsx_base::crypto::{CipherSuiteProvider, LabeledCrypto, Secret};
-use mlsx_base::group::{CachedProposal, CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle, Received};
+use mlsx_base::group::{CachedProposal, CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle, PublicGroup, Received};
 use mlsx_base::tree::RatchetTree;
 use mlsx_base::tree::math::LeafIndex;
 use mlsx_extensions::{APQ_MLS_INFO, ComponentKey, Extensions, GroupRequirements};
@@ -83,12 +83,12 @@ impl ApqSetup {
 
 /// One of the two groups of a session, with its extensions machinery.
 #[derive(Debug)]
-struct Half {
-    cs: Arc<dyn CipherSuiteProvider>,
+pub(crate) struct Half {
+    pub(crate) cs: Arc<dyn CipherSuiteProvider>,
     ext: Extensions,
     key: ComponentKey,
     component: Arc<ApqComponent>,
-    config: GroupConfig,
+    pub(crate) config: GroupConfig,
 }
 
 /// Declares the wire syntax of `apq_message_pair` bodies to the decoder
@@ -103,7 +103,7 @@ pub fn register_syntax() {
 }
 
 impl Half {
-    fn new(cs: Arc<dyn CipherSuiteProvider>, base: &GroupConfig, private_handshake: bool) -> Result<Self, Error> {
+    pub(crate) fn new(cs: Arc<dyn CipherSuiteProvider>, base: &GroupConfig, private_handshake: bool) -> Result<Self, Error> {
         register_syntax();
         let mut ext = Extensions::new();
         let component = Arc::new(ApqComponent::default());
@@ -145,7 +145,7 @@ impl Half {
         }
     }
 
-    fn info_of(&self, context: &GroupContext, which: &'static str) -> Result<ApqInfo, Error> {
+    pub(crate) fn info_of(&self, context: &GroupContext, which: &'static str) -> Result<ApqInfo, Error> {
         let d = self.ext.dictionary(context)?;
         let data = d.get(APQ_MLS_INFO).ok_or(Error::NoApqInfo(which))?;
         Ok(decode(data)?)
@@ -280,7 +280,9 @@ impl ApqClient {
             return Err(Error::MissingApqPsk);
         }
         let mut session = ApqSession::assemble(self.setup, self.t, self.pq, t, pq);
-        let info = session.check_pair_state(session.t_group().context(), session.pq_group().context())?;
+        let info = session
+            .rules()
+            .check_pair_state(session.t_group().context(), session.pq_group().context())?;
         check_suites(info.t_cipher_suite, info.pq_cipher_suite, info.mode, &session.setup.pq_profile)?;
         if info.mode != session.setup.mode {
             return Err(Error::ApqInfoChanged);
@@ -346,7 +348,9 @@ impl ApqClient {
         let _ = self.t.component.forget_psk();
         let (t, t_commit) = t?;
         let session = ApqSession::assemble(self.setup, self.t, self.pq, t, pq);
-        session.check_pair_state(session.t_group().context(), session.pq_group().context())?;
+        session
+            .rules()
+            .check_pair_state(session.t_group().context(), session.pq_group().context())?;
         same_members(session.t_group().tree(), session.pq_group().tree())?;
         let message = make_pair(WireFormat::PUBLIC_MESSAGE, t_commit, pq_commit)?;
         Ok((session, message))
@@ -565,7 +569,7 @@ impl ApqMessagePair {
     }
 }
 
-fn open_pair(msg: &MlsMessage) -> Result<ApqMessagePair, Error> {
+pub(crate) fn open_pair(msg: &MlsMessage) -> Result<ApqMessagePair, Error> {
     // RFC 9420 §6: an MLSMessage of any wire format is mls10.
     if msg.version != mlsx_base::codec::ProtocolVersion::MLS10 {
         return Err(Error::Base(mlsx_base::PeerError::UnsupportedVersion(msg.version.0).into()));
@@ -644,7 +648,7 @@ fn pair_len(bytes: &[u8]) -> Result<usize, tls_codec::Error> {
 /// change APQInfo or the `apq_message_pair` requirement (§5.1.1, §6): an
 /// AppDataUpdate of component 0x0006 (or one that does not decode), or a
 /// GroupContextExtensions that does not keep both as they are.
-fn touches_apq(half: &Half, group: &Group, p: &Proposal) -> bool {
+pub(crate) fn touches_apq(half: &Half, group: &PublicGroup, p: &Proposal) -> bool {
     match p {
         Proposal::Custom(c) if c.proposal_type == half.ext.code_points().app_data_update => {
             decode::<mlsx_extensions::AppDataUpdate>(&c.body).map_or(true, |u| u.component_id == APQ_MLS_INFO)
@@ -666,7 +670,7 @@ fn credentials(tree: &RatchetTree) -> Result<Vec<Vec<u8>>, Error> {
 }
 
 /// §3.2.1, §3.3: both groups have the same members (matched by credential).
-fn same_members(t: &RatchetTree, pq: &RatchetTree) -> Result<(), Error> {
+pub(crate) fn same_members(t: &RatchetTree, pq: &RatchetTree) -> Result<(), Error> {
     if credentials(t)? == credentials(pq)? {
         Ok(())
     } else {
@@ -676,7 +680,7 @@ fn same_members(t: &RatchetTree, pq: &RatchetTree) -> Result<(), Error> {
 
 /// The group id and content type of a handshake message, both in the
 /// clear (RFC 9420 §6.2, §6.3).
-fn handshake_of(msg: &MlsMessage) -> Option<(&[u8], ContentType)> {
+pub(crate) fn handshake_of(msg: &MlsMessage) -> Option<(&[u8], ContentType)> {
     match &msg.body {
         MlsMessageBody::PublicMessage(m) => Some((m.content.group_id.as_slice(), m.content.body.content_type())),
         MlsMessageBody::PrivateMessage(m) => Some((m.group_id.as_slice(), m.content_type)),
@@ -684,7 +688,7 @@ fn handshake_of(msg: &MlsMessage) -> Option<(&[u8], ContentType)> {
     }
 }
 
-fn group_id_of(msg: &MlsMessage) -> Option<&[u8]> {
+pub(crate) fn group_id_of(msg: &MlsMessage) -> Option<&[u8]> {
     match &msg.body {
         MlsMessageBody::PublicMessage(m) => Some(m.content.group_id.as_slice()),
         MlsMessageBody::PrivateMessage(m) => Some(m.group_id.as_slice()),
@@ -713,6 +717,160 @@ fn injects(commit: &Commit, psk_id: &[u8]) -> bool {
         }
         _ => false,
     })
+}
+
+/// The rules of a session's two groups (§3, §5, §6) over their public
+/// state: checked alike by its members ([`ApqSession`]) and by an observer
+/// of its public handshakes ([`ApqObserver`]).
+pub(crate) struct Rules<'a> {
+    pub(crate) mode: Mode,
+    pub(crate) t: &'a Half,
+    pub(crate) pq: &'a Half,
+    pub(crate) t_group: &'a PublicGroup,
+    pub(crate) pq_group: &'a PublicGroup,
+}
+
+impl Rules<'_> {
+    /// The APQInfo of a new epoch pair: present in both, equal, the
+    /// session's ids, mode and suites, and the two groups' epochs (§5.1.1,
+    /// §5.1.2).
+    pub(crate) fn check_pair_state(&self, t: &GroupContext, pq: &GroupContext) -> Result<ApqInfo, Error> {
+        self.t.requires_pair(t, "T")?;
+        self.pq.requires_pair(pq, "PQ")?;
+        let t_info = self.t.info_of(t, "T")?;
+        let pq_info = self.pq.info_of(pq, "PQ")?;
+        if t_info != pq_info {
+            return Err(Error::ApqInfoMismatch);
+        }
+        let session = ApqInfo {
+            t_session_group_id: t.group_id.clone(),
+            pq_session_group_id: pq.group_id.clone(),
+            mode: self.mode,
+            t_cipher_suite: t.cipher_suite,
+            pq_cipher_suite: pq.cipher_suite,
+            t_epoch: t.epoch,
+            pq_epoch: pq.epoch,
+        };
+        if !t_info.same_session(&session) {
+            return Err(Error::ApqInfoChanged);
+        }
+        if t_info.t_epoch != t.epoch || t_info.pq_epoch != pq.epoch {
+            return Err(Error::ApqInfoEpochs {
+                t: t_info.t_epoch,
+                pq: t_info.pq_epoch,
+                t_new: t.epoch,
+                pq_new: pq.epoch,
+            });
+        }
+        Ok(t_info)
+    }
+
+    /// A proposal outside a FULL commit: no Add, Remove or ExternalInit,
+    /// no APQInfo update.
+    /// The proposals a session does not support (gap 5): ReInit, and
+    /// SelfRemove, whose handler the draft's installation brings into both
+    /// groups but which would remove a member from one group only.
+    pub(crate) fn unsupported(&self, p: &Proposal) -> Option<&'static str> {
+        match p {
+            Proposal::ReInit(_) => Some("ReInit"),
+            Proposal::Custom(c) if c.proposal_type == self.t.ext.code_points().self_remove => Some("SelfRemove"),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn check_t_only_proposal(&self, p: &Proposal) -> Result<(), Error> {
+        if let Some(what) = self.unsupported(p) {
+            return Err(Error::UnsupportedInSession(what));
+        }
+        match p {
+            Proposal::Add(_) | Proposal::Remove(_) | Proposal::ExternalInit(_) => Err(Error::MembershipChangeInPartial),
+            _ if touches_apq(self.t, self.t_group, p) => Err(Error::ApqInfoInPartial),
+            _ => Ok(()),
+        }
+    }
+
+    /// A PARTIAL commit's new epoch (`added`, `removed`, `tree`,
+    /// `context`): the same members as the PQ group, APQInfo and the pair
+    /// requirement unchanged.
+    pub(crate) fn check_partial(
+        &self,
+        added: &[LeafIndex],
+        removed: &[LeafIndex],
+        tree: &RatchetTree,
+        context: &GroupContext,
+    ) -> Result<(), Error> {
+        // An external commit adds its sender without a list entry (and is
+        // refused earlier by its ExternalInit): the member counts of the two
+        // groups must also stay equal (a count, not the O(n log n)
+        // credential comparison of FULL commits: PARTIAL commits are the
+        // cheap path).
+        if !added.is_empty() || !removed.is_empty() || tree.leaves().count() != self.pq_group.tree().leaves().count() {
+            return Err(Error::MembershipChangeInPartial);
+        }
+        // Unchanged GroupContext extensions keep APQInfo and the required
+        // wire formats as they were (the common case, a slice comparison);
+        // otherwise both are checked again.
+        if context.extensions == self.t_group.context().extensions {
+            return Ok(());
+        }
+        if self.t.info_of(context, "T")? != self.t.info_of(self.t_group.context(), "T")? {
+            return Err(Error::ApqInfoInPartial);
+        }
+        self.t.requires_pair(context, "T")
+    }
+
+    /// The checks a pair of proposals gets on receipt: those the same
+    /// proposals would get in the FULL commit that must take them, so that
+    /// a cached pair can never make that commit fail and stall the
+    /// session. Supported types only (no ReInit, SelfRemove or
+    /// ExternalInit); APQInfo and the pair requirement untouched (§5.1.1,
+    /// §6); the same sender and the same change of the same member in both
+    /// halves (§3.2.1, §3.3).
+    pub(crate) fn check_proposal_pair(&self, t: &CachedProposal, pq: &CachedProposal) -> Result<(), Error> {
+        for (half, group, p) in [(self.t, self.t_group, &t.proposal), (self.pq, self.pq_group, &pq.proposal)] {
+            if let Some(what) = self.unsupported(p) {
+                return Err(Error::UnsupportedInSession(what));
+            }
+            if matches!(p, Proposal::ExternalInit(_)) {
+                return Err(Error::UnsupportedInSession("ExternalInit"));
+            }
+            if touches_apq(half, group, p) {
+                return Err(Error::ApqInfoInProposal);
+            }
+        }
+        let sender_of = |group: &PublicGroup, sender: &Sender| match sender {
+            Sender::Member(leaf) => group
+                .tree()
+                .leaf(*leaf)
+                .map(|l| Some(l.credential.clone()))
+                .ok_or(Error::UnknownMember),
+            _ => Ok(None),
+        };
+        let same_sender = match (&t.sender, &pq.sender) {
+            (Sender::Member(_), Sender::Member(_)) => sender_of(self.t_group, &t.sender)? == sender_of(self.pq_group, &pq.sender)?,
+            (Sender::External(a), Sender::External(b)) => a == b,
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        };
+        if !same_sender {
+            return Err(Error::ProposalPairDiffers("senders"));
+        }
+        let removed = |group: &PublicGroup, leaf: LeafIndex| group.tree().leaf(leaf).map(|l| l.credential.clone());
+        match (&t.proposal, &pq.proposal) {
+            (Proposal::Add(a), Proposal::Add(b)) if a.key_package.leaf_node.credential != b.key_package.leaf_node.credential => {
+                Err(Error::ProposalPairDiffers("added members"))
+            }
+            (Proposal::Remove(a), Proposal::Remove(b))
+                if removed(self.t_group, a.removed).is_none() || removed(self.t_group, a.removed) != removed(self.pq_group, b.removed) =>
+            {
+                Err(Error::ProposalPairDiffers("removed members"))
+            }
+            (Proposal::Update(a), Proposal::Update(b)) if a.leaf_node.credential != b.leaf_node.credential => {
+                Err(Error::ProposalPairDiffers("updated credentials"))
+            }
+            (a, b) if a.proposal_type() != b.proposal_type() => Err(Error::ProposalPairDiffers("proposal types")),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl ApqSession {
@@ -778,6 +936,13 @@ impl ApqSession {
         self.remove(&inactive).map(Some)
     }
 
+    /// An observer at this session's current public state (both groups'
+    /// [`PublicGroup`]s), as a non-member that followed the session so far
+    /// would hold it.
+    pub fn observer(&self) -> Result<crate::ApqObserver, Error> {
+        crate::observer::ApqObserver::of_groups(&self.setup, self.t_group.public().clone(), self.pq_group.public().clone())
+    }
+
     /// The T group (application messages, exports for the application).
     pub fn t_group(&self) -> &Group {
         &self.t_group
@@ -798,6 +963,16 @@ impl ApqSession {
         self.active
     }
 
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            mode: self.setup.mode,
+            t: &self.t,
+            pq: &self.pq,
+            t_group: self.t_group.public(),
+            pq_group: self.pq_group.public(),
+        }
+    }
+
     /// The APQInfo of the current epoch (the same in both groups).
     pub fn info(&self) -> Result<ApqInfo, Error> {
         self.t.info_of(self.t_group.context(), "T")
@@ -811,40 +986,6 @@ impl ApqSession {
             return Err(Error::PendingCommit);
         }
         Ok(())
-    }
-
-    /// The APQInfo of a new epoch pair: present in both, equal, the
-    /// session's ids, mode and suites, and the two groups' epochs (§5.1.1,
-    /// §5.1.2).
-    fn check_pair_state(&self, t: &GroupContext, pq: &GroupContext) -> Result<ApqInfo, Error> {
-        self.t.requires_pair(t, "T")?;
-        self.pq.requires_pair(pq, "PQ")?;
-        let t_info = self.t.info_of(t, "T")?;
-        let pq_info = self.pq.info_of(pq, "PQ")?;
-        if t_info != pq_info {
-            return Err(Error::ApqInfoMismatch);
-        }
-        let session = ApqInfo {
-            t_session_group_id: t.group_id.clone(),
-            pq_session_group_id: pq.group_id.clone(),
-            mode: self.setup.mode,
-            t_cipher_suite: t.cipher_suite,
-            pq_cipher_suite: pq.cipher_suite,
-            t_epoch: t.epoch,
-            pq_epoch: pq.epoch,
-        };
-        if !t_info.same_session(&session) {
-            return Err(Error::ApqInfoChanged);
-        }
-        if t_info.t_epoch != t.epoch || t_info.pq_epoch != pq.epoch {
-            return Err(Error::ApqInfoEpochs {
-                t: t_info.t_epoch,
-                pq: t_info.pq_epoch,
-                t_new: t.epoch,
-                pq_new: pq.epoch,
-            });
-        }
-        Ok(t_info)
     }
 
     /// The kind the policy picks for the next commit. Proposals cached in
@@ -929,7 +1070,7 @@ impl ApqSession {
         forced: Option<Vec<ApqInfoUpdate>>,
     ) -> Result<ApqCommitOutput, Error> {
         self.usable()?;
-        if let Some(what) = t_proposals.iter().chain(&pq_proposals).find_map(|p| self.unsupported(p)) {
+        if let Some(what) = t_proposals.iter().chain(&pq_proposals).find_map(|p| self.rules().unsupported(p)) {
             return Err(Error::UnsupportedInSession(what));
         }
         let (t_new, pq_new) = (self.t_group.epoch() + 1, self.pq_group.epoch() + 1);
@@ -1001,7 +1142,7 @@ impl ApqSession {
             _ => return Err(Error::NoPendingCommit),
         };
         if check {
-            self.check_pair_state(t_staged.context(), pq_staged.context())?;
+            self.rules().check_pair_state(t_staged.context(), pq_staged.context())?;
             same_members(t_staged.tree(), pq_staged.tree())?;
         }
         let welcome = match (t_out.welcome, pq_out.welcome) {
@@ -1033,7 +1174,7 @@ impl ApqSession {
         if proposals.iter().any(|p| matches!(p, Proposal::Add(_) | Proposal::Remove(_))) {
             return Err(Error::MembershipChangeInPartial);
         }
-        if let Some(what) = proposals.iter().find_map(|p| self.unsupported(p)) {
+        if let Some(what) = proposals.iter().find_map(|p| self.rules().unsupported(p)) {
             return Err(Error::UnsupportedInSession(what));
         }
         if self.joined_without_full {
@@ -1062,7 +1203,9 @@ impl ApqSession {
             ..CommitOptions::default()
         })?;
         let check = match self.t_group.pending_commit() {
-            Some(staged) => self.check_partial(staged),
+            Some(staged) => self
+                .rules()
+                .check_partial(staged.added(), staged.removed(), staged.tree(), staged.context()),
             None => Err(Error::NoPendingCommit),
         };
         if let Err(e) = check {
@@ -1070,54 +1213,6 @@ impl ApqSession {
             return Err(e);
         }
         Ok(out.commit)
-    }
-
-    /// A proposal outside a FULL commit: no Add, Remove or ExternalInit,
-    /// no APQInfo update.
-    /// The proposals a session does not support (gap 5): ReInit, and
-    /// SelfRemove, whose handler the draft's installation brings into both
-    /// groups but which would remove a member from one group only.
-    fn unsupported(&self, p: &Proposal) -> Option<&'static str> {
-        match p {
-            Proposal::ReInit(_) => Some("ReInit"),
-            Proposal::Custom(c) if c.proposal_type == self.t.ext.code_points().self_remove => Some("SelfRemove"),
-            _ => None,
-        }
-    }
-
-    fn check_t_only_proposal(&self, p: &Proposal) -> Result<(), Error> {
-        if let Some(what) = self.unsupported(p) {
-            return Err(Error::UnsupportedInSession(what));
-        }
-        match p {
-            Proposal::Add(_) | Proposal::Remove(_) | Proposal::ExternalInit(_) => Err(Error::MembershipChangeInPartial),
-            _ if touches_apq(&self.t, &self.t_group, p) => Err(Error::ApqInfoInPartial),
-            _ => Ok(()),
-        }
-    }
-
-    fn check_partial(&self, staged: &mlsx_base::group::StagedCommit) -> Result<(), Error> {
-        // An external commit adds its sender without a list entry (and is
-        // refused earlier by its ExternalInit): the member counts of the two
-        // groups must also stay equal (a count, not the O(n log n)
-        // credential comparison of FULL commits: PARTIAL commits are the
-        // cheap path).
-        if !staged.added().is_empty()
-            || !staged.removed().is_empty()
-            || staged.tree().leaves().count() != self.pq_group.tree().leaves().count()
-        {
-            return Err(Error::MembershipChangeInPartial);
-        }
-        // Unchanged GroupContext extensions keep APQInfo and the required
-        // wire formats as they were (the common case, a slice comparison);
-        // otherwise both are checked again.
-        if staged.context().extensions == self.t_group.context().extensions {
-            return Ok(());
-        }
-        if self.t.info_of(staged.context(), "T")? != self.info()? {
-            return Err(Error::ApqInfoInPartial);
-        }
-        self.t.requires_pair(staged.context(), "T")
     }
 
     /// Fig. 1b: Update proposals for our leaves in both groups, as one
@@ -1246,11 +1341,11 @@ impl ApqSession {
         // even as a proposal cached for a later commit (§3, checklist 7).
         if let MlsMessageBody::PublicMessage(m) = &msg.body {
             match &m.content.body {
-                FramedContentBody::Proposal(p) => self.check_t_only_proposal(p)?,
+                FramedContentBody::Proposal(p) => self.rules().check_t_only_proposal(p)?,
                 FramedContentBody::Commit(c) => {
                     for p in &c.proposals {
                         if let ProposalOrRef::Proposal(p) = p {
-                            self.check_t_only_proposal(p)?;
+                            self.rules().check_t_only_proposal(p)?;
                         }
                     }
                 }
@@ -1265,7 +1360,7 @@ impl ApqSession {
         };
         match self.t_group.process_message(msg)? {
             Received::Proposal(cached) => {
-                if let Err(e) = self.check_t_only_proposal(&cached.proposal) {
+                if let Err(e) = self.rules().check_t_only_proposal(&cached.proposal) {
                     match saved {
                         Some(saved) => self.t_group = Group::load(self.t.cs.clone(), &saved, self.t.config.clone())?,
                         None => {
@@ -1283,7 +1378,8 @@ impl ApqSession {
                 data,
             }),
             Received::Commit(staged) => {
-                self.check_partial(&staged)?;
+                self.rules()
+                    .check_partial(staged.added(), staged.removed(), staged.tree(), staged.context())?;
                 self.t_group.merge_staged_commit(staged)?;
                 self.commits_since_full = self.commits_since_full.saturating_add(1);
                 Ok(ApqReceived::Partial)
@@ -1336,61 +1432,7 @@ impl ApqSession {
         let Received::Proposal(t) = self.t_group.process_message(&pair.t_message)? else {
             return Err(Error::MixedPair);
         };
-        self.check_proposal_pair(&t, &pq)
-    }
-
-    /// The checks a pair of proposals gets on receipt: those the same
-    /// proposals would get in the FULL commit that must take them, so that
-    /// a cached pair can never make that commit fail and stall the
-    /// session. Supported types only (no ReInit, SelfRemove or
-    /// ExternalInit); APQInfo and the pair requirement untouched (§5.1.1,
-    /// §6); the same sender and the same change of the same member in both
-    /// halves (§3.2.1, §3.3).
-    fn check_proposal_pair(&self, t: &CachedProposal, pq: &CachedProposal) -> Result<(), Error> {
-        for (half, group, p) in [(&self.t, &self.t_group, &t.proposal), (&self.pq, &self.pq_group, &pq.proposal)] {
-            if let Some(what) = self.unsupported(p) {
-                return Err(Error::UnsupportedInSession(what));
-            }
-            if matches!(p, Proposal::ExternalInit(_)) {
-                return Err(Error::UnsupportedInSession("ExternalInit"));
-            }
-            if touches_apq(half, group, p) {
-                return Err(Error::ApqInfoInProposal);
-            }
-        }
-        let sender_of = |group: &Group, sender: &Sender| match sender {
-            Sender::Member(leaf) => group
-                .tree()
-                .leaf(*leaf)
-                .map(|l| Some(l.credential.clone()))
-                .ok_or(Error::UnknownMember),
-            _ => Ok(None),
-        };
-        let same_sender = match (&t.sender, &pq.sender) {
-            (Sender::Member(_), Sender::Member(_)) => sender_of(&self.t_group, &t.sender)? == sender_of(&self.pq_group, &pq.sender)?,
-            (Sender::External(a), Sender::External(b)) => a == b,
-            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
-        };
-        if !same_sender {
-            return Err(Error::ProposalPairDiffers("senders"));
-        }
-        let removed = |group: &Group, leaf: LeafIndex| group.tree().leaf(leaf).map(|l| l.credential.clone());
-        match (&t.proposal, &pq.proposal) {
-            (Proposal::Add(a), Proposal::Add(b)) if a.key_package.leaf_node.credential != b.key_package.leaf_node.credential => {
-                Err(Error::ProposalPairDiffers("added members"))
-            }
-            (Proposal::Remove(a), Proposal::Remove(b))
-                if removed(&self.t_group, a.removed).is_none()
-                    || removed(&self.t_group, a.removed) != removed(&self.pq_group, b.removed) =>
-            {
-                Err(Error::ProposalPairDiffers("removed members"))
-            }
-            (Proposal::Update(a), Proposal::Update(b)) if a.leaf_node.credential != b.leaf_node.credential => {
-                Err(Error::ProposalPairDiffers("updated credentials"))
-            }
-            (a, b) if a.proposal_type() != b.proposal_type() => Err(Error::ProposalPairDiffers("proposal types")),
-            _ => Ok(()),
-        }
+        self.rules().check_proposal_pair(&t, &pq)
     }
 
     /// §3.1 and the receiver checklist: PQ commit staged, `apq_psk` from
@@ -1439,7 +1481,7 @@ impl ApqSession {
         if t_staged.reinit().is_some() {
             return Err(Error::UnsupportedInSession("ReInit"));
         }
-        self.check_pair_state(t_staged.context(), pq_staged.context())?;
+        self.rules().check_pair_state(t_staged.context(), pq_staged.context())?;
         same_members(t_staged.tree(), pq_staged.tree())?;
         let removed_self = t_staged.removes_self() || pq_staged.removes_self();
         // The committer: a member (by its T leaf before the commit), or an

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use mlsx_base::codec::{
     CipherSuite, DeserializeBytes, MlsMessage, MlsMessageBody, Proposal, ProtocolVersion, ReInit, Remove, TlsSerializeTrait, VLBytes,
     WireFormat, decode,
@@ -166,6 +168,7 @@ fn refused_pair(s: &mut [ApqSession], t: Proposal, pq: Proposal, ok: impl Fn(&Er
     let err = s[1].process(&pair).unwrap_err();
     assert!(ok(&err), "{err:?}");
     assert_eq!(*s[1].save().unwrap(), *before, "state changed by a refused pair");
+    common::observer_agrees(&s[1], &pair, &err);
     assert!(s[1].pq_group().pending_proposals().is_empty());
     assert_eq!(s[1].next_kind(false), CommitKind::Partial, "the refused pair forces nothing");
     full(s, 1);

@@ -6,83 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
+mod common;
 
-use mlsx_base::codec::{CipherSuite, MlsMessage, MlsMessageBody, Proposal, WireFormat};
-use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
-use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
+use mlsx_base::codec::{MlsMessage, MlsMessageBody, Proposal, WireFormat};
 use mlsx_base::group::CommitOptions;
 use mlsx_combiner::{
     ApqClient, ApqInfoUpdate, ApqMessagePair, ApqReceived, ApqSession, ApqSetup, CommitKind, Error, FullCommitPolicy, Mode,
 };
 use mlsx_pq_suites::PqSuite;
 
-fn classical(code: u16) -> Arc<dyn CipherSuiteProvider> {
-    RustCryptoProvider::new().cipher_suite_provider(CipherSuite(code)).unwrap()
-}
-
-/// The suite pairs and modes of the issue.
-fn setups() -> Vec<ApqSetup> {
-    vec![
-        ApqSetup::new(classical(1), PqSuite::Tbd6.provider().unwrap(), Mode::ConfidentialityOnly).unwrap(),
-        ApqSetup::new(
-            classical(7),
-            PqSuite::Tbd11.provider().unwrap(),
-            Mode::ConfidentialityAndAuthenticity,
-        )
-        .unwrap(),
-    ]
-}
-
-/// Alice creates a session and adds `n - 1` others in one FULL commit.
-fn session(setup: &ApqSetup, n: usize) -> Vec<ApqSession> {
-    let alice = ApqClient::new(setup.clone(), b"member0").unwrap();
-    let mut a = alice.create_session(b"T group".to_vec(), b"PQ group".to_vec()).unwrap();
-    if n == 1 {
-        return vec![a];
-    }
-    let clients: Vec<ApqClient> = (1..n)
-        .map(|i| ApqClient::new(setup.clone(), format!("member{i}").as_bytes()).unwrap())
-        .collect();
-    let kps: Vec<_> = clients.iter().map(|c| c.key_packages().unwrap()).collect();
-    let out = a.add(kps.iter().map(|(p, _)| p.clone()).collect()).unwrap();
-    assert_eq!(out.kind, CommitKind::Full);
-    a.confirm().unwrap();
-    let welcome = out.welcome.unwrap();
-    let mut all = vec![a];
-    for (c, (_, b)) in clients.into_iter().zip(kps) {
-        all.push(c.join(&welcome, b).unwrap());
-    }
-    assert_agree(&all);
-    all
-}
-
-/// Every member that joined by the Welcome makes its first commit, FULL
-/// (§3.2), so that all of them may make PARTIAL commits afterwards.
-fn settle(s: &mut [ApqSession]) {
-    for i in 1..s.len() {
-        let out = s[i].full_commit(vec![], vec![]).unwrap();
-        s[i].confirm().unwrap();
-        deliver(s, i, &out.message);
-    }
-    assert_agree(s);
-}
-
-fn assert_agree(s: &[ApqSession]) {
-    for x in s {
-        assert_eq!(x.t_group().epoch_authenticator(), s[0].t_group().epoch_authenticator());
-        assert_eq!(x.pq_group().epoch_authenticator(), s[0].pq_group().epoch_authenticator());
-        assert_eq!(x.info().unwrap(), s[0].info().unwrap());
-    }
-}
-
-/// Sends `msg` from member `from` to the others.
-fn deliver(s: &mut [ApqSession], from: usize, msg: &MlsMessage) -> Vec<Option<ApqReceived>> {
-    s.iter_mut()
-        .enumerate()
-        .map(|(i, x)| (i != from).then(|| x.process(msg).unwrap_or_else(|e| panic!("member {i} from {from}: {e:?}"))))
-        .collect()
-}
+use common::{assert_agree, classical, deliver, session, settle, setups};
 
 fn epochs(s: &ApqSession) -> (u64, u64) {
     (s.t_group().epoch(), s.pq_group().epoch())
@@ -226,6 +159,7 @@ fn refused(s: &mut [ApqSession], msg: &MlsMessage, ok: impl Fn(&Error) -> bool) 
     let err = s[1].process(msg).unwrap_err();
     assert!(ok(&err), "{err:?}");
     assert_eq!(epochs(&s[1]), before);
+    common::observer_agrees(&s[1], msg, &err);
 }
 
 fn pair(msg: &MlsMessage) -> ApqMessagePair {

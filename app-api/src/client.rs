@@ -1219,6 +1219,14 @@ enum Inner {
 }
 
 impl Inner {
+    /// The signed GroupInfo of the current epoch (a pair for a session).
+    fn group_info(&self) -> Result<Vec<u8>> {
+        Ok(match self {
+            Inner::Plain(g, _) => encode(&MlsMessage::new(MlsMessageBody::GroupInfo(g.group_info()?)))?,
+            Inner::Hybrid(s) => encode(&s.group_info()?)?,
+        })
+    }
+
     fn t(&self) -> &mlsx_base::group::Group {
         match self {
             Inner::Plain(g, _) => g,
@@ -1734,14 +1742,32 @@ impl Group<'_> {
         self.store_state(Batch::new())
     }
 
+    /// The epoch and signed GroupInfo (with the ratchet tree) of the
+    /// state a pending commit starts from, or of the current epoch without
+    /// one: what introduces the group to a delivery service that follows
+    /// groups, before the commit that founds it.
+    pub fn base_group_info(&self) -> Result<(u64, Vec<u8>)> {
+        if self.pending.is_none() {
+            return Ok((self.epoch(), self.group_info()?));
+        }
+        let bytes = self
+            .client
+            .store
+            .get(Table::Group, &self.id)?
+            .ok_or_else(|| Error::UnknownGroup(show(&self.id)))?;
+        let record = GroupRecord::from_bytes(&bytes)?;
+        if record.state.is_empty() {
+            return Err(Error::Config("an external join has no state before its commit".into()));
+        }
+        let before = self.client.load_inner(record.kind, &record.state)?;
+        Ok((before.t().epoch(), before.group_info()?))
+    }
+
     /// The signed GroupInfo of the current epoch (a pair of them for a
     /// hybrid session), for external joiners, with the ratchet tree and
     /// the external public key.
     pub fn group_info(&self) -> Result<Vec<u8>> {
-        Ok(match &self.inner {
-            Inner::Plain(g, _) => encode(&MlsMessage::new(MlsMessageBody::GroupInfo(g.group_info()?)))?,
-            Inner::Hybrid(s) => encode(&s.group_info()?)?,
-        })
+        self.inner.group_info()
     }
 
     /// Processes a message from the group and stores the result, with

@@ -50,6 +50,9 @@ use serde::Deserialize;
 
 use crate::client::{KeyPackageOffer, Outgoing, OutgoingKind};
 
+mod observer;
+use observer::{Observer, Refused};
+
 /// What the service allows.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -61,6 +64,13 @@ pub struct Limits {
     pub max_recipients: usize,
     /// Undelivered messages per client.
     pub max_queue: i64,
+    /// Accept handshakes the service cannot read (PrivateMessage commits
+    /// and proposals) and order them on the poster's word, as before the
+    /// service followed groups: it then checks nothing but the header, and
+    /// membership is what committers say (`mlsx ds --private-handshakes`).
+    /// Off by default: groups send handshakes as PublicMessage, and the
+    /// service follows each group with an observer (`drafts/delivery-service.md`).
+    pub private_handshakes: bool,
 }
 
 impl Default for Limits {
@@ -70,6 +80,7 @@ impl Default for Limits {
             requests_per_second: 1000,
             max_recipients: 10_000,
             max_queue: 100_000,
+            private_handshakes: false,
         }
     }
 }
@@ -98,6 +109,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token
     // 5: acknowledged entries leave the log; finding whether any queue
     // still holds one needs this index.
     "CREATE INDEX queue_seq ON queue (seq);",
+    // 6: the public state of each group the service follows (an observer
+    // of its handshakes): kind 0 plain or extended, 1 hybrid.
+    "CREATE TABLE group_state (group_id BLOB PRIMARY KEY, kind INTEGER NOT NULL, state BLOB NOT NULL);",
 ];
 
 /// What the service reads of a message without any key: the group and
@@ -600,6 +614,21 @@ async fn post_message(
     // SelfRemove proposal is a PublicMessage.
     let self_remove =
         !commit && mlsx_base::codec::decode::<mlsx_base::codec::MlsMessage>(&body).is_ok_and(|m| st.ext.is_self_remove_message(&m));
+    if !st.limits.private_handshakes {
+        let post = Observed {
+            me,
+            group_id,
+            epoch,
+            commit,
+            external_commit: h.external_commit,
+            body,
+            welcome,
+            self_remove,
+        };
+        let (seq, woken) = with_db(&st, move |db, sh| post_observed(db, sh, post)).await?;
+        wake(&st, &woken);
+        return Ok(Json(wire::Posted { seq }));
+    }
     let (seq, woken) = with_db(&st, move |db, sh| {
         let tx = db.transaction()?;
         let d = digest(&body);
@@ -735,6 +764,223 @@ async fn post_message(
     Ok(Json(wire::Posted { seq }))
 }
 
+/// A message posted to a group the service follows.
+struct Observed {
+    me: String,
+    group_id: Vec<u8>,
+    epoch: i64,
+    commit: bool,
+    external_commit: bool,
+    body: Vec<u8>,
+    welcome: Option<Vec<u8>>,
+    self_remove: bool,
+}
+
+fn internal(e: Refused) -> Refusal {
+    let (Refused::Invalid(r) | Refused::Stale(r)) = e;
+    Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("stored group state: {r}"))
+}
+
+fn refused(e: Refused) -> Refusal {
+    match e {
+        Refused::Invalid(r) => bad(r),
+        Refused::Stale(r) => Refusal(StatusCode::CONFLICT, r),
+    }
+}
+
+/// The observer of a group the service follows, or 412: the group is
+/// unknown until one of its members uploads a GroupInfo.
+fn load_observer(tx: &rusqlite::Transaction<'_>, group_id: &[u8]) -> Result<Observer, Refusal> {
+    let row: Option<(i64, Vec<u8>)> = tx
+        .query_row("SELECT kind, state FROM group_state WHERE group_id = ?1", params![group_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let (kind, state) = row.ok_or_else(|| {
+        Refusal(
+            StatusCode::PRECONDITION_FAILED,
+            "unknown group: a member uploads its GroupInfo first".into(),
+        )
+    })?;
+    Observer::load(kind, &state).map_err(internal)
+}
+
+/// Stores a group's observer and its members (who may post).
+fn store_observer(tx: &rusqlite::Transaction<'_>, group_id: &[u8], observer: &Observer) -> Result<(), Refusal> {
+    let (kind, state) = observer.save().map_err(internal)?;
+    tx.execute(
+        "INSERT INTO group_state (group_id, kind, state) VALUES (?1, ?2, ?3)
+         ON CONFLICT(group_id) DO UPDATE SET kind = excluded.kind, state = excluded.state",
+        params![group_id, kind, state],
+    )?;
+    tx.execute("DELETE FROM group_member WHERE group_id = ?1", params![group_id])?;
+    let mut add = tx.prepare_cached("INSERT INTO group_member (group_id, name) VALUES (?1, ?2)")?;
+    for n in observer.members().map_err(internal)? {
+        add.execute(params![group_id, n])?;
+    }
+    Ok(())
+}
+
+/// Whether a message is a handshake the service cannot read: a
+/// PrivateMessage proposal or commit, or a pair holding one.
+fn private_handshake(msg: &mlsx_base::codec::MlsMessage) -> bool {
+    use mlsx_base::codec::{ContentType, MlsMessageBody};
+    let private = |m: &mlsx_base::codec::MlsMessage| matches!(&m.body, MlsMessageBody::PrivateMessage(p) if p.content_type != ContentType::APPLICATION);
+    match &msg.body {
+        MlsMessageBody::Custom(_) => {
+            mlsx_combiner::ApqMessagePair::from_message(msg).is_ok_and(|p| private(&p.t_message) || private(&p.pq_message))
+        }
+        _ => private(msg),
+    }
+}
+
+/// [`post_message`] for a group the service follows: a handshake is
+/// checked by the group's observer and must be its poster's own; the
+/// recipients are the members before it, the Welcome's those it adds, and
+/// membership is what the observer then holds. What the poster names as
+/// recipients is not used.
+fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, Vec<String>), Refusal> {
+    use mlsx_base::codec::MlsMessageBody;
+    let tx = db.transaction()?;
+    let d = digest(&p.body);
+    if p.commit {
+        // The same commit again: the same answer (see post_message).
+        let again: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM commit_epoch WHERE group_id = ?1 AND epoch = ?2 AND digest = ?3",
+                params![p.group_id, p.epoch, d],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(seq) = again {
+            return Ok((seq, vec![]));
+        }
+    }
+    let mut obs = load_observer(&tx, &p.group_id)?;
+    let msg: mlsx_base::codec::MlsMessage = mlsx_base::codec::decode(&p.body).map_err(|e| bad(e.to_string()))?;
+    if private_handshake(&msg) {
+        return Err(bad(
+            "this service checks handshakes: send them as PublicMessage (or run the service with --private-handshakes)",
+        ));
+    }
+    let application = matches!(msg.body, MlsMessageBody::PrivateMessage(_));
+    let members = obs.members().map_err(internal)?;
+    let (before, after) = if application {
+        if !members.contains(&p.me) {
+            return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
+        }
+        if p.commit {
+            return Err(bad("a commit is a handshake"));
+        }
+        (members.clone(), members)
+    } else {
+        if obs.sender_of(&msg).as_deref() != Some(p.me.as_str()) {
+            return Err(Refusal(StatusCode::FORBIDDEN, "a handshake is posted by its own sender".into()));
+        }
+        if !members.contains(&p.me) && !p.external_commit {
+            return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
+        }
+        let out = obs.process(&msg).map_err(refused)?;
+        if out.commit != p.commit {
+            return Err(bad("the kind given is not the message's"));
+        }
+        (out.before, out.after)
+    };
+    let deliver_to: Vec<String> = before.iter().filter(|n| **n != p.me).cloned().collect();
+    let welcome_to: Vec<String> = if p.commit {
+        after.difference(&before).filter(|n| **n != p.me).cloned().collect()
+    } else {
+        vec![]
+    };
+    if welcome_to.is_empty() != p.welcome.is_none() {
+        return Err(bad("a commit that adds members carries their Welcome, and no other message does"));
+    }
+    for r in deliver_to.iter().chain(&welcome_to) {
+        let (known, depth): (bool, i64) = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM client WHERE name = ?1), (SELECT count(*) FROM queue WHERE recipient = ?1)",
+            params![r],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        if !known {
+            return Err(bad(format!("no client {r}")));
+        }
+        // A full queue refuses messages, never a commit (see post_message).
+        if !p.commit && depth >= sh.limits.max_queue {
+            return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, format!("the queue of {r} is full")));
+        }
+    }
+    let kind = if p.commit { "commit" } else { "message" };
+    tx.execute(
+        "INSERT INTO log (group_id, epoch, kind, sender, digest, body, self_remove) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![p.group_id, p.epoch, kind, p.me, d, p.body, p.self_remove],
+    )?;
+    let seq = tx.last_insert_rowid();
+    if p.commit {
+        tx.execute(
+            "INSERT INTO commit_epoch (group_id, epoch, digest, seq) VALUES (?1, ?2, ?3, ?4)",
+            params![p.group_id, p.epoch, d, seq],
+        )?;
+    }
+    if !application {
+        store_observer(&tx, &p.group_id, &obs)?;
+    }
+    {
+        let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
+        for r in &deliver_to {
+            q.execute(params![r, seq])?;
+        }
+    }
+    if let Some(w) = p.welcome {
+        tx.execute(
+            "INSERT INTO log (group_id, epoch, kind, sender, digest, body) VALUES (?1, ?2, 'welcome', ?3, ?4, ?5)",
+            params![p.group_id, p.epoch, p.me, digest(&w), w],
+        )?;
+        let wseq = tx.last_insert_rowid();
+        let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
+        for r in &welcome_to {
+            q.execute(params![r, wseq])?;
+        }
+    }
+    tx.commit()?;
+    Ok((seq, deliver_to.into_iter().chain(welcome_to).collect()))
+}
+
+/// [`put_group_info`] for a service that follows groups: the first
+/// GroupInfo of a group starts its observer (checked as a joiner would,
+/// and the uploader must be in it under its name); later ones must
+/// describe the group's current epoch exactly.
+fn put_group_info_observed(db: &mut Connection, me: &str, group_id: &[u8], epoch: i64, body: &[u8]) -> Result<(), Refusal> {
+    let tx = db.transaction()?;
+    let known: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM group_state WHERE group_id = ?1)",
+        params![group_id],
+        |r| r.get(0),
+    )?;
+    if known {
+        let obs = load_observer(&tx, group_id)?;
+        obs.check_group_info(body).map_err(refused)?;
+        if !obs.members().map_err(internal)?.contains(me) {
+            return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
+        }
+    } else {
+        let obs = Observer::start(body).map_err(refused)?;
+        // Under its name only: a client signs with one key per suite and
+        // registers one, so the binding of names to all their keys (the
+        // authentication service) is a step of its own, still to come.
+        if obs.signature_key_of(me).is_none() {
+            return Err(Refusal(StatusCode::FORBIDDEN, "the GroupInfo does not hold the uploader".into()));
+        }
+        store_observer(&tx, group_id, &obs)?;
+    }
+    tx.execute(
+        "INSERT INTO group_info (group_id, epoch, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT(group_id) DO UPDATE SET epoch = excluded.epoch, body = excluded.body",
+        params![group_id, epoch, body],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
 async fn put_group_info(
     State(st): State<St>,
     headers: HeaderMap,
@@ -747,6 +993,10 @@ async fn put_group_info(
     let epoch = i64::try_from(req.epoch).map_err(|_| bad("epoch out of range"))?;
     if group_info_header(&body) != Some((group_id.clone(), req.epoch)) {
         return Err(bad("not a GroupInfo of this group and epoch"));
+    }
+    if !st.limits.private_handshakes {
+        with_db(&st, move |db, _| put_group_info_observed(db, &me, &group_id, epoch, &body)).await?;
+        return Ok(Json(wire::Count { count: 1 }));
     }
     with_db(&st, move |db, _| {
         let known = may_post(db, &group_id, &me, false)?;

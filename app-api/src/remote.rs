@@ -198,16 +198,26 @@ impl DsClient {
         Ok(offer)
     }
 
-    /// Sends a message.
+    /// Sends a message. A group the service does not follow yet is an
+    /// error (HTTP 412): [`send`] first uploads its GroupInfo.
     pub fn post(&self, out: &Outgoing) -> Result<Answer> {
+        self.post_or_unknown(out)?
+            .ok_or_else(|| Error::Ds("unknown group: a member uploads its GroupInfo first (HTTP 412)".into()))
+    }
+
+    /// [`Self::post`], with `None` for a group the service does not follow.
+    fn post_or_unknown(&self, out: &Outgoing) -> Result<Option<Answer>> {
         let path = format!("/v1/groups/{}/messages", hex::encode(&out.group));
-        match self.call_status::<wire::Posted>("POST", &path, Some(&crate::ds::post_body(out)))? {
-            Ok(p) => Ok(Answer::Accepted(p.seq)),
-            Err((status, reason)) if crate::ds::is_conflict(status) => Ok(Answer::Conflict(reason)),
-            // Malformed, forbidden, too large: for good.
-            Err((status @ (400 | 403 | 413), reason)) => Ok(Answer::Refused(format!("{reason} (HTTP {status})"))),
-            Err((status, reason)) => Err(Error::Ds(format!("{reason} (HTTP {status})"))),
-        }
+        Ok(Some(
+            match self.call_status::<wire::Posted>("POST", &path, Some(&crate::ds::post_body(out)))? {
+                Ok(p) => Answer::Accepted(p.seq),
+                Err((412, _)) => return Ok(None),
+                Err((status, reason)) if crate::ds::is_conflict(status) => Answer::Conflict(reason),
+                // Malformed, forbidden, too large: for good.
+                Err((status @ (400 | 403 | 413), reason)) => Answer::Refused(format!("{reason} (HTTP {status})")),
+                Err((status, reason)) => return Err(Error::Ds(format!("{reason} (HTTP {status})"))),
+            },
+        ))
     }
 
     /// Stores the GroupInfo of `epoch` for external joiners.
@@ -248,8 +258,19 @@ impl DsClient {
 /// Sends `out` and settles it: a commit the service takes is final, one it
 /// refuses is rolled back (an error saying so is returned). Other messages
 /// are simply sent.
+///
+/// A group the service does not follow yet (a new group's first message)
+/// is introduced first: its current GroupInfo, with the ratchet tree,
+/// starts the service's observer of it.
 pub fn send(client: &mut Client, ds: &DsClient, out: &Outgoing) -> Result<Answer> {
-    let answer = ds.post(out)?;
+    let answer = match ds.post_or_unknown(out)? {
+        Some(a) => a,
+        None => {
+            let (epoch, info) = client.group(&out.group)?.base_group_info()?;
+            ds.put_group_info(&out.group, epoch, &info)?;
+            ds.post(out)?
+        }
+    };
     if out.kind == OutgoingKind::Commit {
         let mut g = client.group(&out.group)?;
         match &answer {

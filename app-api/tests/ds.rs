@@ -72,18 +72,28 @@ fn authentication_and_own_queues() {
     // A recipient named twice is refused.
     let m = alice.group(b"g").unwrap().send(b"x").unwrap();
     assert!(refused(ads.post(&to(m, &["bob", "bob"])).unwrap()).contains("named twice"));
-    // A new group's first message cannot be sent to anyone (it would let
-    // any client fill others' queues with commits of groups of its own).
+    assert_eq!(bds.poll(0, 0).unwrap().len(), 1);
+    // A group the service does not follow yet takes nothing until a
+    // member introduces it with its GroupInfo; then its messages go to
+    // its members only, whatever the poster names (a client cannot fill
+    // others' queues with messages of groups of its own).
     let (mut dave, dds) = client(&url, "dave");
     dave.create_group(b"solo", GroupKind::Plain).unwrap();
     let m = dave.group(b"solo").unwrap().send(b"x").unwrap();
-    assert!(refused(dds.post(&to(m, &["bob"])).unwrap()).contains("first message"));
-    // An unknown recipient is refused, and nothing is queued.
+    assert!(dds.post(&to(m.clone(), &["bob"])).unwrap_err().to_string().contains("412"));
+    assert!(matches!(
+        remote::send(&mut dave, &dds, &to(m, &["bob"])).unwrap(),
+        Answer::Accepted(_)
+    ));
+    // Nor do names of non-members or unknown clients reach anyone.
     let m = alice.group(b"g").unwrap().send(b"x").unwrap();
-    assert!(matches!(ads.post(&to(m, &["bob", "nobody"])).unwrap(), Answer::Refused(r) if r.contains("no client nobody")));
-    assert_eq!(bds.poll(0, 0).unwrap().len(), 1);
+    assert!(matches!(ads.post(&to(m, &["bob", "nobody"])).unwrap(), Answer::Accepted(_)));
+    assert_eq!(bds.poll(0, 0).unwrap().len(), 2);
     // Acknowledged entries are gone.
+    let all = bds.poll(0, 0).unwrap();
     bds.ack(got[0].id).unwrap();
+    assert_eq!(bds.poll(0, 0).unwrap().len(), all.len() - 1);
+    bds.ack(all[1].id).unwrap();
     assert!(bds.poll(0, 0).unwrap().is_empty());
 }
 
@@ -109,7 +119,8 @@ fn the_service_reads_routing_from_the_message_and_lets_only_members_post() {
     let theirs = dave.group(b"g").unwrap().send(b"x").unwrap();
     assert!(refused(dds.post(&to(theirs, &["alice"])).unwrap()).contains("403"));
     let info = dave.group(b"g").unwrap().group_info().unwrap();
-    assert!(dds.put_group_info(b"g", 0, &info).unwrap_err().to_string().contains("403"));
+    // His GroupInfo is not that of the service's `g`.
+    assert!(dds.put_group_info(b"g", 0, &info).unwrap_err().to_string().contains("400"));
     // A GroupInfo must be of the group and epoch it is filed under.
     let ours = alice.group(b"g").unwrap().group_info().unwrap();
     assert!(ads.put_group_info(b"g", 7, &ours).unwrap_err().to_string().contains("400"));
@@ -176,8 +187,17 @@ fn a_commit_refused_for_good_is_rolled_back() {
     let url = service("refused", Limits::default());
     let (mut alice, ads, _bob, _bds) = group_of_two(&url);
     let before = alice.group(b"g").unwrap().info().unwrap();
+    // Alice's commit, with one bit of its signature flipped on the way:
+    // the service's observer of the group refuses it for good.
     let mut out = alice.group(b"g").unwrap().update(false).unwrap();
-    out.recipients.push("nobody".into());
+    let mut m: mlsx_base::codec::MlsMessage = mlsx_base::codec::decode(&out.message).unwrap();
+    let mlsx_base::codec::MlsMessageBody::PublicMessage(p) = &mut m.body else {
+        panic!("handshakes are PublicMessages")
+    };
+    let mut sig = p.auth.signature.as_slice().to_vec();
+    sig[0] ^= 1;
+    p.auth.signature = sig.into();
+    out.message = mlsx_base::codec::encode(&m).unwrap();
     assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Refused(r) if r.contains("400")));
     let after = alice.group(b"g").unwrap().info().unwrap();
     assert_eq!(

@@ -118,6 +118,10 @@ pub enum Error {
     /// members (§3.2.1, §3.3: both groups keep the same members).
     #[error("the two proposals of the pair differ: {0}")]
     ProposalPairDiffers(&'static str),
+    /// The two commits of a FULL commit are not by the same member
+    /// (§3.1: one member commits in both groups).
+    #[error("the two commits of the pair are by different members")]
+    CommitPairDiffers,
     /// A proposal outside a FULL commit changes APQInfo or the required
     /// `apq_message_pair` wire format: only the FULL committer's own
     /// AppDataUpdate changes APQInfo (§5.1.1).

@@ -122,6 +122,36 @@ impl ApqObserver {
         }
     }
 
+    /// The observer's state as bytes (nothing in it is secret); the setup
+    /// is not included: [`Self::load`] takes it.
+    pub fn save(&self) -> Result<Vec<u8>, Error> {
+        let t = self.t_group.save()?;
+        let pq = self.pq_group.save()?;
+        let mut out = Vec::with_capacity(t.len() + pq.len() + 8);
+        out.extend_from_slice(&u64::try_from(t.len()).unwrap_or(u64::MAX).to_be_bytes());
+        out.extend_from_slice(&t);
+        out.extend_from_slice(&pq);
+        Ok(out)
+    }
+
+    /// Restores an observer saved with [`Self::save`] under `setup`.
+    pub fn load(setup: &ApqSetup, bytes: &[u8]) -> Result<Self, Error> {
+        let corrupt = || Error::Base(mlsx_base::StateError::Corrupt.into());
+        let (len, rest) = bytes.split_first_chunk::<8>().ok_or_else(corrupt)?;
+        let len = usize::try_from(u64::from_be_bytes(*len)).map_err(|_| corrupt())?;
+        let (t, pq) = (rest.get(..len).ok_or_else(corrupt)?, rest.get(len..).ok_or_else(corrupt)?);
+        let (th, pqh) = Self::halves(setup)?;
+        let t_group = PublicGroup::load(setup.t_cs.clone(), t, th.config.clone())?;
+        let pq_group = PublicGroup::load(setup.pq_cs.clone(), pq, pqh.config.clone())?;
+        Ok(Self {
+            setup: setup.clone(),
+            t: th,
+            pq: pqh,
+            t_group,
+            pq_group,
+        })
+    }
+
     /// The T group's public state.
     pub fn t_group(&self) -> &PublicGroup {
         &self.t_group
@@ -243,6 +273,7 @@ impl ApqObserver {
         if !t.psk_ids().iter().any(apq_psk) {
             return Err(Error::MissingApqPsk);
         }
+        Rules::same_committer((t.sender(), t.tree()), (pq.sender(), pq.tree()))?;
         self.rules().check_pair_state(t.context(), pq.context())?;
         same_members(t.tree(), pq.tree())?;
         self.pq_group.merge_staged_commit(pq)?;

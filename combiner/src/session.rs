@@ -819,6 +819,24 @@ impl Rules<'_> {
         self.t.requires_pair(context, "T")
     }
 
+    /// §3.1: both commits of a FULL commit are by one member (by its
+    /// credential, in each group's new tree), or both by an external
+    /// joiner (whose leaves `same_members` matches).
+    pub(crate) fn same_committer(t: (&Sender, &RatchetTree), pq: (&Sender, &RatchetTree)) -> Result<(), Error> {
+        match (t, pq) {
+            ((Sender::Member(a), ta), (Sender::Member(b), tb)) => {
+                let (ca, cb) = (ta.leaf(*a).map(|l| &l.credential), tb.leaf(*b).map(|l| &l.credential));
+                if ca.is_some() && ca == cb {
+                    Ok(())
+                } else {
+                    Err(Error::CommitPairDiffers)
+                }
+            }
+            ((Sender::NewMemberCommit, _), (Sender::NewMemberCommit, _)) => Ok(()),
+            _ => Err(Error::CommitPairDiffers),
+        }
+    }
+
     /// The checks a pair of proposals gets on receipt: those the same
     /// proposals would get in the FULL commit that must take them, so that
     /// a cached pair can never make that commit fail and stall the
@@ -1481,6 +1499,7 @@ impl ApqSession {
         if t_staged.reinit().is_some() {
             return Err(Error::UnsupportedInSession("ReInit"));
         }
+        Rules::same_committer((t_staged.sender(), t_staged.tree()), (pq_staged.sender(), pq_staged.tree()))?;
         self.rules().check_pair_state(t_staged.context(), pq_staged.context())?;
         same_members(t_staged.tree(), pq_staged.tree())?;
         let removed_self = t_staged.removes_self() || pq_staged.removes_self();

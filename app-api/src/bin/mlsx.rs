@@ -142,6 +142,13 @@ enum Command {
         /// Largest request body, bytes.
         #[arg(long, default_value_t = 1 << 20)]
         max_body: usize,
+        /// Also accept handshakes sent as PrivateMessage, which the service
+        /// cannot check: their commits are then ordered on the poster's
+        /// word and membership is what committers say. By default the
+        /// service follows every group's public handshakes and orders only
+        /// valid commits.
+        #[arg(long)]
+        private_handshakes: bool,
     },
     /// Prints the side-by-side benchmark (`cargo bench --bench peers`) as a
     /// Markdown table of medians and mlsx / fastest-peer ratios.
@@ -762,10 +769,12 @@ fn main() -> ExitCode {
             listen,
             rate,
             max_body,
+            private_handshakes,
         } => {
             let limits = mlsx_app::ds::Limits {
                 requests_per_second: rate,
                 max_body,
+                private_handshakes,
                 ..mlsx_app::ds::Limits::default()
             };
             if let Some(mode) = mlsx_app::store::wider_than_private(&db) {

@@ -1,0 +1,257 @@
+//! Clients of the delivery service as attackers (issue "A delivery service
+//! you could deploy"): what the service's observers of each group refuse.
+//! Each test runs the attack against a service on a thread and then checks
+//! that the honest members carry on.
+//!
+//! Covered so far: bogus, unsigned, wrongly signed, stale and foreign
+//! commits that would take an epoch's slot; membership claimed by a poster
+//! (removals, recipients, Welcome recipients); a handshake posted by
+//! another than its sender; forged and stale GroupInfos; PrivateMessage
+//! handshakes the service cannot check; hybrid sessions half by half.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mlsx_app::ds::Limits;
+use mlsx_app::remote::{self, Answer, DsClient};
+use mlsx_app::{Client, ClientConfig, GroupKind, MemoryStore, Outgoing, OutgoingKind};
+use mlsx_base::codec::{
+    Commit, FramedContent, FramedContentAuthData, FramedContentBody, MlsMessage, MlsMessageBody, PublicMessage, Sender, VLBytes, decode,
+    encode,
+};
+
+fn service(name: &str, limits: Limits) -> String {
+    let dir = std::env::temp_dir().join(format!("mlsx-hostile-ds-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("http://{}", mlsx_app::ds::spawn(&dir.join("ds.db"), limits).unwrap())
+}
+
+fn client(url: &str, name: &str) -> (Client, DsClient) {
+    let mut c = Client::create(Box::new(MemoryStore::new()), ClientConfig::new(name)).unwrap();
+    DsClient::new(url, None).register(&mut c).unwrap();
+    let ds = DsClient::of(&c).unwrap();
+    (c, ds)
+}
+
+struct Member {
+    client: Client,
+    ds: DsClient,
+}
+
+/// alice's group `g` of `kind` with bob in it, both caught up.
+fn pair(url: &str, kind: GroupKind) -> (Member, Member) {
+    let (mut alice, ads) = client(url, "alice");
+    let (mut bob, bds) = client(url, "bob");
+    bds.publish(&bob.key_packages(kind, 1, false).unwrap()).unwrap();
+    let offer = ads.key_package("bob", kind).unwrap();
+    let out = alice.create_group(b"g", kind).unwrap().add(&[offer]).unwrap();
+    assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    (Member { client: alice, ds: ads }, Member { client: bob, ds: bds })
+}
+
+fn refused(a: Answer) -> String {
+    match a {
+        Answer::Refused(r) => r,
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+/// `m` commits an update; the service takes it and the other member follows.
+fn honest_commit(m: &mut Member, other: &mut Member) {
+    let out = m.client.group(b"g").unwrap().update(false).unwrap();
+    assert!(matches!(remote::send(&mut m.client, &m.ds, &out).unwrap(), Answer::Accepted(_)));
+    remote::receive(&mut other.client, &other.ds, 0).unwrap();
+    let (a, b) = (
+        m.client.group(b"g").unwrap().info().unwrap(),
+        other.client.group(b"g").unwrap().info().unwrap(),
+    );
+    assert_eq!((a.epoch, a.epoch_authenticator), (b.epoch, b.epoch_authenticator));
+}
+
+/// A commit as `from` would post it for epoch `epoch`, with `message` as
+/// its bytes.
+fn commit_of(epoch: u64, message: Vec<u8>) -> Outgoing {
+    Outgoing {
+        group: b"g".to_vec(),
+        epoch,
+        kind: OutgoingKind::Commit,
+        message,
+        recipients: vec![],
+        welcome: None,
+        welcome_to: vec![],
+        removed: vec![],
+    }
+}
+
+/// The attack of the issue: a 30-byte unsigned "commit" for the current
+/// epoch (which GroupInfo tells anyone), claiming to be an external
+/// joiner's, from a stranger and from a member; and a member's real commit
+/// with a flipped signature bit, or for another group. None takes the
+/// epoch: the members' next commit is accepted.
+#[test]
+fn bogus_commits_do_not_take_the_epoch() {
+    let url = service("bogus", Limits::default());
+    let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
+    let (_, mallory) = client(&url, "mallory");
+    let epoch = alice.client.group(b"g").unwrap().epoch();
+    let bare = MlsMessage::new(MlsMessageBody::PublicMessage(PublicMessage {
+        content: FramedContent {
+            group_id: b"g".to_vec().into(),
+            epoch,
+            sender: Sender::NewMemberCommit,
+            authenticated_data: VLBytes::default(),
+            body: FramedContentBody::Commit(Commit {
+                proposals: vec![],
+                path: None,
+            }),
+        },
+        auth: FramedContentAuthData {
+            signature: VLBytes::default(),
+            confirmation_tag: Some(vec![0; 2].into()),
+        },
+        membership_tag: None,
+    }));
+    let bare = encode(&bare).unwrap();
+    assert!(bare.len() <= 30, "{}", bare.len());
+    for ds in [&mallory, &bob.ds] {
+        let r = ds.post(&commit_of(epoch, bare.clone())).unwrap();
+        assert!(matches!(r, Answer::Refused(_)), "{r:?}");
+    }
+    // bob's real commit, one signature bit flipped.
+    let out = bob.client.group(b"g").unwrap().update(false).unwrap();
+    bob.client.group(b"g").unwrap().refused().unwrap();
+    let mut m: MlsMessage = decode(&out.message).unwrap();
+    let MlsMessageBody::PublicMessage(p) = &mut m.body else { panic!() };
+    let mut sig = p.auth.signature.as_slice().to_vec();
+    sig[3] ^= 0x10;
+    p.auth.signature = sig.into();
+    assert!(refused(bob.ds.post(&commit_of(epoch, encode(&m).unwrap())).unwrap()).contains("400"));
+    // The same commit sent by mallory, who is not its sender.
+    assert!(refused(mallory.post(&commit_of(epoch, out.message.clone())).unwrap()).contains("403"));
+    // The members' next commit takes the epoch.
+    honest_commit(&mut alice, &mut bob);
+    assert_eq!(alice.client.group(b"g").unwrap().epoch(), epoch + 1);
+    // bob's old commit is now stale: 409.
+    assert!(matches!(bob.ds.post(&out).unwrap(), Answer::Conflict(r) if r.contains(&format!("epoch {epoch}"))));
+}
+
+/// Membership comes from the group, not from what a poster says: a
+/// commit that claims to remove bob does not stop bob, a message naming
+/// carol (not a member) does not reach her, a Welcome is delivered only to
+/// those the commit adds.
+#[test]
+fn membership_is_the_groups_not_the_posters() {
+    let url = service("members", Limits::default());
+    let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
+    let (mut carol, cds) = client(&url, "carol");
+    // alice's update commit, claiming to remove bob and to welcome carol.
+    let mut out = alice.client.group(b"g").unwrap().update(false).unwrap();
+    out.removed = vec!["bob".into()];
+    out.recipients = vec!["bob".into()];
+    out.welcome_to = vec!["carol".into()];
+    out.welcome = Some(b"not a welcome".to_vec());
+    // A Welcome with a commit that adds nobody is refused.
+    assert!(refused(remote::send(&mut alice.client, &alice.ds, &out).unwrap()).contains("Welcome"));
+    let mut out = alice.client.group(b"g").unwrap().update(false).unwrap();
+    out.removed = vec!["bob".into()];
+    out.recipients = vec!["bob".into(), "carol".into()];
+    assert!(matches!(
+        remote::send(&mut alice.client, &alice.ds, &out).unwrap(),
+        Answer::Accepted(_)
+    ));
+    assert!(cds.poll(0, 0).unwrap().is_empty(), "carol got a message of a group she is not in");
+    remote::receive(&mut bob.client, &bob.ds, 0).unwrap();
+    // bob is still a member: his commit is taken.
+    honest_commit(&mut bob, &mut alice);
+    // Adding carol: her Welcome reaches her, and only her.
+    cds.publish(&carol.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    let offer = alice.ds.key_package("carol", GroupKind::Plain).unwrap();
+    let out = alice.client.group(b"g").unwrap().add(&[offer]).unwrap();
+    assert!(matches!(
+        remote::send(&mut alice.client, &alice.ds, &out).unwrap(),
+        Answer::Accepted(_)
+    ));
+    let kinds: Vec<String> = cds.poll(0, 0).unwrap().into_iter().map(|d| d.kind).collect();
+    assert_eq!(kinds, vec!["welcome".to_string()]);
+    remote::receive(&mut carol, &cds, 0).unwrap();
+    assert_eq!(carol.group(b"g").unwrap().epoch(), alice.client.group(b"g").unwrap().epoch());
+}
+
+/// GroupInfos: one of a past epoch, or of another group under this
+/// group's id, is refused; the service keeps serving the current one.
+#[test]
+fn forged_and_stale_group_infos_are_refused() {
+    let url = service("infos", Limits::default());
+    let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
+    let old = alice.client.group(b"g").unwrap().group_info().unwrap();
+    let old_epoch = alice.client.group(b"g").unwrap().epoch();
+    honest_commit(&mut alice, &mut bob);
+    let e = bob.ds.put_group_info(b"g", old_epoch, &old).unwrap_err().to_string();
+    assert!(e.contains("400"), "{e}");
+    // mallory's own group `g`, filed under the service's `g`.
+    let (mut mallory, mds) = client(&url, "mallory");
+    mallory.create_group(b"g", GroupKind::Plain).unwrap();
+    let info = mallory.group(b"g").unwrap().group_info().unwrap();
+    assert!(mds.put_group_info(b"g", 0, &info).unwrap_err().to_string().contains("400"));
+    // What the service serves is of the current epoch.
+    let (current, _) = bob.ds.group_info(b"g").unwrap();
+    let MlsMessageBody::GroupInfo(gi) = decode::<MlsMessage>(&current).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(gi.group_context.epoch, alice.client.group(b"g").unwrap().epoch());
+}
+
+/// A handshake the service cannot read (a PrivateMessage proposal or
+/// commit) is refused; with `--private-handshakes` the service orders on
+/// the poster's word as before.
+#[test]
+fn private_handshakes_are_refused_unless_allowed() {
+    let url = service("private", Limits::default());
+    let (mut alice, _bob) = pair(&url, GroupKind::Plain);
+    // An application message relabelled as a commit in its clear header.
+    let m = alice.client.group(b"g").unwrap().send(b"x").unwrap();
+    let mut msg: MlsMessage = decode(&m.message).unwrap();
+    let MlsMessageBody::PrivateMessage(p) = &mut msg.body else {
+        panic!()
+    };
+    p.content_type = mlsx_base::codec::ContentType::COMMIT;
+    let out = commit_of(m.epoch, encode(&msg).unwrap());
+    assert!(refused(alice.ds.post(&out).unwrap()).contains("PublicMessage"));
+    // The service that allows them takes the honest flow as before.
+    let url = service(
+        "private-allowed",
+        Limits {
+            private_handshakes: true,
+            ..Limits::default()
+        },
+    );
+    let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
+    honest_commit(&mut alice, &mut bob);
+}
+
+/// A hybrid session: the service follows both groups; a FULL commit whose
+/// halves come from two members' commits is refused, the honest one taken.
+#[test]
+fn hybrid_sessions_are_checked_half_by_half() {
+    let url = service("hybrid", Limits::default());
+    let (mut alice, mut bob) = pair(&url, GroupKind::Hybrid);
+    honest_commit(&mut bob, &mut alice);
+    let a = alice.client.group(b"g").unwrap().update(true).unwrap();
+    alice.client.group(b"g").unwrap().refused().unwrap();
+    let b = bob.client.group(b"g").unwrap().update(true).unwrap();
+    bob.client.group(b"g").unwrap().refused().unwrap();
+    let (pa, pb) = (
+        mlsx_combiner::ApqMessagePair::from_message(&decode(&a.message).unwrap()).unwrap(),
+        mlsx_combiner::ApqMessagePair::from_message(&decode(&b.message).unwrap()).unwrap(),
+    );
+    let mixed = mlsx_combiner::ApqMessagePair {
+        t_message: pa.t_message,
+        pq_message: pb.pq_message,
+        ..pa
+    }
+    .to_message()
+    .unwrap();
+    let r = alice.ds.post(&commit_of(a.epoch, encode(&mixed).unwrap())).unwrap();
+    assert!(matches!(r, Answer::Refused(_)), "{r:?}");
+    honest_commit(&mut alice, &mut bob);
+}

@@ -10,25 +10,36 @@
 //!   (draft-ietf-mls-extensions §6.4), which is kept and handed out when
 //!   nothing else is left.
 //! - Messages: `POST /v1/groups/{group}/messages` takes an [`Outgoing`].
-//!   A commit (or an APQMessagePair of commits) is accepted only if it is
-//!   the first for its group and epoch (RFC 9420 §14: the DS orders
-//!   commits); a later one is refused with 409, and its sender goes back
-//!   ([`crate::Group::refused`]). The same bytes sent again get the same
-//!   answer as the first time, so a client that crashed before reading the
-//!   answer can ask again. Accepted messages go to a per-group ordered log
-//!   and to each recipient's queue; a Welcome goes to the new members.
-//! - GroupInfos: `POST /v1/groups/{group}/group-info` (a committer, after
-//!   its commit was taken) and `GET` of the same, for external joiners,
+//!   The service follows each group with an observer of its public
+//!   handshakes (`PublicGroup`, or `ApqObserver` for hybrid sessions): a
+//!   group is unknown (412) until a member uploads its GroupInfo, a
+//!   handshake must be a PublicMessage posted by its own sender, and a
+//!   proposal or commit is taken only if it is valid for the group's
+//!   current state (RFC 9420 §12.4.2 minus the secrets). A commit is
+//!   accepted only if it is the first for its group and epoch (RFC 9420
+//!   §14: the DS orders commits); a later one is refused with 409, and its
+//!   sender goes back ([`crate::Group::refused`]). The same bytes sent
+//!   again get the same answer as the first time, so a client that crashed
+//!   before reading the answer can ask again. Accepted messages go to a
+//!   per-group ordered log and to the queue of each member the observer
+//!   holds; a Welcome goes to the members the commit adds.
+//! - GroupInfos: `POST /v1/groups/{group}/group-info` (the first starts
+//!   the group's observer; later ones, from a committer after its commit
+//!   was taken, must be of the current epoch) and `GET` of the same, for
+//!   external joiners,
 //!   with the SelfRemove proposals sent in that epoch
 //!   (draft-ietf-mls-extensions §6.3), which the joiner must commit.
 //! - Queues: `GET /v1/queue?after=ID&wait=SECONDS` (long-poll, up to 30 s)
 //!   and `POST /v1/queue/ack {upto}`; an entry every recipient has
 //!   acknowledged is deleted from the log.
-//! - Membership: the service knows a group's members from the commits it
-//!   takes (the poster who created it, Welcome recipients, external
-//!   joiners, and the members a commit says it removes, who are dropped);
-//!   only members post, except a non-member's external commit. It takes
-//!   the committers' word for it: it cannot read the group.
+//! - Membership: what the observer holds, never the poster's word. With
+//!   `--private-handshakes` ([`Limits::private_handshakes`]) the service
+//!   also takes handshakes it cannot read and then knows a group's members
+//!   from the commits it takes (the poster who created it, Welcome
+//!   recipients, external joiners, and the members a commit says it
+//!   removes); only members post, except a non-member's external commit.
+//!   `drafts/delivery-service.md` says what the service checks, what it
+//!   cannot, and what it trusts.
 //! - Limits: request body size, requests per second per client, recipients
 //!   per message, queue depth per client, open long-polls per client.
 

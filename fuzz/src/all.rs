@@ -274,9 +274,27 @@ fn service() -> &'static Service {
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         s.token = v["token"].as_str().unwrap().to_owned();
+        // A group the service follows, so that fuzzed messages to it reach
+        // the group's observer: `fuzz` alone in it, introduced by its
+        // GroupInfo.
+        let cs = std::sync::Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(mlsx_base::codec::CipherSuite(1)).unwrap());
+        let id = mlsx_base::group::Identity::basic(cs.as_ref(), b"fuzz").unwrap();
+        let g = mlsx_base::group::Group::create(cs, id, FUZZ_GROUP.to_vec(), mlsx_base::group::GroupConfig::default()).unwrap();
+        let gi = mlsx_base::codec::MlsMessage::new(mlsx_base::codec::MlsMessageBody::GroupInfo(g.group_info().unwrap()));
+        let body = serde_json::json!({"epoch": 0, "group_info": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mlsx_base::codec::encode(&gi).unwrap())});
+        let (status, answer) = s.call(
+            "POST",
+            &format!("/v1/groups/{}/group-info", hex::encode(FUZZ_GROUP)),
+            body.to_string().into_bytes(),
+            true,
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
         s
     })
 }
+
+/// The id of the group [`service`] follows.
+const FUZZ_GROUP: &[u8] = b"fuzz group";
 
 impl Service {
     fn call(&self, method: &str, path: &str, body: Vec<u8>, auth: bool) -> (u16, Vec<u8>) {
@@ -341,6 +359,15 @@ pub fn ds_handlers(data: &[u8]) {
         6 => ("GET", format!("/v1/groups/{group}/group-info"), vec![]),
         7 => ("GET", format!("/v1/queue?after={}&wait=0", i64::from(pick)), vec![]),
         8 => ("POST", "/v1/queue/ack".to_owned(), rest.to_vec()),
+        // Into the observer of the group the service follows.
+        9 if auth % 3 != 0 => (
+            "POST",
+            format!("/v1/groups/{}/messages", hex::encode(FUZZ_GROUP)),
+            serde_json::json!({"epoch": 0, "kind": if auth % 3 == 1 { "commit" } else { "message" },
+                "message": b64, "recipients": [], "welcome": null, "welcome_to": [], "removed": []})
+            .to_string()
+            .into_bytes(),
+        ),
         _ => ("POST", "/v1/key-packages".to_owned(), rest.to_vec()),
     };
     let (status, _) = s.call(method, &path, body, auth % 2 == 0);

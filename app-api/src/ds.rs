@@ -73,8 +73,28 @@ pub struct Limits {
     pub requests_per_second: u32,
     /// Recipients of one message.
     pub max_recipients: usize,
-    /// Undelivered messages per client.
+    /// Undelivered messages per client. A message or a Welcome to a full
+    /// queue is refused (429); a commit is not, since refusing it would
+    /// stop the group for one absent member.
     pub max_queue: i64,
+    /// Largest signature key a client registers, bytes (ML-DSA-87's is
+    /// 2,592).
+    pub max_signature_key: usize,
+    /// KeyPackage offers one client may have stored.
+    pub max_key_packages: i64,
+    /// KeyPackages one client may take of one other client per hour (and
+    /// at once): draining a user of its KeyPackages takes that user's new
+    /// offers or this long (per service process).
+    pub key_package_fetches_per_hour: u32,
+    /// Groups one client may introduce to the service.
+    pub max_groups: i64,
+    /// Requests per second per source address that carry no token
+    /// (registration, and every request refused as unauthenticated), a
+    /// token bucket of twice this size.
+    pub anonymous_requests_per_second: u32,
+    /// Commits kept per group for answering a resend with the first
+    /// answer; an older commit sent again is answered as stale (409).
+    pub commits_kept: i64,
     /// Accept handshakes the service cannot read (PrivateMessage commits
     /// and proposals) and order them on the poster's word, as before the
     /// service followed groups: it then checks nothing but the header, and
@@ -91,6 +111,12 @@ impl Default for Limits {
             requests_per_second: 1000,
             max_recipients: 10_000,
             max_queue: 100_000,
+            max_signature_key: 4096,
+            max_key_packages: 1000,
+            key_package_fetches_per_hour: 20,
+            max_groups: 1000,
+            anonymous_requests_per_second: 20,
+            commits_kept: 64,
             private_handshakes: false,
         }
     }
@@ -122,7 +148,8 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token
     "CREATE INDEX queue_seq ON queue (seq);",
     // 6: the public state of each group the service follows (an observer
     // of its handshakes): kind 0 plain or extended, 1 hybrid.
-    "CREATE TABLE group_state (group_id BLOB PRIMARY KEY, kind INTEGER NOT NULL, state BLOB NOT NULL);",
+    "CREATE TABLE group_state (group_id BLOB PRIMARY KEY, kind INTEGER NOT NULL, state BLOB NOT NULL, introducer TEXT NOT NULL);
+     CREATE INDEX group_state_introducer ON group_state (introducer);",
 ];
 
 /// What the service reads of a message without any key: the group and
@@ -349,6 +376,8 @@ fn bad(msg: impl Into<String>) -> Refusal {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    rate: f64,
+    burst: f64,
 }
 
 struct Shared {
@@ -438,21 +467,29 @@ async fn with_db<T: Send + 'static>(
 }
 
 /// The caller, from its bearer token; charges its rate bucket.
-async fn caller(st: &St, headers: &HeaderMap) -> Result<String, Refusal> {
+async fn caller(st: &St, peer: &Peer, headers: &HeaderMap) -> Result<String, Refusal> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Refusal(StatusCode::UNAUTHORIZED, "no bearer token".into()))?;
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        charge_anonymous(st, peer)?;
+        return Err(Refusal(StatusCode::UNAUTHORIZED, "no bearer token".into()));
+    };
     let hash = digest(token.as_bytes());
     let name = with_db(st, move |db, _| {
-        db.query_row("SELECT name FROM client WHERE token_hash = ?1", params![hash], |r| {
-            r.get::<_, String>(0)
-        })
-        .optional()?
-        .ok_or_else(|| Refusal(StatusCode::UNAUTHORIZED, "unknown token".into()))
+        Ok(db
+            .query_row("SELECT name FROM client WHERE token_hash = ?1", params![hash], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?)
     })
     .await?;
+    let Some(name) = name else {
+        // Guessing tokens costs the guesser's address.
+        charge_anonymous(st, peer)?;
+        return Err(Refusal(StatusCode::UNAUTHORIZED, "unknown token".into()));
+    };
     charge(st, &name)?;
     Ok(name)
 }
@@ -460,33 +497,69 @@ async fn caller(st: &St, headers: &HeaderMap) -> Result<String, Refusal> {
 /// Takes a token from `name`'s rate bucket.
 fn charge(st: &St, name: &str) -> Result<(), Refusal> {
     let rate = f64::from(st.limits.requests_per_second);
+    charge_at(st, name, rate, rate * 2.0, "rate limit")
+}
+
+/// Takes a token from the bucket `key`, which refills at `rate` tokens a
+/// second up to `burst` (at least one).
+fn charge_at(st: &St, key: &str, rate: f64, burst: f64, why: &str) -> Result<(), Refusal> {
+    let burst = burst.max(1.0);
     let mut buckets = st.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let now = Instant::now();
-    if buckets.len() > 1024 {
-        // A bucket idle for two seconds is full again, the same as a new
-        // one: forgetting it changes nothing.
-        buckets.retain(|_, b| now.duration_since(b.at) < Duration::from_secs(2));
+    if buckets.len() > 4096 {
+        // A full bucket is the same as a new one: forget those.
+        buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * b.rate < b.burst);
     }
-    let b = buckets.entry(name.to_owned()).or_insert(Bucket {
-        tokens: rate * 2.0,
-        at: Instant::now(),
+    let b = buckets.entry(key.to_owned()).or_insert(Bucket {
+        tokens: burst,
+        at: now,
+        rate,
+        burst,
     });
-    b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(rate * 2.0);
+    b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
     b.at = now;
     if b.tokens < 1.0 {
-        return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, "rate limit".into()));
+        return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, why.into()));
     }
     b.tokens -= 1.0;
     Ok(())
 }
 
-async fn register(State(st): State<St>, Json(req): Json<wire::Register>) -> Result<Json<wire::Registered>, Refusal> {
-    // Registrations share one rate bucket (they carry no token yet).
-    charge(&st, "\u{0}register")?;
+/// The source address of a request, when the service knows it (it does
+/// behind [`serve`]; a router driven directly does not).
+struct Peer(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Charges the bucket of a request without a valid token: its source
+/// address's.
+fn charge_anonymous(st: &St, peer: &Peer) -> Result<(), Refusal> {
+    let key = match peer.0 {
+        Some(ip) => format!("\u{0}addr {ip}"),
+        None => "\u{0}addr".to_owned(),
+    };
+    let rate = f64::from(st.limits.anonymous_requests_per_second);
+    charge_at(st, &key, rate, rate * 2.0, "rate limit (unauthenticated)")
+}
+
+async fn register(State(st): State<St>, peer: Peer, Json(req): Json<wire::Register>) -> Result<Json<wire::Registered>, Refusal> {
+    // Registrations carry no token yet: their source address pays.
+    charge_anonymous(&st, &peer)?;
     if req.name.is_empty() || req.name.len() > 255 || req.name.chars().any(char::is_control) {
         return Err(bad("a name is 1 to 255 bytes without control characters"));
     }
     let key = decode64(&req.signature_key)?;
+    if key.is_empty() || key.len() > st.limits.max_signature_key {
+        return Err(bad(format!("a signature key is 1 to {} bytes", st.limits.max_signature_key)));
+    }
     let mut raw = [0u8; 32];
     rand::fill(&mut raw);
     let token = hex::encode(raw);
@@ -510,8 +583,13 @@ async fn register(State(st): State<St>, Json(req): Json<wire::Register>) -> Resu
     Ok(Json(wire::Registered { token }))
 }
 
-async fn publish(State(st): State<St>, headers: HeaderMap, Json(req): Json<wire::Publish>) -> Result<Json<wire::Count>, Refusal> {
-    let me = caller(&st, &headers).await?;
+async fn publish(
+    State(st): State<St>,
+    peer: Peer,
+    headers: HeaderMap,
+    Json(req): Json<wire::Publish>,
+) -> Result<Json<wire::Count>, Refusal> {
+    let me = caller(&st, &peer, &headers).await?;
     let mut rows = vec![];
     for o in &req.offers {
         let bytes = decode64(o)?;
@@ -524,8 +602,15 @@ async fn publish(State(st): State<St>, headers: HeaderMap, Json(req): Json<wire:
         rows.push((i64::from(crate::client::kind_byte(offer.kind)), last_resort, bytes, suites));
     }
     let count = rows.len();
-    with_db(&st, move |db, _| {
+    with_db(&st, move |db, sh| {
         let tx = db.transaction()?;
+        let stored: i64 = tx.query_row("SELECT count(*) FROM key_package WHERE owner = ?1", params![me], |r| r.get(0))?;
+        if stored.saturating_add(i64::try_from(rows.len()).unwrap_or(i64::MAX)) > sh.limits.max_key_packages {
+            return Err(Refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("at most {} KeyPackages stored per client", sh.limits.max_key_packages),
+            ));
+        }
         for (kind, last_resort, body, (t, pq)) in rows {
             tx.execute(
                 "INSERT INTO key_package (owner, kind, last_resort, body, t_suite, pq_suite) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -550,11 +635,20 @@ struct KindQuery {
 
 async fn fetch_key_package(
     State(st): State<St>,
+    peer: Peer,
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
     Query(q): Query<KindQuery>,
 ) -> Result<Json<wire::Offer>, Refusal> {
-    caller(&st, &headers).await?;
+    let me = caller(&st, &peer, &headers).await?;
+    // Taking others' KeyPackages is metered per requester and owner.
+    charge_at(
+        &st,
+        &format!("\u{0}kp {me}\u{0}{name}"),
+        f64::from(st.limits.key_package_fetches_per_hour) / 3600.0,
+        f64::from(st.limits.key_package_fetches_per_hour),
+        "too many KeyPackages taken of this client",
+    )?;
     let name_of_kind = q.kind.as_deref().unwrap_or("plain");
     let kind = crate::client::GroupKind::from_name(name_of_kind)
         .map(|k| i64::from(crate::client::kind_byte(k)))
@@ -586,11 +680,12 @@ async fn fetch_key_package(
 
 async fn post_message(
     State(st): State<St>,
+    peer: Peer,
     headers: HeaderMap,
     UrlPath(group): UrlPath<String>,
     Json(req): Json<wire::Post>,
 ) -> Result<Json<wire::Posted>, Refusal> {
-    let me = caller(&st, &headers).await?;
+    let me = caller(&st, &peer, &headers).await?;
     let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
     let commit = match req.kind.as_str() {
         "commit" => true,
@@ -817,12 +912,12 @@ fn load_observer(tx: &rusqlite::Transaction<'_>, group_id: &[u8]) -> Result<Obse
 }
 
 /// Stores a group's observer and its members (who may post).
-fn store_observer(tx: &rusqlite::Transaction<'_>, group_id: &[u8], observer: &Observer) -> Result<(), Refusal> {
+fn store_observer(tx: &rusqlite::Transaction<'_>, group_id: &[u8], observer: &Observer, introducer: &str) -> Result<(), Refusal> {
     let (kind, state) = observer.save().map_err(internal)?;
     tx.execute(
-        "INSERT INTO group_state (group_id, kind, state) VALUES (?1, ?2, ?3)
+        "INSERT INTO group_state (group_id, kind, state, introducer) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(group_id) DO UPDATE SET kind = excluded.kind, state = excluded.state",
-        params![group_id, kind, state],
+        params![group_id, kind, state, introducer],
     )?;
     tx.execute("DELETE FROM group_member WHERE group_id = ?1", params![group_id])?;
     let mut add = tx.prepare_cached("INSERT INTO group_member (group_id, name) VALUES (?1, ?2)")?;
@@ -915,8 +1010,9 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
         if !known {
             return Err(bad(format!("no client {r}")));
         }
-        // A full queue refuses messages, never a commit (see post_message).
-        if !p.commit && depth >= sh.limits.max_queue {
+        // A full queue refuses messages and Welcomes, never a commit to a
+        // member (see post_message).
+        if (!p.commit || welcome_to.contains(r)) && depth >= sh.limits.max_queue {
             return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, format!("the queue of {r} is full")));
         }
     }
@@ -931,15 +1027,30 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
             "INSERT INTO commit_epoch (group_id, epoch, digest, seq) VALUES (?1, ?2, ?3, ?4)",
             params![p.group_id, p.epoch, d, seq],
         )?;
+        // Garbage: the commits too old to be resent, and the SelfRemoves
+        // of the epoch this commit ends that no queue holds any more.
+        tx.execute(
+            "DELETE FROM commit_epoch WHERE group_id = ?1 AND epoch <= ?2",
+            params![p.group_id, p.epoch.saturating_sub(sh.limits.commits_kept)],
+        )?;
+        tx.execute(
+            "DELETE FROM log WHERE group_id = ?1 AND self_remove = 1 AND epoch <= ?2 AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.seq = log.seq)",
+            params![p.group_id, p.epoch],
+        )?;
     }
     if !application {
-        store_observer(&tx, &p.group_id, &obs)?;
+        store_observer(&tx, &p.group_id, &obs, &p.me)?;
     }
     {
         let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
         for r in &deliver_to {
             q.execute(params![r, seq])?;
         }
+    }
+    // A message to nobody (a group's first commit, a lone member's message)
+    // keeps only its place in the order; a SelfRemove stays for joiners.
+    if deliver_to.is_empty() && !p.self_remove {
+        tx.execute("DELETE FROM log WHERE seq = ?1", params![seq])?;
     }
     if let Some(w) = p.welcome {
         tx.execute(
@@ -960,7 +1071,7 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
 /// GroupInfo of a group starts its observer (checked as a joiner would,
 /// and the uploader must be in it under its name); later ones must
 /// describe the group's current epoch exactly.
-fn put_group_info_observed(db: &mut Connection, me: &str, group_id: &[u8], epoch: i64, body: &[u8]) -> Result<(), Refusal> {
+fn put_group_info_observed(db: &mut Connection, sh: &Shared, me: &str, group_id: &[u8], epoch: i64, body: &[u8]) -> Result<(), Refusal> {
     let tx = db.transaction()?;
     let known: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM group_state WHERE group_id = ?1)",
@@ -974,6 +1085,13 @@ fn put_group_info_observed(db: &mut Connection, me: &str, group_id: &[u8], epoch
             return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
         }
     } else {
+        let introduced: i64 = tx.query_row("SELECT count(*) FROM group_state WHERE introducer = ?1", params![me], |r| r.get(0))?;
+        if introduced >= sh.limits.max_groups {
+            return Err(Refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("at most {} groups introduced per client", sh.limits.max_groups),
+            ));
+        }
         let obs = Observer::start(body).map_err(refused)?;
         // Under its name only: a client signs with one key per suite and
         // registers one, so the binding of names to all their keys (the
@@ -981,7 +1099,7 @@ fn put_group_info_observed(db: &mut Connection, me: &str, group_id: &[u8], epoch
         if obs.signature_key_of(me).is_none() {
             return Err(Refusal(StatusCode::FORBIDDEN, "the GroupInfo does not hold the uploader".into()));
         }
-        store_observer(&tx, group_id, &obs)?;
+        store_observer(&tx, group_id, &obs, me)?;
     }
     tx.execute(
         "INSERT INTO group_info (group_id, epoch, body) VALUES (?1, ?2, ?3)
@@ -994,11 +1112,12 @@ fn put_group_info_observed(db: &mut Connection, me: &str, group_id: &[u8], epoch
 
 async fn put_group_info(
     State(st): State<St>,
+    peer: Peer,
     headers: HeaderMap,
     UrlPath(group): UrlPath<String>,
     Json(req): Json<wire::GroupInfo>,
 ) -> Result<Json<wire::Count>, Refusal> {
-    let me = caller(&st, &headers).await?;
+    let me = caller(&st, &peer, &headers).await?;
     let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
     let body = decode64(&req.group_info)?;
     let epoch = i64::try_from(req.epoch).map_err(|_| bad("epoch out of range"))?;
@@ -1006,7 +1125,7 @@ async fn put_group_info(
         return Err(bad("not a GroupInfo of this group and epoch"));
     }
     if !st.limits.private_handshakes {
-        with_db(&st, move |db, _| put_group_info_observed(db, &me, &group_id, epoch, &body)).await?;
+        with_db(&st, move |db, sh| put_group_info_observed(db, sh, &me, &group_id, epoch, &body)).await?;
         return Ok(Json(wire::Count { count: 1 }));
     }
     with_db(&st, move |db, _| {
@@ -1035,10 +1154,11 @@ async fn put_group_info(
 
 async fn get_group_info(
     State(st): State<St>,
+    peer: Peer,
     headers: HeaderMap,
     UrlPath(group): UrlPath<String>,
 ) -> Result<Json<wire::GroupInfo>, Refusal> {
-    caller(&st, &headers).await?;
+    caller(&st, &peer, &headers).await?;
     let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
     let (epoch, body, removes) = with_db(&st, move |db, _| {
         let (epoch, body) = db
@@ -1061,8 +1181,13 @@ async fn get_group_info(
     }))
 }
 
-async fn poll(State(st): State<St>, headers: HeaderMap, Query(q): Query<wire::Poll>) -> Result<Json<wire::Deliveries>, Refusal> {
-    let me = caller(&st, &headers).await?;
+async fn poll(
+    State(st): State<St>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(q): Query<wire::Poll>,
+) -> Result<Json<wire::Deliveries>, Refusal> {
+    let me = caller(&st, &peer, &headers).await?;
     let deadline = Instant::now() + Duration::from_secs(q.wait.min(30));
     let limit = i64::from(q.limit.unwrap_or(1000).clamp(1, 1000));
     // An answer of at most about 4 MiB of message bytes (always at least
@@ -1115,8 +1240,8 @@ async fn poll(State(st): State<St>, headers: HeaderMap, Query(q): Query<wire::Po
     }
 }
 
-async fn ack(State(st): State<St>, headers: HeaderMap, Json(req): Json<wire::Ack>) -> Result<Json<wire::Count>, Refusal> {
-    let me = caller(&st, &headers).await?;
+async fn ack(State(st): State<St>, peer: Peer, headers: HeaderMap, Json(req): Json<wire::Ack>) -> Result<Json<wire::Count>, Refusal> {
+    let me = caller(&st, &peer, &headers).await?;
     let count = with_db(&st, move |db, _| {
         let tx = db.transaction()?;
         let seqs: Vec<i64> = {
@@ -1129,7 +1254,8 @@ async fn ack(State(st): State<St>, headers: HeaderMap, Json(req): Json<wire::Ack
         // of its epoch; a commit's answer to a resend is in commit_epoch.
         {
             let mut prune = tx
-                .prepare_cached("DELETE FROM log WHERE seq = ?1 AND self_remove = 0 AND NOT EXISTS (SELECT 1 FROM queue WHERE seq = ?1)")?;
+                .prepare_cached("DELETE FROM log WHERE seq = ?1 AND NOT EXISTS (SELECT 1 FROM queue WHERE seq = ?1)
+                                 AND (self_remove = 0 OR EXISTS (SELECT 1 FROM commit_epoch c WHERE c.group_id = log.group_id AND c.epoch >= log.epoch))")?;
             for seq in seqs {
                 prune.execute(params![seq])?;
             }
@@ -1180,7 +1306,7 @@ pub fn open_db(path: &Path) -> crate::Result<Connection> {
 
 /// Serves on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, db: Connection, limits: Limits) -> std::io::Result<()> {
-    axum::serve(listener, router(db, limits)).await
+    axum::serve(listener, router(db, limits).into_make_service_with_connect_info::<SocketAddr>()).await
 }
 
 /// A service on its own thread (for tests and benchmarks): its address.

@@ -19,10 +19,16 @@ use mlsx_base::codec::{
 };
 
 fn service(name: &str, limits: Limits) -> String {
+    service_at(name, limits).0
+}
+
+/// A service and its database file.
+fn service_at(name: &str, limits: Limits) -> (String, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("mlsx-hostile-ds-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    format!("http://{}", mlsx_app::ds::spawn(&dir.join("ds.db"), limits).unwrap())
+    let db = dir.join("ds.db");
+    (format!("http://{}", mlsx_app::ds::spawn(&db, limits).unwrap()), db)
 }
 
 fn client(url: &str, name: &str) -> (Client, DsClient) {
@@ -254,4 +260,148 @@ fn hybrid_sessions_are_checked_half_by_half() {
     let r = alice.ds.post(&commit_of(a.epoch, encode(&mixed).unwrap())).unwrap();
     assert!(matches!(r, Answer::Refused(_)), "{r:?}");
     honest_commit(&mut alice, &mut bob);
+}
+
+/// Bounds on what one client may store or take: its signature key, its
+/// KeyPackages, the groups it introduces, others' KeyPackages it takes, and
+/// Welcomes to a full queue; registrations per source address.
+#[test]
+fn every_quota_holds() {
+    let url = service(
+        "quotas",
+        Limits {
+            max_key_packages: 3,
+            key_package_fetches_per_hour: 2,
+            max_groups: 2,
+            max_queue: 2,
+            ..Limits::default()
+        },
+    );
+    let (mut alice, ads) = client(&url, "alice");
+    let (mut bob, bds) = client(&url, "bob");
+    // A 700 KB signature key is refused.
+    let mut big = DsClient::new(&url, None);
+    let e = big.register_name("big", &vec![7u8; 700_000]).unwrap_err().to_string();
+    assert!(e.contains("400") || e.contains("413"), "{e}");
+    // KeyPackages: 3 stored at most.
+    bds.publish(&bob.key_packages(GroupKind::Plain, 3, false).unwrap()).unwrap();
+    let e = bds
+        .publish(&bob.key_packages(GroupKind::Plain, 1, false).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("429"), "{e}");
+    // alice may take two of bob's per hour: bob keeps one.
+    ads.key_package("bob", GroupKind::Plain).unwrap();
+    ads.key_package("bob", GroupKind::Plain).unwrap();
+    let e = ads.key_package("bob", GroupKind::Plain).unwrap_err().to_string();
+    assert!(e.contains("429"), "{e}");
+    assert!(
+        bds.key_package("bob", GroupKind::Plain).is_ok(),
+        "bob's own last one is still there"
+    );
+    // Groups: two introduced at most.
+    for g in [b"g1".as_slice(), b"g2"] {
+        let m = alice.create_group(g, GroupKind::Plain).unwrap().send(b"x").unwrap();
+        assert!(matches!(remote::send(&mut alice, &ads, &m).unwrap(), Answer::Accepted(_)));
+    }
+    let m = alice.create_group(b"g3", GroupKind::Plain).unwrap().send(b"x").unwrap();
+    let e = remote::send(&mut alice, &ads, &m).unwrap_err().to_string();
+    assert!(e.contains("429"), "{e}");
+    // A Welcome to a full queue is refused, and the commit with it does
+    // not take the epoch: carol's queue holds dave's Welcome and message.
+    let (mut carol, cds) = client(&url, "carol");
+    let (mut dave, dds) = client(&url, "dave");
+    let (mut erin, eds) = client(&url, "erin");
+    cds.publish(&carol.key_packages(GroupKind::Plain, 2, false).unwrap()).unwrap();
+    let offer = dds.key_package("carol", GroupKind::Plain).unwrap();
+    let out = dave.create_group(b"w", GroupKind::Plain).unwrap().add(&[offer]).unwrap();
+    assert!(matches!(remote::send(&mut dave, &dds, &out).unwrap(), Answer::Accepted(_)));
+    let m = dave.group(b"w").unwrap().send(b"one").unwrap();
+    assert!(matches!(remote::send(&mut dave, &dds, &m).unwrap(), Answer::Accepted(_)));
+    let m = dave.group(b"w").unwrap().send(b"two").unwrap();
+    assert!(remote::send(&mut dave, &dds, &m).unwrap_err().to_string().contains("429"));
+    let offer = eds.key_package("carol", GroupKind::Plain).unwrap();
+    let out = erin.create_group(b"x", GroupKind::Plain).unwrap().add(&[offer]).unwrap();
+    assert!(remote::send(&mut erin, &eds, &out).unwrap_err().to_string().contains("429"));
+    // carol reads her queue; erin's commit, sent again, is then taken.
+    remote::receive(&mut carol, &cds, 0).unwrap();
+    assert!(matches!(eds.post(&out).unwrap(), Answer::Accepted(_)));
+}
+
+/// Registrations and requests without a valid token are metered per
+/// source address.
+#[test]
+fn anonymous_requests_are_rate_limited() {
+    let url = service(
+        "anonymous",
+        Limits {
+            anonymous_requests_per_second: 2,
+            ..Limits::default()
+        },
+    );
+    let mut refused = 0;
+    for i in 0..20 {
+        let mut c = DsClient::new(&url, None);
+        if let Err(e) = c.register_name(&format!("n{i}"), b"key") {
+            assert!(e.to_string().contains("429"), "{e}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 10, "{refused} of 20 registrations refused");
+    let forged = DsClient::new(&url, Some("00".repeat(32)));
+    let errors: Vec<String> = (0..10).filter_map(|_| forged.poll(0, 0).err().map(|e| e.to_string())).collect();
+    assert!(errors.iter().any(|e| e.contains("429")), "{errors:?}");
+}
+
+/// Every table is collected: the commits kept for resends are the last
+/// few per group, a SelfRemove leaves once its epoch is over and no queue
+/// holds it, and acknowledged messages leave the log.
+#[test]
+fn tables_are_collected() {
+    let (url, db) = service_at(
+        "collected",
+        Limits {
+            commits_kept: 2,
+            ..Limits::default()
+        },
+    );
+    let (mut alice, mut bob) = pair(&url, GroupKind::Extended);
+    for _ in 0..3 {
+        honest_commit(&mut alice, &mut bob);
+        honest_commit(&mut bob, &mut alice);
+    }
+    let leave = bob.client.group(b"g").unwrap().leave().unwrap();
+    assert!(matches!(
+        remote::send(&mut bob.client, &bob.ds, &leave).unwrap(),
+        Answer::Accepted(_)
+    ));
+    let count = |sql: &str| -> i64 {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(count("SELECT count(*) FROM log WHERE self_remove = 1"), 1);
+    remote::receive(&mut alice.client, &alice.ds, 0).unwrap();
+    let out = alice.client.group(b"g").unwrap().update(false).unwrap();
+    assert!(matches!(
+        remote::send(&mut alice.client, &alice.ds, &out).unwrap(),
+        Answer::Accepted(_)
+    ));
+    assert_eq!(count("SELECT count(*) FROM log WHERE self_remove = 1"), 0);
+    assert!(
+        count("SELECT count(*) FROM commit_epoch") <= 3,
+        "{}",
+        count("SELECT count(*) FROM commit_epoch")
+    );
+    remote::receive(&mut bob.client, &bob.ds, 0).unwrap();
+    remote::receive(&mut alice.client, &alice.ds, 0).unwrap();
+    let rows: Vec<String> = {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let mut st = c
+            .prepare(
+                "SELECT kind || ' ' || sender || ' ' || epoch || ' q' || (SELECT count(*) FROM queue WHERE queue.seq = log.seq) FROM log",
+            )
+            .unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+    };
+    assert!(rows.is_empty(), "everything delivered and acknowledged is gone: {rows:?}");
 }

@@ -95,6 +95,14 @@ pub struct Limits {
     /// Commits kept per group for answering a resend with the first
     /// answer; an older commit sent again is answered as stale (409).
     pub commits_kept: i64,
+    /// Open connections at once; more are closed as they come.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (slowloris), and to
+    /// send the next request's on an idle kept-alive connection.
+    pub header_timeout: Duration,
+    /// Time one request may take in all, its body included (a long-poll
+    /// waits at most 30 s of it).
+    pub request_timeout: Duration,
     /// Accept handshakes the service cannot read (PrivateMessage commits
     /// and proposals) and order them on the poster's word, as before the
     /// service followed groups: it then checks nothing but the header, and
@@ -117,6 +125,9 @@ impl Default for Limits {
             max_groups: 1000,
             anonymous_requests_per_second: 20,
             commits_kept: 64,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
             private_handshakes: false,
         }
     }
@@ -1304,9 +1315,50 @@ pub fn open_db(path: &Path) -> crate::Result<Connection> {
     Ok(conn)
 }
 
-/// Serves on `listener` until the process ends.
+/// Serves on `listener` until the process ends: one task per connection,
+/// at most [`Limits::max_connections`] at once (more are closed as they
+/// come), each with [`Limits::header_timeout`] to send its headers and
+/// [`Limits::request_timeout`] for each request (408 after it).
 pub async fn serve(listener: tokio::net::TcpListener, db: Connection, limits: Limits) -> std::io::Result<()> {
-    axum::serve(listener, router(db, limits).into_make_service_with_connect_info::<SocketAddr>()).await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let (header_timeout, request_timeout) = (limits.header_timeout, limits.request_timeout);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let app = router(db, limits);
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(c) => c,
+            // Out of file descriptors, say: wait, and go on serving.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+                let app = app.clone();
+                async move {
+                    let req = req.map(axum::body::Body::new);
+                    match tokio::time::timeout(request_timeout, app.oneshot(req)).await {
+                        Ok(response) => response,
+                        Err(_) => Ok(Refusal(StatusCode::REQUEST_TIMEOUT, "request took too long".into()).into_response()),
+                    }
+                }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
 }
 
 /// A service on its own thread (for tests and benchmarks): its address.

@@ -405,3 +405,68 @@ fn tables_are_collected() {
     };
     assert!(rows.is_empty(), "everything delivered and acknowledged is gone: {rows:?}");
 }
+
+/// Slowloris: connections that send half a header, or stall a body, are
+/// closed after the timeouts; the connection cap holds; honest clients are
+/// served once the stalled connections are gone.
+#[test]
+fn slow_clients_are_cut_off() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let url = service(
+        "slowloris",
+        Limits {
+            max_connections: 8,
+            header_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(2),
+            ..Limits::default()
+        },
+    );
+    let addr = url.trim_start_matches("http://").to_owned();
+    let (_, honest) = client(&url, "honest");
+    // Eight connections, each with half a header, take every slot.
+    let mut stalled: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /v1/queue HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s
+        })
+        .collect();
+    // A ninth is closed at once: the cap holds.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut ninth = std::net::TcpStream::connect(&addr).unwrap();
+    ninth.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let _ = ninth.write_all(b"GET /v1/queue HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    assert!(matches!(ninth.read(&mut buf), Ok(0) | Err(_)), "a ninth connection was served");
+    // The service closes each within the header timeout (give it 4 s).
+    let start = Instant::now();
+    for s in &mut stalled {
+        let mut buf = [0u8; 256];
+        // EOF (or a reset): the server hung up.
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert!(
+            n == 0 || String::from_utf8_lossy(&buf[..n]).contains("408"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+    // A body that stalls: the request is answered 408 or cut.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(b"POST /v1/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\"")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).contains("408"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+    // Honest requests are served.
+    honest.poll(0, 0).unwrap();
+}

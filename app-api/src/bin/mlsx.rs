@@ -594,11 +594,12 @@ fn run_ds(db: &std::path::Path, listen: &str, limits: mlsx_app::ds::Limits) -> R
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         println!("mlsx ds: listening on http://{}, state in {}", listener.local_addr()?, db.display());
-        axum::serve(listener, mlsx_app::ds::router(conn, limits))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        // Every request's work is one SQLite transaction: stopping
+        // between two leaves nothing half done.
+        tokio::select! {
+            served = mlsx_app::ds::serve(listener, conn, limits) => served?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
         Ok(())
     })
 }

@@ -119,11 +119,18 @@ impl Report {
 }
 
 /// `mlsx init`.
-pub fn init(dir: &Path, config: ClientConfig, ds: Option<&str>) -> Result<Report> {
+pub fn init(dir: &Path, config: ClientConfig, ds: Option<&str>, ds_ca: Option<&Path>) -> Result<Report> {
+    // Read before anything is created: a wrong path leaves no client behind.
+    let ca = ds_ca
+        .map(|p| std::fs::read(p).map_err(|e| Error::Config(format!("{}: {e}", p.display()))))
+        .transpose()?;
     create_private_dir(dir)?;
     let mut client = Client::create(Box::new(LockedStore::open(dir)?), config)?;
-    if let Some(url) = ds {
-        DsClient::new(url, None).register(&mut client)?;
+    match (ds, ca) {
+        (Some(url), Some(ca)) => DsClient::new(url, None).register_with_ca(&mut client, &ca)?,
+        (Some(url), None) => DsClient::new(url, None).register(&mut client)?,
+        (None, Some(_)) => return Err(Error::Config("--ds-ca needs --ds".into())),
+        (None, None) => {}
     }
     let c = client.config().clone();
     Ok(Report::new(

@@ -61,6 +61,9 @@ pub struct DsClient {
 }
 
 const URL_KEY: &[u8] = b"ds_url";
+/// The certificates (PEM) a client trusts for its service, when not the
+/// public web's roots.
+const CA_KEY: &[u8] = b"ds_ca";
 const TOKEN_KEY: &[u8] = b"ds_token";
 const CURSOR_KEY: &[u8] = b"ds_cursor";
 
@@ -74,17 +77,69 @@ impl std::fmt::Debug for DsClient {
 }
 
 impl DsClient {
-    /// A connection to the service at `base` (`http://host:port`).
+    /// A connection to the service at `base` (`https://host:port`, or
+    /// `http://` on loopback), trusting the public web's root certificates
+    /// (Mozilla's, compiled in) for `https`.
     pub fn new(base: &str, token: Option<String>) -> Self {
+        Self::build(base, token, ureq::tls::RootCerts::WebPki)
+    }
+
+    /// [`Self::new`], trusting only the certificates in `ca_pem` (PEM) for
+    /// `https`: a service with a certificate of the deployment's own CA.
+    pub fn with_ca(base: &str, token: Option<String>, ca_pem: &[u8]) -> Result<Self> {
+        let certs = ureq::tls::parse_pem(ca_pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(Error::Config(format!("CA file: {e}")))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if certs.is_empty() {
+            return Err(Error::Config("CA file: no certificate in it".into()));
+        }
+        Ok(Self::build(base, token, ureq::tls::RootCerts::new_with_certs(&certs)))
+    }
+
+    fn build(base: &str, token: Option<String>, roots: ureq::tls::RootCerts) -> Self {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
             .build()
             .into();
         Self {
             base: base.trim_end_matches('/').to_owned(),
             token,
             agent,
+        }
+    }
+
+    /// Refuses to send a token in the clear beyond this machine: `http://`
+    /// only to a loopback host.
+    fn check_transport(&self) -> Result<()> {
+        let Some(rest) = self.base.strip_prefix("http://") else {
+            return if self.base.starts_with("https://") {
+                Ok(())
+            } else {
+                Err(Error::Config(format!(
+                    "{}: the service's address is https://… or http://… on loopback",
+                    self.base
+                )))
+            };
+        };
+        let host = rest.split('/').next().unwrap_or_default();
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+        };
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "{}: plain http is for loopback only (tokens would travel in clear): use https://",
+                self.base
+            )))
         }
     }
 
@@ -95,10 +150,21 @@ impl DsClient {
             .get(Table::Meta, URL_KEY)?
             .ok_or_else(|| Error::Config("no delivery service for this client (mlsx init --ds URL)".into()))?;
         let token = client.store().get(Table::Meta, TOKEN_KEY)?.ok_or(Error::Corrupt("ds token"))?;
-        Ok(Self::new(
-            &String::from_utf8_lossy(&url),
-            Some(String::from_utf8_lossy(&token).into_owned()),
-        ))
+        let (url, token) = (String::from_utf8_lossy(&url), Some(String::from_utf8_lossy(&token).into_owned()));
+        match client.store().get(Table::Meta, CA_KEY)? {
+            Some(ca) => Self::with_ca(&url, token, &ca),
+            None => Ok(Self::new(&url, token)),
+        }
+    }
+
+    /// [`Self::register`] with the service's CA certificates (PEM), kept
+    /// in the client's store for later connections.
+    pub fn register_with_ca(&mut self, client: &mut Client, ca_pem: &[u8]) -> Result<()> {
+        *self = Self::with_ca(&self.base, self.token.take(), ca_pem)?;
+        self.register(client)?;
+        let mut batch = Batch::new();
+        batch.put(Table::Meta, CA_KEY, ca_pem.to_vec());
+        client.store_mut().apply(batch)
     }
 
     /// Registers `client` and stores the service's address and token in
@@ -110,6 +176,7 @@ impl DsClient {
         batch
             .put(Table::Meta, URL_KEY, self.base.as_bytes().to_vec())
             .put(Table::Meta, TOKEN_KEY, token.as_bytes().to_vec())
+            .delete(Table::Meta, CA_KEY)
             .delete(Table::Meta, CURSOR_KEY);
         client.store_mut().apply(batch)?;
         Ok(())
@@ -143,6 +210,7 @@ impl DsClient {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<Result<T, (u16, String)>> {
+        self.check_transport()?;
         let url = format!("{}{}", self.base, path);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}")).unwrap_or_default();
         let response = match (method, body) {

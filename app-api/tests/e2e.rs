@@ -34,7 +34,7 @@ fn start_ds(dir: &Path, args: &[String]) -> (Ds, String) {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).unwrap().split(',').next().unwrap().to_owned();
+    let addr = line.split("://").nth(1).unwrap().split(',').next().unwrap().to_owned();
     (Ds(child), addr)
 }
 
@@ -94,6 +94,8 @@ fn fails(dir: &Path, line: &str) -> String {
     err
 }
 
+/// The walk-through's steps: `mlsx` commands (without the name), and
+/// other programs' (`openssl`) as `!` followed by the command line.
 fn walkthrough() -> Vec<(String, Vec<String>)> {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
     let start = readme.find("<!-- walkthrough -->").unwrap();
@@ -102,6 +104,8 @@ fn walkthrough() -> Vec<(String, Vec<String>)> {
     for line in readme[start..end].lines() {
         if let Some(cmd) = line.strip_prefix("mlsx ") {
             steps.push((cmd.to_owned(), vec![]));
+        } else if line.starts_with("openssl ") {
+            steps.push((format!("!{line}"), vec![]));
         } else if let Some(want) = line.strip_prefix("#> ") {
             steps.last_mut().unwrap().1.push(want.to_owned());
         }
@@ -134,7 +138,16 @@ fn readme_walkthrough_then_races_and_bad_input() {
             addr = a;
             continue;
         }
-        let cmd = cmd.replace("127.0.0.1:8700", &addr);
+        if let Some(other) = cmd.strip_prefix('!') {
+            let args = words(other);
+            let o = Command::new(&args[0]).args(&args[1..]).current_dir(&dir).output().unwrap();
+            assert!(o.status.success(), "{other}: {}", text(&o));
+            continue;
+        }
+        let port = addr.rsplit(':').next().unwrap().to_owned();
+        let cmd = cmd
+            .replace("127.0.0.1:8700", &addr)
+            .replace("localhost:8700", &format!("localhost:{port}"));
         let args = words(&cmd);
         let o = mlsx(&dir, &args);
         let out = text(&o);
@@ -211,7 +224,11 @@ fn readme_walkthrough_then_races_and_bad_input() {
 
     // dave joins by external commit from the GroupInfo the last committer
     // left at the service (a pair of external commits), and hears bob.
-    ok(&dir, &format!("init --dir dave --name dave --ds http://{addr}"));
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    ok(
+        &dir,
+        &format!("init --dir dave --name dave --ds https://localhost:{port} --ds-ca ds.pem"),
+    );
     assert!(ok(&dir, "group join-external --dir dave team").contains("joined team by external commit"));
     assert!(ok(&dir, "receive --dir alice").contains("[team] dave joined"));
     ok(&dir, "receive --dir bob");

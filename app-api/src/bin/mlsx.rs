@@ -64,9 +64,13 @@ enum Command {
         name: String,
         #[command(flatten)]
         suites: Suites,
-        /// The delivery service (http://host:port).
+        /// The delivery service (https://host:port, or http:// on loopback).
         #[arg(long)]
         ds: Option<String>,
+        /// Trust only the CA certificates in this PEM file for the
+        /// service's TLS (default: the public web's roots).
+        #[arg(long)]
+        ds_ca: Option<PathBuf>,
         /// A media type this client can receive in extended groups
         /// (repeat; default text/plain; charset=utf-8).
         #[arg(long)]
@@ -142,6 +146,12 @@ enum Command {
         /// Largest request body, bytes.
         #[arg(long, default_value_t = 1 << 20)]
         max_body: usize,
+        /// Serve over TLS with this certificate chain (PEM, leaf first).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The TLS certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// Also accept handshakes sent as PrivateMessage, which the service
         /// cannot check: their commits are then ordered on the poster's
         /// word and membership is what committers say. By default the
@@ -588,16 +598,26 @@ fn kinds(kind: &str) -> Result<Vec<mlsx_app::GroupKind>, String> {
     }
 }
 
-fn run_ds(db: &std::path::Path, listen: &str, limits: mlsx_app::ds::Limits) -> Result<(), Box<dyn std::error::Error>> {
+fn run_ds(
+    db: &std::path::Path,
+    listen: &str,
+    limits: mlsx_app::ds::Limits,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let conn = mlsx_app::ds::open_db(db)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        println!("mlsx ds: listening on http://{}, state in {}", listener.local_addr()?, db.display());
+        println!(
+            "mlsx ds: listening on {scheme}://{}, state in {}",
+            listener.local_addr()?,
+            db.display()
+        );
         // Every request's work is one SQLite transaction: stopping
         // between two leaves nothing half done.
         tokio::select! {
-            served = mlsx_app::ds::serve(listener, conn, limits) => served?,
+            served = mlsx_app::ds::serve_with(listener, conn, limits, tls) => served?,
             _ = tokio::signal::ctrl_c() => {}
         }
         Ok(())
@@ -613,6 +633,7 @@ fn main() -> ExitCode {
             name,
             suites,
             ds,
+            ds_ca,
             accept_media_type,
         } => report(
             at.json,
@@ -620,7 +641,7 @@ fn main() -> ExitCode {
                 if !accept_media_type.is_empty() {
                     c.media_types = accept_media_type;
                 }
-                s(mlsx_app::cli::init(&at.dir, c, ds.as_deref()))
+                s(mlsx_app::cli::init(&at.dir, c, ds.as_deref(), ds_ca.as_deref()))
             }),
         ),
         Command::KeyPackage {
@@ -771,6 +792,8 @@ fn main() -> ExitCode {
             rate,
             max_body,
             private_handshakes,
+            tls_cert,
+            tls_key,
         } => {
             let limits = mlsx_app::ds::Limits {
                 requests_per_second: rate,
@@ -784,7 +807,17 @@ fn main() -> ExitCode {
                     db.display()
                 );
             }
-            match run_ds(&db, &listen, limits) {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => match mlsx_app::ds::tls_config(&cert, &key) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        eprintln!("mlsx ds: {e}");
+                        return ExitCode::from(1);
+                    }
+                },
+                _ => None,
+            };
+            match run_ds(&db, &listen, limits, tls) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("mlsx ds: {e}");

@@ -354,6 +354,20 @@ pub fn update(dir: &Path, group: &str, full: bool, out: Option<&Path>) -> Result
     commit_report(&mut client, "committed", &outgoing)
 }
 
+/// `mlsx group external-joins`: opens the group to external joins, or
+/// closes it, by a commit.
+pub fn external_joins(dir: &Path, group: &str, open: bool, out: Option<&Path>) -> Result<Report> {
+    let mut client = self::open(dir)?;
+    let outgoing = client.group(group.as_bytes())?.set_external_joins(open)?;
+    deliver(&mut client, &outgoing, &route_of(out))?;
+    let what = if open {
+        "opened to external joins"
+    } else {
+        "closed to external joins"
+    };
+    commit_report(&mut client, what, &outgoing)
+}
+
 /// `mlsx group psk`: a commit with PreSharedKey proposals for external
 /// PSKs the client holds (`mlsx psk add`).
 pub fn inject_psks(dir: &Path, group: &str, ids: &[String], out: Option<&Path>) -> Result<Report> {

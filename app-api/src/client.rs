@@ -38,8 +38,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use mlsx_base::codec::{
-    CipherSuite, Credential, ExternalPsk, KeyPackage, MlsMessage, MlsMessageBody, PreSharedKeyId, PreSharedKeyProposal, Proposal, Psk,
-    decode, encode,
+    CipherSuite, Credential, ExtensionType, ExternalPsk, KeyPackage, MlsMessage, MlsMessageBody, PreSharedKeyId, PreSharedKeyProposal,
+    Proposal, Psk, decode, encode,
 };
 use mlsx_base::crypto::labeled::KEY_PACKAGE_REF_LABEL;
 use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
@@ -681,6 +681,8 @@ impl Client {
             .ok_or(Error::Corrupt("identity"))?;
         let record: IdentityRecord = open_record(&bytes, "identity")?;
         let mut id = Identity::basic(cs.as_ref(), self.config.name.as_bytes())?;
+        // Every leaf we make can be in a group open to external joins.
+        id.capabilities.extensions.push(EXTERNAL_JOINS);
         id.signature_key = record.public.clone();
         id.signer = SignaturePrivateKey::from_slice(&record.private);
         Ok(id)
@@ -1173,6 +1175,55 @@ fn pq_id(group_id: &[u8]) -> Vec<u8> {
     id
 }
 
+/// A GroupContext extension (RFC 9420 §13.3, private-use type 0xF1A0, empty
+/// data) by which the members of a group open it to external joins. Without
+/// it a group is closed: its members refuse an external commit (RFC 9420
+/// §12.4.3.2) unless it is the resync of a member's own leaf, and so does
+/// a delivery service that follows the group, which also hands its
+/// GroupInfo to members only. It is part of the group's state, agreed by
+/// its members through a GroupContextExtensions commit
+/// ([`Group::set_external_joins`]); every leaf this client makes lists it
+/// in its capabilities.
+pub const EXTERNAL_JOINS: ExtensionType = ExtensionType(0xF1A0);
+
+/// Whether a GroupContext opens its group to external joins.
+pub fn external_joins_open(context: &mlsx_base::codec::GroupContext) -> bool {
+    mlsx_base::codec::find_extension(&context.extensions, EXTERNAL_JOINS).is_some()
+}
+
+/// Whether `msg` (a T message, or the pair holding it) may be taken by a
+/// group whose tree is `tree` and context `context`: anything but an
+/// external commit, an external commit if the group is open, or the resync
+/// of a member's own leaf (its Remove names a leaf with the joiner's
+/// credential).
+pub fn external_join_allowed(msg: &MlsMessage, context: &mlsx_base::codec::GroupContext, tree: &mlsx_base::tree::RatchetTree) -> bool {
+    use mlsx_base::codec::{FramedContentBody, ProposalOrRef, Sender};
+    let t;
+    let msg = match &msg.body {
+        MlsMessageBody::Custom(_) => match ApqMessagePair::from_message(msg) {
+            Ok(p) => {
+                t = p.t_message;
+                &t
+            }
+            Err(_) => return true,
+        },
+        _ => msg,
+    };
+    let MlsMessageBody::PublicMessage(m) = &msg.body else { return true };
+    let (Sender::NewMemberCommit, FramedContentBody::Commit(c)) = (&m.content.sender, &m.content.body) else {
+        return true;
+    };
+    if external_joins_open(context) {
+        return true;
+    }
+    let Some(joiner) = c.path.as_ref().map(|p| &p.leaf_node.credential) else {
+        return false;
+    };
+    c.proposals
+        .iter()
+        .any(|p| matches!(p, ProposalOrRef::Proposal(Proposal::Remove(r)) if tree.leaf(r.removed).is_some_and(|l| l.credential == *joiner)))
+}
+
 /// A group id for people: UTF-8 as is, otherwise hex.
 pub fn show(id: &[u8]) -> String {
     match std::str::from_utf8(id) {
@@ -1510,6 +1561,29 @@ impl Group<'_> {
         Ok(out)
     }
 
+    /// Opens the group to external joins, or closes it
+    /// ([`EXTERNAL_JOINS`]), by a GroupContextExtensions commit (in both
+    /// groups of a hybrid session, by a FULL commit).
+    pub fn set_external_joins(&mut self, open: bool) -> Result<Outgoing> {
+        let with = |context: &mlsx_base::codec::GroupContext| {
+            let mut extensions: Vec<_> = context
+                .extensions
+                .iter()
+                .filter(|e| e.extension_type != EXTERNAL_JOINS)
+                .cloned()
+                .collect();
+            if open {
+                extensions.push(mlsx_base::codec::Extension::new(EXTERNAL_JOINS, vec![]));
+            }
+            Proposal::GroupContextExtensions(mlsx_base::codec::GroupContextExtensions { extensions })
+        };
+        let proposals = match &self.inner {
+            Inner::Plain(g, _) => (vec![with(g.context())], vec![]),
+            Inner::Hybrid(s) => (vec![with(s.t_group().context())], vec![with(s.pq_group().context())]),
+        };
+        self.commit(Change::Extensions(proposals.0, proposals.1))
+    }
+
     /// Asks to leave an extended group with a SelfRemove proposal
     /// (draft-ietf-mls-extensions §6.3): the next commit of another member
     /// removes us ([`Event::RemovedSelf`] then).
@@ -1612,7 +1686,7 @@ impl Group<'_> {
                         CommitOptions::remove(leaves)
                     }
                     Change::Update { .. } => CommitOptions::default(),
-                    Change::Psks(proposals) => CommitOptions {
+                    Change::Psks(proposals) | Change::Extensions(proposals, _) => CommitOptions {
                         proposals,
                         ..CommitOptions::default()
                     },
@@ -1647,6 +1721,7 @@ impl Group<'_> {
                     Change::Update { full: true } => s.full_commit(vec![], vec![]),
                     Change::Update { full: false } => s.commit(vec![]),
                     Change::Psks(proposals) => s.commit(proposals),
+                    Change::Extensions(t, pq) => s.full_commit(t, pq),
                 };
                 let out = match out {
                     Ok(o) => o,
@@ -1802,6 +1877,10 @@ impl Group<'_> {
 
     fn process_unchecked(&mut self, message: &[u8], mut batch: Batch, record: &mut Recorder<'_>) -> Result<Vec<Event>> {
         let msg: MlsMessage = decode(message)?;
+        let t = self.inner.t();
+        if !external_join_allowed(&msg, t.context(), t.tree()) {
+            return Err(Error::ExternalJoinsClosed);
+        }
         let before = self.inner.roster();
         let mut events = vec![];
         let mut removed = false;
@@ -1905,8 +1984,12 @@ impl Client {
 enum Change {
     Add(Vec<KeyPackageOffer>),
     Remove(Vec<String>),
-    Update { full: bool },
+    Update {
+        full: bool,
+    },
     Psks(Vec<Proposal>),
+    /// GroupContextExtensions: for the T (or only) group, and the PQ group.
+    Extensions(Vec<Proposal>, Vec<Proposal>),
 }
 
 /// A snapshot of the client's external PSKs, consulted by its groups when

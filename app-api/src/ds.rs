@@ -997,6 +997,9 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
         if !members.contains(&p.me) && !p.external_commit {
             return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
         }
+        if !obs.external_join_allowed(&msg) {
+            return Err(Refusal(StatusCode::FORBIDDEN, "this group is closed to external joins".into()));
+        }
         let out = obs.process(&msg).map_err(refused)?;
         if out.commit != p.commit {
             return Err(bad("the kind given is not the message's"));
@@ -1169,9 +1172,21 @@ async fn get_group_info(
     headers: HeaderMap,
     UrlPath(group): UrlPath<String>,
 ) -> Result<Json<wire::GroupInfo>, Refusal> {
-    caller(&st, &peer, &headers).await?;
+    let me = caller(&st, &peer, &headers).await?;
     let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
-    let (epoch, body, removes) = with_db(&st, move |db, _| {
+    let (epoch, body, removes) = with_db(&st, move |db, sh| {
+        // A group the service follows hands its GroupInfo to its members,
+        // and to anyone once its members open it to external joins.
+        if !sh.limits.private_handshakes {
+            let tx = db.transaction()?;
+            let obs = load_observer(&tx, &group_id).map_err(|r| match r.0 {
+                StatusCode::PRECONDITION_FAILED => Refusal(StatusCode::NOT_FOUND, "no GroupInfo for this group".into()),
+                _ => r,
+            })?;
+            if !obs.open_to_external_joins() && !obs.members().map_err(internal)?.contains(&me) {
+                return Err(Refusal(StatusCode::FORBIDDEN, "this group is closed to external joins".into()));
+            }
+        }
         let (epoch, body) = db
             .query_row("SELECT epoch, body FROM group_info WHERE group_id = ?1", params![group_id], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))

@@ -62,6 +62,11 @@ pub enum Error {
     /// The operation needs the other kind of group.
     #[error("{0}")]
     WrongKind(&'static str),
+    /// An external commit to a group whose members have not opened it to
+    /// external joins ([`crate::client::EXTERNAL_JOINS`]), and that is not
+    /// the resync of a member's own leaf.
+    #[error("this group is closed to external joins (its members open it with `mlsx group external-joins … open`)")]
+    ExternalJoinsClosed,
     /// A commit of ours waits for the delivery service's answer.
     #[error("group {0} has a commit waiting for the delivery service; run `mlsx receive` first")]
     CommitPending(String),

@@ -338,6 +338,11 @@ fn external_join_with_the_epochs_self_removes() {
     let out = alice.create_group(b"x", GroupKind::Extended).unwrap().add(&[offer]).unwrap();
     assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
     remote::receive(&mut bob, &bds, 0).unwrap();
+    // The group is closed to external joins until its members open it.
+    assert!(dds.group_info(b"x").unwrap_err().to_string().contains("403"));
+    let open = alice.group(b"x").unwrap().set_external_joins(true).unwrap();
+    assert!(matches!(remote::send(&mut alice, &ads, &open).unwrap(), Answer::Accepted(_)));
+    remote::receive(&mut bob, &bds, 0).unwrap();
     // bob leaves; no member commits; dave joins from the GroupInfo and
     // must commit bob's SelfRemove with it.
     let leave = bob.group(b"x").unwrap().leave().unwrap();
@@ -370,6 +375,8 @@ fn external_join_with_the_epochs_self_removes() {
     let (mut erin, eds) = client(&url, "erin");
     let (mut frank, fds) = client(&url, "frank");
     alice.create_group(b"hy", GroupKind::Hybrid).unwrap();
+    let open = alice.group(b"hy").unwrap().set_external_joins(true).unwrap();
+    assert!(matches!(remote::send(&mut alice, &ads, &open).unwrap(), Answer::Accepted(_)));
     let info = alice.group(b"hy").unwrap().group_info().unwrap();
     ads.put_group_info(b"hy", alice.group(b"hy").unwrap().epoch(), &info).unwrap();
     let mut e = erin.join_external(GroupKind::Hybrid, &info, &[]).unwrap();

@@ -223,12 +223,16 @@ fn readme_walkthrough_then_races_and_bad_input() {
     ok(&dir, "receive --dir bob");
 
     // dave joins by external commit from the GroupInfo the last committer
-    // left at the service (a pair of external commits), and hears bob.
+    // left at the service (a pair of external commits), and hears bob;
+    // first the group is closed to strangers, until alice opens it.
     let port = addr.rsplit(':').next().unwrap().to_owned();
     ok(
         &dir,
         &format!("init --dir dave --name dave --ds https://localhost:{port} --ds-ca ds.pem"),
     );
+    assert!(fails(&dir, "group join-external --dir dave team").contains("closed to external joins"));
+    assert!(ok(&dir, "group external-joins --dir alice team open").contains("opened to external joins"));
+    ok(&dir, "receive --dir bob");
     assert!(ok(&dir, "group join-external --dir dave team").contains("joined team by external commit"));
     assert!(ok(&dir, "receive --dir alice").contains("[team] dave joined"));
     ok(&dir, "receive --dir bob");
@@ -317,9 +321,24 @@ fn bad_input_through_files(dir: &Path) {
     assert!(fails(dir, "psk remove --dir bob board").contains("no PSK board"));
 
     // An external join through files: erin, who has no delivery service,
-    // joins from a GroupInfo file; alice and bob read her commit.
-    ok(dir, "group group-info --dir alice files --out files.gi");
+    // joins from a GroupInfo file; alice and bob read her commit. While
+    // the group is closed, its members refuse her commit themselves.
+    ok(dir, "group group-info --dir alice files --out closed.gi");
+    ok(dir, "init --dir frank --name frank");
+    ok(
+        dir,
+        "group join-external --dir frank files --kind plain --group-info closed.gi --out e0.msg",
+    );
+    refused_unchanged(
+        dir,
+        "alice",
+        "receive --dir alice --file e0.msg --group files",
+        "mlsx: this group is closed",
+    );
     ok(dir, "init --dir erin --name erin");
+    ok(dir, "group external-joins --dir alice files open --out o1.msg");
+    ok(dir, "receive --dir bob --file o1.msg --group files");
+    ok(dir, "group group-info --dir alice files --out files.gi");
     let err = fails(
         dir,
         "group join-external --dir erin other --kind plain --group-info files.gi --out e1.msg",

@@ -506,3 +506,68 @@ fn tls_and_no_tokens_in_the_clear() {
             .is_err()
     );
 }
+
+/// Strangers stay out: a group is closed to external joins until its
+/// members open it (a commit they all check); while closed, the service
+/// hands its GroupInfo to members only and refuses a stranger's external
+/// commit, and the members refuse it too if it reaches them another way.
+#[test]
+fn closed_groups_keep_strangers_out() {
+    let url = service("closed", Limits::default());
+    let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
+    let (mut mallory, mds) = client(&url, "mallory");
+    assert!(mds.group_info(b"g").unwrap_err().to_string().contains("403"));
+    // A GroupInfo leaked by a member does not help.
+    let leaked = alice.client.group(b"g").unwrap().group_info().unwrap();
+    let out = mallory.join_external(GroupKind::Plain, &leaked, &[]).unwrap();
+    assert!(refused(remote::send(&mut mallory, &mds, &out).unwrap()).contains("closed to external joins"));
+    assert!(mallory.groups().unwrap().is_empty(), "the refused join is forgotten");
+    let (mut eve, _) = client(&url, "eve");
+    let out = eve.join_external(GroupKind::Plain, &leaked, &[]).unwrap();
+    let e = bob.client.group(b"g").unwrap().process(&out.message).unwrap_err();
+    assert!(matches!(e, mlsx_app::Error::ExternalJoinsClosed), "{e}");
+    // The members open the group; then mallory may join.
+    let open = alice.client.group(b"g").unwrap().set_external_joins(true).unwrap();
+    assert!(matches!(
+        remote::send(&mut alice.client, &alice.ds, &open).unwrap(),
+        Answer::Accepted(_)
+    ));
+    remote::receive(&mut bob.client, &bob.ds, 0).unwrap();
+    let (info, _) = mds.group_info(b"g").unwrap();
+    let out = mallory.join_external(GroupKind::Plain, &info, &[]).unwrap();
+    assert!(matches!(remote::send(&mut mallory, &mds, &out).unwrap(), Answer::Accepted(_)));
+    remote::receive(&mut alice.client, &alice.ds, 0).unwrap();
+    assert!(alice.client.group(b"g").unwrap().roster().contains(&"mallory".to_string()));
+}
+
+/// The rule itself, on raw messages: a stranger's external commit is
+/// refused by a closed group, a member's resync is not, and an open group
+/// takes both.
+#[test]
+fn resync_is_allowed_in_a_closed_group() {
+    use mlsx_app::client::{EXTERNAL_JOINS, external_join_allowed};
+    use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity};
+    let cs = std::sync::Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(mlsx_base::codec::CipherSuite(1)).unwrap());
+    let mut alice = Group::create(
+        cs.clone(),
+        Identity::basic(cs.as_ref(), b"alice").unwrap(),
+        b"g".to_vec(),
+        GroupConfig::default(),
+    )
+    .unwrap();
+    let bob = Identity::basic(cs.as_ref(), b"bob").unwrap();
+    let bob_kp = bob.key_package(cs.as_ref()).unwrap();
+    alice.commit(CommitOptions::add(vec![bob_kp.key_package.clone()])).unwrap();
+    alice.merge_pending_commit().unwrap();
+    let gi = alice.group_info().unwrap();
+    let bob_leaf = alice.member_by_credential(&bob.credential).unwrap();
+    let (_, resync) = Group::join_external(cs.clone(), &gi, None, bob.duplicate(), Some(bob_leaf), GroupConfig::default()).unwrap();
+    let mallory = Identity::basic(cs.as_ref(), b"mallory").unwrap();
+    let (_, stranger) = Group::join_external(cs.clone(), &gi, None, mallory, None, GroupConfig::default()).unwrap();
+    let (context, tree) = (alice.context().clone(), alice.tree().clone());
+    assert!(external_join_allowed(&resync, &context, &tree));
+    assert!(!external_join_allowed(&stranger, &context, &tree));
+    let mut open = context.clone();
+    open.extensions.push(mlsx_base::codec::Extension::new(EXTERNAL_JOINS, vec![]));
+    assert!(external_join_allowed(&stranger, &open, &tree));
+}

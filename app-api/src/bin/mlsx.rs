@@ -403,6 +403,21 @@ enum GroupCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Opens the group to external joins, or closes it (the default), by
+    /// a commit its members check: a closed group and its delivery service
+    /// refuse external commits but a member's own resync.
+    ExternalJoins {
+        #[command(flatten)]
+        at: At,
+        /// The group.
+        group: String,
+        /// `open` or `closed`.
+        #[arg(value_parser = ["open", "closed"])]
+        state: String,
+        /// Write the commit here instead of the delivery service.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Commits the proposals received this epoch (with a fresh path).
     Commit {
         #[command(flatten)]
@@ -710,6 +725,10 @@ fn main() -> ExitCode {
             GroupCommand::Update { at, group, full, out } => {
                 report(at.json, s(mlsx_app::cli::update(&at.dir, &group, full, out.as_deref())))
             }
+            GroupCommand::ExternalJoins { at, group, state, out } => report(
+                at.json,
+                s(mlsx_app::cli::external_joins(&at.dir, &group, state == "open", out.as_deref())),
+            ),
             GroupCommand::Commit { at, group, out } => report(at.json, s(mlsx_app::cli::update(&at.dir, &group, false, out.as_deref()))),
             GroupCommand::JoinExternal {
                 at,

@@ -165,6 +165,17 @@ impl Observer {
         self.group().epoch()
     }
 
+    /// Whether the group takes this message as far as external joins go
+    /// ([`crate::client::EXTERNAL_JOINS`]: open, or a member's resync).
+    pub(crate) fn external_join_allowed(&self, msg: &MlsMessage) -> bool {
+        crate::client::external_join_allowed(msg, self.group().context(), self.group().tree())
+    }
+
+    /// Whether the group is open to external joins.
+    pub(crate) fn open_to_external_joins(&self) -> bool {
+        crate::client::external_joins_open(self.group().context())
+    }
+
     /// The members by name.
     pub(crate) fn members(&self) -> Result<BTreeSet<String>, Refused> {
         names(self.group().tree())

@@ -43,7 +43,7 @@
 //! - Limits: request body size, requests per second per client, recipients
 //!   per message, queue depth per client, open long-polls per client.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -973,7 +973,6 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
             return Ok((seq, vec![]));
         }
     }
-    let mut obs = load_observer(&tx, &p.group_id)?;
     let msg: mlsx_base::codec::MlsMessage = mlsx_base::codec::decode(&p.body).map_err(|e| bad(e.to_string()))?;
     if private_handshake(&msg) {
         return Err(bad(
@@ -981,7 +980,33 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
         ));
     }
     let application = matches!(msg.body, MlsMessageBody::PrivateMessage(_));
-    let members = obs.members().map_err(internal)?;
+    // Application data needs only the members, which the service keeps
+    // beside the observer's state (`store_observer`): the state itself is
+    // read for handshakes only.
+    let mut obs = if application {
+        None
+    } else {
+        Some(load_observer(&tx, &p.group_id)?)
+    };
+    let members: BTreeSet<String> = match &obs {
+        Some(o) => o.members().map_err(internal)?,
+        None => {
+            let known: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM group_state WHERE group_id = ?1)",
+                params![p.group_id],
+                |r| r.get(0),
+            )?;
+            if !known {
+                return Err(Refusal(
+                    StatusCode::PRECONDITION_FAILED,
+                    "unknown group: a member uploads its GroupInfo first".into(),
+                ));
+            }
+            let mut stmt = tx.prepare_cached("SELECT name FROM group_member WHERE group_id = ?1")?;
+            stmt.query_map(params![p.group_id], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?
+        }
+    };
     let (before, after) = if application {
         if !members.contains(&p.me) {
             return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
@@ -991,6 +1016,7 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
         }
         (members.clone(), members)
     } else {
+        let obs = obs.as_mut().ok_or_else(|| internal(Refused::Invalid("no observer".into())))?;
         if obs.sender_of(&msg).as_deref() != Some(p.me.as_str()) {
             return Err(Refusal(StatusCode::FORBIDDEN, "a handshake is posted by its own sender".into()));
         }
@@ -1052,8 +1078,8 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
             params![p.group_id, p.epoch],
         )?;
     }
-    if !application {
-        store_observer(&tx, &p.group_id, &obs, &p.me)?;
+    if let Some(obs) = &obs {
+        store_observer(&tx, &p.group_id, obs, &p.me)?;
     }
     {
         let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;

@@ -21,6 +21,8 @@ fn fan_out(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).unwrap();
     let limits = Limits {
         requests_per_second: 1_000_000,
+        anonymous_requests_per_second: 1_000_000,
+        key_package_fetches_per_hour: 1_000_000,
         ..Limits::default()
     };
     let url = format!("http://{}", mlsx_app::ds::spawn(&dir.join("ds.db"), limits).unwrap());

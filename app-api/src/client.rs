@@ -1956,6 +1956,12 @@ impl Group<'_> {
             return Ok(events);
         }
         let after = self.inner.roster();
+        // A name in two leaves (two users under one name, or a second leaf
+        // of one): refused, as the delivery service refuses it; nothing is
+        // stored, `process_recording` goes back to what the store holds.
+        if after.len() != self.inner.t().members().count() {
+            return Err(Error::DuplicateName);
+        }
         events.extend(after.difference(&before).map(|n| Event::MemberAdded { name: n.clone() }));
         events.extend(before.difference(&after).map(|n| Event::MemberRemoved { name: n.clone() }));
         record(&events, &mut batch)?;

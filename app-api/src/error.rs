@@ -67,6 +67,10 @@ pub enum Error {
     /// the resync of a member's own leaf.
     #[error("this group is closed to external joins (its members open it with `mlsx group external-joins … open`)")]
     ExternalJoinsClosed,
+    /// A commit that would put one name in two leaves of a group: names
+    /// are how members know each other, so each is in a group once.
+    #[error("the commit puts a name in the group twice")]
+    DuplicateName,
     /// A commit of ours waits for the delivery service's answer.
     #[error("group {0} has a commit waiting for the delivery service; run `mlsx receive` first")]
     CommitPending(String),

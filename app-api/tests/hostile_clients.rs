@@ -571,3 +571,26 @@ fn resync_is_allowed_in_a_closed_group() {
     open.extensions.push(mlsx_base::codec::Extension::new(EXTERNAL_JOINS, vec![]));
     assert!(external_join_allowed(&stranger, &open, &tree));
 }
+
+/// One name, one leaf: a commit that adds a second leaf under a member's
+/// name is refused by the service and, reaching a member another way, by
+/// the member.
+#[test]
+fn a_name_is_in_a_group_once() {
+    let url = service("names", Limits::default());
+    let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
+    // A KeyPackage alice made herself, under bob's name with a key of
+    // her own, added beside bob's leaf.
+    let cs = std::sync::Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(mlsx_base::codec::CipherSuite(1)).unwrap());
+    let fake = mlsx_base::group::Identity::basic(cs.as_ref(), b"bob")
+        .unwrap()
+        .key_package(cs.as_ref())
+        .unwrap();
+    let mut offer = bob.client.key_packages(GroupKind::Plain, 1, false).unwrap().remove(0);
+    offer.t = fake.key_package;
+    let out = alice.client.group(b"g").unwrap().add(&[offer]).unwrap();
+    let e = bob.client.group(b"g").unwrap().process(&out.message).unwrap_err();
+    assert!(matches!(e, mlsx_app::Error::DuplicateName), "{e}");
+    assert!(refused(remote::send(&mut alice.client, &alice.ds, &out).unwrap()).contains("twice"));
+    honest_commit(&mut alice, &mut bob);
+}

@@ -855,22 +855,9 @@ async fn post_message(
                 drop_member.execute(params![group_id, n])?;
             }
         }
-        {
-            let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
-            for r in &deliver_to {
-                q.execute(params![r, seq])?;
-            }
-        }
+        enqueue(&tx, seq, deliver_to.iter().copied())?;
         if let Some(w) = welcome {
-            tx.execute(
-                "INSERT INTO log (group_id, epoch, kind, sender, digest, body) VALUES (?1, ?2, 'welcome', ?3, ?4, ?5)",
-                params![group_id, epoch, me, digest(&w), w],
-            )?;
-            let wseq = tx.last_insert_rowid();
-            let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
-            for r in &req.welcome_to {
-                q.execute(params![r, wseq])?;
-            }
+            log_welcome(&tx, &group_id, epoch, &me, &w, &req.welcome_to)?;
         }
         tx.commit()?;
         let woken: Vec<String> = deliver_to.into_iter().chain(&req.welcome_to).cloned().collect();
@@ -879,6 +866,31 @@ async fn post_message(
     .await?;
     wake(&st, &woken);
     Ok(Json(wire::Posted { seq }))
+}
+
+/// Queues the log entry `seq` for `recipients`.
+fn enqueue<'a>(tx: &rusqlite::Transaction<'_>, seq: i64, recipients: impl IntoIterator<Item = &'a String>) -> Result<(), Refusal> {
+    let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
+    for r in recipients {
+        q.execute(params![r, seq])?;
+    }
+    Ok(())
+}
+
+/// Logs a commit's Welcome and queues it for those it adds.
+fn log_welcome(
+    tx: &rusqlite::Transaction<'_>,
+    group_id: &[u8],
+    epoch: i64,
+    sender: &str,
+    welcome: &[u8],
+    to: &[String],
+) -> Result<(), Refusal> {
+    tx.execute(
+        "INSERT INTO log (group_id, epoch, kind, sender, digest, body) VALUES (?1, ?2, 'welcome', ?3, ?4, ?5)",
+        params![group_id, epoch, sender, digest(welcome), welcome],
+    )?;
+    enqueue(tx, tx.last_insert_rowid(), to)
 }
 
 /// A message posted to a group the service follows.
@@ -1081,27 +1093,14 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
     if let Some(obs) = &obs {
         store_observer(&tx, &p.group_id, obs, &p.me)?;
     }
-    {
-        let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
-        for r in &deliver_to {
-            q.execute(params![r, seq])?;
-        }
-    }
+    enqueue(&tx, seq, &deliver_to)?;
     // A message to nobody (a group's first commit, a lone member's message)
     // keeps only its place in the order; a SelfRemove stays for joiners.
     if deliver_to.is_empty() && !p.self_remove {
         tx.execute("DELETE FROM log WHERE seq = ?1", params![seq])?;
     }
-    if let Some(w) = p.welcome {
-        tx.execute(
-            "INSERT INTO log (group_id, epoch, kind, sender, digest, body) VALUES (?1, ?2, 'welcome', ?3, ?4, ?5)",
-            params![p.group_id, p.epoch, p.me, digest(&w), w],
-        )?;
-        let wseq = tx.last_insert_rowid();
-        let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
-        for r in &welcome_to {
-            q.execute(params![r, wseq])?;
-        }
+    if let Some(w) = &p.welcome {
+        log_welcome(&tx, &p.group_id, p.epoch, &p.me, w, &welcome_to)?;
     }
     tx.commit()?;
     Ok((seq, deliver_to.into_iter().chain(welcome_to).collect()))

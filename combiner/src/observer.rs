@@ -14,7 +14,7 @@
 //! secrets, and here also the value of `apq_psk`. PrivateMessage
 //! handshakes cannot be observed at all.
 
-use mlsx_base::codec::{ContentType, FramedContentBody, MlsMessage, MlsMessageBody, ProposalOrRef, Psk};
+use mlsx_base::codec::{ContentType, MlsMessage, MlsMessageBody, Psk};
 use mlsx_base::group::{GroupConfig, Observed, PublicGroup};
 
 use crate::Error;
@@ -190,21 +190,7 @@ impl ApqObserver {
         if group_id_of(msg).is_some_and(|g| g == self.pq_group.group_id()) {
             return Err(Error::LonePqMessage);
         }
-        // A T-only message may not change the membership or APQInfo, not
-        // even as a proposal cached for a later commit (§3).
-        if let MlsMessageBody::PublicMessage(m) = &msg.body {
-            match &m.content.body {
-                FramedContentBody::Proposal(p) => self.rules().check_t_only_proposal(p)?,
-                FramedContentBody::Commit(c) => {
-                    for p in &c.proposals {
-                        if let ProposalOrRef::Proposal(p) = p {
-                            self.rules().check_t_only_proposal(p)?;
-                        }
-                    }
-                }
-                FramedContentBody::Application(_) => {}
-            }
-        }
+        self.rules().check_t_only_message(msg)?;
         // PublicGroup::process_message changes nothing on error, and only
         // caches a proposal otherwise.
         match self.t_group.process_message(msg)? {

@@ -778,6 +778,24 @@ impl Rules<'_> {
         }
     }
 
+    /// A T-only message may not change the membership or APQInfo, not
+    /// even as a proposal cached for a later commit (§3, checklist 7): the
+    /// proposals a PublicMessage shows (an encrypted one is checked once
+    /// opened).
+    pub(crate) fn check_t_only_message(&self, msg: &MlsMessage) -> Result<(), Error> {
+        let MlsMessageBody::PublicMessage(m) = &msg.body else {
+            return Ok(());
+        };
+        match &m.content.body {
+            FramedContentBody::Proposal(p) => self.check_t_only_proposal(p),
+            FramedContentBody::Commit(c) => c.proposals.iter().try_for_each(|p| match p {
+                ProposalOrRef::Proposal(p) => self.check_t_only_proposal(p),
+                ProposalOrRef::Reference(_) => Ok(()),
+            }),
+            FramedContentBody::Application(_) => Ok(()),
+        }
+    }
+
     pub(crate) fn check_t_only_proposal(&self, p: &Proposal) -> Result<(), Error> {
         if let Some(what) = self.unsupported(p) {
             return Err(Error::UnsupportedInSession(what));
@@ -1355,21 +1373,7 @@ impl ApqSession {
             Some(g) if g == self.pq_group.context().group_id.as_slice() => return Err(Error::LonePqMessage),
             _ => {}
         }
-        // A T-only message may not change the membership or APQInfo, not
-        // even as a proposal cached for a later commit (§3, checklist 7).
-        if let MlsMessageBody::PublicMessage(m) = &msg.body {
-            match &m.content.body {
-                FramedContentBody::Proposal(p) => self.rules().check_t_only_proposal(p)?,
-                FramedContentBody::Commit(c) => {
-                    for p in &c.proposals {
-                        if let ProposalOrRef::Proposal(p) = p {
-                            self.rules().check_t_only_proposal(p)?;
-                        }
-                    }
-                }
-                FramedContentBody::Application(_) => {}
-            }
-        }
+        self.rules().check_t_only_message(msg)?;
         // An encrypted proposal is checked only once decrypted, which
         // consumes its key: the T group is restored if it is refused.
         let saved = match &msg.body {

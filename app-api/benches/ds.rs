@@ -30,14 +30,14 @@ fn fan_out(c: &mut Criterion) {
     // the members its observer holds.
     let mut alice = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("alice")).unwrap();
     DsClient::new(&url, None).register(&mut alice).unwrap();
-    let sender = DsClient::of(&alice).unwrap();
+    let sender = mlsx_app::remote::connect(&mut alice).unwrap();
     let names: Vec<String> = (0..RECIPIENTS).map(|i| format!("member{i}")).collect();
     let readers: Vec<DsClient> = names
         .iter()
         .map(|n| {
             let mut c = Client::create(Box::new(MemoryStore::new()), ClientConfig::new(n)).unwrap();
             DsClient::new(&url, None).register(&mut c).unwrap();
-            let d = DsClient::of(&c).unwrap();
+            let d = mlsx_app::remote::connect(&mut c).unwrap();
             d.publish(&c.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
             d
         })

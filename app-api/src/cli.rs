@@ -172,7 +172,7 @@ pub fn publish(
         std::fs::write(path, text.join("\n") + "\n")?;
         path.display().to_string()
     } else {
-        DsClient::of(&client)?.publish(&offers)?;
+        remote::connect(&mut client)?.publish(&offers)?;
         "the delivery service".to_owned()
     };
     Ok(Report::new(
@@ -213,7 +213,7 @@ fn route_of(out: Option<&Path>) -> Route {
 fn deliver(client: &mut Client, out: &Outgoing, route: &Route) -> Result<Vec<Event>> {
     match route {
         Route::Ds => {
-            let ds = DsClient::of(client)?;
+            let ds = remote::connect(client)?;
             match remote::send(client, &ds, out)? {
                 Answer::Accepted(_) => Ok(vec![]),
                 Answer::Conflict(reason) => Err(Error::Ds(format!(
@@ -272,7 +272,7 @@ pub fn add(dir: &Path, group: &str, names: &[String], offer_files: &[PathBuf], o
         offers.push(KeyPackageOffer::from_bytes(&bytes)?);
     }
     if !names.is_empty() {
-        let ds = DsClient::of(&client)?;
+        let ds = remote::connect(&mut client)?;
         for n in names {
             offers.push(ds.key_package_in(n, kind, info.cipher_suite, info.pq_cipher_suite)?);
         }
@@ -291,7 +291,7 @@ pub fn join_external(dir: &Path, group: &str, kind: GroupKind, group_info: Optio
     let mut client = open(dir)?;
     match (group_info, out) {
         (None, None) => {
-            let ds = DsClient::of(&client)?;
+            let ds = remote::connect(&mut client)?;
             match remote::join_external(&mut client, &ds, kind, group.as_bytes())? {
                 Answer::Accepted(_) => {}
                 Answer::Conflict(reason) | Answer::Refused(reason) => {
@@ -417,6 +417,66 @@ pub fn psk_remove(dir: &Path, id: &str) -> Result<Report> {
     Ok(Report::new(format!("removed PSK {id}"), json!({"psk": id})))
 }
 
+/// A suite given as a code point, decimal or `0x` hex.
+fn suite_number(s: &str) -> Result<u16> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| Error::Config(format!("not a suite code point: {s}")))
+}
+
+/// A key as printed: its suite and the first bytes of its SHA-256.
+fn key_line(suite: u16, key: &[u8], note: &str) -> (String, serde_json::Value) {
+    use sha2::Digest;
+    let fingerprint = hex::encode(sha2::Sha256::digest(key).get(..8).unwrap_or_default());
+    (
+        format!("suite {suite:#06x} key {fingerprint}{note}"),
+        json!({"suite": suite, "signature_key": hex::encode(key), "fingerprint": fingerprint}),
+    )
+}
+
+/// `mlsx key rotate`: a new signature key in `suite` (default the
+/// client's traditional suite), bound to the name at the delivery service
+/// (if any) by an authorization of the old key.
+pub fn key_rotate(dir: &Path, suite: Option<&str>) -> Result<Report> {
+    let mut client = open(dir)?;
+    let suite = match suite {
+        Some(s) => suite_number(s)?,
+        None => client.config().t_suite,
+    };
+    let key = client.rotate_signature_key(suite)?;
+    let registered = remote::has_service(&client)?;
+    if registered {
+        remote::connect(&mut client)?;
+    }
+    let (line, mut value) = key_line(suite, &key, if registered { ", bound at the delivery service" } else { "" });
+    value["registered"] = json!(registered);
+    Ok(Report::new(format!("new signature key: {line}"), value))
+}
+
+/// `mlsx key show`: the client's keys, or those the directory binds to
+/// `name`.
+pub fn key_show(dir: &Path, name: Option<&str>) -> Result<Report> {
+    let mut client = open(dir)?;
+    let lines: Vec<(String, serde_json::Value)> = match name {
+        None => client.signature_keys()?.iter().map(|(s, k)| key_line(*s, k, "")).collect(),
+        Some(name) => {
+            let ds = remote::connect(&mut client)?;
+            let keys = ds
+                .directory(name)?
+                .ok_or_else(|| Error::Ds(format!("no client {name} in the directory")))?;
+            keys.iter()
+                .map(|k| key_line(k.suite, &k.signature_key, if k.current { "" } else { " (rotated out)" }))
+                .collect()
+        }
+    };
+    Ok(Report {
+        lines: lines.iter().map(|(l, _)| l.clone()).collect(),
+        json: json!(lines.into_iter().map(|(_, v)| v).collect::<Vec<_>>()),
+    })
+}
+
 /// `mlsx psk list`: the ids of the stored PSKs (never their secrets).
 pub fn psk_list(dir: &Path) -> Result<Report> {
     let client = open(dir)?;
@@ -435,7 +495,7 @@ pub fn propose(dir: &Path, group: &str, add: &[String], remove: &[String], updat
     let mut offers = vec![];
     if !add.is_empty() {
         let kind = client.group(group.as_bytes())?.info()?.kind;
-        let ds = DsClient::of(&client)?;
+        let ds = remote::connect(&mut client)?;
         for n in add {
             offers.push(ds.key_package(n, kind)?);
         }
@@ -476,7 +536,7 @@ pub fn send(dir: &Path, group: &str, text: &str, media_type: Option<&str>, aad: 
     let mut client = open(dir)?;
     if out.is_none() {
         // Settle a commit a crash left pending before sending in its epoch.
-        let ds = DsClient::of(&client)?;
+        let ds = remote::connect(&mut client)?;
         remote::resolve_pending(&mut client, &ds)?;
     }
     let outgoing = client.group(group.as_bytes())?.send_media(text.as_bytes(), media_type, &items)?;
@@ -555,7 +615,7 @@ pub fn receive(
             json: json!([{"group": g, "events": events}]),
         });
     }
-    let ds = DsClient::of(&client)?;
+    let ds = remote::connect(&mut client)?;
     // Entries a crashed run kept but did not show come first.
     let received = remote::receive_to_inbox(&mut client, &ds, wait);
     if let Some(path) = out {

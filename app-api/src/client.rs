@@ -549,6 +549,9 @@ pub struct Client {
     /// KeyPackage being worked on ([`Self::use_suites`]).
     current: Suites,
     ext: Arc<mlsx_extensions::Extensions>,
+    /// Where credentials are checked ([`crate::directory`]), when the
+    /// client knows a directory.
+    directory: Option<Arc<dyn crate::directory::KeyDirectory>>,
 }
 
 impl Client {
@@ -608,6 +611,7 @@ impl Client {
             pq_cs,
             mode,
             ext: default_extensions()?,
+            directory: None,
         })
     }
 
@@ -629,6 +633,134 @@ impl Client {
             batch.put(Table::Identity, key, seal_record(&record, "identity")?.to_vec());
         }
         Ok(())
+    }
+
+    /// Checks every credential the client meets from now on against
+    /// `directory` (a leaf's signature key must be bound to the name in its
+    /// basic credential for the group's suite, [`crate::directory`]);
+    /// `None` accepts every basic credential, as without a service.
+    pub fn set_directory(&mut self, directory: Option<Arc<dyn crate::directory::KeyDirectory>>) {
+        self.directory = directory;
+    }
+
+    /// The directory's last failure to answer, cleared
+    /// ([`crate::directory::KeyDirectory::take_fault`]).
+    pub fn take_directory_fault(&self) -> Option<String> {
+        self.directory.as_ref().and_then(|d| d.take_fault())
+    }
+
+    /// The credential validator of groups in `cs`'s suite.
+    fn validator(&self, cs: &Arc<dyn CipherSuiteProvider>) -> Option<Arc<dyn mlsx_base::group::CredentialValidator>> {
+        self.directory.as_ref().map(|d| {
+            Arc::new(crate::directory::DirectoryValidator::new(cs.cipher_suite().0, d.clone()))
+                as Arc<dyn mlsx_base::group::CredentialValidator>
+        })
+    }
+
+    /// The client's current signature keys, one per suite it has used: the
+    /// suite (code point) and the public key.
+    pub fn signature_keys(&self) -> Result<Vec<(u16, Vec<u8>)>> {
+        let mut out = vec![];
+        for (key, value) in self.store.list(Table::Identity)? {
+            let Ok(suite) = <[u8; 2]>::try_from(key.as_slice()) else {
+                continue;
+            };
+            let record: IdentityRecord = open_record(&value, "identity")?;
+            out.push((u16::from_be_bytes(suite), record.public.clone()));
+        }
+        Ok(out)
+    }
+
+    /// Signs the client's name and `signature_key` for `suite` under
+    /// `label`, with the client's key of `signer.0` whose public key is
+    /// `signer.1` (the current one if `None`; a rotated-out one is kept for
+    /// this and for joins by older KeyPackages): a proof of possession
+    /// ([`crate::directory::KEY_PROOF_LABEL`], the key signing itself) or
+    /// an authorization of a new key
+    /// ([`crate::directory::KEY_AUTHORIZATION_LABEL`]).
+    pub fn sign_key(&self, signer: (u16, Option<&[u8]>), label: &[u8], suite: u16, signature_key: &[u8]) -> Result<Vec<u8>> {
+        let cs = crate::directory::provider(signer.0).ok_or_else(|| Error::Config(format!("unsupported suite {:#06x}", signer.0)))?;
+        let mut id = self.identity(&cs)?;
+        if let Some(public) = signer.1 {
+            id = self.with_key(&cs, id, public)?;
+        }
+        let content = crate::directory::key_content(&self.config.name, suite, signature_key)?;
+        Ok(mlsx_base::crypto::LabeledCrypto::sign_with_label(
+            cs.as_ref(),
+            &id.signer,
+            label,
+            &content,
+        )?)
+    }
+
+    /// `id` signing with the client's key of `cs`'s suite whose public key
+    /// is `public`: the current one, or one rotated out.
+    fn with_key(&self, cs: &Arc<dyn CipherSuiteProvider>, mut id: Identity, public: &[u8]) -> Result<Identity> {
+        if id.signature_key == public {
+            return Ok(id);
+        }
+        let key = [cs.cipher_suite().0.to_be_bytes().as_slice(), public].concat();
+        let bytes = self
+            .store
+            .get(Table::Identity, &key)?
+            .ok_or(Error::Corrupt("identity (no such signature key)"))?;
+        let record: IdentityRecord = open_record(&bytes, "identity")?;
+        id.signature_key = record.public.clone();
+        id.signer = SignaturePrivateKey::from_slice(&record.private);
+        Ok(id)
+    }
+
+    /// One of our KeyPackages (its bytes, init and leaf private keys) with
+    /// `identity` signing by the key the KeyPackage carries (rotated out
+    /// since, perhaps).
+    fn own_bundle(
+        &self,
+        cs: &Arc<dyn CipherSuiteProvider>,
+        (kp, init, leaf): (&[u8], &[u8], &[u8]),
+        identity: Identity,
+    ) -> Result<KeyPackageBundle> {
+        let key_package: KeyPackage = decode(kp)?;
+        let identity = self.with_key(cs, identity, key_package.leaf_node.signature_key.as_slice())?;
+        Ok(KeyPackageBundle {
+            key_package,
+            init_key: HpkePrivateKey::from_slice(init),
+            leaf_key: HpkePrivateKey::from_slice(leaf),
+            identity,
+        })
+    }
+
+    /// Replaces the client's signature key in `suite` (a code point) by a
+    /// fresh one, for new KeyPackages and groups; the old one is kept for
+    /// the groups and KeyPackages that carry it. With a delivery service,
+    /// [`crate::remote::sync_keys`] (run by [`crate::remote::connect`])
+    /// binds the new key to the name, authorized by the old one. Returns
+    /// the new public key.
+    pub fn rotate_signature_key(&mut self, suite: u16) -> Result<Vec<u8>> {
+        let cs = crate::directory::provider(suite).ok_or_else(|| Error::Config(format!("unsupported suite {suite:#06x}")))?;
+        let current = self
+            .store
+            .get(Table::Identity, &suite.to_be_bytes())?
+            .ok_or_else(|| Error::Config(format!("no signature key in suite {suite:#06x}")))?;
+        let old: IdentityRecord = open_record(&current, "identity")?;
+        let (private, public) = cs.signature_generate_key_pair().map_err(mlsx_base::Error::from)?;
+        let record = IdentityRecord {
+            public: public.clone(),
+            private: private.as_bytes().to_vec(),
+        };
+        let mut batch = Batch::new();
+        batch
+            .put(
+                Table::Identity,
+                [suite.to_be_bytes().as_slice(), &old.public].concat(),
+                current.to_vec(),
+            )
+            .put(
+                Table::Identity,
+                suite.to_be_bytes().to_vec(),
+                seal_record(&record, "identity")?.to_vec(),
+            );
+        self.store.apply(batch)?;
+        Ok(public)
     }
 
     /// The signature public key of the client's traditional identity.
@@ -693,6 +825,12 @@ impl Client {
         let psks = self.psk_store()?;
         setup.t_config.hooks = setup.t_config.hooks.clone().with_psk_store(psks.clone());
         setup.pq_config.hooks = setup.pq_config.hooks.clone().with_psk_store(psks);
+        if let Some(v) = self.validator(&self.t_cs) {
+            setup.t_config.validator = v;
+        }
+        if let Some(v) = self.validator(&self.pq_cs) {
+            setup.pq_config.validator = v;
+        }
         Ok(setup)
     }
 
@@ -766,6 +904,9 @@ impl Client {
         config.hooks = config.hooks.with_psk_store(self.psk_store()?);
         if kind == GroupKind::Extended {
             self.ext.install(&mut config)?;
+        }
+        if let Some(v) = self.validator(&self.t_cs) {
+            config.validator = v;
         }
         Ok(config)
     }
@@ -932,15 +1073,27 @@ impl Client {
             }
             let client = self.apq_client()?;
             let bundles = ApqKeyPackageBundles {
-                t: bundle(&record.t, &record.t_init, &record.t_leaf, client.identity().t.duplicate())?,
-                pq: bundle(&record.pq, &record.pq_init, &record.pq_leaf, client.identity().pq.duplicate())?,
+                t: self.own_bundle(
+                    &self.t_cs,
+                    (&record.t, &record.t_init, &record.t_leaf),
+                    client.identity().t.duplicate(),
+                )?,
+                pq: self.own_bundle(
+                    &self.pq_cs,
+                    (&record.pq, &record.pq_init, &record.pq_leaf),
+                    client.identity().pq.duplicate(),
+                )?,
             };
             Inner::Hybrid(Box::new(client.join(&msg, bundles)?))
         } else {
             if record.kind == GroupKind::Hybrid {
                 return Err(Error::WrongKind("a plain Welcome for a hybrid KeyPackage"));
             }
-            let b = bundle(&record.t, &record.t_init, &record.t_leaf, self.group_identity(record.kind)?)?;
+            let b = self.own_bundle(
+                &self.t_cs,
+                (&record.t, &record.t_init, &record.t_leaf),
+                self.group_identity(record.kind)?,
+            )?;
             Inner::Plain(
                 Box::new(mlsx_base::group::Group::join(
                     self.t_cs.clone(),
@@ -1126,15 +1279,6 @@ impl Client {
     pub fn key_package_count(&self) -> Result<usize> {
         Ok(self.store.list(Table::KeyPackage)?.len())
     }
-}
-
-fn bundle(kp: &[u8], init: &[u8], leaf: &[u8], identity: Identity) -> Result<KeyPackageBundle> {
-    Ok(KeyPackageBundle {
-        key_package: decode(kp)?,
-        init_key: HpkePrivateKey::from_slice(init),
-        leaf_key: HpkePrivateKey::from_slice(leaf),
-        identity,
-    })
 }
 
 /// The extensions of a client that brings none: the draft's machinery and

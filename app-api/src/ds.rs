@@ -80,6 +80,9 @@ pub struct Limits {
     /// Largest signature key a client registers, bytes (ML-DSA-87's is
     /// 2,592).
     pub max_signature_key: usize,
+    /// Signature keys bound to one name, rotated-out ones included
+    /// ([`crate::directory`]).
+    pub max_keys: i64,
     /// KeyPackage offers one client may have stored.
     pub max_key_packages: i64,
     /// KeyPackages one client may take of one other client per hour (and
@@ -120,6 +123,7 @@ impl Default for Limits {
             max_recipients: 10_000,
             max_queue: 100_000,
             max_signature_key: 4096,
+            max_keys: 32,
             max_key_packages: 1000,
             key_package_fetches_per_hour: 20,
             max_groups: 1000,
@@ -161,6 +165,13 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token
     // of its handshakes): kind 0 plain or extended, 1 hybrid.
     "CREATE TABLE group_state (group_id BLOB PRIMARY KEY, kind INTEGER NOT NULL, state BLOB NOT NULL, introducer TEXT NOT NULL);
      CREATE INDEX group_state_introducer ON group_state (introducer);",
+    // 7: the directory (the authentication service): the signature keys
+    // bound to each name, per suite; `current` is the suite's key for new
+    // KeyPackages, the others were rotated out. A key registered before
+    // keys had suites is kept as suite 0 (any suite).
+    "CREATE TABLE client_key (name TEXT NOT NULL, suite INTEGER NOT NULL, signature_key BLOB NOT NULL, added INTEGER NOT NULL, current INTEGER NOT NULL,
+                              PRIMARY KEY (name, suite, signature_key)) WITHOUT ROWID;
+     INSERT INTO client_key SELECT name, 0, signature_key, registered, 1 FROM client;",
 ];
 
 /// What the service reads of a message without any key: the group and
@@ -234,8 +245,62 @@ pub mod wire {
     pub struct Register {
         /// The client's name (its basic credential).
         pub name: String,
-        /// Its signature public key, base64.
+        /// Its signature public key in its default traditional suite,
+        /// base64 (one of `keys`).
         pub signature_key: String,
+        /// Every signature key the name starts with, one per suite, each
+        /// with its proof of possession ([`crate::directory`]).
+        #[serde(default)]
+        pub keys: Vec<KeyProof>,
+    }
+
+    /// A signature key and its proof of possession: the key's signature
+    /// over the name, suite and key ([`crate::directory::KEY_PROOF_LABEL`]).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct KeyProof {
+        /// The cipher suite (code point).
+        pub suite: u16,
+        /// The signature public key, base64.
+        pub signature_key: String,
+        /// The proof, base64.
+        pub proof: String,
+    }
+
+    /// `POST /v1/keys`: a new key for the caller's name, in a suite it has
+    /// no key in yet or replacing the suite's current key (rotation).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct AddKey {
+        /// The new key.
+        pub key: KeyProof,
+        /// The suite of the key that authorizes it: for a rotation, the
+        /// new key's suite (its current key signs).
+        pub authorizer_suite: u16,
+        /// That key (current, of the caller), base64.
+        pub authorizer_key: String,
+        /// Its signature over the name, the new key's suite and the new
+        /// key ([`crate::directory::KEY_AUTHORIZATION_LABEL`]), base64.
+        pub authorization: String,
+    }
+
+    /// `GET /v1/directory/{name}`: the keys bound to a name.
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct DirectoryEntry {
+        /// The name.
+        pub name: String,
+        /// Its keys, rotated-out ones included.
+        pub keys: Vec<DirectoryKey>,
+    }
+
+    /// One key of a [`DirectoryEntry`].
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct DirectoryKey {
+        /// The suite (code point; 0 for a key registered before the
+        /// directory recorded suites, good for any).
+        pub suite: u16,
+        /// The signature public key, base64.
+        pub signature_key: String,
+        /// Whether it is the suite's current key.
+        pub current: bool,
     }
 
     /// The answer to [`Register`]. `Debug` does not show the token.
@@ -564,34 +629,211 @@ fn charge_anonymous(st: &St, peer: &Peer) -> Result<(), Refusal> {
 async fn register(State(st): State<St>, peer: Peer, Json(req): Json<wire::Register>) -> Result<Json<wire::Registered>, Refusal> {
     // Registrations carry no token yet: their source address pays.
     charge_anonymous(&st, &peer)?;
-    if req.name.is_empty() || req.name.len() > 255 || req.name.chars().any(char::is_control) {
+    if req.name.is_empty() || req.name.len() > crate::directory::MAX_NAME || req.name.chars().any(char::is_control) {
         return Err(bad("a name is 1 to 255 bytes without control characters"));
     }
     let key = decode64(&req.signature_key)?;
-    if key.is_empty() || key.len() > st.limits.max_signature_key {
-        return Err(bad(format!("a signature key is 1 to {} bytes", st.limits.max_signature_key)));
+    if req.keys.is_empty() || i64::try_from(req.keys.len()).map_or(true, |n| n > st.limits.max_keys) {
+        return Err(bad(format!(
+            "a registration binds 1 to {} signature keys, each with its proof",
+            st.limits.max_keys
+        )));
+    }
+    let mut keys: Vec<(u16, Vec<u8>)> = vec![];
+    for k in &req.keys {
+        let public = proven_key(&st, &req.name, k)?;
+        if keys.iter().any(|(s, _)| *s == k.suite) {
+            return Err(bad("one key per suite"));
+        }
+        keys.push((k.suite, public));
+    }
+    if !keys.iter().any(|(_, k)| *k == key) {
+        return Err(bad("the signature key is one of the keys"));
     }
     let mut raw = [0u8; 32];
     rand::fill(&mut raw);
     let token = hex::encode(raw);
     let hash = digest(token.as_bytes());
     with_db(&st, move |db, _| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-        match db.execute(
+        let now = now_seconds();
+        let tx = db.transaction()?;
+        match tx.execute(
             "INSERT INTO client (name, token_hash, signature_key, registered) VALUES (?1, ?2, ?3, ?4)",
             params![req.name, hash, key, now],
         ) {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                Err(Refusal(StatusCode::CONFLICT, format!("name {} is taken", req.name)))
+                return Err(Refusal(StatusCode::CONFLICT, format!("name {} is taken", req.name)));
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        for (suite, k) in keys {
+            tx.execute(
+                "INSERT INTO client_key (name, suite, signature_key, added, current) VALUES (?1, ?2, ?3, ?4, 1)",
+                params![req.name, suite, k, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     })
     .await?;
     Ok(Json(wire::Registered { token }))
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// The key of a [`wire::KeyProof`] for `name`, once its size and its proof
+/// of possession are checked (400 otherwise).
+fn proven_key(st: &St, name: &str, k: &wire::KeyProof) -> Result<Vec<u8>, Refusal> {
+    let public = decode64(&k.signature_key)?;
+    if public.is_empty() || public.len() > st.limits.max_signature_key {
+        return Err(bad(format!("a signature key is 1 to {} bytes", st.limits.max_signature_key)));
+    }
+    let proof = decode64(&k.proof)?;
+    crate::directory::verify_key(
+        (k.suite, &public),
+        crate::directory::KEY_PROOF_LABEL,
+        (name, k.suite, &public),
+        &proof,
+    )
+    .map_err(|e| {
+        bad(format!(
+            "the proof of possession of the key for suite {:#06x} does not verify ({e})",
+            k.suite
+        ))
+    })?;
+    Ok(public)
+}
+
+/// `POST /v1/keys`: binds a new key to the caller's name, authorized by a
+/// key it holds; a rotation (a suite that has a current key) only by that
+/// key.
+async fn add_key(
+    State(st): State<St>,
+    peer: Peer,
+    headers: HeaderMap,
+    Json(req): Json<wire::AddKey>,
+) -> Result<Json<wire::Count>, Refusal> {
+    let me = caller(&st, &peer, &headers).await?;
+    let public = proven_key(&st, &me, &req.key)?;
+    let authorizer = decode64(&req.authorizer_key)?;
+    let authorization = decode64(&req.authorization)?;
+    crate::directory::verify_key(
+        (req.authorizer_suite, &authorizer),
+        crate::directory::KEY_AUTHORIZATION_LABEL,
+        (&me, req.key.suite, &public),
+        &authorization,
+    )
+    .map_err(|e| Refusal(StatusCode::FORBIDDEN, format!("the authorization does not verify ({e})")))?;
+    let suite = req.key.suite;
+    let count = with_db(&st, move |db, sh| {
+        let tx = db.transaction()?;
+        let holds: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM client_key WHERE name = ?1 AND (suite = ?2 OR suite = 0) AND signature_key = ?3 AND current = 1)",
+            params![me, req.authorizer_suite, authorizer],
+            |r| r.get(0),
+        )?;
+        if !holds {
+            return Err(Refusal(
+                StatusCode::FORBIDDEN,
+                "the authorizing key is not a current key of this name".into(),
+            ));
+        }
+        let current: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT signature_key FROM client_key WHERE name = ?1 AND suite = ?2 AND current = 1",
+                params![me, suite],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match current {
+            Some(k) if k == public => return Ok(0),
+            Some(k) if k != authorizer || req.authorizer_suite != suite => {
+                return Err(Refusal(
+                    StatusCode::FORBIDDEN,
+                    "a rotation is authorized by the suite's current key".into(),
+                ));
+            }
+            _ => {}
+        }
+        let (bound, total): (bool, i64) = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM client_key WHERE name = ?1 AND suite = ?2 AND signature_key = ?3),
+                    (SELECT count(*) FROM client_key WHERE name = ?1)",
+            params![me, suite, public],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if bound {
+            return Err(Refusal(StatusCode::CONFLICT, "a rotated-out key does not come back".into()));
+        }
+        if total >= sh.limits.max_keys {
+            return Err(Refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("at most {} signature keys per name", sh.limits.max_keys),
+            ));
+        }
+        tx.execute(
+            "UPDATE client_key SET current = 0 WHERE name = ?1 AND suite = ?2",
+            params![me, suite],
+        )?;
+        tx.execute(
+            "INSERT INTO client_key (name, suite, signature_key, added, current) VALUES (?1, ?2, ?3, ?4, 1)",
+            params![me, suite, public, now_seconds()],
+        )?;
+        tx.commit()?;
+        Ok(1)
+    })
+    .await?;
+    Ok(Json(wire::Count { count }))
+}
+
+/// `GET /v1/directory/{name}`: the keys bound to a name (404 if none).
+async fn directory(
+    State(st): State<St>,
+    peer: Peer,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<wire::DirectoryEntry>, Refusal> {
+    caller(&st, &peer, &headers).await?;
+    let keys = with_db(&st, move |db, _| {
+        let mut stmt = db.prepare_cached("SELECT suite, signature_key, current FROM client_key WHERE name = ?1 ORDER BY suite, added")?;
+        let keys = stmt
+            .query_map(params![name], |r| {
+                Ok(wire::DirectoryKey {
+                    suite: r.get(0)?,
+                    signature_key: B64.encode(r.get::<_, Vec<u8>>(1)?),
+                    current: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err(Refusal(StatusCode::NOT_FOUND, format!("no client {name}")));
+        }
+        Ok(wire::DirectoryEntry { name, keys })
+    })
+    .await?;
+    Ok(Json(keys))
+}
+
+/// Refuses leaves whose signature key is not bound to their name for
+/// their suite (the directory, [`crate::directory`]).
+fn check_bound<'a>(db: &rusqlite::Connection, keys: impl IntoIterator<Item = &'a observer::LeafKey>, current: bool) -> Result<(), Refusal> {
+    let mut stmt = db.prepare_cached(
+        "SELECT EXISTS(SELECT 1 FROM client_key WHERE name = ?1 AND (suite = ?2 OR suite = 0) AND signature_key = ?3 AND current >= ?4)",
+    )?;
+    for (name, suite, key) in keys {
+        if !stmt.query_row(params![name, suite, key, current], |r| r.get::<_, bool>(0))? {
+            let what = if current { "current" } else { "registered" };
+            return Err(Refusal(
+                StatusCode::BAD_REQUEST,
+                format!("the signature key of {name}'s leaf is not {what} for that name in suite {suite:#06x}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn publish(
@@ -602,6 +844,7 @@ async fn publish(
 ) -> Result<Json<wire::Count>, Refusal> {
     let me = caller(&st, &peer, &headers).await?;
     let mut rows = vec![];
+    let mut keys = BTreeSet::new();
     for o in &req.offers {
         let bytes = decode64(o)?;
         let offer = KeyPackageOffer::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
@@ -610,11 +853,16 @@ async fn publish(
         }
         let last_resort = st.ext.is_last_resort(&offer.t).map_err(|e| bad(e.to_string()))?;
         let suites = (offer.t.cipher_suite.0, offer.pq.as_ref().map_or(0, |p| p.cipher_suite.0));
+        for kp in std::iter::once(&offer.t).chain(offer.pq.as_ref()) {
+            keys.insert((me.clone(), kp.cipher_suite.0, kp.leaf_node.signature_key.as_slice().to_vec()));
+        }
         rows.push((i64::from(crate::client::kind_byte(offer.kind)), last_resort, bytes, suites));
     }
     let count = rows.len();
     with_db(&st, move |db, sh| {
         let tx = db.transaction()?;
+        // New KeyPackages carry the name's current keys.
+        check_bound(&tx, &keys, true).map_err(|Refusal(_, why)| Refusal(StatusCode::FORBIDDEN, why))?;
         let stored: i64 = tx.query_row("SELECT count(*) FROM key_package WHERE owner = ?1", params![me], |r| r.get(0))?;
         if stored.saturating_add(i64::try_from(rows.len()).unwrap_or(i64::MAX)) > sh.limits.max_key_packages {
             return Err(Refusal(
@@ -1039,6 +1287,7 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
             return Err(Refusal(StatusCode::FORBIDDEN, "this group is closed to external joins".into()));
         }
         let out = obs.process(&msg).map_err(refused)?;
+        check_bound(&tx, &out.new_keys, false)?;
         if out.commit != p.commit {
             return Err(bad("the kind given is not the message's"));
         }
@@ -1132,12 +1381,11 @@ fn put_group_info_observed(db: &mut Connection, sh: &Shared, me: &str, group_id:
             ));
         }
         let obs = Observer::start(body).map_err(refused)?;
-        // Under its name only: a client signs with one key per suite and
-        // registers one, so the binding of names to all their keys (the
-        // authentication service) is a step of its own, still to come.
+        // Under its name; every leaf's key is bound to its name.
         if obs.signature_key_of(me).is_none() {
             return Err(Refusal(StatusCode::FORBIDDEN, "the GroupInfo does not hold the uploader".into()));
         }
+        check_bound(&tx, &obs.keys(), false)?;
         store_observer(&tx, group_id, &obs, me)?;
     }
     tx.execute(
@@ -1333,6 +1581,8 @@ pub fn router(db: Connection, limits: Limits) -> Router {
     });
     Router::new()
         .route("/v1/register", post(register))
+        .route("/v1/keys", post(add_key))
+        .route("/v1/directory/{name}", get(directory))
         .route("/v1/key-packages", post(publish))
         .route("/v1/key-packages/{name}", get(fetch_key_package))
         .route("/v1/groups/{group}/messages", post(post_message))

@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod directory;
 pub mod ds;
 pub mod error;
 pub mod remote;

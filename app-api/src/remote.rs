@@ -12,7 +12,8 @@
 //! let mut bob = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("bob"))?;
 //! DsClient::new(&url, None).register(&mut alice)?;
 //! DsClient::new(&url, None).register(&mut bob)?;
-//! let (ads, bds) = (DsClient::of(&alice)?, DsClient::of(&bob)?);
+//! // Each checks the credentials it meets against the service's directory.
+//! let (ads, bds) = (remote::connect(&mut alice)?, remote::connect(&mut bob)?);
 //!
 //! bds.publish(&bob.key_packages(GroupKind::Hybrid, 1, false)?)?;
 //! let offer = ads.key_package("bob", GroupKind::Hybrid)?;
@@ -65,6 +66,9 @@ const URL_KEY: &[u8] = b"ds_url";
 /// public web's roots.
 const CA_KEY: &[u8] = b"ds_ca";
 const TOKEN_KEY: &[u8] = b"ds_token";
+/// The signature keys the service holds for this client (JSON list of
+/// suite and hex key), so that only new ones are sent.
+const KEYS_KEY: &[u8] = b"ds_keys";
 const CURSOR_KEY: &[u8] = b"ds_cursor";
 
 impl std::fmt::Debug for DsClient {
@@ -170,8 +174,14 @@ impl DsClient {
     /// Registers `client` and stores the service's address and token in
     /// its store.
     pub fn register(&mut self, client: &mut Client) -> Result<()> {
-        let token = self.register_name(client.name(), &client.signature_key()?)?;
+        let keys = client.signature_keys()?;
+        let proofs = keys
+            .iter()
+            .map(|(suite, key)| key_proof(client, *suite, key))
+            .collect::<Result<Vec<_>>>()?;
+        let token = self.register_keys(client.name(), &client.signature_key()?, proofs)?;
         let mut batch = Batch::new();
+        batch.put(Table::Meta, KEYS_KEY, keys_record(&keys)?);
         // A new registration starts a new queue.
         batch
             .put(Table::Meta, URL_KEY, self.base.as_bytes().to_vec())
@@ -182,19 +192,66 @@ impl DsClient {
         Ok(())
     }
 
-    /// Registers a name and signature key, and uses the token it gets
-    /// from now on (also returned).
-    pub fn register_name(&mut self, name: &str, signature_key: &[u8]) -> Result<String> {
+    /// Registers a name with its signature keys, each with its proof of
+    /// possession (`signature_key` is one of them), and uses the token it
+    /// gets from now on (also returned).
+    pub fn register_keys(&mut self, name: &str, signature_key: &[u8], keys: Vec<wire::KeyProof>) -> Result<String> {
         let r: wire::Registered = self.call(
             "POST",
             "/v1/register",
             Some(&wire::Register {
                 name: name.to_owned(),
                 signature_key: B64.encode(signature_key),
+                keys,
             }),
         )?;
         self.token = Some(r.token.clone());
         Ok(r.token)
+    }
+
+    /// Registers `name` with a fresh Ed25519 key (suite 0x0001) that is
+    /// then forgotten: a name for a program that reads and posts but never
+    /// signs (a [`Client`] registers with [`Self::register`]). Returns the
+    /// token, which this connection uses from now on.
+    pub fn register_name(&mut self, name: &str) -> Result<String> {
+        let cs = crate::directory::provider(1).ok_or_else(|| Error::Config("no suite 0x0001".into()))?;
+        let (private, public) = cs.signature_generate_key_pair().map_err(mlsx_base::Error::from)?;
+        let proof = crate::directory::sign_key(cs.as_ref(), &private, crate::directory::KEY_PROOF_LABEL, name, &public)?;
+        let keys = vec![wire::KeyProof {
+            suite: 1,
+            signature_key: B64.encode(&public),
+            proof: B64.encode(proof),
+        }];
+        self.register_keys(name, &public, keys)
+    }
+
+    /// The keys bound to `name` in the service's directory (`None` for an
+    /// unknown name).
+    pub fn directory(&self, name: &str) -> Result<Option<Vec<crate::directory::BoundKey>>> {
+        match self.call_status::<wire::DirectoryEntry>("GET", &format!("/v1/directory/{}", path_segment(name)), None::<&()>)? {
+            Ok(entry) => entry
+                .keys
+                .into_iter()
+                .map(|k| {
+                    Ok(crate::directory::BoundKey {
+                        suite: k.suite,
+                        signature_key: B64
+                            .decode(&k.signature_key)
+                            .map_err(|_| Error::Ds("a directory key is not base64".into()))?,
+                        current: k.current,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Err((404, _)) => Ok(None),
+            Err((status, reason)) => Err(Error::Ds(format!("{reason} (HTTP {status})"))),
+        }
+    }
+
+    /// Binds a new signature key to the caller's name ([`wire::AddKey`]).
+    pub fn add_key(&self, request: &wire::AddKey) -> Result<()> {
+        let _: wire::Count = self.call("POST", "/v1/keys", Some(request))?;
+        Ok(())
     }
 
     fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<T> {
@@ -321,6 +378,89 @@ impl DsClient {
         let _: wire::Count = self.call("POST", "/v1/queue/ack", Some(&wire::Ack { upto }))?;
         Ok(())
     }
+}
+
+/// The proof of possession of `client`'s `key` for `suite`.
+fn key_proof(client: &Client, suite: u16, key: &[u8]) -> Result<wire::KeyProof> {
+    Ok(wire::KeyProof {
+        suite,
+        signature_key: B64.encode(key),
+        proof: B64.encode(client.sign_key((suite, Some(key)), crate::directory::KEY_PROOF_LABEL, suite, key)?),
+    })
+}
+
+fn keys_record(keys: &[(u16, Vec<u8>)]) -> Result<Vec<u8>> {
+    let hex: Vec<(u16, String)> = keys.iter().map(|(s, k)| (*s, hex::encode(k))).collect();
+    serde_json::to_vec(&hex).map_err(|e| Error::Config(e.to_string()))
+}
+
+/// The keys the service holds for `client`, as far as it knows.
+fn registered_keys(client: &Client) -> Result<Vec<(u16, Vec<u8>)>> {
+    let Some(bytes) = client.store().get(Table::Meta, KEYS_KEY)? else {
+        // Registered before the directory had suites: the service holds
+        // the traditional key (as good for any suite).
+        return Ok(vec![(client.config().t_suite, client.signature_key()?)]);
+    };
+    let hex: Vec<(u16, String)> = serde_json::from_slice(&bytes).map_err(|_| Error::Corrupt("ds keys"))?;
+    hex.into_iter()
+        .map(|(s, k)| Ok((s, hex::decode(k).map_err(|_| Error::Corrupt("ds keys"))?)))
+        .collect()
+}
+
+/// Whether `client` is registered at a delivery service.
+pub fn has_service(client: &Client) -> Result<bool> {
+    Ok(client.store().get(Table::Meta, URL_KEY)?.is_some())
+}
+
+/// The connection of a registered client ([`DsClient::of`]), set up as
+/// the client of a service should be: every credential the client meets
+/// is checked against the service's directory ([`crate::directory`],
+/// through a cache), and the signature keys the client made since it
+/// registered (for groups in other suites) are bound to its name first.
+pub fn connect(client: &mut Client) -> Result<DsClient> {
+    let ds = DsClient::of(client)?;
+    let lookup = ds.clone();
+    let directory = crate::directory::CachedDirectory::new(Box::new(move |name: &str| lookup.directory(name)));
+    client.set_directory(Some(std::sync::Arc::new(directory)));
+    sync_keys(client, &ds)?;
+    Ok(ds)
+}
+
+/// Binds to the client's name every current signature key the service
+/// does not hold yet, each authorized by a key it does (the first
+/// registered). A key that replaces a suite's registered key is a
+/// rotation: the old key authorizes it ([`crate::directory`]).
+pub fn sync_keys(client: &mut Client, ds: &DsClient) -> Result<usize> {
+    let mut registered = registered_keys(client)?;
+    let mut added = 0;
+    for (suite, key) in client.signature_keys()? {
+        if registered.iter().any(|(s, k)| *s == suite && *k == key) {
+            continue;
+        }
+        // A rotation is signed by the suite's key; a new suite by the
+        // first key the service took.
+        let (by_suite, by_key) = registered
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == suite)
+            .or_else(|| registered.first())
+            .cloned()
+            .ok_or_else(|| Error::Config("no key of this client is registered: register again".into()))?;
+        let authorization = client.sign_key((by_suite, Some(&by_key)), crate::directory::KEY_AUTHORIZATION_LABEL, suite, &key)?;
+        ds.add_key(&wire::AddKey {
+            key: key_proof(client, suite, &key)?,
+            authorizer_suite: by_suite,
+            authorizer_key: B64.encode(&by_key),
+            authorization: B64.encode(authorization),
+        })?;
+        registered.retain(|(s, _)| *s != suite);
+        registered.push((suite, key));
+        let mut batch = Batch::new();
+        batch.put(Table::Meta, KEYS_KEY, keys_record(&registered)?);
+        client.store_mut().apply(batch)?;
+        added += 1;
+    }
+    Ok(added)
 }
 
 /// Sends `out` and settles it: a commit the service takes is final, one it
@@ -517,6 +657,8 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
             sender: d.sender.clone(),
             outcome: Ok(vec![]),
         };
+        // A fault of an earlier call is not this entry's.
+        let _ = client.take_directory_fault();
         // The entry's effects, its queue position and (kept) its outcome:
         // one transaction.
         let batch = entry_batch(d.id, None)?;
@@ -552,6 +694,15 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
         let mut received = base;
         received.outcome = match outcome {
             Ok(ev) => Ok(ev),
+            // The directory could not be asked about a credential: no
+            // answer, so no refusal; stop here, the entry is read again.
+            Err(e)
+                if e.is_refusal()
+                    && let Some(fault) = client.take_directory_fault() =>
+            {
+                stopped = Some(Error::Ds(format!("the directory could not be asked ({fault}); {e}")));
+                break;
+            }
             // The message is refused: skip it for good (kept as refused).
             Err(e) if e.is_refusal() => {
                 received.outcome = Err(e.to_string());

@@ -31,7 +31,7 @@ fn child_loop() {
     };
     let round: u64 = round.parse().unwrap();
     let mut alice = open(Path::new(&db));
-    let ds = DsClient::of(&alice).unwrap();
+    let ds = mlsx_app::remote::connect(&mut alice).unwrap();
     remote::receive(&mut alice, &ds, 0).unwrap();
     for i in 0u64.. {
         let full = (round + i).is_multiple_of(3);
@@ -72,7 +72,10 @@ fn killed_200_times_never_loses_or_forks_an_epoch() {
     let mut bob = Client::create(Box::new(SqliteStore::open(&dir.join("bob.db")).unwrap()), ClientConfig::new("bob")).unwrap();
     DsClient::new(&url, None).register(&mut alice).unwrap();
     DsClient::new(&url, None).register(&mut bob).unwrap();
-    let (ads, bds) = (DsClient::of(&alice).unwrap(), DsClient::of(&bob).unwrap());
+    let (ads, bds) = (
+        mlsx_app::remote::connect(&mut alice).unwrap(),
+        mlsx_app::remote::connect(&mut bob).unwrap(),
+    );
     bds.publish(&bob.key_packages(GroupKind::Hybrid, 1, false).unwrap()).unwrap();
     let offer = ads.key_package("bob", GroupKind::Hybrid).unwrap();
     let out = alice.create_group(b"crash", GroupKind::Hybrid).unwrap().add(&[offer]).unwrap();

@@ -19,7 +19,7 @@ fn service(name: &str, limits: Limits) -> String {
 fn client(url: &str, name: &str) -> (Client, DsClient) {
     let mut c = Client::create(Box::new(MemoryStore::new()), ClientConfig::new(name)).unwrap();
     DsClient::new(url, None).register(&mut c).unwrap();
-    let ds = DsClient::of(&c).unwrap();
+    let ds = mlsx_app::remote::connect(&mut c).unwrap();
     (c, ds)
 }
 
@@ -55,7 +55,7 @@ fn authentication_and_own_queues() {
     let (_, carol) = client(&url, "carol");
     // The name is taken.
     let mut again = DsClient::new(&url, None);
-    assert!(again.register_name("alice", b"k").unwrap_err().to_string().contains("taken"));
+    assert!(again.register_name("alice").unwrap_err().to_string().contains("taken"));
     // No token, or a wrong one: nothing.
     let anon = DsClient::new(&url, None);
     assert!(anon.poll(0, 0).unwrap_err().to_string().contains("401"));

@@ -34,7 +34,7 @@ fn service_at(name: &str, limits: Limits) -> (String, std::path::PathBuf) {
 fn client(url: &str, name: &str) -> (Client, DsClient) {
     let mut c = Client::create(Box::new(MemoryStore::new()), ClientConfig::new(name)).unwrap();
     DsClient::new(url, None).register(&mut c).unwrap();
-    let ds = DsClient::of(&c).unwrap();
+    let ds = mlsx_app::remote::connect(&mut c).unwrap();
     (c, ds)
 }
 
@@ -281,7 +281,18 @@ fn every_quota_holds() {
     let (mut bob, bds) = client(&url, "bob");
     // A 700 KB signature key is refused.
     let mut big = DsClient::new(&url, None);
-    let e = big.register_name("big", &vec![7u8; 700_000]).unwrap_err().to_string();
+    let e = big
+        .register_keys(
+            "big",
+            &[7],
+            vec![mlsx_app::ds::wire::KeyProof {
+                suite: 1,
+                signature_key: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![7u8; 700_000]),
+                proof: String::new(),
+            }],
+        )
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("400") || e.contains("413"), "{e}");
     // KeyPackages: 3 stored at most.
     bds.publish(&bob.key_packages(GroupKind::Plain, 3, false).unwrap()).unwrap();
@@ -342,7 +353,7 @@ fn anonymous_requests_are_rate_limited() {
     let mut refused = 0;
     for i in 0..20 {
         let mut c = DsClient::new(&url, None);
-        if let Err(e) = c.register_name(&format!("n{i}"), b"key") {
+        if let Err(e) = c.register_name(&format!("n{i}")) {
             assert!(e.to_string().contains("429"), "{e}");
             refused += 1;
         }
@@ -491,7 +502,7 @@ fn tls_and_no_tokens_in_the_clear() {
     let ca = std::fs::read(certs.join("ca.pem")).unwrap();
     let mut alice = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("alice")).unwrap();
     DsClient::new(&url, None).register_with_ca(&mut alice, &ca).unwrap();
-    let ds = DsClient::of(&alice).unwrap();
+    let ds = mlsx_app::remote::connect(&mut alice).unwrap();
     assert!(ds.poll(0, 0).unwrap().is_empty());
     // The public web's roots do not know the test CA.
     let mut other = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("other")).unwrap();
@@ -574,23 +585,179 @@ fn resync_is_allowed_in_a_closed_group() {
 
 /// One name, one leaf: a commit that adds a second leaf under a member's
 /// name is refused by the service and, reaching a member another way, by
-/// the member.
+/// the member. With the directory, the second leaf must carry a key of
+/// that name: here bob's own KeyPackage made after he rotated his key.
 #[test]
 fn a_name_is_in_a_group_once() {
     let url = service("names", Limits::default());
     let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
-    // A KeyPackage alice made herself, under bob's name with a key of
-    // her own, added beside bob's leaf.
+    bob.client.rotate_signature_key(1).unwrap();
+    assert_eq!(remote::sync_keys(&mut bob.client, &bob.ds).unwrap(), 1);
+    let offer = bob.client.key_packages(GroupKind::Plain, 1, false).unwrap().remove(0);
+    let out = alice.client.group(b"g").unwrap().add(&[offer]).unwrap();
+    let e = bob.client.group(b"g").unwrap().process(&out.message).unwrap_err();
+    assert!(matches!(e, mlsx_app::Error::DuplicateName), "{e}");
+    assert!(refused(remote::send(&mut alice.client, &alice.ds, &out).unwrap()).contains("twice"));
+    honest_commit(&mut alice, &mut bob);
+}
+
+/// Who is who: a member adds a leaf that says "carol" (a registered
+/// client, not in the group) with a key of the member's own. A client
+/// that skips the directory can make that commit; the service refuses it
+/// (the key is not carol's) and so does every member that receives it
+/// another way. The group goes on.
+#[test]
+fn a_leaf_carries_a_key_of_its_name() {
+    let url = service("impostor", Limits::default());
+    let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
+    let (_carol, _) = client(&url, "carol");
     let cs = std::sync::Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(mlsx_base::codec::CipherSuite(1)).unwrap());
-    let fake = mlsx_base::group::Identity::basic(cs.as_ref(), b"bob")
+    let fake = mlsx_base::group::Identity::basic(cs.as_ref(), b"carol")
         .unwrap()
         .key_package(cs.as_ref())
         .unwrap();
     let mut offer = bob.client.key_packages(GroupKind::Plain, 1, false).unwrap().remove(0);
     offer.t = fake.key_package;
+    offer.owner = "carol".into();
+    // An honest client refuses to make it.
+    let e = alice.client.group(b"g").unwrap().add(std::slice::from_ref(&offer)).unwrap_err();
+    assert!(e.to_string().contains("not registered for this name"), "{e}");
+    alice.client.set_directory(None);
     let out = alice.client.group(b"g").unwrap().add(&[offer]).unwrap();
     let e = bob.client.group(b"g").unwrap().process(&out.message).unwrap_err();
-    assert!(matches!(e, mlsx_app::Error::DuplicateName), "{e}");
-    assert!(refused(remote::send(&mut alice.client, &alice.ds, &out).unwrap()).contains("twice"));
+    assert!(e.to_string().contains("not registered for this name"), "{e}");
+    assert!(refused(remote::send(&mut alice.client, &alice.ds, &out).unwrap()).contains("carol's leaf is not registered"));
+    remote::connect(&mut alice.client).unwrap();
+    honest_commit(&mut alice, &mut bob);
+}
+
+/// The directory's own requests: a registration with another's public key
+/// (no proof of possession) is refused; a rotation is signed by the
+/// suite's current key, so a key rotated out (or a stranger's) cannot
+/// authorize another; a rotated-out key does not come back; KeyPackages
+/// carry current keys. A KeyPackage made before a rotation still joins.
+#[test]
+fn keys_are_proven_and_rotations_authorized() {
+    use base64::Engine;
+    use mlsx_app::directory::{KEY_AUTHORIZATION_LABEL, KEY_PROOF_LABEL};
+    use mlsx_app::ds::wire::{AddKey, KeyProof};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let url = service("directory", Limits::default());
+    let (mut alice, ads) = client(&url, "alice");
+    let (mut bob, bds) = client(&url, "bob");
+    let alice_key = alice.signature_key().unwrap();
+    // Alice's key under another name, with alice's proof (for "alice"):
+    let proof = alice.sign_key((1, None), KEY_PROOF_LABEL, 1, &alice_key).unwrap();
+    let e = DsClient::new(&url, None)
+        .register_keys(
+            "alicia",
+            &alice_key,
+            vec![KeyProof {
+                suite: 1,
+                signature_key: b64(&alice_key),
+                proof: b64(&proof),
+            }],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("proof of possession") && e.contains("400"), "{e}");
+    // The directory answers with alice's keys (T and PQ suites).
+    let keys = bds.directory("alice").unwrap().unwrap();
+    assert!(keys.iter().any(|k| k.suite == 1 && k.signature_key == alice_key && k.current));
+    assert_eq!(keys.len(), alice.signature_keys().unwrap().len());
+    assert!(bds.directory("nobody").unwrap().is_none());
+
+    // An old KeyPackage of bob's, then bob rotates.
+    bds.publish(&bob.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    let old = bob.signature_key().unwrap();
+    let new = bob.rotate_signature_key(1).unwrap();
+    // Publishing with the new key before the directory has it: refused.
+    let e = bds
+        .publish(&bob.key_packages(GroupKind::Plain, 1, false).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("403"), "{e}");
+    // A rotation authorized by a stranger's key (alice's), or by bob's PQ
+    // key: refused.
+    let pq_suite = bob.signature_keys().unwrap().into_iter().find(|(s, _)| *s != 1).unwrap().0;
+    let request = |bob: &Client, by: (&Client, u16)| AddKey {
+        key: KeyProof {
+            suite: 1,
+            signature_key: b64(&new),
+            proof: b64(&bob.sign_key((1, None), KEY_PROOF_LABEL, 1, &new).unwrap()),
+        },
+        authorizer_suite: by.1,
+        authorizer_key: b64(&by.0.signature_keys().unwrap().into_iter().find(|(s, _)| *s == by.1).unwrap().1),
+        authorization: b64(&by.0.sign_key((by.1, None), KEY_AUTHORIZATION_LABEL, 1, &new).unwrap()),
+    };
+    let e = bds.add_key(&request(&bob, (&alice, 1))).unwrap_err().to_string();
+    assert!(e.contains("403"), "{e}");
+    let e = bds.add_key(&request(&bob, (&bob, pq_suite))).unwrap_err().to_string();
+    assert!(e.contains("403") && e.contains("current key"), "{e}");
+    // The real one (signed by the old key), and new KeyPackages with it.
+    assert_eq!(remote::sync_keys(&mut bob, &bds).unwrap(), 1);
+    assert_eq!(remote::sync_keys(&mut bob, &bds).unwrap(), 0);
+    bds.publish(&bob.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    let keys = ads.directory("bob").unwrap().unwrap();
+    assert!(keys.iter().any(|k| k.signature_key == old && !k.current));
+    assert!(keys.iter().any(|k| k.signature_key == new && k.current));
+    // The old key cannot authorize again, and cannot come back.
+    let mut back = request(&bob, (&bob, 1));
+    back.key.signature_key = b64(&old);
+    back.key.proof = b64(&bob.sign_key((1, Some(&old)), KEY_PROOF_LABEL, 1, &old).unwrap());
+    back.authorization = b64(&bob.sign_key((1, None), KEY_AUTHORIZATION_LABEL, 1, &old).unwrap());
+    let e = bds.add_key(&back).unwrap_err().to_string();
+    assert!(e.contains("409"), "{e}");
+
+    // alice adds bob by his old KeyPackage (the oldest is handed out
+    // first): bob joins with his old key, and then a new one.
+    let offer = ads.key_package("bob", GroupKind::Plain).unwrap();
+    assert_eq!(offer.t.leaf_node.signature_key.as_slice(), old.as_slice());
+    let out = alice.create_group(b"g", GroupKind::Plain).unwrap().add(&[offer]).unwrap();
+    assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
+    remote::receive(&mut bob, &bds, 0).unwrap();
+    let mut a = Member { client: alice, ds: ads };
+    let mut b = Member { client: bob, ds: bds };
+    honest_commit(&mut b, &mut a);
+    honest_commit(&mut a, &mut b);
+}
+
+/// A directory that cannot be asked is no answer: the message that needed
+/// it is not refused and skipped but stays queued, and is taken once the
+/// directory answers again.
+#[test]
+fn a_directory_outage_loses_no_message() {
+    #[derive(Debug)]
+    struct Down;
+    impl mlsx_app::directory::KeyDirectory for Down {
+        fn is_bound(&self, _: &str, _: u16, _: &[u8]) -> Result<bool, String> {
+            Err("unreachable".into())
+        }
+        fn take_fault(&self) -> Option<String> {
+            Some("unreachable".into())
+        }
+    }
+    let url = service("outage", Limits::default());
+    let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
+    let (mut carol, cds) = client(&url, "carol");
+    cds.publish(&carol.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    let offer = alice.ds.key_package("carol", GroupKind::Plain).unwrap();
+    let out = alice.client.group(b"g").unwrap().add(&[offer]).unwrap();
+    assert!(matches!(
+        remote::send(&mut alice.client, &alice.ds, &out).unwrap(),
+        Answer::Accepted(_)
+    ));
+    bob.client.set_directory(Some(std::sync::Arc::new(Down)));
+    let e = remote::receive(&mut bob.client, &bob.ds, 0).unwrap_err().to_string();
+    assert!(e.contains("directory could not be asked"), "{e}");
+    assert_eq!(bob.client.group(b"g").unwrap().epoch(), 1);
+    let e = remote::receive(&mut bob.client, &bob.ds, 0).unwrap_err().to_string();
+    assert!(e.contains("directory could not be asked"), "{e}");
+    // Back: the commit is still there, and taken.
+    remote::connect(&mut bob.client).unwrap();
+    let got = remote::receive(&mut bob.client, &bob.ds, 0).unwrap();
+    assert!(got.iter().all(|r| r.outcome.is_ok()), "{got:?}");
+    assert_eq!(bob.client.group(b"g").unwrap().epoch(), 2);
+    remote::receive(&mut carol, &cds, 0).unwrap();
     honest_commit(&mut alice, &mut bob);
 }

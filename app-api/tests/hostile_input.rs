@@ -40,7 +40,7 @@ fn the_service_refuses_nested_bodies_and_keeps_serving() {
         ..Limits::default()
     };
     let url = format!("http://{}", mlsx_app::ds::spawn(&dir.join("ds.db"), limits).unwrap());
-    let token = DsClient::new(&url, None).register_name("mallory", &[7; 32]).unwrap();
+    let token = DsClient::new(&url, None).register_name("mallory").unwrap();
     let auth = format!("Bearer {token}");
     let body = B64.encode(nested_pairs());
     let post = |path: &str, v: serde_json::Value| status(ureq::post(&format!("{url}{path}")).header("authorization", &auth).send_json(v));
@@ -64,7 +64,7 @@ fn the_service_refuses_nested_bodies_and_keeps_serving() {
     // Still serving.
     let mut c = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("honest")).unwrap();
     DsClient::new(&url, None).register(&mut c).unwrap();
-    let ds = DsClient::of(&c).unwrap();
+    let ds = mlsx_app::remote::connect(&mut c).unwrap();
     assert_eq!(ds.publish(&c.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap(), 1);
 }
 

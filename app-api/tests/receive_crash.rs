@@ -39,7 +39,7 @@ fn setup(name: &str) -> (PathBuf, Client, DsClient) {
     assert!(mlsx(&["key-package", "publish", "--dir", b]).status.success());
     let mut alice = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("alice")).unwrap();
     DsClient::new(&url, None).register(&mut alice).unwrap();
-    let ads = DsClient::of(&alice).unwrap();
+    let ads = mlsx_app::remote::connect(&mut alice).unwrap();
     let offer = ads.key_package("bob", GroupKind::Plain).unwrap();
     let out = alice.create_group(b"g", GroupKind::Plain).unwrap().add(&[offer]).unwrap();
     assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));

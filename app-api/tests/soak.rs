@@ -27,7 +27,7 @@ struct Member {
 fn member(url: &str, name: &str) -> Member {
     let mut client = Client::create(Box::new(MemoryStore::new()), ClientConfig::new(name)).unwrap();
     DsClient::new(url, None).register(&mut client).unwrap();
-    let ds = DsClient::of(&client).unwrap();
+    let ds = mlsx_app::remote::connect(&mut client).unwrap();
     Member {
         name: name.to_owned(),
         client,
@@ -199,7 +199,7 @@ fn attack(url: &str, who: usize, stop: &AtomicBool, requests: &AtomicU64, ready:
             }
             // Registrations and wrong tokens.
             3 => {
-                let _ = DsClient::new(url, None).register_name(&format!("flood{step}"), b"k");
+                let _ = DsClient::new(url, None).register_name(&format!("flood{step}"));
                 let _ = DsClient::new(url, Some("00".repeat(32))).poll(0, 0);
                 Ok(())
             }
@@ -295,7 +295,7 @@ fn soak_honest_groups_under_attack() {
     // The service still answers (once the attackers' address bucket has
     // refilled).
     std::thread::sleep(Duration::from_secs(1));
-    DsClient::new(&url, None).register_name("after", b"k").unwrap();
+    DsClient::new(&url, None).register_name("after").unwrap();
     let db_bytes = std::fs::metadata(&db).unwrap().len() + std::fs::metadata(dir.join("ds.db-wal")).map_or(0, |m| m.len());
     println!(
         "soak: {:.0} s, {sent} messages ({delivered} deliveries, {:.0}/s), {commits} commits, {joins} joins, {removals} removals; {} attack requests (none took an epoch, read a closed group or reached an honest member); database {} KiB",

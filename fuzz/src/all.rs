@@ -270,15 +270,19 @@ fn service() -> &'static Service {
             router,
             token: String::new(),
         };
-        let (status, body) = s.call("POST", "/v1/register", br#"{"name":"fuzz","signature_key":"AAAA"}"#.to_vec(), false);
+        let cs = std::sync::Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(mlsx_base::codec::CipherSuite(1)).unwrap());
+        let id = mlsx_base::group::Identity::basic(cs.as_ref(), b"fuzz").unwrap();
+        let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+        let proof = mlsx_app::directory::sign_key(cs.as_ref(), &id.signer, mlsx_app::directory::KEY_PROOF_LABEL, "fuzz", &id.signature_key).unwrap();
+        let register = serde_json::json!({"name": "fuzz", "signature_key": b64(&id.signature_key),
+            "keys": [{"suite": 1, "signature_key": b64(&id.signature_key), "proof": b64(&proof)}]});
+        let (status, body) = s.call("POST", "/v1/register", register.to_string().into_bytes(), false);
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         s.token = v["token"].as_str().unwrap().to_owned();
         // A group the service follows, so that fuzzed messages to it reach
         // the group's observer: `fuzz` alone in it, introduced by its
         // GroupInfo.
-        let cs = std::sync::Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(mlsx_base::codec::CipherSuite(1)).unwrap());
-        let id = mlsx_base::group::Identity::basic(cs.as_ref(), b"fuzz").unwrap();
         let g = mlsx_base::group::Group::create(cs, id, FUZZ_GROUP.to_vec(), mlsx_base::group::GroupConfig::default()).unwrap();
         let gi = mlsx_base::codec::MlsMessage::new(mlsx_base::codec::MlsMessageBody::GroupInfo(g.group_info().unwrap()));
         let body = serde_json::json!({"epoch": 0, "group_info": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mlsx_base::codec::encode(&gi).unwrap())});

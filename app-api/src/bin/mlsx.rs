@@ -76,6 +76,12 @@ enum Command {
         #[arg(long)]
         accept_media_type: Vec<String>,
     },
+    /// Signature keys: the client's, and the delivery service's directory
+    /// of who holds which.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// KeyPackages.
     KeyPackage {
         #[command(subcommand)]
@@ -259,6 +265,30 @@ enum KeyPackageCommand {
         /// Write them to this file instead of the delivery service.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Replaces the client's signature key in a suite (for new KeyPackages
+    /// and groups; groups that carry the old key keep it until an update)
+    /// and, with a delivery service, binds the new key to the name,
+    /// authorized by the old one.
+    Rotate {
+        #[command(flatten)]
+        at: At,
+        /// The suite (code point, `1` or `0x0001`; default: the client's
+        /// traditional suite).
+        #[arg(long)]
+        suite: Option<String>,
+    },
+    /// The client's own signature keys, or (with NAME) the keys the
+    /// delivery service's directory binds to NAME.
+    Show {
+        #[command(flatten)]
+        at: At,
+        /// Another client's name.
+        name: Option<String>,
     },
 }
 
@@ -763,6 +793,10 @@ fn main() -> ExitCode {
             GroupCommand::Leave { at, group, out } => report(at.json, s(mlsx_app::cli::leave(&at.dir, &group, out.as_deref()))),
             GroupCommand::Info { at, group } => report(at.json, s(mlsx_app::cli::info(&at.dir, &group))),
             GroupCommand::List { at } => report(at.json, s(mlsx_app::cli::list(&at.dir))),
+        },
+        Command::Key { command } => match command {
+            KeyCommand::Rotate { at, suite } => report(at.json, s(mlsx_app::cli::key_rotate(&at.dir, suite.as_deref()))),
+            KeyCommand::Show { at, name } => report(at.json, s(mlsx_app::cli::key_show(&at.dir, name.as_deref()))),
         },
         Command::Psk { command } => match command {
             PskCommand::Add { at, id, hex, file } => {

@@ -57,6 +57,23 @@ pub(crate) struct Outcome {
     pub(crate) before: BTreeSet<String>,
     /// The members after.
     pub(crate) after: BTreeSet<String>,
+    /// The (name, suite, signature key) of every leaf it brought in or
+    /// changed, for the service's directory to check.
+    pub(crate) new_keys: BTreeSet<LeafKey>,
+}
+
+/// A leaf's name, suite (code point) and signature key.
+pub(crate) type LeafKey = (String, u16, Vec<u8>);
+
+/// The leaves of a group by name, suite and signature key (a leaf whose
+/// credential is not a name is left out: [`names`] refuses it).
+fn leaf_keys(group: &PublicGroup, out: &mut BTreeSet<LeafKey>) {
+    let suite = group.cipher_suite().0;
+    for (_, leaf) in group.members() {
+        if let Some(name) = name_of(&leaf.credential) {
+            out.insert((name, suite, leaf.signature_key.as_slice().to_vec()));
+        }
+    }
 }
 
 /// The name of a basic credential (the service's client names).
@@ -176,6 +193,20 @@ impl Observer {
         crate::client::external_joins_open(self.group().context())
     }
 
+    /// Every leaf's name, suite and signature key (in both groups of a
+    /// session).
+    pub(crate) fn keys(&self) -> BTreeSet<LeafKey> {
+        let mut out = BTreeSet::new();
+        match self {
+            Self::Plain(g) => leaf_keys(g, &mut out),
+            Self::Hybrid(o, _) => {
+                leaf_keys(o.t_group(), &mut out);
+                leaf_keys(o.pq_group(), &mut out);
+            }
+        }
+        out
+    }
+
     /// The members by name.
     pub(crate) fn members(&self) -> Result<BTreeSet<String>, Refused> {
         names(self.group().tree())
@@ -215,6 +246,7 @@ impl Observer {
     /// them) against the group's state and applies it.
     pub(crate) fn process(&mut self, msg: &MlsMessage) -> Result<Outcome, Refused> {
         let before = self.members()?;
+        let keys_before = self.keys();
         let epoch = self.epoch();
         // For an epoch the group has left: another commit took it.
         let stale = |e: &mlsx_base::Error| match e {
@@ -255,6 +287,7 @@ impl Observer {
             commit,
             before,
             after: self.members()?,
+            new_keys: self.keys().difference(&keys_before).cloned().collect(),
         })
     }
 

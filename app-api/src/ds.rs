@@ -1,9 +1,15 @@
 //! The delivery service (`mlsx ds`): an HTTP service on axum and tokio,
 //! state in SQLite. It sees ciphertext only and never holds a group secret.
 //!
-//! - Registration: `POST /v1/register {name, signature_key}` returns a
-//!   bearer token (only its SHA-256 is stored); every other call carries
-//!   it, and a client reads only its own queue.
+//! - Registration: `POST /v1/register {name, signature_key, keys}` binds
+//!   the name to its signature keys, each with a proof of possession, and
+//!   returns a bearer token (only its SHA-256 is stored); every other call
+//!   carries it, and a client reads only its own queue.
+//! - Directory (the authentication service, [`crate::directory`]):
+//!   `GET /v1/directory/{name}` answers the keys bound to a name;
+//!   `POST /v1/keys` binds a new one, authorized by a key the caller holds
+//!   (a rotation by the suite's current key). Leaves of the groups the
+//!   service follows, and KeyPackages it hands out, carry bound keys.
 //! - KeyPackage directory: `POST /v1/key-packages` stores offers made by
 //!   the caller; `GET /v1/key-packages/{name}?kind=plain|extended|hybrid` hands out
 //!   one and deletes it, except a last-resort KeyPackage

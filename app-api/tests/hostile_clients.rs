@@ -761,3 +761,44 @@ fn a_directory_outage_loses_no_message() {
     remote::receive(&mut carol, &cds, 0).unwrap();
     honest_commit(&mut alice, &mut bob);
 }
+
+/// A group introduced with an impostor's leaf in it (made by a client
+/// that skips the directory): the service does not follow it, and a
+/// joiner refuses the Welcome.
+#[test]
+fn a_group_with_an_impostor_is_not_introduced() {
+    let url = service("impostor-group", Limits::default());
+    let (mut alice, ads) = client(&url, "alice");
+    let (mut bob, bds) = client(&url, "bob");
+    let (_carol, _) = client(&url, "carol");
+    let cs = std::sync::Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(mlsx_base::codec::CipherSuite(1)).unwrap());
+    let fake = mlsx_base::group::Identity::basic(cs.as_ref(), b"carol")
+        .unwrap()
+        .key_package(cs.as_ref())
+        .unwrap();
+    bds.publish(&bob.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    let mut offers = vec![ads.key_package("bob", GroupKind::Plain).unwrap()];
+    let mut carol = offers[0].clone();
+    carol.t = fake.key_package;
+    carol.owner = "carol".into();
+    offers.push(carol);
+    alice.set_directory(None);
+    let out = alice.create_group(b"g", GroupKind::Plain).unwrap().add(&offers).unwrap();
+    // The commit is refused (the service follows the group from epoch 0).
+    assert!(refused(remote::send(&mut alice, &ads, &out).unwrap()).contains("carol's leaf is not registered"));
+    // In a group made elsewhere, alice takes her own commit and
+    // introduces the group at epoch 1, carol's leaf in it.
+    let (mut alice, ads) = client(&url, "alice2");
+    bds.publish(&bob.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
+    offers[0] = ads.key_package("bob", GroupKind::Plain).unwrap();
+    alice.set_directory(None);
+    let out = alice.create_group(b"h", GroupKind::Plain).unwrap().add(&offers).unwrap();
+    alice.group(b"h").unwrap().accepted().unwrap();
+    let hello = alice.group(b"h").unwrap().send(b"hello").unwrap();
+    let e = remote::send(&mut alice, &ads, &hello).unwrap_err().to_string();
+    assert!(e.contains("carol's leaf is not registered") && e.contains("400"), "{e}");
+    // bob gets the Welcome another way, and refuses it.
+    let e = bob.join(out.welcome.as_ref().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("not registered for this name"), "{e}");
+    assert!(bob.groups().unwrap().is_empty());
+}

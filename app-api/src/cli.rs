@@ -181,14 +181,41 @@ pub fn publish(
     ))
 }
 
+/// The group this client knows as `group`: its label, or (for groups
+/// made through the library) its id as text or in hex.
+fn resolve(client: &Client, group: &str) -> Result<Vec<u8>> {
+    if let Some(id) = client.group_by_label(group)? {
+        return Ok(id);
+    }
+    let ours = |id: &[u8]| -> Result<bool> { Ok(client.store().get(crate::store::Table::Group, id)?.is_some()) };
+    if ours(group.as_bytes())? {
+        return Ok(group.as_bytes().to_vec());
+    }
+    if let Ok(id) = hex::decode(group)
+        && ours(&id)?
+    {
+        return Ok(id);
+    }
+    Err(Error::UnknownGroup(group.into()))
+}
+
+/// Another client's group given by its id (hex, as `mlsx group info`
+/// prints it; text that is not hex is taken as the id itself).
+fn group_id_arg(group: &str) -> Vec<u8> {
+    hex::decode(group).unwrap_or_else(|_| group.as_bytes().to_vec())
+}
+
 /// `mlsx group create`.
 pub fn create(dir: &Path, group: &str, kind: GroupKind, suites: Option<Suites>, media_types: &[String]) -> Result<Report> {
     let mut client = open(dir)?;
     let options = crate::client::GroupOptions {
         media_types: media_types.to_vec(),
         suites,
+        name: None,
     };
-    let info = client.create_group_with(group.as_bytes(), kind, &options)?.info()?;
+    // A random id: two clients' "team" never collide, and nobody can take
+    // a group's id before its creator (or guess it).
+    let info = client.create_named_group(group, kind, &options)?.info()?;
     Ok(Report::new(
         format!("created {} group {} at epoch {}", kind.as_str(), info.group, info.epoch),
         serde_json::to_value(&info).unwrap_or(Value::Null),
@@ -259,7 +286,7 @@ fn decode_is_pair(message: &[u8]) -> bool {
 /// service) or from offer files.
 pub fn add(dir: &Path, group: &str, names: &[String], offer_files: &[PathBuf], out: Option<&Path>) -> Result<Report> {
     let mut client = open(dir)?;
-    let info = client.group(group.as_bytes())?.info()?;
+    let info = client.group(&resolve(&client, group)?)?.info()?;
     let kind = info.kind;
     let mut offers = vec![];
     for f in offer_files {
@@ -277,7 +304,7 @@ pub fn add(dir: &Path, group: &str, names: &[String], offer_files: &[PathBuf], o
             offers.push(ds.key_package_in(n, kind, info.cipher_suite, info.pq_cipher_suite)?);
         }
     }
-    let outgoing = client.group(group.as_bytes())?.add(&offers)?;
+    let outgoing = client.group(&resolve(&client, group)?)?.add(&offers)?;
     deliver(&mut client, &outgoing, &route_of(out))?;
     let who: Vec<String> = offers.iter().map(|o| o.owner.clone()).collect();
     commit_report(&mut client, &format!("added {}", who.join(", ")), &outgoing)
@@ -289,10 +316,11 @@ pub fn add(dir: &Path, group: &str, names: &[String], offer_files: &[PathBuf], o
 /// service or, with `out`, to a file (then it is final at once).
 pub fn join_external(dir: &Path, group: &str, kind: GroupKind, group_info: Option<&Path>, out: Option<&Path>) -> Result<Report> {
     let mut client = open(dir)?;
+    let target = group_id_arg(group);
     match (group_info, out) {
         (None, None) => {
             let ds = remote::connect(&mut client)?;
-            match remote::join_external(&mut client, &ds, kind, group.as_bytes())? {
+            match remote::join_external(&mut client, &ds, kind, &target)? {
                 Answer::Accepted(_) => {}
                 Answer::Conflict(reason) | Answer::Refused(reason) => {
                     return Err(Error::Ds(format!("refused our external commit ({reason}); try again")));
@@ -302,11 +330,14 @@ pub fn join_external(dir: &Path, group: &str, kind: GroupKind, group_info: Optio
         (Some(file), route) => {
             let info = std::fs::read(file)?;
             let outgoing = client.join_external(kind, &info, &[])?;
-            if outgoing.group != group.as_bytes() {
+            // The group asked for: by its id, or by its name (the label
+            // the join gave it).
+            if outgoing.group != target && client.label_of(&outgoing.group)?.as_deref() != Some(group) {
                 // Nothing sent yet: forget the pending join.
+                let found = client.display(&outgoing.group);
                 client.group(&outgoing.group)?.refused()?;
                 return Err(Error::WrongGroup {
-                    found: show(&outgoing.group),
+                    found,
                     expected: group.into(),
                 });
             }
@@ -318,7 +349,11 @@ pub fn join_external(dir: &Path, group: &str, kind: GroupKind, group_info: Optio
             ));
         }
     }
-    let info = client.group(group.as_bytes())?.info()?;
+    let id = match client.group_by_label(group)? {
+        Some(id) if group_info.is_some() => id,
+        _ => target,
+    };
+    let info = client.group(&id)?.info()?;
     Ok(Report::new(
         format!("joined {} by external commit at epoch {}", info.group, info.epoch),
         serde_json::to_value(&info).unwrap_or(Value::Null),
@@ -329,7 +364,7 @@ pub fn join_external(dir: &Path, group: &str, kind: GroupKind, group_info: Optio
 /// epoch (a pair in a hybrid session) for an external joiner.
 pub fn group_info(dir: &Path, group: &str, out: &Path) -> Result<Report> {
     let mut client = open(dir)?;
-    let g = client.group(group.as_bytes())?;
+    let g = client.group(&resolve(&client, group)?)?;
     let bytes = g.group_info()?;
     std::fs::write(out, &bytes)?;
     Ok(Report::new(
@@ -341,7 +376,7 @@ pub fn group_info(dir: &Path, group: &str, out: &Path) -> Result<Report> {
 /// `mlsx group remove`.
 pub fn remove(dir: &Path, group: &str, names: &[String], out: Option<&Path>) -> Result<Report> {
     let mut client = open(dir)?;
-    let outgoing = client.group(group.as_bytes())?.remove(names)?;
+    let outgoing = client.group(&resolve(&client, group)?)?.remove(names)?;
     deliver(&mut client, &outgoing, &route_of(out))?;
     commit_report(&mut client, &format!("removed {}", names.join(", ")), &outgoing)
 }
@@ -349,7 +384,7 @@ pub fn remove(dir: &Path, group: &str, names: &[String], out: Option<&Path>) -> 
 /// `mlsx group update` / `mlsx group commit`.
 pub fn update(dir: &Path, group: &str, full: bool, out: Option<&Path>) -> Result<Report> {
     let mut client = open(dir)?;
-    let outgoing = client.group(group.as_bytes())?.update(full)?;
+    let outgoing = client.group(&resolve(&client, group)?)?.update(full)?;
     deliver(&mut client, &outgoing, &route_of(out))?;
     commit_report(&mut client, "committed", &outgoing)
 }
@@ -358,7 +393,7 @@ pub fn update(dir: &Path, group: &str, full: bool, out: Option<&Path>) -> Result
 /// closes it, by a commit.
 pub fn external_joins(dir: &Path, group: &str, open: bool, out: Option<&Path>) -> Result<Report> {
     let mut client = self::open(dir)?;
-    let outgoing = client.group(group.as_bytes())?.set_external_joins(open)?;
+    let outgoing = client.group(&resolve(&client, group)?)?.set_external_joins(open)?;
     deliver(&mut client, &outgoing, &route_of(out))?;
     let what = if open {
         "opened to external joins"
@@ -373,7 +408,7 @@ pub fn external_joins(dir: &Path, group: &str, open: bool, out: Option<&Path>) -
 pub fn inject_psks(dir: &Path, group: &str, ids: &[String], out: Option<&Path>) -> Result<Report> {
     let mut client = open(dir)?;
     let ids: Vec<Vec<u8>> = ids.iter().map(|i| i.as_bytes().to_vec()).collect();
-    let outgoing = client.group(group.as_bytes())?.inject_psks(&ids)?;
+    let outgoing = client.group(&resolve(&client, group)?)?.inject_psks(&ids)?;
     deliver(&mut client, &outgoing, &route_of(out))?;
     commit_report(&mut client, "injected the PSK(s)", &outgoing)
 }
@@ -494,13 +529,13 @@ pub fn propose(dir: &Path, group: &str, add: &[String], remove: &[String], updat
     let mut client = open(dir)?;
     let mut offers = vec![];
     if !add.is_empty() {
-        let kind = client.group(group.as_bytes())?.info()?.kind;
+        let kind = client.group(&resolve(&client, group)?)?.info()?.kind;
         let ds = remote::connect(&mut client)?;
         for n in add {
             offers.push(ds.key_package(n, kind)?);
         }
     }
-    let outgoing = client.group(group.as_bytes())?.propose(&offers, remove, update)?;
+    let outgoing = client.group(&resolve(&client, group)?)?.propose(&offers, remove, update)?;
     for o in &outgoing {
         deliver(&mut client, o, &Route::Ds)?;
     }
@@ -514,7 +549,7 @@ pub fn propose(dir: &Path, group: &str, add: &[String], remove: &[String], updat
 /// member's next commit removes us.
 pub fn leave(dir: &Path, group: &str, out: Option<&Path>) -> Result<Report> {
     let mut client = open(dir)?;
-    let outgoing = client.group(group.as_bytes())?.leave()?;
+    let outgoing = client.group(&resolve(&client, group)?)?.leave()?;
     deliver(&mut client, &outgoing, &route_of(out))?;
     Ok(Report::new(
         format!("asked to leave {group}: the next commit removes us"),
@@ -539,7 +574,9 @@ pub fn send(dir: &Path, group: &str, text: &str, media_type: Option<&str>, aad: 
         let ds = remote::connect(&mut client)?;
         remote::resolve_pending(&mut client, &ds)?;
     }
-    let outgoing = client.group(group.as_bytes())?.send_media(text.as_bytes(), media_type, &items)?;
+    let outgoing = client
+        .group(&resolve(&client, group)?)?
+        .send_media(text.as_bytes(), media_type, &items)?;
     deliver(&mut client, &outgoing, &route_of(out))?;
     Ok(Report::new(
         format!("sent {} bytes to {} in epoch {}", text.len(), group, outgoing.epoch),
@@ -604,10 +641,10 @@ pub fn receive(
         });
         let (g, events) = if is_welcome {
             let (id, ev) = client.join(&bytes)?;
-            (show(&id), ev)
+            (client.display(&id), ev)
         } else {
             let g = group.ok_or_else(|| Error::Config("--group is needed for a message that is not a Welcome".into()))?;
-            (g.to_owned(), client.group(g.as_bytes())?.process(&bytes)?)
+            (g.to_owned(), client.group(&resolve(&client, g)?)?.process(&bytes)?)
         };
         let lines = events.iter().map(|e| event_line(&g, "file", e)).collect();
         return display(&Report {
@@ -659,7 +696,7 @@ pub fn receive(
 /// `mlsx group info`.
 pub fn info(dir: &Path, group: &str) -> Result<Report> {
     let mut client = open(dir)?;
-    let info = client.group(group.as_bytes())?.info()?;
+    let info = client.group(&resolve(&client, group)?)?.info()?;
     let mut lines = vec![
         format!("group {} ({})", info.group, info.kind.as_str()),
         format!(
@@ -687,7 +724,7 @@ pub fn info(dir: &Path, group: &str) -> Result<Report> {
 /// `mlsx group list`.
 pub fn list(dir: &Path) -> Result<Report> {
     let client = open(dir)?;
-    let groups: Vec<String> = client.groups()?.iter().map(|g| show(g)).collect();
+    let groups: Vec<String> = client.groups()?.iter().map(|g| client.display(g)).collect();
     Ok(Report {
         lines: if groups.is_empty() {
             vec!["no groups".into()]

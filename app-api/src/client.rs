@@ -115,6 +115,9 @@ pub struct GroupOptions {
     pub media_types: Vec<String>,
     /// The group's suites; the client's ([`ClientConfig`]) if `None`.
     pub suites: Option<Suites>,
+    /// The group's name, as its members see it ([`GROUP_NAME`]), and this
+    /// client's label for it ([`Client::group_by_label`]). `None`: no name.
+    pub name: Option<String>,
 }
 
 impl GroupOptions {
@@ -122,6 +125,13 @@ impl GroupOptions {
     #[must_use]
     pub fn suites(mut self, suites: Suites) -> Self {
         self.suites = Some(suites);
+        self
+    }
+
+    /// Names the group ([`GROUP_NAME`]) and labels it so for this client.
+    #[must_use]
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
         self
     }
 
@@ -814,7 +824,7 @@ impl Client {
         let record: IdentityRecord = open_record(&bytes, "identity")?;
         let mut id = Identity::basic(cs.as_ref(), self.config.name.as_bytes())?;
         // Every leaf we make can be in a group open to external joins.
-        id.capabilities.extensions.push(EXTERNAL_JOINS);
+        id.capabilities.extensions.extend([EXTERNAL_JOINS, GROUP_NAME]);
         id.signature_key = record.public.clone();
         id.signer = SignaturePrivateKey::from_slice(&record.private);
         Ok(id)
@@ -983,6 +993,31 @@ impl Client {
         self.create_group_with(group_id, kind, &GroupOptions::default())
     }
 
+    /// Creates a group with a random 16-byte id, named `name` for its
+    /// members ([`GROUP_NAME`]) and labelled `name` for this client: two
+    /// clients' groups of one name never collide, and nobody can take or
+    /// guess the id before its creator uses it.
+    ///
+    /// ```
+    /// use mlsx_app::{Client, ClientConfig, GroupKind, GroupOptions, MemoryStore};
+    ///
+    /// let mut alice = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("alice"))?;
+    /// let id = alice.create_named_group("team", GroupKind::Plain, &GroupOptions::default())?.id().to_vec();
+    /// assert_eq!(id.len(), 16);
+    /// assert_eq!(alice.group_by_label("team")?, Some(id.clone()));
+    /// assert_eq!(alice.display(&id), "team");
+    /// # Ok::<(), mlsx_app::Error>(())
+    /// ```
+    pub fn create_named_group(&mut self, name: &str, kind: GroupKind, options: &GroupOptions) -> Result<Group<'_>> {
+        let mut id = [0u8; 16];
+        rand::fill(&mut id);
+        let options = GroupOptions {
+            name: Some(name.to_owned()),
+            ..options.clone()
+        };
+        self.create_group_with(&id, kind, &options)
+    }
+
     /// [`Self::create_group`] with options.
     pub fn create_group_with(&mut self, group_id: &[u8], kind: GroupKind, options: &GroupOptions) -> Result<Group<'_>> {
         self.use_suites(options.suites.unwrap_or_else(|| self.config.suites()))?;
@@ -991,6 +1026,16 @@ impl Client {
         }
         if self.store.get(Table::Group, group_id)?.is_some() {
             return Err(Error::Config(format!("group {} exists", show(group_id))));
+        }
+        let mut batch = Batch::new();
+        let mut named = vec![];
+        if let Some(name) = &options.name {
+            check_label(name)?;
+            if self.group_by_label(name)?.is_some() {
+                return Err(Error::Config(format!("this client already has a group labelled {name}")));
+            }
+            named.push(mlsx_base::codec::Extension::new(GROUP_NAME, name.as_bytes().to_vec()));
+            label_writes(&mut batch, group_id, name);
         }
         let inner = match kind {
             GroupKind::Plain | GroupKind::Extended => {
@@ -1003,11 +1048,12 @@ impl Client {
                     requirements.components.push(mlsx_extensions::CONTENT_MEDIA_TYPES);
                     requirements.data.push((mlsx_extensions::CONTENT_MEDIA_TYPES, list.to_data()?));
                 }
-                let extensions = if kind == GroupKind::Extended {
+                let mut extensions = if kind == GroupKind::Extended {
                     self.ext.group_context_extensions(&requirements)?
                 } else {
                     vec![]
                 };
+                extensions.extend(named);
                 Inner::Plain(
                     Box::new(mlsx_base::group::Group::create_with_extensions(
                         self.t_cs.clone(),
@@ -1019,7 +1065,11 @@ impl Client {
                     kind,
                 )
             }
-            GroupKind::Hybrid => Inner::Hybrid(Box::new(self.apq_client()?.create_session(group_id.to_vec(), pq_id(group_id))?)),
+            GroupKind::Hybrid => Inner::Hybrid(Box::new(self.apq_client()?.create_session_with_extensions(
+                group_id.to_vec(),
+                pq_id(group_id),
+                named,
+            )?)),
         };
         let mut group = Group {
             client: self,
@@ -1028,7 +1078,7 @@ impl Client {
             pending: None,
             gone: false,
         };
-        group.store_state(Batch::new())?;
+        group.store_state(batch)?;
         Ok(group)
     }
 
@@ -1112,6 +1162,8 @@ impl Client {
         if !record.last_resort {
             batch.delete(Table::KeyPackage, reference);
         }
+        let label = self.label_for_joined(&id, inner.t().context())?;
+        label_writes(&mut batch, &id, &label);
         let mut group = Group {
             client: self,
             id: id.clone(),
@@ -1119,7 +1171,7 @@ impl Client {
             pending: None,
             gone: false,
         };
-        let events = vec![Event::Joined { group: show(&id) }];
+        let events = vec![Event::Joined { group: label }];
         recorder(&events, &mut batch)?;
         group.store_state(batch)?;
         Ok((id.clone(), events))
@@ -1204,9 +1256,79 @@ impl Client {
             }),
         };
         let mut batch = Batch::new();
+        let label = self.label_for_joined(&id, inner.t().context())?;
+        label_writes(&mut batch, &id, &label);
         batch.put(Table::Group, id, record.to_bytes()?.to_vec());
         self.store.apply(batch)?;
         Ok(outgoing)
+    }
+
+    /// The group this client labels `label` (its name when the client
+    /// created or joined it, made unique among the client's labels).
+    pub fn group_by_label(&self, label: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .store
+            .get(Table::Meta, &label_key(LABEL_PREFIX, label.as_bytes()))?
+            .map(|id| id.to_vec()))
+    }
+
+    /// This client's label for group `id`, if it has one.
+    pub fn label_of(&self, id: &[u8]) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .get(Table::Meta, &label_key(LABEL_OF_PREFIX, id))?
+            .map(|l| String::from_utf8_lossy(&l).into_owned()))
+    }
+
+    /// Group `id` as this client shows it: its label, or the id itself.
+    pub fn display(&self, id: &[u8]) -> String {
+        self.label_of(id).ok().flatten().unwrap_or_else(|| show(id))
+    }
+
+    /// Labels group `id` `label` for this client (replacing its former
+    /// label); refused if another group has that label.
+    pub fn set_label(&mut self, id: &[u8], label: &str) -> Result<()> {
+        check_label(label)?;
+        match self.group_by_label(label)? {
+            Some(other) if other != id => return Err(Error::Config(format!("this client already has a group labelled {label}"))),
+            _ => {}
+        }
+        let mut batch = Batch::new();
+        if let Some(old) = self.label_of(id)? {
+            batch.delete(Table::Meta, label_key(LABEL_PREFIX, old.as_bytes()));
+        }
+        label_writes(&mut batch, id, label);
+        self.store.apply(batch)
+    }
+
+    /// Adds to `batch` the deletion of group `id`'s label.
+    fn forget_label(&self, id: &[u8], batch: &mut Batch) -> Result<()> {
+        if let Some(label) = self.label_of(id)? {
+            batch
+                .delete(Table::Meta, label_key(LABEL_PREFIX, label.as_bytes()))
+                .delete(Table::Meta, label_key(LABEL_OF_PREFIX, id));
+        }
+        Ok(())
+    }
+
+    /// The label a group the client joins gets: the name its members gave
+    /// it ([`GROUP_NAME`]) or else its id (as text if it is text), made
+    /// unique among the client's labels (`team`, `team-2`, …).
+    fn label_for_joined(&self, id: &[u8], context: &mlsx_base::codec::GroupContext) -> Result<String> {
+        if let Some(label) = self.label_of(id)? {
+            return Ok(label);
+        }
+        let wanted = group_name(context)
+            .or_else(|| Some(show(id)))
+            .filter(|n| check_label(n).is_ok())
+            .unwrap_or_else(|| hex::encode(id.get(..8).unwrap_or(id)));
+        for n in 1u32.. {
+            let label = if n == 1 { wanted.clone() } else { format!("{wanted}-{n}") };
+            if self.group_by_label(&label)?.is_none() {
+                return Ok(label);
+            }
+        }
+        Err(Error::Config("no free label".into()))
     }
 
     /// Opens a stored group.
@@ -1329,6 +1451,43 @@ fn pq_id(group_id: &[u8]) -> Vec<u8> {
 /// ([`Group::set_external_joins`]); every leaf this client makes lists it
 /// in its capabilities.
 pub const EXTERNAL_JOINS: ExtensionType = ExtensionType(0xF1A0);
+
+/// A GroupContext extension (RFC 9420 §13.3, private-use type 0xF1A1)
+/// holding the group's name, UTF-8, as its creator gave it. Clients label a
+/// group they join by it ([`Client::group_by_label`]); the name is not the
+/// group's id (ids are random, so a name can neither collide nor be
+/// squatted). Being in the GroupContext, it is seen by every member and by
+/// a delivery service that follows the group's public handshakes.
+pub const GROUP_NAME: ExtensionType = ExtensionType(0xF1A1);
+
+/// The name of a group ([`GROUP_NAME`]), if it has one.
+pub fn group_name(context: &mlsx_base::codec::GroupContext) -> Option<String> {
+    mlsx_base::codec::find_extension(&context.extensions, GROUP_NAME)
+        .and_then(|e| String::from_utf8(e.extension_data.as_slice().to_vec()).ok())
+}
+
+const LABEL_PREFIX: &[u8] = b"label\0";
+const LABEL_OF_PREFIX: &[u8] = b"label-of\0";
+
+fn label_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
+    [prefix, key].concat()
+}
+
+fn label_writes(batch: &mut Batch, id: &[u8], label: &str) {
+    batch.put(Table::Meta, label_key(LABEL_PREFIX, label.as_bytes()), id.to_vec()).put(
+        Table::Meta,
+        label_key(LABEL_OF_PREFIX, id),
+        label.as_bytes().to_vec(),
+    );
+}
+
+/// A label or group name: 1 to 255 bytes, no control characters.
+fn check_label(label: &str) -> Result<()> {
+    if label.is_empty() || label.len() > 255 || label.chars().any(char::is_control) {
+        return Err(Error::Config("a group name is 1 to 255 bytes without control characters".into()));
+    }
+    Ok(())
+}
 
 /// Whether a GroupContext opens its group to external joins.
 pub fn external_joins_open(context: &mlsx_base::codec::GroupContext) -> bool {
@@ -1455,8 +1614,12 @@ impl Inner {
 /// Facts about a group, for display.
 #[derive(Clone, Debug, Serialize)]
 pub struct GroupInfo {
-    /// The group's id.
+    /// The group as this client shows it: its label, or its id.
     pub group: String,
+    /// The group's id, hex.
+    pub id: String,
+    /// The group's name ([`GROUP_NAME`]), if it has one.
+    pub name: Option<String>,
     /// Plain or hybrid.
     pub kind: GroupKind,
     /// The (traditional group's) epoch.
@@ -1526,7 +1689,9 @@ impl Group<'_> {
         let t = self.inner.t();
         let pq = self.session().map(ApqSession::pq_group);
         Ok(GroupInfo {
-            group: show(&self.id),
+            group: self.client.display(&self.id),
+            id: hex::encode(&self.id),
+            name: group_name(t.context()),
             kind: self.inner.kind(),
             epoch: t.epoch(),
             pq_epoch: pq.map(|g| g.epoch()),
@@ -1955,6 +2120,7 @@ impl Group<'_> {
         if GroupRecord::from_bytes(&bytes)?.state.is_empty() {
             let mut batch = Batch::new();
             batch.delete(Table::Group, self.id.clone());
+            self.client.forget_label(&self.id, &mut batch)?;
             return self.client.store.apply(batch);
         }
         self.reload()?;
@@ -2095,6 +2261,7 @@ impl Group<'_> {
             events.push(Event::RemovedSelf);
             record(&events, &mut batch)?;
             batch.delete(Table::Group, self.id.clone());
+            self.client.forget_label(&self.id, &mut batch)?;
             self.client.store.apply(batch)?;
             self.gone = true;
             return Ok(events);

@@ -653,7 +653,7 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
         };
         let base = Received {
             id: d.id,
-            group: decoded.as_ref().map_or_else(|| d.group.clone(), |(_, g)| show(g)),
+            group: decoded.as_ref().map_or_else(|| d.group.clone(), |(_, g)| client.display(g)),
             sender: d.sender.clone(),
             outcome: Ok(vec![]),
         };
@@ -665,6 +665,7 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
         let mut record = |events: &[Event], batch: &mut Batch| -> Result<()> {
             if keep {
                 let r = Received {
+                    group: joined_as(events).unwrap_or_else(|| base.group.clone()),
                     outcome: Ok(events.to_vec()),
                     ..base.clone()
                 };
@@ -693,7 +694,12 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
         };
         let mut received = base;
         received.outcome = match outcome {
-            Ok(ev) => Ok(ev),
+            Ok(ev) => {
+                if let Some(label) = joined_as(&ev) {
+                    received.group = label;
+                }
+                Ok(ev)
+            }
             // The directory could not be asked about a credential: no
             // answer, so no refusal; stop here, the entry is read again.
             Err(e)
@@ -729,6 +735,14 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
         Some(e) => Err(e),
         None => Ok(out),
     }
+}
+
+/// The label a Welcome's group got, from the events of the join.
+fn joined_as(events: &[Event]) -> Option<String> {
+    events.iter().find_map(|e| match e {
+        Event::Joined { group } => Some(group.clone()),
+        _ => None,
+    })
 }
 
 /// An append-only file that receives each inbox entry exactly once, as one

@@ -230,10 +230,14 @@ fn readme_walkthrough_then_races_and_bad_input() {
         &dir,
         &format!("init --dir dave --name dave --ds https://localhost:{port} --ds-ca ds.pem"),
     );
-    assert!(fails(&dir, "group join-external --dir dave team").contains("closed to external joins"));
+    // Group ids are random: the name "team" is alice's label (and the
+    // group's name), not its id, which dave learns from a member.
+    let id = info(&dir, "alice", "team")["id"].as_str().unwrap().to_owned();
+    assert!(fails(&dir, "group join-external --dir dave team").contains("404"));
+    assert!(fails(&dir, &format!("group join-external --dir dave {id}")).contains("closed to external joins"));
     assert!(ok(&dir, "group external-joins --dir alice team open").contains("opened to external joins"));
     ok(&dir, "receive --dir bob");
-    assert!(ok(&dir, "group join-external --dir dave team").contains("joined team by external commit"));
+    assert!(ok(&dir, &format!("group join-external --dir dave {id}")).contains("joined team by external commit"));
     assert!(ok(&dir, "receive --dir alice").contains("[team] dave joined"));
     ok(&dir, "receive --dir bob");
     ok(&dir, "send --dir bob team welcome-dave");

@@ -802,3 +802,48 @@ fn a_group_with_an_impostor_is_not_introduced() {
     assert!(e.contains("not registered for this name"), "{e}");
     assert!(bob.groups().unwrap().is_empty());
 }
+
+/// Group names are labels, not ids: mallory's "team", made first, is not
+/// alice's "team" at the service (each gets a random id, so nothing can
+/// be squatted), and bob, who has a "team" of his own, labels alice's
+/// "team-2" when he joins it, and sees her messages under that label.
+#[test]
+fn group_names_are_labels_not_ids() {
+    use mlsx_app::GroupOptions;
+    let url = service("labels", Limits::default());
+    let (mut alice, ads) = client(&url, "alice");
+    let (mut bob, bds) = client(&url, "bob");
+    let (mut mallory, mds) = client(&url, "mallory");
+    let squat = mallory
+        .create_named_group("team", GroupKind::Plain, &GroupOptions::default())
+        .unwrap()
+        .send(b"mine")
+        .unwrap();
+    assert!(matches!(remote::send(&mut mallory, &mds, &squat).unwrap(), Answer::Accepted(_)));
+    let own = bob
+        .create_named_group("team", GroupKind::Plain, &GroupOptions::default())
+        .unwrap()
+        .id()
+        .to_vec();
+    bds.publish(&bob.key_packages(GroupKind::Hybrid, 1, false).unwrap()).unwrap();
+    let offer = ads.key_package("bob", GroupKind::Hybrid).unwrap();
+    let mut g = alice
+        .create_named_group("team", GroupKind::Hybrid, &GroupOptions::default())
+        .unwrap();
+    let id = g.id().to_vec();
+    assert_ne!(id, squat.group);
+    let out = g.add(&[offer]).unwrap();
+    assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
+    let got = remote::receive(&mut bob, &bds, 0).unwrap();
+    assert_eq!(got[0].group, "team-2", "{got:?}");
+    assert_eq!(bob.group_by_label("team-2").unwrap(), Some(id.clone()));
+    assert_eq!(bob.group_by_label("team").unwrap(), Some(own));
+    assert_eq!(bob.group(&id).unwrap().info().unwrap().name.as_deref(), Some("team"));
+    let hello = alice.group(&id).unwrap().send(b"hello").unwrap();
+    remote::send(&mut alice, &ads, &hello).unwrap();
+    let got = remote::receive(&mut bob, &bds, 0).unwrap();
+    assert_eq!(got[0].group, "team-2");
+    // mallory, not a member, cannot read or post to alice's group.
+    let e = mds.group_info(&id).unwrap_err().to_string();
+    assert!(e.contains("403"), "{e}");
+}

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mlsx_base::codec::{
-    ApplicationPsk, Commit, ContentType, Credential, FramedContentBody, GroupContext, KeyPackage, MlsMessage, MlsMessageBody,
+    ApplicationPsk, Commit, ContentType, Credential, Extension, FramedContentBody, GroupContext, KeyPackage, MlsMessage, MlsMessageBody,
     PreSharedKeyId, PreSharedKeyProposal, Proposal, ProposalOrRef, Psk, Sender, VLBytes, WireFormat, decode, encode,
 };
 use mlsx_base::crypto::{CipherSuiteProvider, LabeledCrypto, Secret};
@@ -237,6 +237,18 @@ impl ApqClient {
     /// the T group, then the first FULL commit, which puts APQInfo in both
     /// GroupContexts.
     pub fn create_session(self, t_group_id: Vec<u8>, pq_group_id: Vec<u8>) -> Result<ApqSession, Error> {
+        self.create_session_with_extensions(t_group_id, pq_group_id, vec![])
+    }
+
+    /// [`Self::create_session`] with the application's own GroupContext
+    /// extensions in the T group (every member's T leaf must support
+    /// them, RFC 9420 §12.1).
+    pub fn create_session_with_extensions(
+        self,
+        t_group_id: Vec<u8>,
+        pq_group_id: Vec<u8>,
+        t_extensions: Vec<Extension>,
+    ) -> Result<ApqSession, Error> {
         let requirements = GroupRequirements {
             components: vec![APQ_MLS_INFO],
             wire_formats: vec![APQ_MESSAGE_PAIR],
@@ -250,7 +262,8 @@ impl ApqClient {
             pq_context,
             self.pq.config.clone(),
         )?;
-        let t_context = self.t.ext.group_context_extensions(&requirements)?;
+        let mut t_context = self.t.ext.group_context_extensions(&requirements)?;
+        t_context.extend(t_extensions);
         let t = Group::create_with_extensions(self.t.cs.clone(), self.identity.t, t_group_id, t_context, self.t.config.clone())?;
         let mut session = ApqSession::assemble(self.setup, self.t, self.pq, t, pq);
         session.full_commit(vec![], vec![])?;

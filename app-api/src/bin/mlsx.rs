@@ -329,7 +329,8 @@ enum GroupCommand {
     Create {
         #[command(flatten)]
         at: At,
-        /// The group's name (its id).
+        /// The group's name: the members see it, and this client labels
+        /// the group so (its id is random; `mlsx group info` shows it).
         group: String,
         /// A hybrid PQ session (draft-ietf-mls-combiner).
         #[arg(long, conflicts_with = "extended")]
@@ -365,7 +366,8 @@ enum GroupCommand {
     JoinExternal {
         #[command(flatten)]
         at: At,
-        /// The group.
+        /// The group's id in hex, as a member's `mlsx group info` shows it
+        /// (with --group-info, its name will do).
         group: String,
         /// plain, extended or hybrid.
         #[arg(long, default_value = "hybrid")]

@@ -89,6 +89,11 @@ pub struct Limits {
     /// Signature keys bound to one name, rotated-out ones included
     /// ([`crate::directory`]).
     pub max_keys: i64,
+    /// Bytes one client may have stored at once: its KeyPackage offers,
+    /// its messages not yet delivered to everyone, and the GroupInfos and
+    /// observer states of the groups it introduced. A request that would
+    /// go beyond is refused (429) and stores nothing.
+    pub max_stored_bytes: i64,
     /// KeyPackage offers one client may have stored.
     pub max_key_packages: i64,
     /// KeyPackages one client may take of one other client per hour (and
@@ -130,6 +135,7 @@ impl Default for Limits {
             max_queue: 100_000,
             max_signature_key: 4096,
             max_keys: 32,
+            max_stored_bytes: 64 << 20,
             max_key_packages: 1000,
             key_package_fetches_per_hour: 20,
             max_groups: 1000,
@@ -178,6 +184,37 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token
     "CREATE TABLE client_key (name TEXT NOT NULL, suite INTEGER NOT NULL, signature_key BLOB NOT NULL, added INTEGER NOT NULL, current INTEGER NOT NULL,
                               PRIMARY KEY (name, suite, signature_key)) WITHOUT ROWID;
      INSERT INTO client_key SELECT name, 0, signature_key, registered, 1 FROM client;",
+    // 8: bytes stored per client (the quota of `Limits::max_stored_bytes`),
+    // kept by triggers so that every path that stores or deletes counts:
+    // log rows by sender, KeyPackages by owner, GroupInfos and observer
+    // states by the group's introducer.
+    "CREATE TABLE usage (name TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
+     INSERT INTO usage (name, bytes) SELECT name,
+         (SELECT coalesce(sum(length(body)), 0) FROM log WHERE sender = client.name)
+       + (SELECT coalesce(sum(length(body)), 0) FROM key_package WHERE owner = client.name)
+       + (SELECT coalesce(sum(length(g.body)), 0) FROM group_info g JOIN group_state s USING (group_id) WHERE s.introducer = client.name)
+       + (SELECT coalesce(sum(length(state)), 0) FROM group_state WHERE introducer = client.name)
+       FROM client;
+     CREATE TRIGGER usage_log_in AFTER INSERT ON log BEGIN
+       INSERT INTO usage (name, bytes) VALUES (NEW.sender, length(NEW.body)) ON CONFLICT(name) DO UPDATE SET bytes = bytes + excluded.bytes; END;
+     CREATE TRIGGER usage_log_out AFTER DELETE ON log BEGIN
+       UPDATE usage SET bytes = bytes - length(OLD.body) WHERE name = OLD.sender; END;
+     CREATE TRIGGER usage_kp_in AFTER INSERT ON key_package BEGIN
+       INSERT INTO usage (name, bytes) VALUES (NEW.owner, length(NEW.body)) ON CONFLICT(name) DO UPDATE SET bytes = bytes + excluded.bytes; END;
+     CREATE TRIGGER usage_kp_out AFTER DELETE ON key_package BEGIN
+       UPDATE usage SET bytes = bytes - length(OLD.body) WHERE name = OLD.owner; END;
+     CREATE TRIGGER usage_state_in AFTER INSERT ON group_state BEGIN
+       INSERT INTO usage (name, bytes) VALUES (NEW.introducer, length(NEW.state)) ON CONFLICT(name) DO UPDATE SET bytes = bytes + excluded.bytes; END;
+     CREATE TRIGGER usage_state_change AFTER UPDATE OF state ON group_state BEGIN
+       UPDATE usage SET bytes = bytes + length(NEW.state) - length(OLD.state) WHERE name = NEW.introducer; END;
+     CREATE TRIGGER usage_state_out AFTER DELETE ON group_state BEGIN
+       UPDATE usage SET bytes = bytes - length(OLD.state) WHERE name = OLD.introducer; END;
+     CREATE TRIGGER usage_info_in AFTER INSERT ON group_info BEGIN
+       UPDATE usage SET bytes = bytes + length(NEW.body) WHERE name = (SELECT introducer FROM group_state WHERE group_id = NEW.group_id); END;
+     CREATE TRIGGER usage_info_change AFTER UPDATE OF body ON group_info BEGIN
+       UPDATE usage SET bytes = bytes + length(NEW.body) - length(OLD.body) WHERE name = (SELECT introducer FROM group_state WHERE group_id = NEW.group_id); END;
+     CREATE TRIGGER usage_info_out AFTER DELETE ON group_info BEGIN
+       UPDATE usage SET bytes = bytes - length(OLD.body) WHERE name = (SELECT introducer FROM group_state WHERE group_id = OLD.group_id); END;",
 ];
 
 /// What the service reads of a message without any key: the group and
@@ -824,6 +861,23 @@ async fn directory(
     Ok(Json(keys))
 }
 
+/// Refuses (429) the transaction `db` is in if it leaves `name` with more
+/// bytes stored than [`Limits::max_stored_bytes`]: checked after the
+/// writes, which the usage triggers have counted.
+fn check_stored(db: &rusqlite::Connection, limits: &Limits, name: &str) -> Result<(), Refusal> {
+    let bytes: i64 = db
+        .query_row("SELECT bytes FROM usage WHERE name = ?1", params![name], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if bytes > limits.max_stored_bytes {
+        return Err(Refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("at most {} bytes stored per client", limits.max_stored_bytes),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses leaves whose signature key is not bound to their name for
 /// their suite (the directory, [`crate::directory`]).
 fn check_bound<'a>(db: &rusqlite::Connection, keys: impl IntoIterator<Item = &'a observer::LeafKey>, current: bool) -> Result<(), Refusal> {
@@ -882,6 +936,7 @@ async fn publish(
                 params![me, kind, last_resort, body, t, pq],
             )?;
         }
+        check_stored(&tx, &sh.limits, &me)?;
         tx.commit()?;
         Ok(())
     })
@@ -1113,6 +1168,7 @@ async fn post_message(
         if let Some(w) = welcome {
             log_welcome(&tx, &group_id, epoch, &me, &w, &req.welcome_to)?;
         }
+        check_stored(&tx, &sh.limits, &me)?;
         tx.commit()?;
         let woken: Vec<String> = deliver_to.into_iter().chain(&req.welcome_to).cloned().collect();
         Ok((seq, woken))
@@ -1357,6 +1413,7 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
     if let Some(w) = &p.welcome {
         log_welcome(&tx, &p.group_id, p.epoch, &p.me, w, &welcome_to)?;
     }
+    check_stored(&tx, &sh.limits, &p.me)?;
     tx.commit()?;
     Ok((seq, deliver_to.into_iter().chain(welcome_to).collect()))
 }
@@ -1399,6 +1456,9 @@ fn put_group_info_observed(db: &mut Connection, sh: &Shared, me: &str, group_id:
          ON CONFLICT(group_id) DO UPDATE SET epoch = excluded.epoch, body = excluded.body",
         params![group_id, epoch, body],
     )?;
+    if !known {
+        check_stored(&tx, &sh.limits, me)?;
+    }
     tx.commit()?;
     Ok(())
 }

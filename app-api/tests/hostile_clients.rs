@@ -847,3 +847,82 @@ fn group_names_are_labels_not_ids() {
     let e = mds.group_info(&id).unwrap_err().to_string();
     assert!(e.contains("403"), "{e}");
 }
+
+/// Bytes stored per client: KeyPackages, undelivered messages and the
+/// state of introduced groups all count; past the quota a request is
+/// refused (429) and stores nothing; delivered messages free their room.
+/// The count (kept by triggers) matches the tables.
+#[test]
+fn stored_bytes_are_bounded() {
+    let limit = 60_000;
+    let (url, db) = service_at(
+        "bytes",
+        Limits {
+            max_stored_bytes: limit,
+            ..Limits::default()
+        },
+    );
+    let usage = |name: &str| -> (i64, i64) {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let counted: i64 = c
+            .query_row("SELECT bytes FROM usage WHERE name = ?1", [name], |r| r.get(0))
+            .unwrap();
+        let actual: i64 = c
+            .query_row(
+                "SELECT (SELECT coalesce(sum(length(body)), 0) FROM log WHERE sender = ?1)
+                      + (SELECT coalesce(sum(length(body)), 0) FROM key_package WHERE owner = ?1)
+                      + (SELECT coalesce(sum(length(g.body)), 0) FROM group_info g JOIN group_state s USING (group_id) WHERE s.introducer = ?1)
+                      + (SELECT coalesce(sum(length(state)), 0) FROM group_state WHERE introducer = ?1)",
+                [name],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (counted, actual)
+    };
+    let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
+    // KeyPackages until the quota.
+    let mut refused_at = None;
+    for i in 0..400 {
+        if let Err(e) = bob.ds.publish(&bob.client.key_packages(GroupKind::Plain, 1, false).unwrap()) {
+            assert!(e.to_string().contains("429"), "{e}");
+            refused_at = Some(i);
+            break;
+        }
+    }
+    assert!(refused_at.is_some(), "never refused");
+    let (counted, actual) = usage("bob");
+    assert_eq!(counted, actual);
+    assert!(counted <= limit, "{counted}");
+    // Messages bob does not fetch, until the quota.
+    let big = vec![b'x'; 4000];
+    let mut sent = 0;
+    loop {
+        let m = alice.client.group(b"g").unwrap().send(&big).unwrap();
+        match remote::send(&mut alice.client, &alice.ds, &m) {
+            Ok(Answer::Accepted(_)) => sent += 1,
+            Err(e) => {
+                assert!(e.to_string().contains("429"), "{e}");
+                break;
+            }
+            Ok(other) => panic!("{other:?}"),
+        }
+        assert!(sent < 100, "never refused");
+    }
+    let (counted, actual) = usage("alice");
+    assert_eq!(counted, actual);
+    assert!(counted <= limit && counted > limit / 2, "{counted}");
+    // bob reads and acknowledges: the room is free again.
+    let got = remote::receive(&mut bob.client, &bob.ds, 0).unwrap();
+    assert_eq!(got.len(), sent);
+    let (counted, actual) = usage("alice");
+    assert_eq!(counted, actual);
+    assert!(counted < limit / 2, "{counted}");
+    let m = alice.client.group(b"g").unwrap().send(&big).unwrap();
+    assert!(matches!(
+        remote::send(&mut alice.client, &alice.ds, &m).unwrap(),
+        Answer::Accepted(_)
+    ));
+    honest_commit(&mut alice, &mut bob);
+    let (counted, actual) = usage("alice");
+    assert_eq!(counted, actual);
+}

@@ -324,7 +324,7 @@ impl Service {
 
 /// Request bodies into the delivery service's handlers (no network): the
 /// first byte picks the endpoint, the second whether the request carries
-/// the client's token; the rest is the body, or the JSON fields' bytes
+/// the client's token (and a suite); the rest is the body, or the JSON fields' bytes
 /// wrapped into a well-formed request so the handlers' own checks run.
 /// No request makes a handler panic or the service answer 5xx.
 pub fn ds_handlers(data: &[u8]) {
@@ -336,7 +336,8 @@ pub fn ds_handlers(data: &[u8]) {
     let rest = &data[2..];
     let b64 = base64::engine::general_purpose::STANDARD.encode(rest);
     let group = hex::encode(rest.get(..rest.len().min(8)).unwrap_or_default());
-    let (method, path, body) = match pick % 10 {
+    let suite = u16::from(auth % 8);
+    let (method, path, body) = match pick % 13 {
         0 => ("POST", "/v1/register".to_owned(), rest.to_vec()),
         1 => (
             "POST",
@@ -369,6 +370,25 @@ pub fn ds_handlers(data: &[u8]) {
             format!("/v1/groups/{}/messages", hex::encode(FUZZ_GROUP)),
             serde_json::json!({"epoch": 0, "kind": if auth % 3 == 1 { "commit" } else { "message" },
                 "message": b64, "recipients": [], "welcome": null, "welcome_to": [], "removed": []})
+            .to_string()
+            .into_bytes(),
+        ),
+        // The directory: a new key (proof and authorization over the
+        // fuzzed bytes), a lookup, a registration with keys.
+        10 => (
+            "POST",
+            "/v1/keys".to_owned(),
+            serde_json::json!({"key": {"suite": suite, "signature_key": b64, "proof": b64},
+                "authorizer_suite": u16::from(pick % 4), "authorizer_key": b64, "authorization": b64})
+            .to_string()
+            .into_bytes(),
+        ),
+        11 => ("GET", format!("/v1/directory/{group}"), vec![]),
+        12 => (
+            "POST",
+            "/v1/register".to_owned(),
+            serde_json::json!({"name": group, "signature_key": b64,
+                "keys": [{"suite": suite, "signature_key": b64, "proof": b64}]})
             .to_string()
             .into_bytes(),
         ),

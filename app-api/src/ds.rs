@@ -565,6 +565,19 @@ fn digest(bytes: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(bytes).to_vec()
 }
 
+/// Longest group id the service takes, bytes (RFC 9420 sets none; ours
+/// are 16).
+pub const MAX_GROUP_ID: usize = 255;
+
+/// A group id from a URL: hex, at most [`MAX_GROUP_ID`] bytes.
+fn group_param(group: &str) -> Result<Vec<u8>, Refusal> {
+    let id = hex::decode(group).map_err(|_| bad("the group id is hex"))?;
+    if id.is_empty() || id.len() > MAX_GROUP_ID {
+        return Err(bad(format!("a group id is 1 to {MAX_GROUP_ID} bytes")));
+    }
+    Ok(id)
+}
+
 fn decode64(s: &str) -> Result<Vec<u8>, Refusal> {
     B64.decode(s).map_err(|_| bad("not base64"))
 }
@@ -1006,7 +1019,7 @@ async fn post_message(
     Json(req): Json<wire::Post>,
 ) -> Result<Json<wire::Posted>, Refusal> {
     let me = caller(&st, &peer, &headers).await?;
-    let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
+    let group_id = group_param(&group)?;
     let commit = match req.kind.as_str() {
         "commit" => true,
         "message" => false,
@@ -1471,7 +1484,7 @@ async fn put_group_info(
     Json(req): Json<wire::GroupInfo>,
 ) -> Result<Json<wire::Count>, Refusal> {
     let me = caller(&st, &peer, &headers).await?;
-    let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
+    let group_id = group_param(&group)?;
     let body = decode64(&req.group_info)?;
     let epoch = i64::try_from(req.epoch).map_err(|_| bad("epoch out of range"))?;
     if group_info_header(&body) != Some((group_id.clone(), req.epoch)) {
@@ -1512,7 +1525,7 @@ async fn get_group_info(
     UrlPath(group): UrlPath<String>,
 ) -> Result<Json<wire::GroupInfo>, Refusal> {
     let me = caller(&st, &peer, &headers).await?;
-    let group_id = hex::decode(&group).map_err(|_| bad("the group id is hex"))?;
+    let group_id = group_param(&group)?;
     let (epoch, body, removes) = with_db(&st, move |db, sh| {
         // A group the service follows hands its GroupInfo to its members,
         // and to anyone once its members open it to external joins.

@@ -274,6 +274,7 @@ fn every_quota_holds() {
             key_package_fetches_per_hour: 2,
             max_groups: 2,
             max_queue: 2,
+            max_keys: 4,
             ..Limits::default()
         },
     );
@@ -294,6 +295,19 @@ fn every_quota_holds() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("400") || e.contains("413"), "{e}");
+    // A group id of 256 bytes is refused.
+    let e = ads.group_info(&[7u8; 256]).unwrap_err().to_string();
+    assert!(e.contains("400") && e.contains("group id"), "{e}");
+    // Signature keys: 4 bound to a name at most (kim holds 2).
+    let (mut kim, kds) = client(&url, "kim");
+    for _ in 0..2 {
+        kim.rotate_signature_key(1).unwrap();
+        remote::sync_keys(&mut kim, &kds).unwrap();
+    }
+    kim.rotate_signature_key(1).unwrap();
+    let e = remote::sync_keys(&mut kim, &kds).unwrap_err().to_string();
+    assert!(e.contains("429") && e.contains("signature keys"), "{e}");
+    assert_eq!(ads.directory("kim").unwrap().unwrap().len(), 4);
     // KeyPackages: 3 stored at most.
     bds.publish(&bob.key_packages(GroupKind::Plain, 3, false).unwrap()).unwrap();
     let e = bds

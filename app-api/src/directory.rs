@@ -143,6 +143,9 @@ pub struct BoundKey {
     pub current: bool,
 }
 
+/// Questions a [`CachedDirectory`] remembers having asked.
+const MAX_QUESTIONS: usize = 4096;
+
 /// Looks a name's keys up: `Ok(None)` for an unknown name.
 pub type Lookup = dyn Fn(&str) -> Result<Option<Vec<BoundKey>>> + Send + Sync;
 
@@ -198,14 +201,26 @@ impl KeyDirectory for CachedDirectory {
             return Ok(true);
         }
         let question = (name.to_owned(), suite, signature_key.to_vec());
-        if !lock(&self.asked).insert(question.clone()) {
-            return Ok(false);
+        {
+            let mut asked = lock(&self.asked);
+            // Bounded: past this many questions, forget them (and ask
+            // again) rather than grow.
+            if asked.len() >= MAX_QUESTIONS {
+                asked.clear();
+            }
+            if !asked.insert(question.clone()) {
+                return Ok(false);
+            }
         }
         match (self.lookup)(name) {
             Ok(keys) => {
                 let keys = keys.unwrap_or_default();
                 let bound = binds(&keys, suite, signature_key);
-                lock(&self.cache).insert(name.to_owned(), keys);
+                let mut cache = lock(&self.cache);
+                if cache.len() >= MAX_QUESTIONS {
+                    cache.clear();
+                }
+                cache.insert(name.to_owned(), keys);
                 Ok(bound)
             }
             Err(e) => {

@@ -694,13 +694,7 @@ impl Client {
         if let Some(public) = signer.1 {
             id = self.with_key(&cs, id, public)?;
         }
-        let content = crate::directory::key_content(&self.config.name, suite, signature_key)?;
-        Ok(mlsx_base::crypto::LabeledCrypto::sign_with_label(
-            cs.as_ref(),
-            &id.signer,
-            label,
-            &content,
-        )?)
+        crate::directory::sign_key_of(cs.as_ref(), &id.signer, label, (&self.config.name, suite, signature_key))
     }
 
     /// `id` signing with the client's key of `cs`'s suite whose public key

@@ -65,7 +65,18 @@ pub fn sign_key(
     name: &str,
     signature_key: &[u8],
 ) -> Result<Vec<u8>> {
-    let content = key_content(name, cs.cipher_suite().0, signature_key)?;
+    sign_key_of(cs, signer, label, (name, cs.cipher_suite().0, signature_key))
+}
+
+/// Signs `name`'s `signature_key` for `suite` (another suite than the
+/// signer's in an authorization) under `label` with `signer`.
+pub(crate) fn sign_key_of(
+    cs: &dyn CipherSuiteProvider,
+    signer: &SignaturePrivateKey,
+    label: &[u8],
+    (name, suite, signature_key): (&str, u16, &[u8]),
+) -> Result<Vec<u8>> {
+    let content = key_content(name, suite, signature_key)?;
     Ok(cs.sign_with_label(signer, label, &content)?)
 }
 

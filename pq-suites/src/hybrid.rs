@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 use mlsx_base::crypto::{HpkeKem, HpkePrivateKey, Secret};
 use mlsx_base::error::CryptoError;
 
+use crate::Backend;
 use crate::mlkem::{KeyDerivation, MlKem, SEED_LEN, random};
 use crate::shake::shake256;
 
@@ -26,9 +27,9 @@ use crate::shake::shake256;
 ///
 /// ```
 /// use mlsx_base::crypto::HpkeKem;
-/// use mlsx_pq_suites::{HybridKem, KeyDerivation};
+/// use mlsx_pq_suites::{Backend, HybridKem, KeyDerivation};
 ///
-/// let kem = HybridKem::MlKem768P256(KeyDerivation::Labeled);
+/// let kem = HybridKem::MlKem768P256(KeyDerivation::Labeled, Backend::default());
 /// let (sk, pk) = kem.generate_key_pair()?;
 /// assert_eq!((sk.len(), pk.len()), (32, 1249));
 /// let (ss, enc) = kem.encap(&pk)?;
@@ -39,11 +40,11 @@ use crate::shake::shake256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HybridKem {
     /// MLKEM768-X25519 = X-Wing, HPKE KEM 0x647a.
-    XWing(KeyDerivation),
+    XWing(KeyDerivation, Backend),
     /// MLKEM768-P256, HPKE KEM 0x0050.
-    MlKem768P256(KeyDerivation),
+    MlKem768P256(KeyDerivation, Backend),
     /// MLKEM1024-P384, HPKE KEM 0x0051.
-    MlKem1024P384(KeyDerivation),
+    MlKem1024P384(KeyDerivation, Backend),
 }
 
 /// The traditional component: a nominal group (draft-irtf-cfrg-concrete-hybrid-kems §3).
@@ -164,16 +165,23 @@ struct Expanded {
 impl HybridKem {
     fn parts(self) -> (MlKem, Group, &'static [u8]) {
         match self {
-            Self::XWing(d) => (MlKem::MlKem768(d), Group::X25519, b"\\.//^\\"),
-            Self::MlKem768P256(d) => (MlKem::MlKem768(d), Group::P256, b"MLKEM768-P256"),
-            Self::MlKem1024P384(d) => (MlKem::MlKem1024(d), Group::P384, b"MLKEM1024-P384"),
+            Self::XWing(d, b) => (MlKem::MlKem768(d, b), Group::X25519, b"\\.//^\\"),
+            Self::MlKem768P256(d, b) => (MlKem::MlKem768(d, b), Group::P256, b"MLKEM768-P256"),
+            Self::MlKem1024P384(d, b) => (MlKem::MlKem1024(d, b), Group::P384, b"MLKEM1024-P384"),
         }
     }
 
     /// The key derivation in use.
     pub fn derivation(self) -> KeyDerivation {
         match self {
-            Self::XWing(d) | Self::MlKem768P256(d) | Self::MlKem1024P384(d) => d,
+            Self::XWing(d, _) | Self::MlKem768P256(d, _) | Self::MlKem1024P384(d, _) => d,
+        }
+    }
+
+    /// The backend of the ML-KEM half.
+    pub fn backend(self) -> Backend {
+        match self {
+            Self::XWing(_, b) | Self::MlKem768P256(_, b) | Self::MlKem1024P384(_, b) => b,
         }
     }
 
@@ -269,9 +277,9 @@ impl HybridKem {
 impl HpkeKem for HybridKem {
     fn kem_id(&self) -> u16 {
         match self {
-            Self::XWing(_) => 0x647a,
-            Self::MlKem768P256(_) => 0x0050,
-            Self::MlKem1024P384(_) => 0x0051,
+            Self::XWing(..) => 0x647a,
+            Self::MlKem768P256(..) => 0x0050,
+            Self::MlKem1024P384(..) => 0x0051,
         }
     }
 
@@ -323,21 +331,30 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    const ALL: [HybridKem; 3] = [
-        HybridKem::XWing(KeyDerivation::Labeled),
-        HybridKem::MlKem768P256(KeyDerivation::Labeled),
-        HybridKem::MlKem1024P384(KeyDerivation::Labeled),
-    ];
+    /// Every hybrid on every backend compiled in.
+    fn all() -> Vec<HybridKem> {
+        let d = KeyDerivation::Labeled;
+        Backend::available()
+            .iter()
+            .flat_map(|b| {
+                [
+                    HybridKem::XWing(d, *b),
+                    HybridKem::MlKem768P256(d, *b),
+                    HybridKem::MlKem1024P384(d, *b),
+                ]
+            })
+            .collect()
+    }
 
     #[test]
     fn sizes_match_the_drafts() {
-        let sizes: Vec<_> = ALL.iter().map(|k| (k.public_key_len(), k.enc_len())).collect();
+        let sizes: Vec<_> = all().iter().take(3).map(|k| (k.public_key_len(), k.enc_len())).collect();
         assert_eq!(sizes, [(1216, 1120), (1249, 1153), (1665, 1665)]);
     }
 
     #[test]
     fn round_trip_and_rejections() {
-        for kem in ALL {
+        for kem in all() {
             let (sk, pk) = kem.generate_key_pair().unwrap();
             let (ss, enc) = kem.encap(&pk).unwrap();
             assert_eq!(kem.decap(&enc, &sk).unwrap(), ss);
@@ -353,7 +370,7 @@ mod tests {
             assert!(kem.decap(&bad, &sk).map(|s| s != ss).unwrap_or(true));
         }
         // A NIST public key that is not on the curve is rejected.
-        let kem = HybridKem::MlKem768P256(KeyDerivation::Labeled);
+        let kem = HybridKem::MlKem768P256(KeyDerivation::Labeled, Backend::default());
         let (_, mut pk) = kem.generate_key_pair().unwrap();
         let last = pk.len() - 1;
         pk[last] ^= 1;

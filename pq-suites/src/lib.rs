@@ -55,6 +55,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod hybrid;
 #[cfg(feature = "libcrux")]
 mod libcrux_backend;
@@ -63,6 +64,7 @@ pub mod mlkem;
 mod shake;
 pub mod suites;
 
+pub use backend::Backend;
 pub use hybrid::HybridKem;
 pub use mldsa::{MlDsa, Signing};
 pub use mlkem::{KeyDerivation, MlKem};
@@ -88,6 +90,10 @@ pub enum Error {
     /// The code point belongs to one of RFC 9420's own suites (0x0001–0x0007).
     #[error("code point {0:?} is an RFC 9420 suite")]
     ReservedCodePoint(CipherSuite),
+    /// The backend exists but this build does not have it (the `libcrux`
+    /// feature is off).
+    #[error("backend {0:?} is not in this build (enable the `libcrux` feature)")]
+    BackendNotBuilt(String),
     /// The suite has no code point in the table in use.
     #[error("{0:?} has no code point in this table")]
     NotMapped(PqSuite),

@@ -6,14 +6,12 @@
 //! (FIPS 204 §3.4 recommends it); the deterministic variant is available
 //! for reproducible outputs.
 
-// With the libcrux backend the RustCrypto code paths are compiled out.
-#![cfg_attr(feature = "libcrux", allow(dead_code, unused_imports, unreachable_code, clippy::needless_return))]
-
 use ml_dsa::{EncodedVerifyingKey, MlDsa44, MlDsa65, MlDsa87, Signature, SigningKey, VerifyingKey};
 
 use mlsx_base::crypto::{SignaturePrivateKey, SignatureScheme};
 use mlsx_base::error::CryptoError;
 
+use crate::Backend;
 use crate::mlkem::random;
 
 /// The length of an ML-DSA private key (the seed).
@@ -33,9 +31,9 @@ pub enum Signing {
 ///
 /// ```
 /// use mlsx_base::crypto::SignatureScheme;
-/// use mlsx_pq_suites::MlDsa;
+/// use mlsx_pq_suites::{Backend, MlDsa};
 ///
-/// let scheme = MlDsa::MlDsa65(Default::default());
+/// let scheme = MlDsa::MlDsa65(Default::default(), Backend::default());
 /// let (sk, pk) = scheme.generate_key_pair()?;
 /// assert_eq!((sk.len(), pk.len()), (32, 1952));
 /// let sig = scheme.sign(&sk, b"message")?;
@@ -47,26 +45,25 @@ pub enum Signing {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MlDsa {
     /// ML-DSA-44, `mldsa44` (0x0904).
-    MlDsa44(Signing),
+    MlDsa44(Signing, Backend),
     /// ML-DSA-65, `mldsa65` (0x0905).
-    MlDsa65(Signing),
+    MlDsa65(Signing, Backend),
     /// ML-DSA-87, `mldsa87` (0x0906).
-    MlDsa87(Signing),
+    MlDsa87(Signing, Backend),
 }
 
-#[cfg(not(feature = "libcrux"))]
 macro_rules! with_params {
     ($alg:expr, $p:ident => $body:expr) => {
         match $alg {
-            MlDsa::MlDsa44(_) => {
+            MlDsa::MlDsa44(..) => {
                 type $p = MlDsa44;
                 $body
             }
-            MlDsa::MlDsa65(_) => {
+            MlDsa::MlDsa65(..) => {
                 type $p = MlDsa65;
                 $body
             }
-            MlDsa::MlDsa87(_) => {
+            MlDsa::MlDsa87(..) => {
                 type $p = MlDsa87;
                 $body
             }
@@ -81,25 +78,32 @@ fn seed(sk: &[u8]) -> Result<ml_dsa::Seed, CryptoError> {
 impl MlDsa {
     fn signing(self) -> Signing {
         match self {
-            Self::MlDsa44(s) | Self::MlDsa65(s) | Self::MlDsa87(s) => s,
+            Self::MlDsa44(s, _) | Self::MlDsa65(s, _) | Self::MlDsa87(s, _) => s,
+        }
+    }
+
+    /// The backend in use.
+    pub fn backend(self) -> Backend {
+        match self {
+            Self::MlDsa44(_, b) | Self::MlDsa65(_, b) | Self::MlDsa87(_, b) => b,
         }
     }
 
     /// Public key length.
     pub fn public_key_len(self) -> usize {
         match self {
-            Self::MlDsa44(_) => 1312,
-            Self::MlDsa65(_) => 1952,
-            Self::MlDsa87(_) => 2592,
+            Self::MlDsa44(..) => 1312,
+            Self::MlDsa65(..) => 1952,
+            Self::MlDsa87(..) => 2592,
         }
     }
 
     /// Signature length.
     pub fn signature_len(self) -> usize {
         match self {
-            Self::MlDsa44(_) => 2420,
-            Self::MlDsa65(_) => 3309,
-            Self::MlDsa87(_) => 4627,
+            Self::MlDsa44(..) => 2420,
+            Self::MlDsa65(..) => 3309,
+            Self::MlDsa87(..) => 4627,
         }
     }
 
@@ -107,16 +111,14 @@ impl MlDsa {
     /// known-answer tests (MLS always uses the empty context).
     pub fn sign_with_context(self, sk: &[u8], msg: &[u8], ctx: &[u8]) -> Result<Vec<u8>, CryptoError> {
         #[cfg(feature = "libcrux")]
-        {
+        if self.backend() == Backend::Libcrux {
             let mut rnd = [0u8; 32];
             if self.signing() == Signing::Hedged {
                 rnd.copy_from_slice(&random(32));
             }
             return self.sign_with_rnd(sk, msg, ctx, &rnd);
         }
-        #[cfg(not(feature = "libcrux"))]
         let seed = seed(sk)?;
-        #[cfg(not(feature = "libcrux"))]
         with_params!(self, P => {
             let key = SigningKey::<P>::from_seed(&seed);
             let sig = match self.signing() {
@@ -130,12 +132,13 @@ impl MlDsa {
     /// `ML-DSA.Verify(pk, msg, sig, ctx)`.
     pub fn verify_with_context(self, pk: &[u8], msg: &[u8], sig: &[u8], ctx: &[u8]) -> Result<(), CryptoError> {
         #[cfg(feature = "libcrux")]
-        return match self {
-            Self::MlDsa44(_) => crate::libcrux_backend::ml_dsa_44::verify(pk, msg, sig, ctx),
-            Self::MlDsa65(_) => crate::libcrux_backend::ml_dsa_65::verify(pk, msg, sig, ctx),
-            Self::MlDsa87(_) => crate::libcrux_backend::ml_dsa_87::verify(pk, msg, sig, ctx),
-        };
-        #[cfg(not(feature = "libcrux"))]
+        if self.backend() == Backend::Libcrux {
+            return match self {
+                Self::MlDsa44(..) => crate::libcrux_backend::ml_dsa_44::verify(pk, msg, sig, ctx),
+                Self::MlDsa65(..) => crate::libcrux_backend::ml_dsa_65::verify(pk, msg, sig, ctx),
+                Self::MlDsa87(..) => crate::libcrux_backend::ml_dsa_87::verify(pk, msg, sig, ctx),
+            };
+        }
         with_params!(self, P => {
             let pk = EncodedVerifyingKey::<P>::try_from(pk).map_err(|_| CryptoError::InvalidKey)?;
             let vk = VerifyingKey::<P>::decode(&pk);
@@ -157,21 +160,17 @@ impl MlDsa {
     /// ☣️ Reusing `rnd` across messages forfeits the hedge; for tests only.
     pub fn sign_with_rnd(self, sk: &[u8], msg: &[u8], ctx: &[u8], rnd: &[u8]) -> Result<Vec<u8>, CryptoError> {
         #[cfg(feature = "libcrux")]
-        {
+        if self.backend() == Backend::Libcrux {
             let rnd: [u8; 32] = rnd.try_into().map_err(|_| CryptoError::InvalidLength(rnd.len()))?;
             return match self {
-                Self::MlDsa44(_) => crate::libcrux_backend::ml_dsa_44::sign(sk, msg, ctx, rnd),
-                Self::MlDsa65(_) => crate::libcrux_backend::ml_dsa_65::sign(sk, msg, ctx, rnd),
-                Self::MlDsa87(_) => crate::libcrux_backend::ml_dsa_87::sign(sk, msg, ctx, rnd),
+                Self::MlDsa44(..) => crate::libcrux_backend::ml_dsa_44::sign(sk, msg, ctx, rnd),
+                Self::MlDsa65(..) => crate::libcrux_backend::ml_dsa_65::sign(sk, msg, ctx, rnd),
+                Self::MlDsa87(..) => crate::libcrux_backend::ml_dsa_87::sign(sk, msg, ctx, rnd),
             };
         }
-        #[cfg(not(feature = "libcrux"))]
         let seed = seed(sk)?;
-        #[cfg(not(feature = "libcrux"))]
         let ctx_len = u8::try_from(ctx.len()).map_err(|_| CryptoError::SigningFailed)?;
-        #[cfg(not(feature = "libcrux"))]
         let rnd = ml_dsa::B32::try_from(rnd).map_err(|_| CryptoError::InvalidLength(rnd.len()))?;
-        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, P => {
             let key = SigningKey::<P>::from_seed(&seed);
             // M' = IntegerToBytes(0, 1) || IntegerToBytes(|ctx|, 1) || ctx || M (FIPS 204 Algorithm 2).
@@ -182,14 +181,14 @@ impl MlDsa {
     /// The FIPS 204 `skEncode` expanded private key of a seed.
     pub fn expanded_key_from_seed(self, sk: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
         #[cfg(feature = "libcrux")]
-        return match self {
-            Self::MlDsa44(_) => crate::libcrux_backend::ml_dsa_44::expanded_key(sk),
-            Self::MlDsa65(_) => crate::libcrux_backend::ml_dsa_65::expanded_key(sk),
-            Self::MlDsa87(_) => crate::libcrux_backend::ml_dsa_87::expanded_key(sk),
-        };
-        #[cfg(not(feature = "libcrux"))]
+        if self.backend() == Backend::Libcrux {
+            return match self {
+                Self::MlDsa44(..) => crate::libcrux_backend::ml_dsa_44::expanded_key(sk),
+                Self::MlDsa65(..) => crate::libcrux_backend::ml_dsa_65::expanded_key(sk),
+                Self::MlDsa87(..) => crate::libcrux_backend::ml_dsa_87::expanded_key(sk),
+            };
+        }
         let seed = seed(sk)?;
-        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, P => {
             let key = SigningKey::<P>::from_seed(&seed);
             #[allow(deprecated)]
@@ -202,9 +201,9 @@ impl MlDsa {
 impl SignatureScheme for MlDsa {
     fn scheme(&self) -> u16 {
         match self {
-            Self::MlDsa44(_) => 0x0904,
-            Self::MlDsa65(_) => 0x0905,
-            Self::MlDsa87(_) => 0x0906,
+            Self::MlDsa44(..) => 0x0904,
+            Self::MlDsa65(..) => 0x0905,
+            Self::MlDsa87(..) => 0x0906,
         }
     }
 
@@ -217,14 +216,14 @@ impl SignatureScheme for MlDsa {
     /// `ML-DSA.KeyGen_internal(ξ)`: the encoded public key.
     fn public_key(&self, sk: &SignaturePrivateKey) -> Result<Vec<u8>, CryptoError> {
         #[cfg(feature = "libcrux")]
-        return match self {
-            Self::MlDsa44(_) => crate::libcrux_backend::ml_dsa_44::public_key(sk.as_bytes()),
-            Self::MlDsa65(_) => crate::libcrux_backend::ml_dsa_65::public_key(sk.as_bytes()),
-            Self::MlDsa87(_) => crate::libcrux_backend::ml_dsa_87::public_key(sk.as_bytes()),
-        };
-        #[cfg(not(feature = "libcrux"))]
+        if self.backend() == Backend::Libcrux {
+            return match self {
+                Self::MlDsa44(..) => crate::libcrux_backend::ml_dsa_44::public_key(sk.as_bytes()),
+                Self::MlDsa65(..) => crate::libcrux_backend::ml_dsa_65::public_key(sk.as_bytes()),
+                Self::MlDsa87(..) => crate::libcrux_backend::ml_dsa_87::public_key(sk.as_bytes()),
+            };
+        }
         let seed = seed(sk.as_bytes())?;
-        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, P => {
             let key = SigningKey::<P>::from_seed(&seed);
             let vk: &VerifyingKey<P> = key.as_ref();
@@ -248,11 +247,13 @@ mod tests {
 
     #[test]
     fn sizes_and_round_trip() {
-        for s in [
-            MlDsa::MlDsa44(Signing::Hedged),
-            MlDsa::MlDsa65(Signing::Deterministic),
-            MlDsa::MlDsa87(Signing::Hedged),
-        ] {
+        for s in Backend::available().iter().flat_map(|b| {
+            [
+                MlDsa::MlDsa44(Signing::Hedged, *b),
+                MlDsa::MlDsa65(Signing::Deterministic, *b),
+                MlDsa::MlDsa87(Signing::Hedged, *b),
+            ]
+        }) {
             let (sk, pk) = s.generate_key_pair().unwrap();
             assert_eq!(pk.len(), s.public_key_len());
             let sig = s.sign(&sk, b"m").unwrap();
@@ -269,12 +270,12 @@ mod tests {
     #[test]
     fn deterministic_is_deterministic_and_hedged_is_not() {
         let sk = [9u8; 32];
-        let d = MlDsa::MlDsa44(Signing::Deterministic);
+        let d = MlDsa::MlDsa44(Signing::Deterministic, Backend::default());
         assert_eq!(
             d.sign_with_context(&sk, b"m", b"").unwrap(),
             d.sign_with_context(&sk, b"m", b"").unwrap()
         );
-        let h = MlDsa::MlDsa44(Signing::Hedged);
+        let h = MlDsa::MlDsa44(Signing::Hedged, Backend::default());
         assert_ne!(
             h.sign_with_context(&sk, b"m", b"").unwrap(),
             h.sign_with_context(&sk, b"m", b"").unwrap()

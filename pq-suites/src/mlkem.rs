@@ -4,15 +4,13 @@
 //! FIPS 203 encodings. Every encapsulation key from the network passes the
 //! FIPS 203 §7.2 checks (length and modulus) before it is used.
 
-// With the libcrux backend the RustCrypto code paths are compiled out.
-#![cfg_attr(feature = "libcrux", allow(dead_code, unused_imports, unreachable_code, clippy::needless_return))]
-
 use ml_kem::kem::{Decapsulate, KeyExport, TryKeyInit};
 use zeroize::Zeroizing;
 
 use mlsx_base::crypto::{HpkeKem, HpkePrivateKey, Secret};
 use mlsx_base::error::CryptoError;
 
+use crate::Backend;
 use crate::shake::{labeled_derive, shake256};
 
 /// How `DeriveKeyPair(ikm)` turns input keying material into a seed.
@@ -42,9 +40,9 @@ impl KeyDerivation {
 ///
 /// ```
 /// use mlsx_base::crypto::HpkeKem;
-/// use mlsx_pq_suites::{KeyDerivation, MlKem};
+/// use mlsx_pq_suites::{Backend, KeyDerivation, MlKem};
 ///
-/// let kem = MlKem::MlKem768(KeyDerivation::Labeled);
+/// let kem = MlKem::MlKem768(KeyDerivation::Labeled, Backend::default());
 /// let (sk, pk) = kem.derive_key_pair(&[1u8; 32])?;
 /// assert_eq!((sk.len(), pk.len()), (64, 1184));
 /// let (ss, enc) = kem.encap(&pk)?;
@@ -54,24 +52,23 @@ impl KeyDerivation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MlKem {
     /// ML-KEM-768, HPKE KEM 0x0041.
-    MlKem768(KeyDerivation),
+    MlKem768(KeyDerivation, Backend),
     /// ML-KEM-1024, HPKE KEM 0x0042.
-    MlKem1024(KeyDerivation),
+    MlKem1024(KeyDerivation, Backend),
 }
 
 /// Dispatches on the parameter set with the `ml-kem` types in scope as
 /// `Dk`, `Ek` and `Ct`.
-#[cfg(not(feature = "libcrux"))]
 macro_rules! with_params {
     ($kem:expr, $dk:ident, $ek:ident, $ct:ident => $body:expr) => {
         match $kem {
-            MlKem::MlKem768(_) => {
+            MlKem::MlKem768(..) => {
                 type $dk = ml_kem::DecapsulationKey768;
                 type $ek = ml_kem::EncapsulationKey768;
                 type $ct = ml_kem::ml_kem_768::Ciphertext;
                 $body
             }
-            MlKem::MlKem1024(_) => {
+            MlKem::MlKem1024(..) => {
                 type $dk = ml_kem::DecapsulationKey1024;
                 type $ek = ml_kem::EncapsulationKey1024;
                 type $ct = ml_kem::ml_kem_1024::Ciphertext;
@@ -88,36 +85,43 @@ impl MlKem {
     /// The key derivation in use.
     pub fn derivation(self) -> KeyDerivation {
         match self {
-            Self::MlKem768(d) | Self::MlKem1024(d) => d,
+            Self::MlKem768(d, _) | Self::MlKem1024(d, _) => d,
+        }
+    }
+
+    /// The backend in use.
+    pub fn backend(self) -> Backend {
+        match self {
+            Self::MlKem768(_, b) | Self::MlKem1024(_, b) => b,
         }
     }
 
     /// `Npk`.
     pub fn public_key_len(self) -> usize {
         match self {
-            Self::MlKem768(_) => 1184,
-            Self::MlKem1024(_) => 1568,
+            Self::MlKem768(..) => 1184,
+            Self::MlKem1024(..) => 1568,
         }
     }
 
     /// `Nenc`.
     pub fn enc_len(self) -> usize {
         match self {
-            Self::MlKem768(_) => 1088,
-            Self::MlKem1024(_) => 1568,
+            Self::MlKem768(..) => 1088,
+            Self::MlKem1024(..) => 1568,
         }
     }
 
     /// `ML-KEM.KeyGen_internal(d, z)` from the 64-byte seed: the encapsulation key.
     pub fn public_key_from_seed(self, seed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         #[cfg(feature = "libcrux")]
-        return match self {
-            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::public_key(seed),
-            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::public_key(seed),
-        };
-        #[cfg(not(feature = "libcrux"))]
+        if self.backend() == Backend::Libcrux {
+            return match self {
+                Self::MlKem768(..) => crate::libcrux_backend::ml_kem_768::public_key(seed),
+                Self::MlKem1024(..) => crate::libcrux_backend::ml_kem_1024::public_key(seed),
+            };
+        }
         let seed = ml_kem::Seed::try_from(seed).map_err(|_| CryptoError::InvalidKey)?;
-        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, Dk, _Ek, _Ct => {
             Dk::from_seed(seed).encapsulation_key().to_bytes().to_vec()
         }))
@@ -129,13 +133,13 @@ impl MlKem {
     /// ☣️ With a fixed `m` this is for known-answer tests only.
     pub fn encap_derand(self, ek: &[u8], m: &[u8]) -> Result<(Secret, Vec<u8>), CryptoError> {
         #[cfg(feature = "libcrux")]
-        return match self {
-            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::encap(ek, m),
-            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::encap(ek, m),
-        };
-        #[cfg(not(feature = "libcrux"))]
+        if self.backend() == Backend::Libcrux {
+            return match self {
+                Self::MlKem768(..) => crate::libcrux_backend::ml_kem_768::encap(ek, m),
+                Self::MlKem1024(..) => crate::libcrux_backend::ml_kem_1024::encap(ek, m),
+            };
+        }
         let m = ml_kem::B32::try_from(m).map_err(|_| CryptoError::InvalidLength(m.len()))?;
-        #[cfg(not(feature = "libcrux"))]
         with_params!(self, _Dk, Ek, _Ct => {
             let ek = Ek::new_from_slice(ek).map_err(|_| CryptoError::InvalidKey)?;
             let (ct, ss) = ek.encapsulate_deterministic(&m);
@@ -146,13 +150,13 @@ impl MlKem {
     /// The FIPS 203 §7.2 input check of an encapsulation key: its length,
     /// and every coefficient below q.
     pub fn validate_encapsulation_key(self, ek: &[u8]) -> Result<(), CryptoError> {
-        #[cfg(feature = "libcrux")]
         let ok = match self {
-            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::valid_public(ek),
-            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::valid_public(ek),
+            #[cfg(feature = "libcrux")]
+            Self::MlKem768(_, Backend::Libcrux) => crate::libcrux_backend::ml_kem_768::valid_public(ek),
+            #[cfg(feature = "libcrux")]
+            Self::MlKem1024(_, Backend::Libcrux) => crate::libcrux_backend::ml_kem_1024::valid_public(ek),
+            _ => with_params!(self, _Dk, Ek, _Ct => Ek::new_from_slice(ek).is_ok()),
         };
-        #[cfg(not(feature = "libcrux"))]
-        let ok = with_params!(self, _Dk, Ek, _Ct => Ek::new_from_slice(ek).is_ok());
         if ok { Ok(()) } else { Err(CryptoError::InvalidKey) }
     }
 
@@ -161,13 +165,13 @@ impl MlKem {
     /// the implicit-rejection secret, as FIPS 203 requires.
     pub fn decap_seed(self, seed: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
         #[cfg(feature = "libcrux")]
-        return match self {
-            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::decap(seed, ct),
-            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::decap(seed, ct),
-        };
-        #[cfg(not(feature = "libcrux"))]
+        if self.backend() == Backend::Libcrux {
+            return match self {
+                Self::MlKem768(..) => crate::libcrux_backend::ml_kem_768::decap(seed, ct),
+                Self::MlKem1024(..) => crate::libcrux_backend::ml_kem_1024::decap(seed, ct),
+            };
+        }
         let seed = ml_kem::Seed::try_from(seed).map_err(|_| CryptoError::InvalidKey)?;
-        #[cfg(not(feature = "libcrux"))]
         with_params!(self, Dk, _Ek, Ct => {
             let ct = Ct::try_from(ct).map_err(|_| CryptoError::DecryptionFailed)?;
             let dk = Dk::from_seed(seed);
@@ -183,16 +187,15 @@ impl MlKem {
     /// The expanded `dk` of a seed (`ML-KEM.KeyGen_internal`).
     pub fn expanded_key_from_seed(self, seed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         #[cfg(feature = "libcrux")]
-        return match self {
-            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::expanded_key(seed),
-            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::expanded_key(seed),
-        };
-        #[cfg(not(feature = "libcrux"))]
+        if self.backend() == Backend::Libcrux {
+            return match self {
+                Self::MlKem768(..) => crate::libcrux_backend::ml_kem_768::expanded_key(seed),
+                Self::MlKem1024(..) => crate::libcrux_backend::ml_kem_1024::expanded_key(seed),
+            };
+        }
         #[allow(deprecated)]
         use ml_kem::ExpandedKeyEncoding;
-        #[cfg(not(feature = "libcrux"))]
         let seed = ml_kem::Seed::try_from(seed).map_err(|_| CryptoError::InvalidKey)?;
-        #[cfg(not(feature = "libcrux"))]
         Ok(with_params!(self, Dk, _Ek, _Ct => {
             #[allow(deprecated)]
             let dk = Dk::from_seed(seed).to_expanded_bytes();
@@ -204,14 +207,14 @@ impl MlKem {
     /// (FIPS 203 §7.3: its embedded hash must match its encapsulation key).
     pub fn decap_expanded(self, dk: &[u8], ct: &[u8]) -> Result<Secret, CryptoError> {
         #[cfg(feature = "libcrux")]
-        return match self {
-            Self::MlKem768(_) => crate::libcrux_backend::ml_kem_768::decap_expanded(dk, ct),
-            Self::MlKem1024(_) => crate::libcrux_backend::ml_kem_1024::decap_expanded(dk, ct),
-        };
-        #[cfg(not(feature = "libcrux"))]
+        if self.backend() == Backend::Libcrux {
+            return match self {
+                Self::MlKem768(..) => crate::libcrux_backend::ml_kem_768::decap_expanded(dk, ct),
+                Self::MlKem1024(..) => crate::libcrux_backend::ml_kem_1024::decap_expanded(dk, ct),
+            };
+        }
         #[allow(deprecated)]
         use ml_kem::ExpandedKeyEncoding;
-        #[cfg(not(feature = "libcrux"))]
         with_params!(self, Dk, _Ek, Ct => {
             let ct = Ct::try_from(ct).map_err(|_| CryptoError::DecryptionFailed)?;
             let dk = ml_kem::array::Array::try_from(dk).map_err(|_| CryptoError::InvalidKey)?;
@@ -229,8 +232,8 @@ impl HpkeKem for MlKem {
 
     fn kem_id(&self) -> u16 {
         match self {
-            Self::MlKem768(_) => 0x0041,
-            Self::MlKem1024(_) => 0x0042,
+            Self::MlKem768(..) => 0x0041,
+            Self::MlKem1024(..) => 0x0042,
         }
     }
 
@@ -276,7 +279,12 @@ mod tests {
 
     #[test]
     fn round_trip_and_rejections() {
-        for kem in [MlKem::MlKem768(KeyDerivation::Labeled), MlKem::MlKem1024(KeyDerivation::Labeled)] {
+        for kem in Backend::available().iter().flat_map(|b| {
+            [
+                MlKem::MlKem768(KeyDerivation::Labeled, *b),
+                MlKem::MlKem1024(KeyDerivation::Labeled, *b),
+            ]
+        }) {
             let (sk, pk) = kem.generate_key_pair().unwrap();
             assert_eq!(pk.len(), kem.public_key_len());
             assert_eq!(kem.public_key(&sk).unwrap(), pk);
@@ -303,7 +311,12 @@ mod tests {
 
     #[test]
     fn expanded_keys_decapsulate_and_are_checked() {
-        for kem in [MlKem::MlKem768(KeyDerivation::Labeled), MlKem::MlKem1024(KeyDerivation::Labeled)] {
+        for kem in Backend::available().iter().flat_map(|b| {
+            [
+                MlKem::MlKem768(KeyDerivation::Labeled, *b),
+                MlKem::MlKem1024(KeyDerivation::Labeled, *b),
+            ]
+        }) {
             let (sk, pk) = kem.generate_key_pair().unwrap();
             let (ss, enc) = kem.encap(&pk).unwrap();
             let dk = kem.expanded_key_from_seed(sk.as_bytes()).unwrap();
@@ -322,8 +335,12 @@ mod tests {
     #[test]
     fn derivations_differ() {
         let ikm = [7u8; 32];
-        let a = MlKem::MlKem768(KeyDerivation::Labeled).derive_key_pair(&ikm).unwrap();
-        let b = MlKem::MlKem768(KeyDerivation::LegacyUnlabeled).derive_key_pair(&ikm).unwrap();
+        let a = MlKem::MlKem768(KeyDerivation::Labeled, Backend::default())
+            .derive_key_pair(&ikm)
+            .unwrap();
+        let b = MlKem::MlKem768(KeyDerivation::LegacyUnlabeled, Backend::default())
+            .derive_key_pair(&ikm)
+            .unwrap();
         assert_ne!(a.1, b.1);
         assert_eq!(b.0.as_bytes(), &shake256(&[&ikm], 64)[..]);
     }

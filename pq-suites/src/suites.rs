@@ -9,10 +9,10 @@ use mlsx_base::codec::CipherSuite;
 use mlsx_base::crypto::rustcrypto::{AeadAlg, ComposedSuite, HashAlg, SigAlg};
 use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider, HpkeKem, SignatureScheme};
 
-use crate::Error;
 use crate::hybrid::HybridKem;
 use crate::mldsa::{MlDsa, Signing};
 use crate::mlkem::{KeyDerivation, MlKem};
+use crate::{Backend, Error};
 
 /// One suite of draft-ietf-mls-pq-ciphersuites-06, by its TBD number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -148,28 +148,29 @@ impl PqSuite {
 }
 
 impl PqKem {
-    /// The KEM with a key derivation.
-    pub fn with_derivation(self, d: KeyDerivation) -> Arc<dyn HpkeKem> {
+    /// The KEM with a key derivation, on a backend.
+    pub fn instance(self, d: KeyDerivation, b: Backend) -> Arc<dyn HpkeKem> {
         match self {
-            Self::MlKem768 => Arc::new(MlKem::MlKem768(d)),
-            Self::MlKem1024 => Arc::new(MlKem::MlKem1024(d)),
-            Self::XWing => Arc::new(HybridKem::XWing(d)),
-            Self::MlKem768P256 => Arc::new(HybridKem::MlKem768P256(d)),
-            Self::MlKem1024P384 => Arc::new(HybridKem::MlKem1024P384(d)),
+            Self::MlKem768 => Arc::new(MlKem::MlKem768(d, b)),
+            Self::MlKem1024 => Arc::new(MlKem::MlKem1024(d, b)),
+            Self::XWing => Arc::new(HybridKem::XWing(d, b)),
+            Self::MlKem768P256 => Arc::new(HybridKem::MlKem768P256(d, b)),
+            Self::MlKem1024P384 => Arc::new(HybridKem::MlKem1024P384(d, b)),
         }
     }
 }
 
 impl PqSignature {
-    /// The scheme, with hedged or deterministic ML-DSA signing.
-    pub fn with_signing(self, signing: Signing) -> Arc<dyn SignatureScheme> {
+    /// The scheme, with hedged or deterministic ML-DSA signing, on a
+    /// backend (ML-DSA only; the classical schemes are RustCrypto's).
+    pub fn instance(self, signing: Signing, b: Backend) -> Arc<dyn SignatureScheme> {
         match self {
             Self::Ed25519 => Arc::new(SigAlg::Ed25519),
             Self::EcdsaP256 => Arc::new(SigAlg::EcdsaP256),
             Self::EcdsaP384 => Arc::new(SigAlg::EcdsaP384),
-            Self::MlDsa44 => Arc::new(MlDsa::MlDsa44(signing)),
-            Self::MlDsa65 => Arc::new(MlDsa::MlDsa65(signing)),
-            Self::MlDsa87 => Arc::new(MlDsa::MlDsa87(signing)),
+            Self::MlDsa44 => Arc::new(MlDsa::MlDsa44(signing, b)),
+            Self::MlDsa65 => Arc::new(MlDsa::MlDsa65(signing, b)),
+            Self::MlDsa87 => Arc::new(MlDsa::MlDsa87(signing, b)),
         }
     }
 }
@@ -304,6 +305,9 @@ pub struct Profile {
     pub derivation: KeyDerivation,
     /// How ML-DSA signs (both variants verify the same way).
     pub signing: Signing,
+    /// Which implementation of ML-KEM and ML-DSA runs (local; it changes
+    /// no byte on the wire). Default: [`Backend::default`].
+    pub backend: Backend,
 }
 
 impl Profile {
@@ -323,6 +327,7 @@ impl Profile {
             code_points: CodePoints::openmls(),
             derivation: KeyDerivation::LegacyUnlabeled,
             signing: Signing::Hedged,
+            backend: Backend::default(),
         }
     }
 
@@ -340,10 +345,10 @@ impl Profile {
         let (kem, hash, aead, sig) = suite.components();
         ComposedSuite::new(
             code,
-            kem.with_derivation(self.derivation),
+            kem.instance(self.derivation, self.backend),
             hash,
             aead,
-            sig.with_signing(self.signing),
+            sig.instance(self.signing, self.backend),
         )
     }
 }

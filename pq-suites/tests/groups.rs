@@ -110,10 +110,16 @@ fn run_suite(provider: &PqProvider, suite: PqSuite, encrypt: bool) {
 
 #[test]
 fn every_pq_suite_runs_a_whole_group() {
-    let provider = PqProvider::new(Profile::draft());
-    for suite in PqSuite::ALL {
-        // Alternate PublicMessage and PrivateMessage handshakes.
-        run_suite(&provider, suite, suite.number() % 2 == 0);
+    // On every backend compiled in (RustCrypto; libcrux with its feature).
+    for backend in mlsx_pq_suites::Backend::available() {
+        let provider = PqProvider::new(Profile {
+            backend: *backend,
+            ..Profile::draft()
+        });
+        for suite in PqSuite::ALL {
+            // Alternate PublicMessage and PrivateMessage handshakes.
+            run_suite(&provider, suite, suite.number() % 2 == 0);
+        }
     }
 }
 

@@ -17,6 +17,18 @@ use mlsx_pq_suites::{PqProvider, PqSuite, Profile};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The implementation of ML-KEM and ML-DSA under the PQ suites:
+    /// libcrux (the default where built: the fastest measured) or
+    /// rustcrypto. It changes no byte on the wire.
+    #[arg(long, global = true, value_parser = backend_by_name, default_value_t = mlsx_pq_suites::Backend::FASTEST)]
+    backend: mlsx_pq_suites::Backend,
+}
+
+fn backend_by_name(name: &str) -> Result<mlsx_pq_suites::Backend, String> {
+    mlsx_pq_suites::Backend::by_name(name).map_err(|e| match e {
+        mlsx_pq_suites::Error::BackendNotBuilt(_) => e.to_string(),
+        _ => format!("unknown backend {name:?} (libcrux or rustcrypto)"),
+    })
 }
 
 #[derive(Subcommand)]
@@ -673,6 +685,8 @@ fn run_ds(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every PQ provider this process makes from now on runs on it.
+    cli.backend.set_process_default();
     let s = |r: mlsx_app::Result<mlsx_app::cli::Report>| r.map_err(|e| e.to_string());
     match cli.command {
         Command::Init {

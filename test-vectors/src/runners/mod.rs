@@ -228,14 +228,14 @@ impl FileKind {
             Self::TreeValidation => tree_validation::run(json, provider, report),
             Self::TreeKem => treekem::run(json, provider, report),
             Self::PassiveClient => passive_client::run(json, provider, report),
-            Self::XWing => pq::xwing(json, report),
-            Self::HpkePq => pq::hpke_pq(json, report),
-            Self::MlKemAcvpKeyGen => pq::ml_kem_acvp_keygen(json, report),
-            Self::MlKemAcvpEncapDecap => pq::ml_kem_acvp_encap_decap(json, report),
-            Self::MlKemWycheproof => pq::ml_kem_wycheproof(json, report),
-            Self::MlDsaAcvpKeyGen => pq::ml_dsa_acvp_keygen(json, report),
-            Self::MlDsaWycheproofSign => pq::ml_dsa_wycheproof_sign(json, report),
-            Self::MlDsaWycheproofVerify => pq::ml_dsa_wycheproof_verify(json, report),
+            Self::XWing => on_every_backend(report, |r, b| pq::xwing(json, r, b)),
+            Self::HpkePq => on_every_backend(report, |r, b| pq::hpke_pq(json, r, b)),
+            Self::MlKemAcvpKeyGen => on_every_backend(report, |r, b| pq::ml_kem_acvp_keygen(json, r, b)),
+            Self::MlKemAcvpEncapDecap => on_every_backend(report, |r, b| pq::ml_kem_acvp_encap_decap(json, r, b)),
+            Self::MlKemWycheproof => on_every_backend(report, |r, b| pq::ml_kem_wycheproof(json, r, b)),
+            Self::MlDsaAcvpKeyGen => on_every_backend(report, |r, b| pq::ml_dsa_acvp_keygen(json, r, b)),
+            Self::MlDsaWycheproofSign => on_every_backend(report, |r, b| pq::ml_dsa_wycheproof_sign(json, r, b)),
+            Self::MlDsaWycheproofVerify => on_every_backend(report, |r, b| pq::ml_dsa_wycheproof_verify(json, r, b)),
             Self::ExporterTree => extensions::exporter_run(json, provider, report),
             Self::SafeCrypto => extensions::safe_crypto_run(json, provider, report),
             Self::SafeAad => run_cases(json, report, extensions::safe_aad_check),
@@ -315,4 +315,23 @@ pub(crate) fn check(name: &str, got: &[u8], want: &[u8]) -> Result<(), String> {
 /// Turns any displayable error into a case failure message with context.
 pub(crate) fn ctx<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> String {
     move |e| format!("{what}: {e}")
+}
+
+/// Runs a PQ known-answer file on every backend of `mlsx-pq-suites`
+/// compiled in (RustCrypto, and libcrux with its feature): each case counts
+/// once per backend, and a failure names its backend.
+fn on_every_backend(
+    report: &mut Report,
+    mut run: impl FnMut(&mut Report, mlsx_pq_suites::Backend) -> Result<(), serde_json::Error>,
+) -> Result<(), serde_json::Error> {
+    for (i, backend) in mlsx_pq_suites::Backend::available().iter().enumerate() {
+        let mut r = Report::new(report.file.clone());
+        run(&mut r, *backend)?;
+        report.passed += r.passed;
+        report.failures.extend(r.failures.into_iter().map(|f| format!("[{backend}] {f}")));
+        if i == 0 {
+            report.skipped.extend(r.skipped);
+        }
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use mlsx_base::crypto::rustcrypto::{AeadAlg, DhKem, HashAlg, HpkeSuite};
 use mlsx_base::crypto::{HpkeKem, HpkePrivateKey, Secret};
 use mlsx_base::error::CryptoError;
 use mlsx_pq_suites::mldsa::Signing;
-use mlsx_pq_suites::{HybridKem, KeyDerivation, MlDsa, MlKem};
+use mlsx_pq_suites::{Backend, HybridKem, KeyDerivation, MlDsa, MlKem};
 use serde::Deserialize;
 
 use super::{check, ctx};
@@ -25,9 +25,9 @@ struct XWingCase {
 
 /// `x-wing/test-vectors.json`: key generation from the seed, derandomized
 /// encapsulation and decapsulation.
-pub(crate) fn xwing(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
+pub(crate) fn xwing(json: &str, report: &mut Report, backend: Backend) -> Result<(), serde_json::Error> {
     let cases: Vec<XWingCase> = serde_json::from_str(json)?;
-    let kem = HybridKem::XWing(KeyDerivation::Labeled);
+    let kem = HybridKem::XWing(KeyDerivation::Labeled, backend);
     for (i, c) in cases.iter().enumerate() {
         report.record(
             i,
@@ -92,7 +92,7 @@ enum AnyKem {
 }
 
 impl AnyKem {
-    fn of(kem_id: u16) -> Option<Self> {
+    fn of(kem_id: u16, backend: Backend) -> Option<Self> {
         let d = KeyDerivation::Labeled;
         Some(match kem_id {
             0x0010 => Self::Dh(DhKem::P256),
@@ -100,11 +100,11 @@ impl AnyKem {
             0x0012 => Self::Dh(DhKem::P521),
             0x0020 => Self::Dh(DhKem::X25519),
             0x0021 => Self::Dh(DhKem::X448),
-            0x0041 => Self::MlKem(MlKem::MlKem768(d)),
-            0x0042 => Self::MlKem(MlKem::MlKem1024(d)),
-            0x0050 => Self::Hybrid(HybridKem::MlKem768P256(d)),
-            0x0051 => Self::Hybrid(HybridKem::MlKem1024P384(d)),
-            0x647a => Self::Hybrid(HybridKem::XWing(d)),
+            0x0041 => Self::MlKem(MlKem::MlKem768(d, backend)),
+            0x0042 => Self::MlKem(MlKem::MlKem1024(d, backend)),
+            0x0050 => Self::Hybrid(HybridKem::MlKem768P256(d, backend)),
+            0x0051 => Self::Hybrid(HybridKem::MlKem1024P384(d, backend)),
+            0x647a => Self::Hybrid(HybridKem::XWing(d, backend)),
             _ => return None,
         })
     }
@@ -135,10 +135,10 @@ impl AnyKem {
 /// uses, are not implemented, so those entries stop after the KEM and say so.
 /// `info`, `aad` and `pt` are used as the hex decodes once (they are hex
 /// text of hex; see the vectors' README).
-pub(crate) fn hpke_pq(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
+pub(crate) fn hpke_pq(json: &str, report: &mut Report, backend: Backend) -> Result<(), serde_json::Error> {
     let cases: Vec<HpkeCase> = serde_json::from_str(json)?;
     for (i, c) in cases.iter().enumerate() {
-        let Some(kem) = AnyKem::of(c.kem_id) else {
+        let Some(kem) = AnyKem::of(c.kem_id, backend) else {
             report.skip(i, format!("KEM {:#06x} not implemented", c.kem_id));
             continue;
         };
@@ -212,20 +212,20 @@ pub(crate) fn hpke_pq(json: &str, report: &mut Report) -> Result<(), serde_json:
     Ok(())
 }
 
-fn ml_kem(parameter_set: &str) -> Option<MlKem> {
+fn ml_kem(parameter_set: &str, backend: Backend) -> Option<MlKem> {
     let d = KeyDerivation::Labeled;
     match parameter_set {
-        "ML-KEM-768" => Some(MlKem::MlKem768(d)),
-        "ML-KEM-1024" => Some(MlKem::MlKem1024(d)),
+        "ML-KEM-768" => Some(MlKem::MlKem768(d, backend)),
+        "ML-KEM-1024" => Some(MlKem::MlKem1024(d, backend)),
         _ => None,
     }
 }
 
-fn ml_dsa(parameter_set: &str, signing: Signing) -> Option<MlDsa> {
+fn ml_dsa(parameter_set: &str, signing: Signing, backend: Backend) -> Option<MlDsa> {
     match parameter_set {
-        "ML-DSA-44" => Some(MlDsa::MlDsa44(signing)),
-        "ML-DSA-65" => Some(MlDsa::MlDsa65(signing)),
-        "ML-DSA-87" => Some(MlDsa::MlDsa87(signing)),
+        "ML-DSA-44" => Some(MlDsa::MlDsa44(signing, backend)),
+        "ML-DSA-65" => Some(MlDsa::MlDsa65(signing, backend)),
+        "ML-DSA-87" => Some(MlDsa::MlDsa87(signing, backend)),
         _ => None,
     }
 }
@@ -257,12 +257,12 @@ struct MlKemKeyGen {
 
 /// `ml-kem/acvp/key-gen.json`: `(d, z)` → `ek` and the expanded `dk`.
 /// ML-KEM-512 is not used by MLS and is skipped.
-pub(crate) fn ml_kem_acvp_keygen(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
+pub(crate) fn ml_kem_acvp_keygen(json: &str, report: &mut Report, backend: Backend) -> Result<(), serde_json::Error> {
     let file: AcvpFile<MlKemKeyGen> = serde_json::from_str(json)?;
     let mut i = 0;
     for g in &file.test_groups {
         for t in &g.tests {
-            match ml_kem(&g.parameter_set) {
+            match ml_kem(&g.parameter_set, backend) {
                 None => report.skip(i, format!("{} is not used by MLS", g.parameter_set)),
                 Some(kem) => report.record(i, {
                     let seed = [&t.d[..], &t.z[..]].concat();
@@ -290,12 +290,12 @@ struct MlKemEncapDecap {
 
 /// `ml-kem/acvp/encap-decap.json`: encapsulation with a given `m`, and
 /// decapsulation with an expanded `dk` (valid and modified ciphertexts).
-pub(crate) fn ml_kem_acvp_encap_decap(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
+pub(crate) fn ml_kem_acvp_encap_decap(json: &str, report: &mut Report, backend: Backend) -> Result<(), serde_json::Error> {
     let file: AcvpFile<MlKemEncapDecap> = serde_json::from_str(json)?;
     let mut i = 0;
     for g in &file.test_groups {
         for t in &g.tests {
-            let Some(kem) = ml_kem(&g.parameter_set) else {
+            let Some(kem) = ml_kem(&g.parameter_set, backend) else {
                 report.skip(i, format!("{} is not used by MLS", g.parameter_set));
                 i += 1;
                 continue;
@@ -352,11 +352,11 @@ struct MlKemWycheproofTest {
 /// and `mlkem_*_encaps_test.json` (encapsulation with a given `m`,
 /// including keys that fail the modulus check). An `invalid` case passes
 /// when mlsx refuses it.
-pub(crate) fn ml_kem_wycheproof(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
+pub(crate) fn ml_kem_wycheproof(json: &str, report: &mut Report, backend: Backend) -> Result<(), serde_json::Error> {
     let file: WycheproofFile<MlKemWycheproofGroup> = serde_json::from_str(json)?;
     let mut i = 0;
     for g in &file.test_groups {
-        let Some(kem) = ml_kem(&g.parameter_set) else {
+        let Some(kem) = ml_kem(&g.parameter_set, backend) else {
             for _ in &g.tests {
                 report.skip(i, format!("{} is not used by MLS", g.parameter_set));
                 i += 1;
@@ -406,14 +406,14 @@ struct MlDsaKeyGen {
 }
 
 /// `ml-dsa/acvp/key-gen.json`: seed → public key and expanded private key.
-pub(crate) fn ml_dsa_acvp_keygen(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
+pub(crate) fn ml_dsa_acvp_keygen(json: &str, report: &mut Report, backend: Backend) -> Result<(), serde_json::Error> {
     let file: AcvpFile<MlDsaKeyGen> = serde_json::from_str(json)?;
     let mut i = 0;
     for g in &file.test_groups {
         for t in &g.tests {
             report.record(
                 i,
-                match ml_dsa(&g.parameter_set, Signing::Hedged) {
+                match ml_dsa(&g.parameter_set, Signing::Hedged, backend) {
                     None => Err(format!("unknown parameter set {}", g.parameter_set)),
                     Some(alg) => (|| {
                         use mlsx_base::crypto::{SignaturePrivateKey, SignatureScheme};
@@ -477,13 +477,13 @@ fn verdict(tc_id: u64, result: &str, outcome: Result<(), String>) -> Result<(), 
 /// `mldsa_*_sign_seed_test.json`: signing from a seed, deterministic when
 /// the case has no `rnd`, with `rnd` otherwise. Cases that give only `μ`
 /// (flag `Internal`) are skipped: mlsx does not sign a precomputed `μ`.
-pub(crate) fn ml_dsa_wycheproof_sign(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
+pub(crate) fn ml_dsa_wycheproof_sign(json: &str, report: &mut Report, backend: Backend) -> Result<(), serde_json::Error> {
     let alg: WycheproofAlgorithm = serde_json::from_str(json)?;
     let file: WycheproofFile<MlDsaSignGroup> = serde_json::from_str(json)?;
     let mut i = 0;
     for g in &file.test_groups {
         for t in &g.tests {
-            let Some(scheme) = ml_dsa(&alg.algorithm, Signing::Deterministic) else {
+            let Some(scheme) = ml_dsa(&alg.algorithm, Signing::Deterministic, backend) else {
                 report.skip(i, format!("unknown algorithm {}", alg.algorithm));
                 i += 1;
                 continue;
@@ -513,13 +513,13 @@ pub(crate) fn ml_dsa_wycheproof_sign(json: &str, report: &mut Report) -> Result<
 
 /// `mldsa_*_verify_test.json`: verification of valid signatures and of
 /// malformed signatures, keys and contexts.
-pub(crate) fn ml_dsa_wycheproof_verify(json: &str, report: &mut Report) -> Result<(), serde_json::Error> {
+pub(crate) fn ml_dsa_wycheproof_verify(json: &str, report: &mut Report, backend: Backend) -> Result<(), serde_json::Error> {
     let alg: WycheproofAlgorithm = serde_json::from_str(json)?;
     let file: WycheproofFile<MlDsaVerifyGroup> = serde_json::from_str(json)?;
     let mut i = 0;
     for g in &file.test_groups {
         for t in &g.tests {
-            let outcome = match (ml_dsa(&alg.algorithm, Signing::Hedged), &t.msg) {
+            let outcome = match (ml_dsa(&alg.algorithm, Signing::Hedged, backend), &t.msg) {
                 (Some(scheme), Some(msg)) => scheme
                     .verify_with_context(&g.public_key, msg, &t.sig, t.ctx.as_deref().unwrap_or_default())
                     .map_err(|e| e.to_string()),

@@ -44,12 +44,27 @@ enum Command {
     /// bytes and CPU time per epoch and in total, and writes a CSV and an
     /// SVG plot.
     Simulate {
-        /// Members of every group.
-        #[arg(long, default_value_t = 10)]
-        members: usize,
+        /// Members of every group; several (`10,100,1000,10000`) sweep
+        /// over sizes and plot the cost per epoch against size.
+        #[arg(long, default_value = "10", value_delimiter = ',')]
+        members: Vec<usize>,
         /// Epochs measured (one commit each, by members in turn).
         #[arg(long, default_value_t = 50)]
         epochs: usize,
+        /// What each epoch does: updates (an UpdatePath commit), churn (a
+        /// commit adding one member and removing another), messages (an
+        /// update and --messages application messages) or mixed
+        /// (messages, and updates alternating with churn).
+        #[arg(long, default_value = "updates")]
+        workload: String,
+        /// Application messages per epoch (messages and mixed).
+        #[arg(long, default_value_t = 10)]
+        messages: usize,
+        /// Receivers that process every epoch for real; the others are
+        /// public state only, their CPU estimated from the sample.
+        /// Default: every member up to 64, 16 up to 1,000, then 8.
+        #[arg(long)]
+        sample: Option<usize>,
         /// FULL commit periods: the first is the chosen one, the rest a
         /// sweep (`--full-every 10` for no sweep).
         #[arg(long, default_value = "10,1,5,50", value_delimiter = ',')]
@@ -588,18 +603,45 @@ fn simulate(o: mlsx_app::simulate::SimulateOptions, out: &std::path::Path, json:
     bar.finish_and_clear();
     std::fs::create_dir_all(out)?;
     let (csv, svg) = (out.join("simulate.csv"), out.join("simulate.svg"));
-    report.write_csv(&csv)?;
-    report.write_svg(&svg)?;
+    report.write_csv(&csv).map_err(|e| e.to_string())?;
+    report.write_svg(&svg).map_err(|e| e.to_string())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
-        report.write_text(&mut std::io::stdout())?;
+        report.write_text(&mut std::io::stdout()).map_err(|e| e.to_string())?;
         println!(
             "
 wrote {} and {}",
             csv.display(),
             svg.display()
         );
+    }
+    Ok(())
+}
+
+fn simulate_sweep(
+    o: mlsx_app::simulate::SimulateOptions,
+    sizes: &[usize],
+    out: &std::path::Path,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let steps = u64::try_from(o.epochs.saturating_mul(3).saturating_mul(sizes.len())).unwrap_or(u64::MAX);
+    let bar = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(steps)
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed}")?);
+    let (_, points) = mlsx_app::simulate::sweep(&o, sizes, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    std::fs::create_dir_all(out)?;
+    let svg = out.join("sweep.svg");
+    mlsx_app::simulate::write_sweep_svg(&points, &svg).map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&mlsx_app::simulate::sweep_json(&o, &points))?);
+    } else {
+        mlsx_app::simulate::write_sweep_text(&o, &points, &mut std::io::stdout()).map_err(|e| e.to_string())?;
+        println!("\nwrote {}", svg.display());
     }
     Ok(())
 }
@@ -897,15 +939,23 @@ fn main() -> ExitCode {
         Command::Simulate {
             members,
             epochs,
+            workload,
+            messages,
+            sample,
             full_every,
             suites: Suites { t_suite, pq_suite, mode },
             out,
             json,
         } => {
-            let options = pq_suites(&pq_suite).and_then(|s| match (s.as_slice(), mode) {
+            let workload = mlsx_app::simulate::Workload::from_name(&workload)
+                .ok_or_else(|| format!("unknown workload {workload:?} (updates, churn, messages or mixed)"));
+            let options = workload.and_then(|w| pq_suites(&pq_suite).map(|s| (w, s))).and_then(|(workload, s)| match (s.as_slice(), mode) {
                 ([pq], 0 | 1) => Ok(mlsx_app::simulate::SimulateOptions {
-                    members,
+                    members: members.first().copied().unwrap_or(10),
                     epochs,
+                    workload,
+                    messages,
+                    sample,
                     full_every,
                     t_suite,
                     pq_suite: *pq,
@@ -917,7 +967,11 @@ fn main() -> ExitCode {
                 }),
                 _ => Err("give one PQ suite and mode 0 or 1".to_string()),
             });
-            match options.map_err(Into::into).and_then(|o| simulate(o, &out, json)) {
+            let run = |o| match members.as_slice() {
+                [_] => simulate(o, &out, json),
+                sizes => simulate_sweep(o, sizes, &out, json),
+            };
+            match options.map_err(Into::into).and_then(run) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("mlsx: {e}");

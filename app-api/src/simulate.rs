@@ -155,7 +155,9 @@ pub fn default_sample(members: usize) -> usize {
 impl SimulateOptions {
     /// The receivers that process for real.
     pub fn receivers(&self) -> usize {
-        self.sample.unwrap_or_else(|| default_sample(self.members)).clamp(1, self.members.saturating_sub(1).max(1))
+        self.sample
+            .unwrap_or_else(|| default_sample(self.members))
+            .clamp(1, self.members.saturating_sub(1).max(1))
     }
 }
 
@@ -196,7 +198,11 @@ impl EpochCost {
 }
 
 fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
 }
 
 /// One scenario's epochs.
@@ -360,9 +366,9 @@ impl Kind {
                 b"simulated".to_vec(),
                 GroupConfig::default(),
             )?)),
-            Kind::Hybrid(setup) => {
-                Member::Hybrid(Box::new(ApqClient::new(setup.clone(), &name(0))?.create_session(b"T".to_vec(), b"PQ".to_vec())?))
-            }
+            Kind::Hybrid(setup) => Member::Hybrid(Box::new(
+                ApqClient::new(setup.clone(), &name(0))?.create_session(b"T".to_vec(), b"PQ".to_vec())?,
+            )),
         })
     }
 
@@ -385,7 +391,9 @@ impl Member {
             Member::Plain(g) => {
                 let mut proposals = vec![];
                 for o in add {
-                    let Offer::Plain(kp) = o else { return Err("a hybrid KeyPackage".into()) };
+                    let Offer::Plain(kp) = o else {
+                        return Err("a hybrid KeyPackage".into());
+                    };
                     proposals.push(Proposal::Add(mlsx_base::codec::Add::new(kp)));
                 }
                 if let Some(n) = remove {
@@ -413,7 +421,9 @@ impl Member {
                 } else {
                     let (mut t, mut pq) = (vec![], vec![]);
                     for o in add {
-                        let Offer::Hybrid(k) = o else { return Err("a plain KeyPackage".into()) };
+                        let Offer::Hybrid(k) = o else {
+                            return Err("a plain KeyPackage".into());
+                        };
                         t.push(Proposal::Add(mlsx_base::codec::Add::new(k.t)));
                         pq.push(Proposal::Add(mlsx_base::codec::Add::new(k.pq)));
                     }
@@ -874,7 +884,10 @@ pub fn write_sweep_text(o: &SimulateOptions, points: &[SweepPoint], out: &mut dy
         o.pq_suite,
         mlsx_pq_suites::Backend::default()
     )?;
-    let names: Vec<&str> = points.first().map(|p| p.scenarios.iter().map(|s| s.0.as_str()).collect()).unwrap_or_default();
+    let names: Vec<&str> = points
+        .first()
+        .map(|p| p.scenarios.iter().map(|s| s.0.as_str()).collect())
+        .unwrap_or_default();
     write!(out, "{:>8}", "members")?;
     for n in &names {
         write!(out, " {:>13} {:>9}", format!("{n} KiB"), "CPU s")?;
@@ -894,7 +907,10 @@ pub fn write_sweep_text(o: &SimulateOptions, points: &[SweepPoint], out: &mut dy
 /// axes, one line per scenario.
 pub fn write_sweep_svg(points: &[SweepPoint], path: &Path) -> Res<()> {
     use plotters::prelude::*;
-    let names: Vec<String> = points.first().map(|p| p.scenarios.iter().map(|s| s.0.clone()).collect()).unwrap_or_default();
+    let names: Vec<String> = points
+        .first()
+        .map(|p| p.scenarios.iter().map(|s| s.0.clone()).collect())
+        .unwrap_or_default();
     let root = SVGBackend::new(path, (900, 800)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((2, 1));

@@ -60,14 +60,25 @@ fn a_sampled_run_sends_the_bytes_of_a_full_run() {
         full_every: vec![10],
         ..SimulateOptions::default()
     };
-    let sampled = run(&SimulateOptions { sample: Some(16), ..o.clone() }, &|| {}).unwrap();
+    let sampled = run(
+        &SimulateOptions {
+            sample: Some(16),
+            ..o.clone()
+        },
+        &|| {},
+    )
+    .unwrap();
     let full = run(&SimulateOptions { sample: Some(39), ..o }, &|| {}).unwrap();
     for (s, f) in [(&sampled.t_only, &full.t_only), (&sampled.pq_only, &full.pq_only)] {
         let bytes = |x: &mlsx_app::simulate::Scenario| x.epochs.iter().map(|e| e.commit_bytes).collect::<Vec<_>>();
         assert_eq!(bytes(s), bytes(f), "{}", s.name);
         // The Welcome carries every KeyPackage's leaf, whose random GREASE
         // values (RFC 9420 §13.5) vary in number: a few bytes either way.
-        assert!(s.setup_welcome_bytes.abs_diff(f.setup_welcome_bytes) * 100 < f.setup_welcome_bytes, "{}", s.name);
+        assert!(
+            s.setup_welcome_bytes.abs_diff(f.setup_welcome_bytes) * 100 < f.setup_welcome_bytes,
+            "{}",
+            s.name
+        );
         assert!(s.epochs.iter().all(|e| e.receiver_cpu.len() == 16));
         assert!(f.epochs.iter().all(|e| e.receiver_cpu.len() == 39));
         assert_eq!((s.join_cpu.len(), f.join_cpu.len()), (16, 39));

@@ -105,9 +105,7 @@ mod mlsx {
             })
         });
         let _ = bob.process_message(&update)?;
-        group(c, "process_update", n).bench_function(id("mlsx", suite, n), |b| {
-            b.iter(|| must(bob.process_message(black_box(&update))))
-        });
+        group(c, "process_update", n).bench_function(id("mlsx", suite, n), |b| b.iter(|| must(bob.process_message(black_box(&update)))));
         let mut round_trip = || -> Res<()> {
             let m = alice.encrypt_application(&[7u8; 100], b"")?;
             let _ = bob.process_message(&m)?;
@@ -188,8 +186,7 @@ mod openmls_peer {
             .use_ratchet_tree_extension(true)
             .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
             .build();
-        let mut alice =
-            MlsGroup::new(&alice_provider, &alice_signer, &config, credential("alice", &alice_signer)).map_err(dbg_err)?;
+        let mut alice = MlsGroup::new(&alice_provider, &alice_signer, &config, credential("alice", &alice_signer)).map_err(dbg_err)?;
         let (_, welcome, _) = alice.add_members(&alice_provider, &alice_signer, &kps).map_err(dbg_err)?;
         alice.merge_pending_commit(&alice_provider).map_err(dbg_err)?;
         let welcome: Welcome = match to_in(&welcome)?.extract() {

@@ -13,7 +13,9 @@
 //! - `process_update`: a member processing that commit (staged, median of 5);
 //! - `app round trip`: 100 bytes encrypted and decrypted (median of 101);
 //! - bytes of the Welcome, of the update commit and of a member's saved
-//!   state, and the resident memory one more joined member takes.
+//!   state (what a member keeps: its tree, its secrets; about what it holds
+//!   in memory, which the allocator's reuse of freed pages makes hard to
+//!   read from the process's resident size).
 //!
 //! Criterion is not used: one join of a 10,000-member TBD10 group reads
 //! 70 MB, and three runs say what is needed. Times are wall clock on an
@@ -48,7 +50,8 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> Res<T>) -> Res<Duration> {
     Ok(median(v))
 }
 
-/// Resident bytes of this process (Linux), else 0.
+/// Resident bytes of this process (Linux), else 0: after a row, the whole
+/// benchmark's high-water mark so far, the creator and two members included.
 fn resident() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -90,10 +93,16 @@ fn row(label: &str, cs: Arc<dyn CipherSuiteProvider>, n: usize) -> Res<String> {
     let carol_kp = kps.first().ok_or("no members")?.duplicate();
     drop(kps);
     let join = time(3, || Ok(Group::join(cs.clone(), &welcome, bob_kp.duplicate(), None, config())?))?;
+    // For a profiler: `MLSX_SCALE_REPEAT_JOIN=20` joins 20 more times.
+    let repeat: usize = std::env::var("MLSX_SCALE_REPEAT_JOIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    time(repeat, || {
+        Ok(Group::join(cs.clone(), &welcome, bob_kp.duplicate(), None, config())?)
+    })?;
     let mut bob = Group::join(cs.clone(), &welcome, bob_kp, None, config())?;
-    let before = resident();
     let carol = Group::join(cs.clone(), &welcome, carol_kp, None, config())?;
-    let member_memory = resident().saturating_sub(before);
     drop(welcome);
     let state_bytes = carol.save()?.len();
     drop(carol);
@@ -106,6 +115,10 @@ fn row(label: &str, cs: Arc<dyn CipherSuiteProvider>, n: usize) -> Res<String> {
     alice.clear_pending_commit();
     let update_bytes = encode(&update)?.len();
     let process_update = time(5, || Ok(bob.process_message(&update)?))?;
+    // For a profiler: `MLSX_SCALE_REPEAT=50` processes the update 50 more
+    // times, so that it dominates a `perf record` of the run.
+    let repeat: usize = std::env::var("MLSX_SCALE_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    time(repeat, || Ok(bob.process_message(&update)?))?;
     let round_trip = time(101, || {
         let m = alice.encrypt_application(&[7u8; 100], b"")?;
         Ok(bob.process_message(&m)?)
@@ -121,13 +134,17 @@ fn row(label: &str, cs: Arc<dyn CipherSuiteProvider>, n: usize) -> Res<String> {
         mb(welcome_bytes as u64),
         mb(update_bytes as u64),
         mb(state_bytes as u64),
-        mb(member_memory)
+        mb(resident())
     ))
 }
 
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; nothing else is taken.
-    let n: usize = std::env::var("MLSX_SCALE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000).max(3);
+    let n: usize = std::env::var("MLSX_SCALE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+        .max(3);
     let suites: Vec<u16> = std::env::var("MLSX_SCALE_SUITES")
         .unwrap_or_else(|_| "0,1,6,10,11".into())
         .split(',')
@@ -139,13 +156,16 @@ fn main() -> Res<()> {
         std::thread::available_parallelism().map_or(1, |p| p.get())
     );
     println!(
-        "| suite | KeyPackage | create+add | join | commit_update | process_update | app round trip | Welcome | update commit | saved state | member memory |"
+        "| suite | KeyPackage | create+add | join | commit_update | process_update | app round trip | Welcome | update commit | saved state | process resident |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for s in suites {
         let (label, cs) = if s == 0 {
             let suite = CipherSuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519;
-            ("0x0001".to_string(), RustCryptoProvider::new().cipher_suite_provider(suite).ok_or("suite 1")?)
+            (
+                "0x0001".to_string(),
+                RustCryptoProvider::new().cipher_suite_provider(suite).ok_or("suite 1")?,
+            )
         } else {
             let suite = PqSuite::from_number(s).ok_or("no such suite")?;
             (format!("TBD{s}"), PqProvider::default().suite_provider(suite)?)

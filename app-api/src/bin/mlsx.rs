@@ -949,24 +949,26 @@ fn main() -> ExitCode {
         } => {
             let workload = mlsx_app::simulate::Workload::from_name(&workload)
                 .ok_or_else(|| format!("unknown workload {workload:?} (updates, churn, messages or mixed)"));
-            let options = workload.and_then(|w| pq_suites(&pq_suite).map(|s| (w, s))).and_then(|(workload, s)| match (s.as_slice(), mode) {
-                ([pq], 0 | 1) => Ok(mlsx_app::simulate::SimulateOptions {
-                    members: members.first().copied().unwrap_or(10),
-                    epochs,
-                    workload,
-                    messages,
-                    sample,
-                    full_every,
-                    t_suite,
-                    pq_suite: *pq,
-                    mode: if mode == 0 {
-                        mlsx_combiner::Mode::ConfidentialityOnly
-                    } else {
-                        mlsx_combiner::Mode::ConfidentialityAndAuthenticity
-                    },
-                }),
-                _ => Err("give one PQ suite and mode 0 or 1".to_string()),
-            });
+            let options = workload
+                .and_then(|w| pq_suites(&pq_suite).map(|s| (w, s)))
+                .and_then(|(workload, s)| match (s.as_slice(), mode) {
+                    ([pq], 0 | 1) => Ok(mlsx_app::simulate::SimulateOptions {
+                        members: members.first().copied().unwrap_or(10),
+                        epochs,
+                        workload,
+                        messages,
+                        sample,
+                        full_every,
+                        t_suite,
+                        pq_suite: *pq,
+                        mode: if mode == 0 {
+                            mlsx_combiner::Mode::ConfidentialityOnly
+                        } else {
+                            mlsx_combiner::Mode::ConfidentialityAndAuthenticity
+                        },
+                    }),
+                    _ => Err("give one PQ suite and mode 0 or 1".to_string()),
+                });
             let run = |o| match members.as_slice() {
                 [_] => simulate(o, &out, json),
                 sizes => simulate_sweep(o, sizes, &out, json),

@@ -37,8 +37,11 @@ pub enum Limit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest encoded MLSMessage, Welcome or GroupInfo (with its tree)
-    /// accepted, in bytes. Default 64 MiB: a Welcome with the ratchet tree
-    /// of 10,000 members in an ML-KEM-1024 suite is about 30 MB.
+    /// accepted, in bytes. Default 128 MiB: a Welcome with the ratchet
+    /// tree of 10,000 members is 3.3 MB in suite 0x0001, 26 MB with
+    /// ML-KEM-768 and 78 MB with ML-KEM-768 and ML-DSA-65 (TBD10), the
+    /// heaviest signatures (ML-DSA-87, TBD11) about 110 MB
+    /// (`BENCHMARKS.md`, "PQ MLS at scale").
     pub max_message_size: usize,
     /// Largest tree, in leaves, that a join or a commit may produce.
     /// Default 2^20.
@@ -56,7 +59,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_message_size: 64 << 20,
+            max_message_size: 128 << 20,
             max_leaves: 1 << 20,
             max_proposals: 100_000,
             max_extensions: 64,

@@ -739,7 +739,7 @@ impl Group {
         }
         // RFC 9420 §6.3.1: stay within the AEAD's limits. Each ratchet key
         // encrypts one message, so the limit that matters is the size of
-        // one plaintext; `max_message_size` (64 MiB by default, far below
+        // one plaintext; `max_message_size` (128 MiB by default, far below
         // AES-GCM's 2^36 bytes) is also what receivers accept.
         if data.len() + authenticated_data.len() > self.public.config.limits.max_message_size {
             return Err(MisuseError::TooLarge.into());

@@ -318,14 +318,14 @@ enum Joining {
 /// A joiner's public side.
 #[derive(Clone)]
 enum Offer {
-    Plain(mlsx_base::codec::KeyPackage),
+    Plain(Box<mlsx_base::codec::KeyPackage>),
     Hybrid(Box<ApqKeyPackages>),
 }
 
 /// How members of one scenario are made.
 enum Kind {
-    Plain(&'static str, Arc<dyn CipherSuiteProvider>),
-    Hybrid(ApqSetup),
+    Plain(Arc<dyn CipherSuiteProvider>),
+    Hybrid(Box<ApqSetup>),
 }
 
 fn name(i: usize) -> Vec<u8> {
@@ -337,21 +337,14 @@ fn basic(name: &[u8]) -> Credential {
 }
 
 impl Kind {
-    fn label(&self) -> &'static str {
-        match self {
-            Kind::Plain(l, _) => l,
-            Kind::Hybrid(_) => "hybrid",
-        }
-    }
-
     fn offer(&self, name: &[u8]) -> Res<(Offer, Joining)> {
         Ok(match self {
-            Kind::Plain(_, cs) => {
+            Kind::Plain(cs) => {
                 let b = Identity::basic(cs.as_ref(), name)?.key_package(cs.as_ref())?;
-                (Offer::Plain(b.key_package.clone()), Joining::Plain(Box::new(b)))
+                (Offer::Plain(Box::new(b.key_package.clone())), Joining::Plain(Box::new(b)))
             }
             Kind::Hybrid(setup) => {
-                let c = ApqClient::new(setup.clone(), name)?;
+                let c = ApqClient::new(setup.as_ref().clone(), name)?;
                 let (p, b) = c.key_packages()?;
                 (Offer::Hybrid(Box::new(p)), Joining::Hybrid(Box::new(c), Box::new(b)))
             }
@@ -360,21 +353,21 @@ impl Kind {
 
     fn create(&self) -> Res<Member> {
         Ok(match self {
-            Kind::Plain(_, cs) => Member::Plain(Box::new(Group::create(
+            Kind::Plain(cs) => Member::Plain(Box::new(Group::create(
                 cs.clone(),
                 Identity::basic(cs.as_ref(), &name(0))?,
                 b"simulated".to_vec(),
                 GroupConfig::default(),
             )?)),
             Kind::Hybrid(setup) => Member::Hybrid(Box::new(
-                ApqClient::new(setup.clone(), &name(0))?.create_session(b"T".to_vec(), b"PQ".to_vec())?,
+                ApqClient::new(setup.as_ref().clone(), &name(0))?.create_session(b"T".to_vec(), b"PQ".to_vec())?,
             )),
         })
     }
 
     fn join(&self, welcome: &MlsMessage, joining: Joining) -> Res<Member> {
         Ok(match (self, joining) {
-            (Kind::Plain(_, cs), Joining::Plain(b)) => {
+            (Kind::Plain(cs), Joining::Plain(b)) => {
                 Member::Plain(Box::new(Group::join(cs.clone(), welcome, *b, None, GroupConfig::default())?))
             }
             (Kind::Hybrid(_), Joining::Hybrid(c, b)) => Member::Hybrid(Box::new(c.join(welcome, *b)?)),
@@ -394,7 +387,7 @@ impl Member {
                     let Offer::Plain(kp) = o else {
                         return Err("a hybrid KeyPackage".into());
                     };
-                    proposals.push(Proposal::Add(mlsx_base::codec::Add::new(kp)));
+                    proposals.push(Proposal::Add(mlsx_base::codec::Add::new(*kp)));
                 }
                 if let Some(n) = remove {
                     let removed = g.member_by_credential(&basic(n)).ok_or("no such member")?;
@@ -629,8 +622,8 @@ fn run_inner(o: &SimulateOptions, tick: &dyn Fn()) -> Res<Report> {
         .ok_or_else(|| format!("unknown T suite {:#06x}", o.t_suite))?;
     let pq_cs = o.pq_suite.provider()?;
     let setup = ApqSetup::new(t_cs.clone(), pq_cs.clone(), o.mode)?;
-    let t_only = scenario(&Kind::Plain("T", t_cs), "T only".into(), o, tick)?;
-    let pq_only = scenario(&Kind::Plain("PQ", pq_cs), "PQ only".into(), o, tick)?;
+    let t_only = scenario(&Kind::Plain(t_cs), "T only".into(), o, tick)?;
+    let pq_only = scenario(&Kind::Plain(pq_cs), "PQ only".into(), o, tick)?;
     let hybrid = o
         .full_every
         .iter()
@@ -641,9 +634,7 @@ fn run_inner(o: &SimulateOptions, tick: &dyn Fn()) -> Res<Report> {
                 max_age_seconds: None,
                 inactive_after_seconds: None,
             };
-            let kind = Kind::Hybrid(setup);
-            debug_assert_eq!(kind.label(), "hybrid");
-            Ok((k, scenario(&kind, format!("hybrid K={k}"), o, tick)?))
+            Ok((k, scenario(&Kind::Hybrid(Box::new(setup)), format!("hybrid K={k}"), o, tick)?))
         })
         .collect::<Res<Vec<_>>>()?;
     Ok(Report {
@@ -917,7 +908,8 @@ pub fn write_sweep_svg(points: &[SweepPoint], path: &Path) -> Res<()> {
     let x_max = points.iter().map(|p| p.members).max().unwrap_or(10) as f64 * 1.5;
     let x_min = points.iter().map(|p| p.members).min().unwrap_or(2) as f64 / 1.5;
     let colors = [BLACK, RED, BLUE, GREEN, MAGENTA, CYAN];
-    let pick: [(&str, fn(&(String, f64, f64)) -> f64); 2] = [
+    type Pick = fn(&(String, f64, f64)) -> f64;
+    let pick: [(&str, Pick); 2] = [
         ("CPU seconds per epoch (whole group)", |s| s.2),
         ("wire KiB per epoch", |s| s.1 / 1024.0),
     ];

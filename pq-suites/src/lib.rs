@@ -11,6 +11,7 @@
 //! | X-Wing (MLKEM768-X25519) 0x647a, MLKEM768-P256 0x0050, MLKEM1024-P384 0x0051 | [`hybrid`] | draft-ietf-hpke-pq §4, draft-irtf-cfrg-concrete-hybrid-kems |
 //! | ML-DSA-44 / 65 / 87 signatures 0x0904 / 0x0905 / 0x0906 | [`mldsa`] | draft-ietf-tls-mldsa, FIPS 204 |
 //! | the suites, code-point tables and profiles | [`suites`] | draft-ietf-mls-pq-ciphersuites §2 |
+//! | the implementation of ML-KEM and ML-DSA underneath: RustCrypto, or libcrux (feature `libcrux`) | [`backend`] | — |
 //!
 //! No code points are assigned yet, so the suite ↔ code point map is a
 //! run-time table ([`CodePoints`]); the default uses the private-use range

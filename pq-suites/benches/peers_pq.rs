@@ -24,28 +24,19 @@
 //!
 //! `cargo bench -p mlsx-pq-suites --features libcrux --bench peers_pq`
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::must;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main, measurement::WallTime};
 use mlsx_pq_suites::PqSuite;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const SIZES: [usize; 3] = [2, 100, 1000];
-
-/// An error while measured aborts the run (criterion would otherwise time
-/// the error path).
-fn must<T, E: std::fmt::Debug>(r: Result<T, E>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("operation failed while measured: {e:?}");
-            std::process::exit(1)
-        }
-    }
-}
 
 fn dbg_err<E: std::fmt::Debug>(e: E) -> Box<dyn std::error::Error> {
     format!("{e:?}").into()
@@ -70,7 +61,7 @@ fn id(imp: &str, suite: PqSuite, n: usize) -> BenchmarkId {
 mod mlsx {
     use super::*;
     use mlsx_base::crypto::CipherSuiteProvider;
-    use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle};
+    use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity};
     use mlsx_pq_suites::PqProvider;
 
     pub fn run(c: &mut Criterion, suite: PqSuite, n: usize) -> Res<()> {
@@ -80,18 +71,8 @@ mod mlsx {
             member.key_package(cs.as_ref())?;
             group(c, "key_package", n).bench_function(id("mlsx", suite, n), |b| b.iter(|| must(member.key_package(cs.as_ref()))));
         }
-        let kps: Vec<KeyPackageBundle> = (0..n - 1)
-            .map(|i| Identity::basic(cs.as_ref(), format!("m{i}").as_bytes())?.key_package(cs.as_ref()))
-            .collect::<Result<_, _>>()?;
-        let mut alice = Group::create(
-            cs.clone(),
-            Identity::basic(cs.as_ref(), b"alice")?,
-            b"bench".to_vec(),
-            GroupConfig::default(),
-        )?;
-        let out = alice.commit(CommitOptions::add(kps.iter().map(|b| b.key_package.clone()).collect()))?;
-        alice.merge_pending_commit()?;
-        let welcome = out.welcome.ok_or("no welcome")?;
+        let kps = crate::common::key_packages(&cs, n)?;
+        let (mut alice, welcome) = crate::common::group_of(&cs, &kps)?;
         let bob_kp = kps.last().ok_or("no members")?;
         let join = || Group::join(cs.clone(), &welcome, bob_kp.duplicate(), None, GroupConfig::default());
         let mut bob = join()?;

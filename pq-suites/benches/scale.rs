@@ -24,13 +24,15 @@
 //! `cargo bench -p mlsx-pq-suites --features libcrux --bench scale`
 //! (`MLSX_SCALE_N=1000`, `MLSX_SCALE_SUITES=0,6` to narrow: 0 is 0x0001).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mlsx_base::codec::{CipherSuite, encode};
 use mlsx_base::crypto::rustcrypto::RustCryptoProvider;
 use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
-use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle};
+use mlsx_base::group::{CommitOptions, Group, GroupConfig};
 use mlsx_pq_suites::{PqProvider, PqSuite};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -77,17 +79,11 @@ fn mb(bytes: u64) -> String {
 fn row(label: &str, cs: Arc<dyn CipherSuiteProvider>, n: usize) -> Res<String> {
     let config = GroupConfig::default;
     let start = Instant::now();
-    let kps: Vec<KeyPackageBundle> = (0..n - 1)
-        .map(|i| Identity::basic(cs.as_ref(), format!("m{i}").as_bytes())?.key_package(cs.as_ref()))
-        .collect::<Result<_, _>>()?;
+    let kps = common::key_packages(&cs, n)?;
     let key_package = start.elapsed() / u32::try_from(n - 1)?;
-    let mut alice = Group::create(cs.clone(), Identity::basic(cs.as_ref(), b"alice")?, b"scale".to_vec(), config())?;
     let start = Instant::now();
-    let out = alice.commit(CommitOptions::add(kps.iter().map(|b| b.key_package.clone()).collect()))?;
-    alice.merge_pending_commit()?;
+    let (mut alice, welcome) = common::group_of(&cs, &kps)?;
     let create_add = start.elapsed();
-    let welcome = out.welcome.ok_or("no Welcome")?;
-    drop(out.commit);
     let welcome_bytes = encode(&welcome)?.len();
     let bob_kp = kps.last().ok_or("no members")?.duplicate();
     let carol_kp = kps.first().ok_or("no members")?.duplicate();

@@ -21,7 +21,7 @@ use common::must;
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use mlsx_base::codec::encode;
 use mlsx_base::crypto::{CipherSuiteProvider, CryptoProvider};
-use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity, KeyPackageBundle};
+use mlsx_base::group::{CommitOptions, Group, GroupConfig, Identity};
 use mlsx_pq_suites::{PqProvider, PqSuite};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -48,18 +48,8 @@ fn run(c: &mut Criterion, suite: PqSuite, n: usize) -> Res<()> {
     let cs: Arc<dyn CipherSuiteProvider> = provider.cipher_suite_provider(code).ok_or("no provider")?;
     let name = format!("TBD{}", suite.number());
 
-    let kps: Vec<KeyPackageBundle> = (0..n - 1)
-        .map(|i| Identity::basic(cs.as_ref(), format!("m{i}").as_bytes())?.key_package(cs.as_ref()))
-        .collect::<Result<_, _>>()?;
-    let mut alice = Group::create(
-        cs.clone(),
-        Identity::basic(cs.as_ref(), b"alice")?,
-        b"bench".to_vec(),
-        GroupConfig::default(),
-    )?;
-    let out = alice.commit(CommitOptions::add(kps.iter().map(|b| b.key_package.clone()).collect()))?;
-    alice.merge_pending_commit()?;
-    let welcome = out.welcome.ok_or("no Welcome")?;
+    let kps = common::key_packages(&cs, n)?;
+    let (mut alice, welcome) = common::group_of(&cs, &kps)?;
     let bob_kp = kps.last().ok_or("no members")?;
     let join = || Group::join(cs.clone(), &welcome, bob_kp.duplicate(), None, GroupConfig::default());
     let mut bob = join()?;

@@ -591,14 +591,20 @@ fn pq_suites(spec: &str) -> Result<Vec<PqSuite>, String> {
         .collect()
 }
 
-fn simulate(o: mlsx_app::simulate::SimulateOptions, out: &std::path::Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let steps = u64::try_from(o.epochs.saturating_mul(o.full_every.len().saturating_add(2))).unwrap_or(u64::MAX);
+/// The simulator's progress bar over `epochs` simulated epochs (hidden
+/// when the output is JSON).
+fn epochs_bar(json: bool, epochs: usize) -> Result<indicatif::ProgressBar, Box<dyn std::error::Error>> {
     let bar = if json {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(steps)
+        indicatif::ProgressBar::new(u64::try_from(epochs).unwrap_or(u64::MAX))
     };
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed}")?);
+    Ok(bar)
+}
+
+fn simulate(o: mlsx_app::simulate::SimulateOptions, out: &std::path::Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let bar = epochs_bar(json, o.epochs.saturating_mul(o.full_every.len().saturating_add(2)))?;
     let report = mlsx_app::simulate::run(&o, &|| bar.inc(1))?;
     bar.finish_and_clear();
     std::fs::create_dir_all(out)?;
@@ -625,13 +631,7 @@ fn simulate_sweep(
     out: &std::path::Path,
     json: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let steps = u64::try_from(o.epochs.saturating_mul(3).saturating_mul(sizes.len())).unwrap_or(u64::MAX);
-    let bar = if json {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(steps)
-    };
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed}")?);
+    let bar = epochs_bar(json, o.epochs.saturating_mul(3).saturating_mul(sizes.len()))?;
     let (_, points) = mlsx_app::simulate::sweep(&o, sizes, &|| bar.inc(1))?;
     bar.finish_and_clear();
     std::fs::create_dir_all(out)?;

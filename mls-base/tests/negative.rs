@@ -443,6 +443,36 @@ fn s6_2_membership_tag_must_verify() {
     assert_peer!(rejects(&mut n.bob, &m), PeerError::InvalidMembershipTag);
 }
 
+/// From 256 KiB of content the membership tag and the signature are
+/// checked side by side; the outcome must be the same as in order: a bad
+/// tag is reported as such even when the signature is bad too.
+#[test]
+fn s6_2_large_messages_are_checked_as_small_ones() {
+    let mut n = net();
+    let big = vec![0x5a; 300 * 1024];
+    let m = n.alice.propose(Proposal::Remove(Remove { removed: LeafIndex(2) }), &big).unwrap();
+    // Signed by Carol's key, claimed by Alice, tagged right (the tag covers
+    // the signature, RFC 9420 §6.2): only the signature is wrong.
+    let (content, _) = parts(&m);
+    let carol_sk = n.carol.identity().signer.duplicate();
+    let bad_signature = frame(n.cs.as_ref(), &n.alice, &carol_sk, content, None);
+    let bad_tag = |m: &MlsMessage| {
+        let mut m = m.clone();
+        let MlsMessageBody::PublicMessage(pm) = &mut m.body else {
+            unreachable!()
+        };
+        let mut t = pm.membership_tag.clone().unwrap().as_slice().to_vec();
+        t[3] ^= 0x40;
+        pm.membership_tag = Some(t.into());
+        m
+    };
+    assert_peer!(rejects(&mut n.bob, &bad_tag(&m)), PeerError::InvalidMembershipTag);
+    assert_peer!(rejects(&mut n.bob, &bad_tag(&bad_signature)), PeerError::InvalidMembershipTag);
+    let e = rejects(&mut n.bob, &bad_signature);
+    assert!(matches!(e, Error::Crypto(CryptoError::InvalidSignature)), "got {e:?}");
+    assert!(matches!(n.bob.process_message(&m).unwrap(), Received::Proposal(_)));
+}
+
 // ---------------------------------------------------------------------
 // §7.3 Leaf node validation and §10.1 KeyPackage validation, through Adds
 

@@ -62,13 +62,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
 use crate::client::{KeyPackageOffer, Outgoing, OutgoingKind};
 
 mod observer;
+pub mod storage;
 use observer::{Observer, Refused};
+pub use storage::{Database, Storage, StorageError};
+use storage::{LogEntry, StoredOffer, Tx};
 
 /// What the service allows.
 #[derive(Clone, Debug)]
@@ -149,74 +151,6 @@ impl Default for Limits {
     }
 }
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token_hash BLOB NOT NULL UNIQUE, signature_key BLOB NOT NULL, registered INTEGER NOT NULL);
-     CREATE TABLE key_package (id INTEGER PRIMARY KEY AUTOINCREMENT, owner TEXT NOT NULL, kind INTEGER NOT NULL, last_resort INTEGER NOT NULL, body BLOB NOT NULL);
-     CREATE INDEX key_package_owner ON key_package (owner, kind, last_resort, id);
-     CREATE TABLE log (seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id BLOB NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL, digest BLOB NOT NULL, body BLOB NOT NULL);
-     CREATE INDEX log_group ON log (group_id, seq);
-     CREATE TABLE commit_epoch (group_id BLOB NOT NULL, epoch INTEGER NOT NULL, digest BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (group_id, epoch));
-     CREATE TABLE queue (id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, seq INTEGER NOT NULL);
-     CREATE INDEX queue_recipient ON queue (recipient, id);",
-    // 2: GroupInfos for external joiners, and which logged messages are
-    // SelfRemove proposals (draft-ietf-mls-extensions §6.3: the DS hands
-    // those of the GroupInfo's epoch out with it).
-    "CREATE TABLE group_info (group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, body BLOB NOT NULL);
-     ALTER TABLE log ADD COLUMN self_remove INTEGER NOT NULL DEFAULT 0;
-     CREATE INDEX log_self_remove ON log (group_id, epoch) WHERE self_remove = 1;",
-    // 3: who may post to a group: its creator (first poster), those its
-    // accepted commits welcomed, and external joiners whose commit won.
-    "CREATE TABLE group_member (group_id BLOB NOT NULL, name TEXT NOT NULL, PRIMARY KEY (group_id, name)) WITHOUT ROWID;",
-    // 4: the suites of each offer, to hand out one a group can use
-    // (0: not recorded).
-    "ALTER TABLE key_package ADD COLUMN t_suite INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE key_package ADD COLUMN pq_suite INTEGER NOT NULL DEFAULT 0;",
-    // 5: acknowledged entries leave the log; finding whether any queue
-    // still holds one needs this index.
-    "CREATE INDEX queue_seq ON queue (seq);",
-    // 6: the public state of each group the service follows (an observer
-    // of its handshakes): kind 0 plain or extended, 1 hybrid.
-    "CREATE TABLE group_state (group_id BLOB PRIMARY KEY, kind INTEGER NOT NULL, state BLOB NOT NULL, introducer TEXT NOT NULL);
-     CREATE INDEX group_state_introducer ON group_state (introducer);",
-    // 7: the directory (the authentication service): the signature keys
-    // bound to each name, per suite; `current` is the suite's key for new
-    // KeyPackages, the others were rotated out. A key registered before
-    // keys had suites is kept as suite 0 (any suite).
-    "CREATE TABLE client_key (name TEXT NOT NULL, suite INTEGER NOT NULL, signature_key BLOB NOT NULL, added INTEGER NOT NULL, current INTEGER NOT NULL,
-                              PRIMARY KEY (name, suite, signature_key)) WITHOUT ROWID;
-     INSERT INTO client_key SELECT name, 0, signature_key, registered, 1 FROM client;",
-    // 8: bytes stored per client (the quota of `Limits::max_stored_bytes`),
-    // kept by triggers so that every path that stores or deletes counts:
-    // log rows by sender, KeyPackages by owner, GroupInfos and observer
-    // states by the group's introducer.
-    "CREATE TABLE usage (name TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
-     INSERT INTO usage (name, bytes) SELECT name,
-         (SELECT coalesce(sum(length(body)), 0) FROM log WHERE sender = client.name)
-       + (SELECT coalesce(sum(length(body)), 0) FROM key_package WHERE owner = client.name)
-       + (SELECT coalesce(sum(length(g.body)), 0) FROM group_info g JOIN group_state s USING (group_id) WHERE s.introducer = client.name)
-       + (SELECT coalesce(sum(length(state)), 0) FROM group_state WHERE introducer = client.name)
-       FROM client;
-     CREATE TRIGGER usage_log_in AFTER INSERT ON log BEGIN
-       INSERT INTO usage (name, bytes) VALUES (NEW.sender, length(NEW.body)) ON CONFLICT(name) DO UPDATE SET bytes = bytes + excluded.bytes; END;
-     CREATE TRIGGER usage_log_out AFTER DELETE ON log BEGIN
-       UPDATE usage SET bytes = bytes - length(OLD.body) WHERE name = OLD.sender; END;
-     CREATE TRIGGER usage_kp_in AFTER INSERT ON key_package BEGIN
-       INSERT INTO usage (name, bytes) VALUES (NEW.owner, length(NEW.body)) ON CONFLICT(name) DO UPDATE SET bytes = bytes + excluded.bytes; END;
-     CREATE TRIGGER usage_kp_out AFTER DELETE ON key_package BEGIN
-       UPDATE usage SET bytes = bytes - length(OLD.body) WHERE name = OLD.owner; END;
-     CREATE TRIGGER usage_state_in AFTER INSERT ON group_state BEGIN
-       INSERT INTO usage (name, bytes) VALUES (NEW.introducer, length(NEW.state)) ON CONFLICT(name) DO UPDATE SET bytes = bytes + excluded.bytes; END;
-     CREATE TRIGGER usage_state_change AFTER UPDATE OF state ON group_state BEGIN
-       UPDATE usage SET bytes = bytes + length(NEW.state) - length(OLD.state) WHERE name = NEW.introducer; END;
-     CREATE TRIGGER usage_state_out AFTER DELETE ON group_state BEGIN
-       UPDATE usage SET bytes = bytes - length(OLD.state) WHERE name = OLD.introducer; END;
-     CREATE TRIGGER usage_info_in AFTER INSERT ON group_info BEGIN
-       UPDATE usage SET bytes = bytes + length(NEW.body) WHERE name = (SELECT introducer FROM group_state WHERE group_id = NEW.group_id); END;
-     CREATE TRIGGER usage_info_change AFTER UPDATE OF body ON group_info BEGIN
-       UPDATE usage SET bytes = bytes + length(NEW.body) - length(OLD.body) WHERE name = (SELECT introducer FROM group_state WHERE group_id = NEW.group_id); END;
-     CREATE TRIGGER usage_info_out AFTER DELETE ON group_info BEGIN
-       UPDATE usage SET bytes = bytes - length(OLD.body) WHERE name = (SELECT introducer FROM group_state WHERE group_id = OLD.group_id); END;",
-];
-
 /// What the service reads of a message without any key: the group and
 /// epoch in its header (RFC 9420 §6), and whether it is an external commit
 /// (a PublicMessage from `new_member_commit`). For an APQMessagePair, the
@@ -266,13 +200,8 @@ fn group_info_header(body: &[u8]) -> Option<(Vec<u8>, u64)> {
 /// Refuses `name` if the group has members and `name` is not one of them
 /// (unless `external_commit`: a joiner's own commit). Returns whether
 /// the group has members at all (if not, the poster creates it).
-fn may_post(db: &rusqlite::Connection, group_id: &[u8], name: &str, external_commit: bool) -> Result<bool, Refusal> {
-    let (known, member): (bool, bool) = db.query_row(
-        "SELECT EXISTS(SELECT 1 FROM group_member WHERE group_id = ?1),
-                EXISTS(SELECT 1 FROM group_member WHERE group_id = ?1 AND name = ?2)",
-        params![group_id, name],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+fn may_post(tx: &mut dyn Tx, group_id: &[u8], name: &str, external_commit: bool) -> Result<bool, Refusal> {
+    let (known, member) = tx.membership(group_id, name)?;
     if known && !member && !external_commit {
         return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
     }
@@ -482,9 +411,18 @@ impl IntoResponse for Refusal {
     }
 }
 
-impl From<rusqlite::Error> for Refusal {
-    fn from(e: rusqlite::Error) -> Self {
-        Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("storage: {e}"))
+/// The message of a refusal that is a storage conflict: the request is
+/// run again (a few times) before it is answered.
+const RETRY: &str = "storage conflict";
+
+impl From<StorageError> for Refusal {
+    fn from(e: StorageError) -> Self {
+        match e {
+            // The client may try again, here or at another service process.
+            StorageError::Unavailable(why) => Refusal(StatusCode::SERVICE_UNAVAILABLE, format!("storage unavailable: {why}")),
+            StorageError::Retry(_) => Refusal(StatusCode::SERVICE_UNAVAILABLE, RETRY.into()),
+            StorageError::Failed(why) => Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("storage: {why}")),
+        }
     }
 }
 
@@ -500,7 +438,7 @@ struct Bucket {
 }
 
 struct Shared {
-    db: Mutex<Connection>,
+    store: Arc<dyn Storage>,
     /// Each waiting client's wake-up, and how many long-polls it has open.
     waiters: Mutex<HashMap<String, (Arc<tokio::sync::Notify>, usize)>>,
     limits: Limits,
@@ -550,13 +488,27 @@ impl Drop for Waiting {
     }
 }
 
-/// Wakes the long-polls of these clients (only theirs).
+/// Wakes the long-polls of these clients (only theirs) in this process;
+/// the storage wakes those in the others ([`Tx::notify`]).
 fn wake<'a>(st: &St, names: impl IntoIterator<Item = &'a String>) {
     let waiters = st.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for n in names {
         if let Some((notify, _)) = waiters.get(n) {
             notify.notify_waiters();
         }
+    }
+}
+
+/// A wake-up from another process: `name`'s long-polls, or all of them.
+fn wake_here(sh: &Shared, name: Option<&str>) {
+    let waiters = sh.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match name {
+        Some(n) => {
+            if let Some((notify, _)) = waiters.get(n) {
+                notify.notify_waiters();
+            }
+        }
+        None => waiters.values().for_each(|(notify, _)| notify.notify_waiters()),
     }
 }
 
@@ -582,17 +534,30 @@ fn decode64(s: &str) -> Result<Vec<u8>, Refusal> {
     B64.decode(s).map_err(|_| bad("not base64"))
 }
 
-/// Runs `f` on the database off the async threads.
+/// Runs `f` in a transaction off the async threads, and commits if it
+/// succeeds. A transaction the database aborted for a conflict (a
+/// deadlock between service processes) is run again, up to 5 times; `f`
+/// must therefore read its input, not consume it.
 async fn with_db<T: Send + 'static>(
     st: &St,
-    f: impl FnOnce(&mut Connection, &Shared) -> Result<T, Refusal> + Send + 'static,
+    f: impl Fn(&mut dyn Tx, &Shared) -> Result<T, Refusal> + Send + 'static,
 ) -> Result<T, Refusal> {
     let st = st.clone();
     tokio::task::spawn_blocking(move || {
-        // A panic under the lock cannot leave a transaction half done
-        // (SQLite rolls it back when it is dropped): go on.
-        let mut db = st.db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut db, &st)
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let attempt = (|| {
+                let mut tx = st.store.begin()?;
+                let value = f(&mut *tx, &st)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            match attempt {
+                Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, why)) if why == RETRY && tries < 5 => {}
+                done => return done,
+            }
+        }
     })
     .await
     .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "worker failed".into()))?
@@ -609,14 +574,7 @@ async fn caller(st: &St, peer: &Peer, headers: &HeaderMap) -> Result<String, Ref
         return Err(Refusal(StatusCode::UNAUTHORIZED, "no bearer token".into()));
     };
     let hash = digest(token.as_bytes());
-    let name = with_db(st, move |db, _| {
-        Ok(db
-            .query_row("SELECT name FROM client WHERE token_hash = ?1", params![hash], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()?)
-    })
-    .await?;
+    let name = with_db(st, move |tx, _| Ok(tx.client_of_token(&hash)?)).await?;
     let Some(name) = name else {
         // Guessing tokens costs the guesser's address.
         charge_anonymous(st, peer)?;
@@ -710,26 +668,14 @@ async fn register(State(st): State<St>, peer: Peer, Json(req): Json<wire::Regist
     rand::fill(&mut raw);
     let token = hex::encode(raw);
     let hash = digest(token.as_bytes());
-    with_db(&st, move |db, _| {
+    with_db(&st, move |tx, _| {
         let now = now_seconds();
-        let tx = db.transaction()?;
-        match tx.execute(
-            "INSERT INTO client (name, token_hash, signature_key, registered) VALUES (?1, ?2, ?3, ?4)",
-            params![req.name, hash, key, now],
-        ) {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                return Err(Refusal(StatusCode::CONFLICT, format!("name {} is taken", req.name)));
-            }
-            Err(e) => return Err(e.into()),
+        if !tx.insert_client(&req.name, &hash, &key, now)? {
+            return Err(Refusal(StatusCode::CONFLICT, format!("name {} is taken", req.name)));
         }
-        for (suite, k) in keys {
-            tx.execute(
-                "INSERT INTO client_key (name, suite, signature_key, added, current) VALUES (?1, ?2, ?3, ?4, 1)",
-                params![req.name, suite, k, now],
-            )?;
+        for (suite, k) in &keys {
+            tx.bind_key(&req.name, *suite, k, now)?;
         }
-        tx.commit()?;
         Ok(())
     })
     .await?;
@@ -786,27 +732,14 @@ async fn add_key(
     )
     .map_err(|e| Refusal(StatusCode::FORBIDDEN, format!("the authorization does not verify ({e})")))?;
     let suite = req.key.suite;
-    let count = with_db(&st, move |db, sh| {
-        let tx = db.transaction()?;
-        let holds: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM client_key WHERE name = ?1 AND (suite = ?2 OR suite = 0) AND signature_key = ?3 AND current = 1)",
-            params![me, req.authorizer_suite, authorizer],
-            |r| r.get(0),
-        )?;
-        if !holds {
+    let count = with_db(&st, move |tx, sh| {
+        if !tx.key_is_bound(&me, req.authorizer_suite, &authorizer, true)? {
             return Err(Refusal(
                 StatusCode::FORBIDDEN,
                 "the authorizing key is not a current key of this name".into(),
             ));
         }
-        let current: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT signature_key FROM client_key WHERE name = ?1 AND suite = ?2 AND current = 1",
-                params![me, suite],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match current {
+        match tx.current_key(&me, suite)? {
             Some(k) if k == public => return Ok(0),
             Some(k) if k != authorizer || req.authorizer_suite != suite => {
                 return Err(Refusal(
@@ -816,30 +749,16 @@ async fn add_key(
             }
             _ => {}
         }
-        let (bound, total): (bool, i64) = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM client_key WHERE name = ?1 AND suite = ?2 AND signature_key = ?3),
-                    (SELECT count(*) FROM client_key WHERE name = ?1)",
-            params![me, suite, public],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if bound {
+        if tx.key_was_bound(&me, suite, &public)? {
             return Err(Refusal(StatusCode::CONFLICT, "a rotated-out key does not come back".into()));
         }
-        if total >= sh.limits.max_keys {
+        if tx.key_count(&me)? >= sh.limits.max_keys {
             return Err(Refusal(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("at most {} signature keys per name", sh.limits.max_keys),
             ));
         }
-        tx.execute(
-            "UPDATE client_key SET current = 0 WHERE name = ?1 AND suite = ?2",
-            params![me, suite],
-        )?;
-        tx.execute(
-            "INSERT INTO client_key (name, suite, signature_key, added, current) VALUES (?1, ?2, ?3, ?4, 1)",
-            params![me, suite, public, now_seconds()],
-        )?;
-        tx.commit()?;
+        tx.bind_key(&me, suite, &public, now_seconds())?;
         Ok(1)
     })
     .await?;
@@ -854,21 +773,20 @@ async fn directory(
     UrlPath(name): UrlPath<String>,
 ) -> Result<Json<wire::DirectoryEntry>, Refusal> {
     caller(&st, &peer, &headers).await?;
-    let keys = with_db(&st, move |db, _| {
-        let mut stmt = db.prepare_cached("SELECT suite, signature_key, current FROM client_key WHERE name = ?1 ORDER BY suite, added")?;
-        let keys = stmt
-            .query_map(params![name], |r| {
-                Ok(wire::DirectoryKey {
-                    suite: r.get(0)?,
-                    signature_key: B64.encode(r.get::<_, Vec<u8>>(1)?),
-                    current: r.get(2)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+    let keys = with_db(&st, move |tx, _| {
+        let keys: Vec<wire::DirectoryKey> = tx
+            .keys(&name)?
+            .into_iter()
+            .map(|(suite, key, current)| wire::DirectoryKey {
+                suite,
+                signature_key: B64.encode(key),
+                current,
+            })
+            .collect();
         if keys.is_empty() {
             return Err(Refusal(StatusCode::NOT_FOUND, format!("no client {name}")));
         }
-        Ok(wire::DirectoryEntry { name, keys })
+        Ok(wire::DirectoryEntry { name: name.clone(), keys })
     })
     .await?;
     Ok(Json(keys))
@@ -877,12 +795,8 @@ async fn directory(
 /// Refuses (429) the transaction `db` is in if it leaves `name` with more
 /// bytes stored than [`Limits::max_stored_bytes`]: checked after the
 /// writes, which the usage triggers have counted.
-fn check_stored(db: &rusqlite::Connection, limits: &Limits, name: &str) -> Result<(), Refusal> {
-    let bytes: i64 = db
-        .query_row("SELECT bytes FROM usage WHERE name = ?1", params![name], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
-    if bytes > limits.max_stored_bytes {
+fn check_stored(tx: &mut dyn Tx, limits: &Limits, name: &str) -> Result<(), Refusal> {
+    if tx.stored_bytes(name)? > limits.max_stored_bytes {
         return Err(Refusal(
             StatusCode::TOO_MANY_REQUESTS,
             format!("at most {} bytes stored per client", limits.max_stored_bytes),
@@ -893,12 +807,9 @@ fn check_stored(db: &rusqlite::Connection, limits: &Limits, name: &str) -> Resul
 
 /// Refuses leaves whose signature key is not bound to their name for
 /// their suite (the directory, [`crate::directory`]).
-fn check_bound<'a>(db: &rusqlite::Connection, keys: impl IntoIterator<Item = &'a observer::LeafKey>, current: bool) -> Result<(), Refusal> {
-    let mut stmt = db.prepare_cached(
-        "SELECT EXISTS(SELECT 1 FROM client_key WHERE name = ?1 AND (suite = ?2 OR suite = 0) AND signature_key = ?3 AND current >= ?4)",
-    )?;
+fn check_bound<'a>(tx: &mut dyn Tx, keys: impl IntoIterator<Item = &'a observer::LeafKey>, current: bool) -> Result<(), Refusal> {
     for (name, suite, key) in keys {
-        if !stmt.query_row(params![name, suite, key, current], |r| r.get::<_, bool>(0))? {
+        if !tx.key_is_bound(name, *suite, key, current)? {
             let what = if current { "current" } else { "registered" };
             return Err(Refusal(
                 StatusCode::BAD_REQUEST,
@@ -932,25 +843,29 @@ async fn publish(
         rows.push((i64::from(crate::client::kind_byte(offer.kind)), last_resort, bytes, suites));
     }
     let count = rows.len();
-    with_db(&st, move |db, sh| {
-        let tx = db.transaction()?;
+    with_db(&st, move |tx, sh| {
         // New KeyPackages carry the name's current keys.
-        check_bound(&tx, &keys, true).map_err(|Refusal(_, why)| Refusal(StatusCode::FORBIDDEN, why))?;
-        let stored: i64 = tx.query_row("SELECT count(*) FROM key_package WHERE owner = ?1", params![me], |r| r.get(0))?;
-        if stored.saturating_add(i64::try_from(rows.len()).unwrap_or(i64::MAX)) > sh.limits.max_key_packages {
+        check_bound(tx, &keys, true).map_err(|Refusal(status, why)| match status {
+            StatusCode::BAD_REQUEST => Refusal(StatusCode::FORBIDDEN, why),
+            _ => Refusal(status, why),
+        })?;
+        if tx.offer_count(&me)?.saturating_add(i64::try_from(rows.len()).unwrap_or(i64::MAX)) > sh.limits.max_key_packages {
             return Err(Refusal(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("at most {} KeyPackages stored per client", sh.limits.max_key_packages),
             ));
         }
-        for (kind, last_resort, body, (t, pq)) in rows {
-            tx.execute(
-                "INSERT INTO key_package (owner, kind, last_resort, body, t_suite, pq_suite) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![me, kind, last_resort, body, t, pq],
-            )?;
+        for (kind, last_resort, body, (t_suite, pq_suite)) in &rows {
+            tx.insert_offer(&StoredOffer {
+                owner: &me,
+                kind: *kind,
+                last_resort: *last_resort,
+                body,
+                t_suite: *t_suite,
+                pq_suite: *pq_suite,
+            })?;
         }
-        check_stored(&tx, &sh.limits, &me)?;
-        tx.commit()?;
+        check_stored(tx, &sh.limits, &me)?;
         Ok(())
     })
     .await?;
@@ -986,26 +901,11 @@ async fn fetch_key_package(
     let kind = crate::client::GroupKind::from_name(name_of_kind)
         .map(|k| i64::from(crate::client::kind_byte(k)))
         .ok_or_else(|| bad(format!("no KeyPackage kind {name_of_kind}")))?;
-    let body = with_db(&st, move |db, _| {
-        let tx = db.transaction()?;
+    let body = with_db(&st, move |tx, _| {
         // Ordinary ones first, oldest first; a last-resort one only when
         // none is left, and it stays.
-        let row = tx
-            .query_row(
-                "SELECT id, last_resort, body FROM key_package WHERE owner = ?1 AND kind = ?2
-                 AND (?3 IS NULL OR t_suite = ?3) AND (?4 IS NULL OR pq_suite = ?4) ORDER BY last_resort, id LIMIT 1",
-                params![name, kind, q.t_suite, q.pq_suite],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, Vec<u8>>(2)?)),
-            )
-            .optional()?;
-        let Some((id, last_resort, body)) = row else {
-            return Err(Refusal(StatusCode::NOT_FOUND, format!("no KeyPackage of {name} left")));
-        };
-        if !last_resort {
-            tx.execute("DELETE FROM key_package WHERE id = ?1", params![id])?;
-        }
-        tx.commit()?;
-        Ok(body)
+        tx.take_offer(&name, kind, q.t_suite, q.pq_suite)?
+            .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, format!("no KeyPackage of {name} left")))
     })
     .await?;
     Ok(Json(wire::Offer { offer: B64.encode(body) }))
@@ -1064,156 +964,133 @@ async fn post_message(
             welcome,
             self_remove,
         };
-        let (seq, woken) = with_db(&st, move |db, sh| post_observed(db, sh, post)).await?;
+        let (seq, woken) = with_db(&st, move |tx, sh| post_observed(tx, sh, &post)).await?;
         wake(&st, &woken);
         return Ok(Json(wire::Posted { seq }));
     }
-    let (seq, woken) = with_db(&st, move |db, sh| {
-        let tx = db.transaction()?;
-        let d = digest(&body);
-        if commit {
-            // The same commit again (its sender lost our answer): the same
-            // answer, whatever changed since (its sender may have been
-            // removed by a later commit).
-            let again: Option<i64> = tx
-                .query_row(
-                    "SELECT seq FROM commit_epoch WHERE group_id = ?1 AND epoch = ?2 AND digest = ?3",
-                    params![group_id, epoch, d],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(seq) = again {
-                return Ok((seq, vec![]));
-            }
-        }
-        // Members post; the first poster creates the group; a non-member
-        // may post only an external commit.
-        let known = may_post(&tx, &group_id, &me, h.external_commit)?;
-        if !known && !req.recipients.is_empty() {
-            return Err(bad("a new group's first message goes to nobody but the Welcome's recipients"));
-        }
-        if commit {
-            let won: bool = tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM commit_epoch WHERE group_id = ?1 AND epoch = ?2)",
-                params![group_id, epoch],
-                |r| r.get(0),
-            )?;
-            if won {
-                return Err(Refusal(StatusCode::CONFLICT, format!("epoch {epoch} already has a commit")));
-            }
-            let last: Option<i64> = tx.query_row("SELECT max(epoch) FROM commit_epoch WHERE group_id = ?1", params![group_id], |r| {
-                r.get(0)
-            })?;
-            match last {
-                Some(l) if epoch < l => return Err(Refusal(StatusCode::CONFLICT, format!("epoch {epoch} is over"))),
-                // After the commit of epoch l the group is at l + 1.
-                Some(l) if epoch > l.saturating_add(1) => return Err(bad(format!("epoch {epoch} is ahead of the group's {}", l + 1))),
-                _ => {}
-            }
-        }
-        // Recipients must be clients; those the service does not know as
-        // members of the group get nothing (a sender that has not yet
-        // seen a removal still names the removed member).
-        let mut deliver_to = vec![];
-        {
-            let mut check = tx.prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM client WHERE name = ?2),
-                        EXISTS(SELECT 1 FROM group_member WHERE group_id = ?1 AND name = ?2)",
-            )?;
-            for r in &req.recipients {
-                let (client, member) = check.query_row(params![group_id, r], |row| Ok((row.get::<_, bool>(0)?, row.get::<_, bool>(1)?)))?;
-                if !client {
-                    return Err(bad(format!("no client {r}")));
-                }
-                if *r != me && member {
-                    deliver_to.push(r);
-                }
-            }
-        }
-        for r in deliver_to.iter().copied().chain(&req.welcome_to) {
-            let (known, depth): (bool, i64) = tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM client WHERE name = ?1), (SELECT count(*) FROM queue WHERE recipient = ?1)",
-                params![r],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?;
-            if !known {
-                return Err(bad(format!("no client {r}")));
-            }
-            // A full queue refuses messages, never a commit: refusing it
-            // would stop the group for one absent member.
-            if !commit && depth >= sh.limits.max_queue {
-                return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, format!("the queue of {r} is full")));
-            }
-        }
-        let kind = if commit { "commit" } else { "message" };
-        tx.execute(
-            "INSERT INTO log (group_id, epoch, kind, sender, digest, body, self_remove) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![group_id, epoch, kind, me, d, body, self_remove],
-        )?;
-        let seq = tx.last_insert_rowid();
-        if commit {
-            tx.execute(
-                "INSERT INTO commit_epoch (group_id, epoch, digest, seq) VALUES (?1, ?2, ?3, ?4)",
-                params![group_id, epoch, d, seq],
-            )?;
-        }
-        let mut add_member = tx.prepare_cached("INSERT OR IGNORE INTO group_member (group_id, name) VALUES (?1, ?2)")?;
-        if !known || (commit && h.external_commit) {
-            add_member.execute(params![group_id, me])?;
-        }
-        if commit {
-            for n in &req.welcome_to {
-                add_member.execute(params![group_id, n])?;
-            }
-        }
-        drop(add_member);
-        // Not an external committer's word: it is not a member yet.
-        if commit && !h.external_commit {
-            // The committer's word, as for everything the service knows of
-            // membership: a removed member can no longer post to the
-            // group, so it cannot take the next epoch's commit slot.
-            let mut drop_member = tx.prepare_cached("DELETE FROM group_member WHERE group_id = ?1 AND name = ?2")?;
-            for n in &req.removed {
-                drop_member.execute(params![group_id, n])?;
-            }
-        }
-        enqueue(&tx, seq, deliver_to.iter().copied())?;
-        if let Some(w) = welcome {
-            log_welcome(&tx, &group_id, epoch, &me, &w, &req.welcome_to)?;
-        }
-        check_stored(&tx, &sh.limits, &me)?;
-        tx.commit()?;
-        let woken: Vec<String> = deliver_to.into_iter().chain(&req.welcome_to).cloned().collect();
-        Ok((seq, woken))
+    let (seq, woken) = with_db(&st, move |tx, sh| {
+        post_private(tx, sh, &me, &h, &req, (&body, welcome.as_deref(), self_remove))
     })
     .await?;
     wake(&st, &woken);
     Ok(Json(wire::Posted { seq }))
 }
 
-/// Queues the log entry `seq` for `recipients`.
-fn enqueue<'a>(tx: &rusqlite::Transaction<'_>, seq: i64, recipients: impl IntoIterator<Item = &'a String>) -> Result<(), Refusal> {
-    let mut q = tx.prepare_cached("INSERT INTO queue (recipient, seq) VALUES (?1, ?2)")?;
-    for r in recipients {
-        q.execute(params![r, seq])?;
+/// [`post_message`] for a service that takes handshakes it cannot read
+/// (`--private-handshakes`): ordered on the poster's word.
+fn post_private(
+    tx: &mut dyn Tx,
+    sh: &Shared,
+    me: &str,
+    h: &Header,
+    req: &wire::Post,
+    (body, welcome, self_remove): (&[u8], Option<&[u8]>, bool),
+) -> Result<(i64, Vec<String>), Refusal> {
+    let commit = req.kind == "commit";
+    let group_id = h.group_id.as_slice();
+    let epoch = i64::try_from(h.epoch).map_err(|_| bad("epoch out of range"))?;
+    let d = digest(body);
+    tx.lock_group(group_id)?;
+    if commit {
+        // The same commit again (its sender lost our answer): the same
+        // answer, whatever changed since (its sender may have been
+        // removed by a later commit).
+        if let Some(seq) = tx.commit_seq(group_id, epoch, &d)? {
+            return Ok((seq, vec![]));
+        }
     }
-    Ok(())
+    // Members post; the first poster creates the group; a non-member
+    // may post only an external commit.
+    let known = may_post(tx, group_id, me, h.external_commit)?;
+    if !known && !req.recipients.is_empty() {
+        return Err(bad("a new group's first message goes to nobody but the Welcome's recipients"));
+    }
+    if commit {
+        if tx.epoch_taken(group_id, epoch)? {
+            return Err(Refusal(StatusCode::CONFLICT, format!("epoch {epoch} already has a commit")));
+        }
+        match tx.last_commit_epoch(group_id)? {
+            Some(l) if epoch < l => return Err(Refusal(StatusCode::CONFLICT, format!("epoch {epoch} is over"))),
+            // After the commit of epoch l the group is at l + 1.
+            Some(l) if epoch > l.saturating_add(1) => return Err(bad(format!("epoch {epoch} is ahead of the group's {}", l + 1))),
+            _ => {}
+        }
+    }
+    // Recipients must be clients; those the service does not know as
+    // members of the group get nothing (a sender that has not yet seen a
+    // removal still names the removed member).
+    let mut deliver_to: Vec<&str> = vec![];
+    for r in &req.recipients {
+        let (_, member) = tx.membership(group_id, r)?;
+        if tx.queue_depth(r)?.is_none() {
+            return Err(bad(format!("no client {r}")));
+        }
+        if r != me && member {
+            deliver_to.push(r);
+        }
+    }
+    let welcome_to: Vec<&str> = req.welcome_to.iter().map(String::as_str).collect();
+    let everyone: Vec<&str> = deliver_to.iter().chain(&welcome_to).copied().collect();
+    tx.lock_queues(&everyone)?;
+    for r in &everyone {
+        let depth = tx.queue_depth(r)?.ok_or_else(|| bad(format!("no client {r}")))?;
+        // A full queue refuses messages, never a commit: refusing it
+        // would stop the group for one absent member.
+        if !commit && depth >= sh.limits.max_queue {
+            return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, format!("the queue of {r} is full")));
+        }
+    }
+    let seq = tx.append(&LogEntry {
+        group_id,
+        epoch,
+        kind: if commit { "commit" } else { "message" },
+        sender: me,
+        digest: &d,
+        body,
+        self_remove,
+    })?;
+    if commit && !tx.take_epoch(group_id, epoch, &d, seq)? {
+        return Err(Refusal(StatusCode::CONFLICT, format!("epoch {epoch} already has a commit")));
+    }
+    if !known || (commit && h.external_commit) {
+        tx.add_member(group_id, me)?;
+    }
+    if commit {
+        for n in &welcome_to {
+            tx.add_member(group_id, n)?;
+        }
+    }
+    // Not an external committer's word: it is not a member yet.
+    if commit && !h.external_commit {
+        // The committer's word, as for everything the service knows of
+        // membership: a removed member can no longer post to the group,
+        // so it cannot take the next epoch's commit slot.
+        for n in &req.removed {
+            tx.remove_member(group_id, n)?;
+        }
+    }
+    tx.enqueue(seq, &deliver_to)?;
+    if let Some(w) = welcome {
+        log_welcome(tx, group_id, epoch, me, w, &welcome_to)?;
+    }
+    check_stored(tx, &sh.limits, me)?;
+    tx.notify(&everyone)?;
+    Ok((seq, everyone.into_iter().map(str::to_owned).collect()))
 }
 
 /// Logs a commit's Welcome and queues it for those it adds.
-fn log_welcome(
-    tx: &rusqlite::Transaction<'_>,
-    group_id: &[u8],
-    epoch: i64,
-    sender: &str,
-    welcome: &[u8],
-    to: &[String],
-) -> Result<(), Refusal> {
-    tx.execute(
-        "INSERT INTO log (group_id, epoch, kind, sender, digest, body) VALUES (?1, ?2, 'welcome', ?3, ?4, ?5)",
-        params![group_id, epoch, sender, digest(welcome), welcome],
-    )?;
-    enqueue(tx, tx.last_insert_rowid(), to)
+fn log_welcome(tx: &mut dyn Tx, group_id: &[u8], epoch: i64, sender: &str, welcome: &[u8], to: &[&str]) -> Result<(), Refusal> {
+    let seq = tx.append(&LogEntry {
+        group_id,
+        epoch,
+        kind: "welcome",
+        sender,
+        digest: &digest(welcome),
+        body: welcome,
+        self_remove: false,
+    })?;
+    tx.enqueue(seq, to)?;
+    Ok(())
 }
 
 /// A message posted to a group the service follows.
@@ -1242,13 +1119,8 @@ fn refused(e: Refused) -> Refusal {
 
 /// The observer of a group the service follows, or 412: the group is
 /// unknown until one of its members uploads a GroupInfo.
-fn load_observer(tx: &rusqlite::Transaction<'_>, group_id: &[u8]) -> Result<Observer, Refusal> {
-    let row: Option<(i64, Vec<u8>)> = tx
-        .query_row("SELECT kind, state FROM group_state WHERE group_id = ?1", params![group_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let (kind, state) = row.ok_or_else(|| {
+fn load_observer(tx: &mut dyn Tx, group_id: &[u8]) -> Result<Observer, Refusal> {
+    let (kind, state) = tx.observer(group_id)?.ok_or_else(|| {
         Refusal(
             StatusCode::PRECONDITION_FAILED,
             "unknown group: a member uploads its GroupInfo first".into(),
@@ -1258,18 +1130,10 @@ fn load_observer(tx: &rusqlite::Transaction<'_>, group_id: &[u8]) -> Result<Obse
 }
 
 /// Stores a group's observer and its members (who may post).
-fn store_observer(tx: &rusqlite::Transaction<'_>, group_id: &[u8], observer: &Observer, introducer: &str) -> Result<(), Refusal> {
+fn store_observer(tx: &mut dyn Tx, group_id: &[u8], observer: &Observer, introducer: &str) -> Result<(), Refusal> {
     let (kind, state) = observer.save().map_err(internal)?;
-    tx.execute(
-        "INSERT INTO group_state (group_id, kind, state, introducer) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(group_id) DO UPDATE SET kind = excluded.kind, state = excluded.state",
-        params![group_id, kind, state, introducer],
-    )?;
-    tx.execute("DELETE FROM group_member WHERE group_id = ?1", params![group_id])?;
-    let mut add = tx.prepare_cached("INSERT INTO group_member (group_id, name) VALUES (?1, ?2)")?;
-    for n in observer.members().map_err(internal)? {
-        add.execute(params![group_id, n])?;
-    }
+    tx.store_observer(group_id, kind, &state, introducer)?;
+    tx.set_members(group_id, &observer.members().map_err(internal)?)?;
     Ok(())
 }
 
@@ -1291,20 +1155,12 @@ fn private_handshake(msg: &mlsx_base::codec::MlsMessage) -> bool {
 /// recipients are the members before it, the Welcome's those it adds, and
 /// membership is what the observer then holds. What the poster names as
 /// recipients is not used.
-fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, Vec<String>), Refusal> {
+fn post_observed(tx: &mut dyn Tx, sh: &Shared, p: &Observed) -> Result<(i64, Vec<String>), Refusal> {
     use mlsx_base::codec::MlsMessageBody;
-    let tx = db.transaction()?;
     let d = digest(&p.body);
     if p.commit {
-        // The same commit again: the same answer (see post_message).
-        let again: Option<i64> = tx
-            .query_row(
-                "SELECT seq FROM commit_epoch WHERE group_id = ?1 AND epoch = ?2 AND digest = ?3",
-                params![p.group_id, p.epoch, d],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(seq) = again {
+        // The same commit again: the same answer (see post_private).
+        if let Some(seq) = tx.commit_seq(&p.group_id, p.epoch, &d)? {
             return Ok((seq, vec![]));
         }
     }
@@ -1318,28 +1174,24 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
     // Application data needs only the members, which the service keeps
     // beside the observer's state (`store_observer`): the state itself is
     // read for handshakes only.
+    // A handshake is checked against the group's state and changes it:
+    // one request of the group at a time, whichever process serves it.
     let mut obs = if application {
         None
     } else {
-        Some(load_observer(&tx, &p.group_id)?)
+        tx.lock_group(&p.group_id)?;
+        Some(load_observer(tx, &p.group_id)?)
     };
     let members: BTreeSet<String> = match &obs {
         Some(o) => o.members().map_err(internal)?,
         None => {
-            let known: bool = tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM group_state WHERE group_id = ?1)",
-                params![p.group_id],
-                |r| r.get(0),
-            )?;
-            if !known {
+            if !tx.followed(&p.group_id)? {
                 return Err(Refusal(
                     StatusCode::PRECONDITION_FAILED,
                     "unknown group: a member uploads its GroupInfo first".into(),
                 ));
             }
-            let mut stmt = tx.prepare_cached("SELECT name FROM group_member WHERE group_id = ?1")?;
-            stmt.query_map(params![p.group_id], |r| r.get::<_, String>(0))?
-                .collect::<Result<_, _>>()?
+            tx.members(&p.group_id)?
         }
     };
     let (before, after) = if application {
@@ -1362,7 +1214,7 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
             return Err(Refusal(StatusCode::FORBIDDEN, "this group is closed to external joins".into()));
         }
         let out = obs.process(&msg).map_err(refused)?;
-        check_bound(&tx, &out.new_keys, false)?;
+        check_bound(tx, &out.new_keys, false)?;
         if out.commit != p.commit {
             return Err(bad("the kind given is not the message's"));
         }
@@ -1377,80 +1229,70 @@ fn post_observed(db: &mut Connection, sh: &Shared, p: Observed) -> Result<(i64, 
     if welcome_to.is_empty() != p.welcome.is_none() {
         return Err(bad("a commit that adds members carries their Welcome, and no other message does"));
     }
-    for r in deliver_to.iter().chain(&welcome_to) {
-        let (known, depth): (bool, i64) = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM client WHERE name = ?1), (SELECT count(*) FROM queue WHERE recipient = ?1)",
-            params![r],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
-        if !known {
-            return Err(bad(format!("no client {r}")));
-        }
+    let deliver_to: Vec<&str> = deliver_to.iter().map(String::as_str).collect();
+    let welcome_to: Vec<&str> = welcome_to.iter().map(String::as_str).collect();
+    let everyone: Vec<&str> = deliver_to.iter().chain(&welcome_to).copied().collect();
+    tx.lock_queues(&everyone)?;
+    for r in &everyone {
+        let depth = tx.queue_depth(r)?.ok_or_else(|| bad(format!("no client {r}")))?;
         // A full queue refuses messages and Welcomes, never a commit to a
-        // member (see post_message).
+        // member (see post_private).
         if (!p.commit || welcome_to.contains(r)) && depth >= sh.limits.max_queue {
             return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, format!("the queue of {r} is full")));
         }
     }
-    let kind = if p.commit { "commit" } else { "message" };
-    tx.execute(
-        "INSERT INTO log (group_id, epoch, kind, sender, digest, body, self_remove) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![p.group_id, p.epoch, kind, p.me, d, p.body, p.self_remove],
-    )?;
-    let seq = tx.last_insert_rowid();
+    let seq = tx.append(&LogEntry {
+        group_id: &p.group_id,
+        epoch: p.epoch,
+        kind: if p.commit { "commit" } else { "message" },
+        sender: &p.me,
+        digest: &d,
+        body: &p.body,
+        self_remove: p.self_remove,
+    })?;
     if p.commit {
-        tx.execute(
-            "INSERT INTO commit_epoch (group_id, epoch, digest, seq) VALUES (?1, ?2, ?3, ?4)",
-            params![p.group_id, p.epoch, d, seq],
-        )?;
+        // Under the group's lock, the observer has refused any other
+        // commit for this epoch; the key refuses it anyway.
+        if !tx.take_epoch(&p.group_id, p.epoch, &d, seq)? {
+            return Err(Refusal(StatusCode::CONFLICT, format!("epoch {} already has a commit", p.epoch)));
+        }
         // Garbage: the commits too old to be resent, and the SelfRemoves
         // of the epoch this commit ends that no queue holds any more.
-        tx.execute(
-            "DELETE FROM commit_epoch WHERE group_id = ?1 AND epoch <= ?2",
-            params![p.group_id, p.epoch.saturating_sub(sh.limits.commits_kept)],
-        )?;
-        tx.execute(
-            "DELETE FROM log WHERE group_id = ?1 AND self_remove = 1 AND epoch <= ?2 AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.seq = log.seq)",
-            params![p.group_id, p.epoch],
-        )?;
+        tx.forget_commits(&p.group_id, p.epoch.saturating_sub(sh.limits.commits_kept))?;
+        tx.drop_self_removes(&p.group_id, p.epoch)?;
     }
     if let Some(obs) = &obs {
-        store_observer(&tx, &p.group_id, obs, &p.me)?;
+        store_observer(tx, &p.group_id, obs, &p.me)?;
     }
-    enqueue(&tx, seq, &deliver_to)?;
+    tx.enqueue(seq, &deliver_to)?;
     // A message to nobody (a group's first commit, a lone member's message)
     // keeps only its place in the order; a SelfRemove stays for joiners.
     if deliver_to.is_empty() && !p.self_remove {
-        tx.execute("DELETE FROM log WHERE seq = ?1", params![seq])?;
+        tx.delete_entry(seq)?;
     }
     if let Some(w) = &p.welcome {
-        log_welcome(&tx, &p.group_id, p.epoch, &p.me, w, &welcome_to)?;
+        log_welcome(tx, &p.group_id, p.epoch, &p.me, w, &welcome_to)?;
     }
-    check_stored(&tx, &sh.limits, &p.me)?;
-    tx.commit()?;
-    Ok((seq, deliver_to.into_iter().chain(welcome_to).collect()))
+    check_stored(tx, &sh.limits, &p.me)?;
+    tx.notify(&everyone)?;
+    Ok((seq, everyone.into_iter().map(str::to_owned).collect()))
 }
 
 /// [`put_group_info`] for a service that follows groups: the first
 /// GroupInfo of a group starts its observer (checked as a joiner would,
 /// and the uploader must be in it under its name); later ones must
 /// describe the group's current epoch exactly.
-fn put_group_info_observed(db: &mut Connection, sh: &Shared, me: &str, group_id: &[u8], epoch: i64, body: &[u8]) -> Result<(), Refusal> {
-    let tx = db.transaction()?;
-    let known: bool = tx.query_row(
-        "SELECT EXISTS(SELECT 1 FROM group_state WHERE group_id = ?1)",
-        params![group_id],
-        |r| r.get(0),
-    )?;
+fn put_group_info_observed(tx: &mut dyn Tx, sh: &Shared, me: &str, group_id: &[u8], epoch: i64, body: &[u8]) -> Result<(), Refusal> {
+    tx.lock_group(group_id)?;
+    let known = tx.followed(group_id)?;
     if known {
-        let obs = load_observer(&tx, group_id)?;
+        let obs = load_observer(tx, group_id)?;
         obs.check_group_info(body).map_err(refused)?;
         if !obs.members().map_err(internal)?.contains(me) {
             return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
         }
     } else {
-        let introduced: i64 = tx.query_row("SELECT count(*) FROM group_state WHERE introducer = ?1", params![me], |r| r.get(0))?;
-        if introduced >= sh.limits.max_groups {
+        if tx.groups_introduced(me)? >= sh.limits.max_groups {
             return Err(Refusal(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("at most {} groups introduced per client", sh.limits.max_groups),
@@ -1461,18 +1303,13 @@ fn put_group_info_observed(db: &mut Connection, sh: &Shared, me: &str, group_id:
         if obs.signature_key_of(me).is_none() {
             return Err(Refusal(StatusCode::FORBIDDEN, "the GroupInfo does not hold the uploader".into()));
         }
-        check_bound(&tx, &obs.keys(), false)?;
-        store_observer(&tx, group_id, &obs, me)?;
+        check_bound(tx, &obs.keys(), false)?;
+        store_observer(tx, group_id, &obs, me)?;
     }
-    tx.execute(
-        "INSERT INTO group_info (group_id, epoch, body) VALUES (?1, ?2, ?3)
-         ON CONFLICT(group_id) DO UPDATE SET epoch = excluded.epoch, body = excluded.body",
-        params![group_id, epoch, body],
-    )?;
+    tx.put_group_info(group_id, epoch, body, false)?;
     if !known {
-        check_stored(&tx, &sh.limits, me)?;
+        check_stored(tx, &sh.limits, me)?;
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -1491,27 +1328,20 @@ async fn put_group_info(
         return Err(bad("not a GroupInfo of this group and epoch"));
     }
     if !st.limits.private_handshakes {
-        with_db(&st, move |db, sh| put_group_info_observed(db, sh, &me, &group_id, epoch, &body)).await?;
+        with_db(&st, move |tx, sh| put_group_info_observed(tx, sh, &me, &group_id, epoch, &body)).await?;
         return Ok(Json(wire::Count { count: 1 }));
     }
-    with_db(&st, move |db, _| {
-        let known = may_post(db, &group_id, &me, false)?;
-        if !known {
-            db.execute("INSERT INTO group_member (group_id, name) VALUES (?1, ?2)", params![group_id, me])?;
+    with_db(&st, move |tx, _| {
+        tx.lock_group(&group_id)?;
+        if !may_post(tx, &group_id, &me, false)? {
+            tx.add_member(&group_id, &me)?;
         }
         // No GroupInfo of an epoch the service has not seen a commit lead to.
-        let last: Option<i64> = db.query_row("SELECT max(epoch) FROM commit_epoch WHERE group_id = ?1", params![group_id], |r| {
-            r.get(0)
-        })?;
-        if last.is_some_and(|l| epoch > l.saturating_add(1)) {
+        if tx.last_commit_epoch(&group_id)?.is_some_and(|l| epoch > l.saturating_add(1)) {
             return Err(bad(format!("epoch {epoch} is ahead of the group")));
         }
         // Only forward: an older GroupInfo never replaces a newer one.
-        db.execute(
-            "INSERT INTO group_info (group_id, epoch, body) VALUES (?1, ?2, ?3)
-             ON CONFLICT(group_id) DO UPDATE SET epoch = excluded.epoch, body = excluded.body WHERE excluded.epoch >= group_info.epoch",
-            params![group_id, epoch, body],
-        )?;
+        tx.put_group_info(&group_id, epoch, &body, true)?;
         Ok(())
     })
     .await?;
@@ -1526,12 +1356,11 @@ async fn get_group_info(
 ) -> Result<Json<wire::GroupInfo>, Refusal> {
     let me = caller(&st, &peer, &headers).await?;
     let group_id = group_param(&group)?;
-    let (epoch, body, removes) = with_db(&st, move |db, sh| {
+    let (epoch, body, removes) = with_db(&st, move |tx, sh| {
         // A group the service follows hands its GroupInfo to its members,
         // and to anyone once its members open it to external joins.
         if !sh.limits.private_handshakes {
-            let tx = db.transaction()?;
-            let obs = load_observer(&tx, &group_id).map_err(|r| match r.0 {
+            let obs = load_observer(tx, &group_id).map_err(|r| match r.0 {
                 StatusCode::PRECONDITION_FAILED => Refusal(StatusCode::NOT_FOUND, "no GroupInfo for this group".into()),
                 _ => r,
             })?;
@@ -1539,16 +1368,10 @@ async fn get_group_info(
                 return Err(Refusal(StatusCode::FORBIDDEN, "this group is closed to external joins".into()));
             }
         }
-        let (epoch, body) = db
-            .query_row("SELECT epoch, body FROM group_info WHERE group_id = ?1", params![group_id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .optional()?
+        let (epoch, body) = tx
+            .group_info(&group_id)?
             .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, "no GroupInfo for this group".into()))?;
-        let mut stmt = db.prepare_cached("SELECT body FROM log WHERE group_id = ?1 AND epoch = ?2 AND self_remove = 1 ORDER BY seq")?;
-        let removes = stmt
-            .query_map(params![group_id, epoch], |r| r.get::<_, Vec<u8>>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let removes = tx.self_removes(&group_id, epoch)?;
         Ok((epoch, body, removes))
     })
     .await?;
@@ -1582,32 +1405,19 @@ async fn poll(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let (name, after) = (me.clone(), q.after);
-        let messages = with_db(&st, move |db, _| {
-            let mut stmt = db.prepare_cached(
-                "SELECT queue.id, log.group_id, log.kind, log.sender, log.epoch, log.body FROM queue JOIN log ON log.seq = queue.seq
-                 WHERE queue.recipient = ?1 AND queue.id > ?2 ORDER BY queue.id LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![name, after, limit], |r| {
-                Ok(wire::Delivery {
-                    id: r.get(0)?,
-                    group: hex::encode(r.get::<_, Vec<u8>>(1)?),
-                    kind: r.get(2)?,
-                    sender: r.get(3)?,
-                    epoch: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-                    body: B64.encode(r.get::<_, Vec<u8>>(5)?),
+        let messages = with_db(&st, move |tx, _| {
+            let rows = tx.deliveries(&name, after, limit, max_bytes)?;
+            Ok(rows
+                .into_iter()
+                .map(|m| wire::Delivery {
+                    id: m.id,
+                    group: hex::encode(m.group_id),
+                    kind: m.kind,
+                    sender: m.sender,
+                    epoch: u64::try_from(m.epoch).unwrap_or(0),
+                    body: B64.encode(m.body),
                 })
-            })?;
-            let mut out = vec![];
-            let mut bytes = 0usize;
-            for row in rows {
-                let row = row?;
-                bytes = bytes.saturating_add(row.body.len());
-                if !out.is_empty() && bytes > max_bytes {
-                    break;
-                }
-                out.push(row);
-            }
-            Ok(out)
+                .collect::<Vec<_>>())
         })
         .await?;
         let now = Instant::now();
@@ -1620,44 +1430,36 @@ async fn poll(
 
 async fn ack(State(st): State<St>, peer: Peer, headers: HeaderMap, Json(req): Json<wire::Ack>) -> Result<Json<wire::Count>, Refusal> {
     let me = caller(&st, &peer, &headers).await?;
-    let count = with_db(&st, move |db, _| {
-        let tx = db.transaction()?;
-        let seqs: Vec<i64> = {
-            let mut stmt = tx.prepare_cached("SELECT DISTINCT seq FROM queue WHERE recipient = ?1 AND id <= ?2")?;
-            stmt.query_map(params![me, req.upto], |r| r.get(0))?.collect::<Result<_, _>>()?
-        };
-        let count = tx.execute("DELETE FROM queue WHERE recipient = ?1 AND id <= ?2", params![me, req.upto])?;
-        // An entry no queue holds any more leaves the log: the service
-        // keeps no history. A SelfRemove stays, for the external joiners
-        // of its epoch; a commit's answer to a resend is in commit_epoch.
-        {
-            let mut prune = tx
-                .prepare_cached("DELETE FROM log WHERE seq = ?1 AND NOT EXISTS (SELECT 1 FROM queue WHERE seq = ?1)
-                                 AND (self_remove = 0 OR EXISTS (SELECT 1 FROM commit_epoch c WHERE c.group_id = log.group_id AND c.epoch >= log.epoch))")?;
-            for seq in seqs {
-                prune.execute(params![seq])?;
-            }
-        }
-        tx.commit()?;
-        Ok(count)
-    })
-    .await?;
+    // An entry no queue holds any more leaves the log: the service keeps
+    // no history. A SelfRemove stays, for the external joiners of its
+    // epoch; a commit's answer to a resend is in commit_epoch.
+    let count = with_db(&st, move |tx, _| Ok(tx.ack(&me, req.upto)?)).await?;
     Ok(Json(wire::Count { count }))
 }
 
-/// The service's routes over a database.
-pub fn router(db: Connection, limits: Limits) -> Router {
+/// The service's routes over its state.
+pub fn router(store: Arc<dyn Storage>, limits: Limits) -> Router {
     let max_body = limits.max_body;
     // To read headers of pairs and of commits carrying the extensions'
     // proposals, outside any group.
     mlsx_combiner::register_syntax();
     let shared = Arc::new(Shared {
-        db: Mutex::new(db),
+        store: store.clone(),
         waiters: Mutex::new(HashMap::new()),
         limits,
         buckets: Mutex::new(HashMap::new()),
         ext: mlsx_extensions::Extensions::new(),
     });
+    // Wake-ups sent by the other processes on the same database.
+    let (weak, alive) = (Arc::downgrade(&shared), Arc::downgrade(&shared));
+    store.listen(
+        Arc::new(move |name: Option<&str>| {
+            if let Some(st) = weak.upgrade() {
+                wake_here(&st, name);
+            }
+        }),
+        Arc::new(move || alive.strong_count() > 0),
+    );
     Router::new()
         .route("/v1/register", post(register))
         .route("/v1/keys", post(add_key))
@@ -1672,16 +1474,9 @@ pub fn router(db: Connection, limits: Limits) -> Router {
         .with_state(shared)
 }
 
-/// Opens (or creates) the service's database.
-pub fn open_db(path: &Path) -> crate::Result<Connection> {
-    // Registration token hashes and the group log: the owner's only.
-    let mut conn = crate::store::open_private(path)?;
-    crate::store::prepare(&mut conn, MIGRATIONS)?;
-    // The service holds ciphertext only: a write-ahead log (appends, one
-    // sync per transaction, still durable before we answer) instead of the
-    // clients' zeroing rollback journal.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    Ok(conn)
+/// Opens (or creates) the service's SQLite database.
+pub fn open_db(path: &Path) -> crate::Result<Arc<dyn Storage>> {
+    Database::Sqlite(path.to_owned()).open()
 }
 
 /// The service's TLS configuration from PEM files: its certificate chain
@@ -1711,7 +1506,7 @@ pub fn tls_config(cert: &Path, key: &Path) -> crate::Result<Arc<rustls::ServerCo
 
 /// Serves on `listener` until the process ends, in the clear (for
 /// loopback: clients send tokens in the clear only there).
-pub async fn serve(listener: tokio::net::TcpListener, db: Connection, limits: Limits) -> std::io::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, db: Arc<dyn Storage>, limits: Limits) -> std::io::Result<()> {
     serve_with(listener, db, limits, None).await
 }
 
@@ -1723,7 +1518,7 @@ pub async fn serve(listener: tokio::net::TcpListener, db: Connection, limits: Li
 /// (408 after it).
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
-    db: Connection,
+    db: Arc<dyn Storage>,
     limits: Limits,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<()> {
@@ -1792,7 +1587,12 @@ pub fn spawn(db_path: &Path, limits: Limits) -> crate::Result<SocketAddr> {
 
 /// [`spawn`], over TLS when `tls` is given.
 pub fn spawn_with(db_path: &Path, limits: Limits, tls: Option<Arc<rustls::ServerConfig>>) -> crate::Result<SocketAddr> {
-    let db = open_db(db_path)?;
+    spawn_on(&Database::Sqlite(db_path.to_owned()), limits, tls)
+}
+
+/// [`spawn_with`] on any [`Database`].
+pub fn spawn_on(db: &Database, limits: Limits, tls: Option<Arc<rustls::ServerConfig>>) -> crate::Result<SocketAddr> {
+    let db = db.open()?;
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
@@ -1828,16 +1628,4 @@ pub fn post_body(out: &Outgoing) -> wire::Post {
 /// Whether a refusal's status means "another commit won".
 pub fn is_conflict(status: u16) -> bool {
     status == StatusCode::CONFLICT.as_u16()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn migrations_apply() {
-        let c = rusqlite::Connection::open_in_memory();
-        assert!(c.is_ok());
-        if let Ok(mut c) = c {
-            assert!(crate::store::prepare(&mut c, super::MIGRATIONS).is_ok());
-        }
-    }
 }

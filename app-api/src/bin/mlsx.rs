@@ -167,9 +167,12 @@ enum Command {
     },
     /// Runs the delivery service.
     Ds {
-        /// Its SQLite database (created if absent).
-        #[arg(long)]
-        db: PathBuf,
+        /// Its database: the path of an SQLite file (created if absent),
+        /// for one service process; or `postgres://user@host:port/db`, a
+        /// PostgreSQL database that any number of `mlsx ds` processes may
+        /// serve at once (its schema is created or migrated on start).
+        #[arg(long, value_parser = |s: &str| Ok::<_, String>(mlsx_app::ds::Database::parse(s)))]
+        db: mlsx_app::ds::Database,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8700")]
         listen: String,
@@ -700,25 +703,21 @@ fn kinds(kind: &str) -> Result<Vec<mlsx_app::GroupKind>, String> {
 }
 
 fn run_ds(
-    db: &std::path::Path,
+    db: &mlsx_app::ds::Database,
     listen: &str,
     limits: mlsx_app::ds::Limits,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let conn = mlsx_app::ds::open_db(db)?;
+    let store = db.open()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        println!(
-            "mlsx ds: listening on {scheme}://{}, state in {}",
-            listener.local_addr()?,
-            db.display()
-        );
-        // Every request's work is one SQLite transaction: stopping
+        println!("mlsx ds: listening on {scheme}://{}, state in {db}", listener.local_addr()?,);
+        // Every request's work is one database transaction: stopping
         // between two leaves nothing half done.
         tokio::select! {
-            served = mlsx_app::ds::serve_with(listener, conn, limits, tls) => served?,
+            served = mlsx_app::ds::serve_with(listener, store, limits, tls) => served?,
             _ = tokio::signal::ctrl_c() => {}
         }
         Ok(())
@@ -912,10 +911,12 @@ fn main() -> ExitCode {
                 private_handshakes,
                 ..mlsx_app::ds::Limits::default()
             };
-            if let Some(mode) = mlsx_app::store::wider_than_private(&db) {
+            if let mlsx_app::ds::Database::Sqlite(path) = &db
+                && let Some(mode) = mlsx_app::store::wider_than_private(path)
+            {
                 eprintln!(
                     "mlsx ds: warning: {} is open to other users (mode {mode:o}); it holds token hashes and the group log: chmod 600 it",
-                    db.display()
+                    path.display()
                 );
             }
             let tls = match (tls_cert, tls_key) {

@@ -66,6 +66,7 @@ use serde::Deserialize;
 
 use crate::client::{KeyPackageOffer, Outgoing, OutgoingKind};
 
+pub mod cluster;
 mod observer;
 pub mod storage;
 use observer::{Observer, Refused};

@@ -9,12 +9,8 @@ use mlsx_app::ds::Limits;
 use mlsx_app::remote::{self, Answer, DsClient};
 use mlsx_app::{Client, ClientConfig, Event, GroupKind, MemoryStore, Outgoing, OutgoingKind};
 
-fn service(name: &str, limits: Limits) -> String {
-    let dir = std::env::temp_dir().join(format!("mlsx-ds-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    format!("http://{}", mlsx_app::ds::spawn(&dir.join("ds.db"), limits).unwrap())
-}
+mod common;
+use common::{Backend, query_i64, service, service_at};
 
 fn client(url: &str, name: &str) -> (Client, DsClient) {
     let mut c = Client::create(Box::new(MemoryStore::new()), ClientConfig::new(name)).unwrap();
@@ -48,9 +44,8 @@ fn to(mut out: Outgoing, who: &[&str]) -> Outgoing {
     out
 }
 
-#[test]
-fn authentication_and_own_queues() {
-    let url = service("auth", Limits::default());
+fn authentication_and_own_queues(backend: Backend) {
+    let url = service(backend, "auth", Limits::default());
     let (mut alice, ads, _bob, bds) = group_of_two(&url);
     let (_, carol) = client(&url, "carol");
     // The name is taken.
@@ -97,9 +92,8 @@ fn authentication_and_own_queues() {
     assert!(bds.poll(0, 0).unwrap().is_empty());
 }
 
-#[test]
-fn the_service_reads_routing_from_the_message_and_lets_only_members_post() {
-    let url = service("members", Limits::default());
+fn the_service_reads_routing_from_the_message_and_lets_only_members_post(backend: Backend) {
+    let url = service(backend, "members", Limits::default());
     let (mut alice, ads, _bob, _bds) = group_of_two(&url);
     // Not a message at all; a message whose header names another epoch or
     // group than the request.
@@ -130,9 +124,8 @@ fn the_service_reads_routing_from_the_message_and_lets_only_members_post() {
 /// A removed member cannot post to the group any more: in particular it
 /// cannot take the next epoch's commit slot with bytes whose header names
 /// that epoch (the service cannot check more than the header).
-#[test]
-fn a_removed_member_can_no_longer_take_an_epoch() {
-    let url = service("removed", Limits::default());
+fn a_removed_member_can_no_longer_take_an_epoch(backend: Backend) {
+    let url = service(backend, "removed", Limits::default());
     let (mut alice, ads, mut bob, bds) = group_of_two(&url);
     let (mut carol, cds) = client(&url, "carol");
     cds.publish(&carol.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
@@ -182,9 +175,8 @@ fn a_removed_member_can_no_longer_take_an_epoch() {
     assert!(matches!(remote::send(&mut bob, &bds, &up).unwrap(), Answer::Accepted(_)));
 }
 
-#[test]
-fn a_commit_refused_for_good_is_rolled_back() {
-    let url = service("refused", Limits::default());
+fn a_commit_refused_for_good_is_rolled_back(backend: Backend) {
+    let url = service(backend, "refused", Limits::default());
     let (mut alice, ads, _bob, _bds) = group_of_two(&url);
     let before = alice.group(b"g").unwrap().info().unwrap();
     // Alice's commit, with one bit of its signature flipped on the way:
@@ -209,9 +201,8 @@ fn a_commit_refused_for_good_is_rolled_back() {
     assert!(matches!(remote::send(&mut alice, &ads, &out).unwrap(), Answer::Accepted(_)));
 }
 
-#[test]
-fn long_poll_wakes_on_a_message() {
-    let url = service("wait", Limits::default());
+fn long_poll_wakes_on_a_message(backend: Backend) {
+    let url = service(backend, "wait", Limits::default());
     let (mut alice, ads, _bob, bds) = group_of_two(&url);
     bds.ack(bds.poll(0, 0).unwrap().last().map_or(0, |d| d.id)).unwrap();
     let start = std::time::Instant::now();
@@ -234,9 +225,8 @@ fn long_poll_wakes_on_a_message() {
     assert_eq!(bds.poll(0, 1).unwrap().len(), 1);
 }
 
-#[test]
-fn key_packages_are_used_once_and_last_resort_stays() {
-    let url = service("kp", Limits::default());
+fn key_packages_are_used_once_and_last_resort_stays(backend: Backend) {
+    let url = service(backend, "kp", Limits::default());
     let (_, alice) = client(&url, "alice");
     let (mut bob, bob_ds) = client(&url, "bob");
     let ordinary = bob.key_packages(GroupKind::Plain, 2, false).unwrap();
@@ -266,9 +256,8 @@ fn key_packages_are_used_once_and_last_resort_stays() {
     assert!(bob_ds.publish(&theirs).unwrap_err().to_string().contains("403"));
 }
 
-#[test]
-fn first_commit_of_an_epoch_wins_and_resends_get_the_same_answer() {
-    let url = service("order", Limits::default());
+fn first_commit_of_an_epoch_wins_and_resends_get_the_same_answer(backend: Backend) {
+    let url = service(backend, "order", Limits::default());
     let (mut alice, ads, mut bob, bds) = group_of_two(&url);
     remote::receive(&mut bob, &bds, 0).unwrap();
     let a = alice.group(b"g").unwrap().update(false).unwrap();
@@ -293,9 +282,9 @@ fn first_commit_of_an_epoch_wins_and_resends_get_the_same_answer() {
     assert!(matches!(bds.post(&b).unwrap(), Answer::Conflict(_)));
 }
 
-#[test]
-fn limits_on_size_and_rate() {
+fn limits_on_size_and_rate(backend: Backend) {
     let url = service(
+        backend,
         "limits",
         Limits {
             max_body: 4096,
@@ -327,9 +316,8 @@ fn limits_on_size_and_rate() {
     assert!(refused > 0, "the rate limit applies");
 }
 
-#[test]
-fn external_join_with_the_epochs_self_removes() {
-    let url = service("external", Limits::default());
+fn external_join_with_the_epochs_self_removes(backend: Backend) {
+    let url = service(backend, "external", Limits::default());
     let (mut alice, ads) = client(&url, "alice");
     let (mut bob, bds) = client(&url, "bob");
     let (mut dave, dds) = client(&url, "dave");
@@ -407,9 +395,8 @@ fn external_join_with_the_epochs_self_removes() {
 
 /// A name with characters that mean something in a URL still reaches its
 /// KeyPackages.
-#[test]
-fn names_with_url_characters() {
-    let url = service("names", Limits::default());
+fn names_with_url_characters(backend: Backend) {
+    let url = service(backend, "names", Limits::default());
     let (_, ads) = client(&url, "alice");
     let odd = "eve / ops?#50% é";
     let (mut eve, eds) = client(&url, odd);
@@ -420,12 +407,8 @@ fn names_with_url_characters() {
 
 /// The service keeps no history: a message every recipient acknowledged
 /// leaves its database.
-#[test]
-fn acknowledged_messages_leave_the_log() {
-    let url = service("prune", Limits::default());
-    let db = std::env::temp_dir()
-        .join(format!("mlsx-ds-prune-{}", std::process::id()))
-        .join("ds.db");
+fn acknowledged_messages_leave_the_log(backend: Backend) {
+    let (url, db) = service_at(backend, "prune", Limits::default());
     let (mut alice, ads, mut bob, bds) = group_of_two(&url);
     let (mut carol, cds) = client(&url, "carol");
     cds.publish(&carol.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
@@ -434,11 +417,7 @@ fn acknowledged_messages_leave_the_log() {
     remote::send(&mut alice, &ads, &out).unwrap();
     remote::receive(&mut bob, &bds, 0).unwrap();
     remote::receive(&mut carol, &cds, 0).unwrap();
-    let messages = || {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.query_row("SELECT count(*) FROM log WHERE kind = 'message'", [], |r| r.get::<_, i64>(0))
-            .unwrap()
-    };
+    let messages = || query_i64(&db, "SELECT count(*) FROM log WHERE kind = 'message'", "");
     let m = alice.group(b"g").unwrap().send(b"to both").unwrap();
     ads.post(&m).unwrap();
     assert_eq!(messages(), 1);
@@ -448,3 +427,17 @@ fn acknowledged_messages_leave_the_log() {
     assert_eq!(got.len(), 1);
     assert_eq!(messages(), 0);
 }
+
+on_both_databases!(
+    authentication_and_own_queues,
+    the_service_reads_routing_from_the_message_and_lets_only_members_post,
+    a_removed_member_can_no_longer_take_an_epoch,
+    a_commit_refused_for_good_is_rolled_back,
+    long_poll_wakes_on_a_message,
+    key_packages_are_used_once_and_last_resort_stays,
+    first_commit_of_an_epoch_wins_and_resends_get_the_same_answer,
+    limits_on_size_and_rate,
+    external_join_with_the_epochs_self_removes,
+    names_with_url_characters,
+    acknowledged_messages_leave_the_log,
+);

@@ -18,18 +18,8 @@ use mlsx_base::codec::{
     encode,
 };
 
-fn service(name: &str, limits: Limits) -> String {
-    service_at(name, limits).0
-}
-
-/// A service and its database file.
-fn service_at(name: &str, limits: Limits) -> (String, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("mlsx-hostile-ds-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("ds.db");
-    (format!("http://{}", mlsx_app::ds::spawn(&db, limits).unwrap()), db)
-}
+mod common;
+use common::{Backend, query_i64, query_texts, service, service_at};
 
 fn client(url: &str, name: &str) -> (Client, DsClient) {
     let mut c = Client::create(Box::new(MemoryStore::new()), ClientConfig::new(name)).unwrap();
@@ -94,9 +84,8 @@ fn commit_of(epoch: u64, message: Vec<u8>) -> Outgoing {
 /// joiner's, from a stranger and from a member; and a member's real commit
 /// with a flipped signature bit, or for another group. None takes the
 /// epoch: the members' next commit is accepted.
-#[test]
-fn bogus_commits_do_not_take_the_epoch() {
-    let url = service("bogus", Limits::default());
+fn bogus_commits_do_not_take_the_epoch(backend: Backend) {
+    let url = service(backend, "bogus", Limits::default());
     let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
     let (_, mallory) = client(&url, "mallory");
     let epoch = alice.client.group(b"g").unwrap().epoch();
@@ -145,9 +134,8 @@ fn bogus_commits_do_not_take_the_epoch() {
 /// commit that claims to remove bob does not stop bob, a message naming
 /// carol (not a member) does not reach her, a Welcome is delivered only to
 /// those the commit adds.
-#[test]
-fn membership_is_the_groups_not_the_posters() {
-    let url = service("members", Limits::default());
+fn membership_is_the_groups_not_the_posters(backend: Backend) {
+    let url = service(backend, "members", Limits::default());
     let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
     let (mut carol, cds) = client(&url, "carol");
     // alice's update commit, claiming to remove bob and to welcome carol.
@@ -185,9 +173,8 @@ fn membership_is_the_groups_not_the_posters() {
 
 /// GroupInfos: one of a past epoch, or of another group under this
 /// group's id, is refused; the service keeps serving the current one.
-#[test]
-fn forged_and_stale_group_infos_are_refused() {
-    let url = service("infos", Limits::default());
+fn forged_and_stale_group_infos_are_refused(backend: Backend) {
+    let url = service(backend, "infos", Limits::default());
     let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
     let old = alice.client.group(b"g").unwrap().group_info().unwrap();
     let old_epoch = alice.client.group(b"g").unwrap().epoch();
@@ -210,9 +197,8 @@ fn forged_and_stale_group_infos_are_refused() {
 /// A handshake the service cannot read (a PrivateMessage proposal or
 /// commit) is refused; with `--private-handshakes` the service orders on
 /// the poster's word as before.
-#[test]
-fn private_handshakes_are_refused_unless_allowed() {
-    let url = service("private", Limits::default());
+fn private_handshakes_are_refused_unless_allowed(backend: Backend) {
+    let url = service(backend, "private", Limits::default());
     let (mut alice, _bob) = pair(&url, GroupKind::Plain);
     // An application message relabelled as a commit in its clear header.
     let m = alice.client.group(b"g").unwrap().send(b"x").unwrap();
@@ -225,6 +211,7 @@ fn private_handshakes_are_refused_unless_allowed() {
     assert!(refused(alice.ds.post(&out).unwrap()).contains("PublicMessage"));
     // The service that allows them takes the honest flow as before.
     let url = service(
+        backend,
         "private-allowed",
         Limits {
             private_handshakes: true,
@@ -237,9 +224,8 @@ fn private_handshakes_are_refused_unless_allowed() {
 
 /// A hybrid session: the service follows both groups; a FULL commit whose
 /// halves come from two members' commits is refused, the honest one taken.
-#[test]
-fn hybrid_sessions_are_checked_half_by_half() {
-    let url = service("hybrid", Limits::default());
+fn hybrid_sessions_are_checked_half_by_half(backend: Backend) {
+    let url = service(backend, "hybrid", Limits::default());
     let (mut alice, mut bob) = pair(&url, GroupKind::Hybrid);
     honest_commit(&mut bob, &mut alice);
     let a = alice.client.group(b"g").unwrap().update(true).unwrap();
@@ -265,9 +251,9 @@ fn hybrid_sessions_are_checked_half_by_half() {
 /// Bounds on what one client may store or take: its signature key, its
 /// KeyPackages, the groups it introduces, others' KeyPackages it takes, and
 /// Welcomes to a full queue; registrations per source address.
-#[test]
-fn every_quota_holds() {
+fn every_quota_holds(backend: Backend) {
     let url = service(
+        backend,
         "quotas",
         Limits {
             max_key_packages: 3,
@@ -355,9 +341,9 @@ fn every_quota_holds() {
 
 /// Registrations and requests without a valid token are metered per
 /// source address.
-#[test]
-fn anonymous_requests_are_rate_limited() {
+fn anonymous_requests_are_rate_limited(backend: Backend) {
     let url = service(
+        backend,
         "anonymous",
         Limits {
             anonymous_requests_per_second: 2,
@@ -381,9 +367,9 @@ fn anonymous_requests_are_rate_limited() {
 /// Every table is collected: the commits kept for resends are the last
 /// few per group, a SelfRemove leaves once its epoch is over and no queue
 /// holds it, and acknowledged messages leave the log.
-#[test]
-fn tables_are_collected() {
+fn tables_are_collected(backend: Backend) {
     let (url, db) = service_at(
+        backend,
         "collected",
         Limits {
             commits_kept: 2,
@@ -400,18 +386,15 @@ fn tables_are_collected() {
         remote::send(&mut bob.client, &bob.ds, &leave).unwrap(),
         Answer::Accepted(_)
     ));
-    let count = |sql: &str| -> i64 {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.query_row(sql, [], |r| r.get(0)).unwrap()
-    };
-    assert_eq!(count("SELECT count(*) FROM log WHERE self_remove = 1"), 1);
+    let count = |sql: &str| -> i64 { query_i64(&db, sql, "") };
+    assert_eq!(count("SELECT count(*) FROM log WHERE self_remove"), 1);
     remote::receive(&mut alice.client, &alice.ds, 0).unwrap();
     let out = alice.client.group(b"g").unwrap().update(false).unwrap();
     assert!(matches!(
         remote::send(&mut alice.client, &alice.ds, &out).unwrap(),
         Answer::Accepted(_)
     ));
-    assert_eq!(count("SELECT count(*) FROM log WHERE self_remove = 1"), 0);
+    assert_eq!(count("SELECT count(*) FROM log WHERE self_remove"), 0);
     assert!(
         count("SELECT count(*) FROM commit_epoch") <= 3,
         "{}",
@@ -419,26 +402,22 @@ fn tables_are_collected() {
     );
     remote::receive(&mut bob.client, &bob.ds, 0).unwrap();
     remote::receive(&mut alice.client, &alice.ds, 0).unwrap();
-    let rows: Vec<String> = {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        let mut st = c
-            .prepare(
-                "SELECT kind || ' ' || sender || ' ' || epoch || ' q' || (SELECT count(*) FROM queue WHERE queue.seq = log.seq) FROM log",
-            )
-            .unwrap();
-        st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
-    };
+    let rows = query_texts(
+        &db,
+        "SELECT kind || ' ' || sender || ' ' || epoch || ' q' || (SELECT count(*) FROM queue WHERE queue.seq = log.seq) FROM log",
+        "",
+    );
     assert!(rows.is_empty(), "everything delivered and acknowledged is gone: {rows:?}");
 }
 
 /// Slowloris: connections that send half a header, or stall a body, are
 /// closed after the timeouts; the connection cap holds; honest clients are
 /// served once the stalled connections are gone.
-#[test]
-fn slow_clients_are_cut_off() {
+fn slow_clients_are_cut_off(backend: Backend) {
     use std::io::{Read, Write};
     use std::time::{Duration, Instant};
     let url = service(
+        backend,
         "slowloris",
         Limits {
             max_connections: 8,
@@ -504,14 +483,11 @@ fn slow_clients_are_cut_off() {
 /// works over https; one that trusts only the public web's roots cannot
 /// connect; plain http is refused off loopback, so a token never travels
 /// in the clear beyond this machine.
-#[test]
-fn tls_and_no_tokens_in_the_clear() {
-    let dir = std::env::temp_dir().join(format!("mlsx-hostile-ds-tls-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn tls_and_no_tokens_in_the_clear(backend: Backend) {
     let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
     let tls = mlsx_app::ds::tls_config(&certs.join("server.pem"), &certs.join("server.key")).unwrap();
-    let addr = mlsx_app::ds::spawn_with(&dir.join("ds.db"), Limits::default(), Some(tls)).unwrap();
+    let db = common::database(backend, "tls");
+    let addr = mlsx_app::ds::spawn_on(&db, Limits::default(), Some(tls)).unwrap();
     let url = format!("https://localhost:{}", addr.port());
     let ca = std::fs::read(certs.join("ca.pem")).unwrap();
     let mut alice = Client::create(Box::new(MemoryStore::new()), ClientConfig::new("alice")).unwrap();
@@ -536,9 +512,8 @@ fn tls_and_no_tokens_in_the_clear() {
 /// members open it (a commit they all check); while closed, the service
 /// hands its GroupInfo to members only and refuses a stranger's external
 /// commit, and the members refuse it too if it reaches them another way.
-#[test]
-fn closed_groups_keep_strangers_out() {
-    let url = service("closed", Limits::default());
+fn closed_groups_keep_strangers_out(backend: Backend) {
+    let url = service(backend, "closed", Limits::default());
     let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
     let (mut mallory, mds) = client(&url, "mallory");
     assert!(mds.group_info(b"g").unwrap_err().to_string().contains("403"));
@@ -601,9 +576,8 @@ fn resync_is_allowed_in_a_closed_group() {
 /// name is refused by the service and, reaching a member another way, by
 /// the member. With the directory, the second leaf must carry a key of
 /// that name: here bob's own KeyPackage made after he rotated his key.
-#[test]
-fn a_name_is_in_a_group_once() {
-    let url = service("names", Limits::default());
+fn a_name_is_in_a_group_once(backend: Backend) {
+    let url = service(backend, "names", Limits::default());
     let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
     bob.client.rotate_signature_key(1).unwrap();
     assert_eq!(remote::sync_keys(&mut bob.client, &bob.ds).unwrap(), 1);
@@ -620,9 +594,8 @@ fn a_name_is_in_a_group_once() {
 /// that skips the directory can make that commit; the service refuses it
 /// (the key is not carol's) and so does every member that receives it
 /// another way. The group goes on.
-#[test]
-fn a_leaf_carries_a_key_of_its_name() {
-    let url = service("impostor", Limits::default());
+fn a_leaf_carries_a_key_of_its_name(backend: Backend) {
+    let url = service(backend, "impostor", Limits::default());
     let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
     let (_carol, _) = client(&url, "carol");
     let cs = std::sync::Arc::new(mlsx_base::crypto::rustcrypto::rfc9420_suite(mlsx_base::codec::CipherSuite(1)).unwrap());
@@ -650,13 +623,12 @@ fn a_leaf_carries_a_key_of_its_name() {
 /// suite's current key, so a key rotated out (or a stranger's) cannot
 /// authorize another; a rotated-out key does not come back; KeyPackages
 /// carry current keys. A KeyPackage made before a rotation still joins.
-#[test]
-fn keys_are_proven_and_rotations_authorized() {
+fn keys_are_proven_and_rotations_authorized(backend: Backend) {
     use base64::Engine;
     use mlsx_app::directory::{KEY_AUTHORIZATION_LABEL, KEY_PROOF_LABEL};
     use mlsx_app::ds::wire::{AddKey, KeyProof};
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let url = service("directory", Limits::default());
+    let url = service(backend, "directory", Limits::default());
     let (mut alice, ads) = client(&url, "alice");
     let (mut bob, bds) = client(&url, "bob");
     let alice_key = alice.signature_key().unwrap();
@@ -739,8 +711,7 @@ fn keys_are_proven_and_rotations_authorized() {
 /// A directory that cannot be asked is no answer: the message that needed
 /// it is not refused and skipped but stays queued, and is taken once the
 /// directory answers again.
-#[test]
-fn a_directory_outage_loses_no_message() {
+fn a_directory_outage_loses_no_message(backend: Backend) {
     #[derive(Debug)]
     struct Down;
     impl mlsx_app::directory::KeyDirectory for Down {
@@ -751,7 +722,7 @@ fn a_directory_outage_loses_no_message() {
             Some("unreachable".into())
         }
     }
-    let url = service("outage", Limits::default());
+    let url = service(backend, "outage", Limits::default());
     let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
     let (mut carol, cds) = client(&url, "carol");
     cds.publish(&carol.key_packages(GroupKind::Plain, 1, false).unwrap()).unwrap();
@@ -779,9 +750,8 @@ fn a_directory_outage_loses_no_message() {
 /// A group introduced with an impostor's leaf in it (made by a client
 /// that skips the directory): the service does not follow it, and a
 /// joiner refuses the Welcome.
-#[test]
-fn a_group_with_an_impostor_is_not_introduced() {
-    let url = service("impostor-group", Limits::default());
+fn a_group_with_an_impostor_is_not_introduced(backend: Backend) {
+    let url = service(backend, "impostor-group", Limits::default());
     let (mut alice, ads) = client(&url, "alice");
     let (mut bob, bds) = client(&url, "bob");
     let (_carol, _) = client(&url, "carol");
@@ -821,10 +791,9 @@ fn a_group_with_an_impostor_is_not_introduced() {
 /// alice's "team" at the service (each gets a random id, so nothing can
 /// be squatted), and bob, who has a "team" of his own, labels alice's
 /// "team-2" when he joins it, and sees her messages under that label.
-#[test]
-fn group_names_are_labels_not_ids() {
+fn group_names_are_labels_not_ids(backend: Backend) {
     use mlsx_app::GroupOptions;
-    let url = service("labels", Limits::default());
+    let url = service(backend, "labels", Limits::default());
     let (mut alice, ads) = client(&url, "alice");
     let (mut bob, bds) = client(&url, "bob");
     let (mut mallory, mds) = client(&url, "mallory");
@@ -866,10 +835,10 @@ fn group_names_are_labels_not_ids() {
 /// state of introduced groups all count; past the quota a request is
 /// refused (429) and stores nothing; delivered messages free their room.
 /// The count (kept by triggers) matches the tables.
-#[test]
-fn stored_bytes_are_bounded() {
+fn stored_bytes_are_bounded(backend: Backend) {
     let limit = 60_000;
     let (url, db) = service_at(
+        backend,
         "bytes",
         Limits {
             max_stored_bytes: limit,
@@ -877,20 +846,15 @@ fn stored_bytes_are_bounded() {
         },
     );
     let usage = |name: &str| -> (i64, i64) {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        let counted: i64 = c
-            .query_row("SELECT bytes FROM usage WHERE name = ?1", [name], |r| r.get(0))
-            .unwrap();
-        let actual: i64 = c
-            .query_row(
-                "SELECT (SELECT coalesce(sum(length(body)), 0) FROM log WHERE sender = ?1)
-                      + (SELECT coalesce(sum(length(body)), 0) FROM key_package WHERE owner = ?1)
-                      + (SELECT coalesce(sum(length(g.body)), 0) FROM group_info g JOIN group_state s USING (group_id) WHERE s.introducer = ?1)
-                      + (SELECT coalesce(sum(length(state)), 0) FROM group_state WHERE introducer = ?1)",
-                [name],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let counted = query_i64(&db, "SELECT bytes FROM usage WHERE name = ?1", name);
+        let actual = query_i64(
+            &db,
+            "SELECT (SELECT coalesce(sum(length(body)), 0) FROM log WHERE sender = ?1)
+                  + (SELECT coalesce(sum(length(body)), 0) FROM key_package WHERE owner = ?1)
+                  + (SELECT coalesce(sum(length(g.body)), 0) FROM group_info g JOIN group_state s USING (group_id) WHERE s.introducer = ?1)
+                  + (SELECT coalesce(sum(length(state)), 0) FROM group_state WHERE introducer = ?1)",
+            name,
+        );
         (counted, actual)
     };
     let (mut alice, mut bob) = pair(&url, GroupKind::Plain);
@@ -940,3 +904,24 @@ fn stored_bytes_are_bounded() {
     let (counted, actual) = usage("alice");
     assert_eq!(counted, actual);
 }
+
+on_both_databases!(
+    bogus_commits_do_not_take_the_epoch,
+    membership_is_the_groups_not_the_posters,
+    forged_and_stale_group_infos_are_refused,
+    private_handshakes_are_refused_unless_allowed,
+    hybrid_sessions_are_checked_half_by_half,
+    every_quota_holds,
+    anonymous_requests_are_rate_limited,
+    tables_are_collected,
+    slow_clients_are_cut_off,
+    tls_and_no_tokens_in_the_clear,
+    closed_groups_keep_strangers_out,
+    a_name_is_in_a_group_once,
+    a_leaf_carries_a_key_of_its_name,
+    keys_are_proven_and_rotations_authorized,
+    a_directory_outage_loses_no_message,
+    a_group_with_an_impostor_is_not_introduced,
+    group_names_are_labels_not_ids,
+    stored_bytes_are_bounded,
+);

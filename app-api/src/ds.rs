@@ -1,5 +1,7 @@
 //! The delivery service (`mlsx ds`): an HTTP service on axum and tokio,
-//! state in SQLite. It sees ciphertext only and never holds a group secret.
+//! state in SQLite (one process) or PostgreSQL (any number of processes
+//! on one database), behind [`storage`]. It sees ciphertext only and
+//! never holds a group secret.
 //!
 //! - Registration: `POST /v1/register {name, signature_key, keys}` binds
 //!   the name to its signature keys, each with a proof of possession, and
@@ -26,7 +28,10 @@
 //!   §14: the DS orders commits); a later one is refused with 409, and its
 //!   sender goes back ([`crate::Group::refused`]). The same bytes sent
 //!   again get the same answer as the first time, so a client that crashed
-//!   before reading the answer can ask again. Accepted messages go to a
+//!   before reading the answer (or whose service process died) can ask
+//!   again, here or at another process: a commit's while the service
+//!   keeps it (`Limits::commits_kept`), any other message's while one of
+//!   its recipients has not acknowledged it, and it is not delivered twice. Accepted messages go to a
 //!   per-group ordered log and to the queue of each member the observer
 //!   holds; a Welcome goes to the members the commit adds.
 //! - GroupInfos: `POST /v1/groups/{group}/group-info` (the first starts
@@ -992,13 +997,17 @@ fn post_private(
     let epoch = i64::try_from(h.epoch).map_err(|_| bad("epoch out of range"))?;
     let d = digest(body);
     tx.lock_group(group_id)?;
-    if commit {
-        // The same commit again (its sender lost our answer): the same
-        // answer, whatever changed since (its sender may have been
-        // removed by a later commit).
-        if let Some(seq) = tx.commit_seq(group_id, epoch, &d)? {
-            return Ok((seq, vec![]));
-        }
+    // The same commit again (its sender lost our answer): the same
+    // answer, whatever changed since (its sender may have been removed
+    // by a later commit). The same message again, while it is in the
+    // log: the same answer, and it is not delivered twice.
+    let again = if commit {
+        tx.commit_seq(group_id, epoch, &d)?
+    } else {
+        tx.logged(group_id, me, &d)?
+    };
+    if let Some(seq) = again {
+        return Ok((seq, vec![]));
     }
     // Members post; the first poster creates the group; a non-member
     // may post only an external commit.
@@ -1159,11 +1168,15 @@ fn private_handshake(msg: &mlsx_base::codec::MlsMessage) -> bool {
 fn post_observed(tx: &mut dyn Tx, sh: &Shared, p: &Observed) -> Result<(i64, Vec<String>), Refusal> {
     use mlsx_base::codec::MlsMessageBody;
     let d = digest(&p.body);
-    if p.commit {
-        // The same commit again: the same answer (see post_private).
-        if let Some(seq) = tx.commit_seq(&p.group_id, p.epoch, &d)? {
-            return Ok((seq, vec![]));
-        }
+    // The same message again (its sender lost our answer, say to a
+    // service process that died): the same answer (see post_private).
+    let again = if p.commit {
+        tx.commit_seq(&p.group_id, p.epoch, &d)?
+    } else {
+        tx.logged(&p.group_id, &p.me, &d)?
+    };
+    if let Some(seq) = again {
+        return Ok((seq, vec![]));
     }
     let msg: mlsx_base::codec::MlsMessage = mlsx_base::codec::decode(&p.body).map_err(|e| bad(e.to_string()))?;
     if private_handshake(&msg) {

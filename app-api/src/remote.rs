@@ -70,6 +70,9 @@ const TOKEN_KEY: &[u8] = b"ds_token";
 /// suite and hex key), so that only new ones are sent.
 const KEYS_KEY: &[u8] = b"ds_keys";
 const CURSOR_KEY: &[u8] = b"ds_cursor";
+/// The queue position last acknowledged to the service (behind the
+/// cursor when an acknowledgment failed: it is sent again).
+const ACKED_KEY: &[u8] = b"ds_acked";
 
 impl std::fmt::Debug for DsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -147,6 +150,17 @@ impl DsClient {
         }
     }
 
+    /// The same client (token and trusted roots) at another address of
+    /// the same service: another `mlsx ds` process on the same PostgreSQL
+    /// database. A client may move between them at any request.
+    pub fn at(&self, base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: self.token.clone(),
+            agent: self.agent.clone(),
+        }
+    }
+
     /// The connection stored in a client's store by [`Self::register`].
     pub fn of(client: &Client) -> Result<Self> {
         let url = client
@@ -187,7 +201,8 @@ impl DsClient {
             .put(Table::Meta, URL_KEY, self.base.as_bytes().to_vec())
             .put(Table::Meta, TOKEN_KEY, token.as_bytes().to_vec())
             .delete(Table::Meta, CA_KEY)
-            .delete(Table::Meta, CURSOR_KEY);
+            .delete(Table::Meta, CURSOR_KEY)
+            .delete(Table::Meta, ACKED_KEY);
         client.store_mut().apply(batch)?;
         Ok(())
     }
@@ -637,6 +652,11 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
     // first entry stops the receipt); the others go on.
     let (_, unavailable) = resolve_what_loads(client, ds)?;
     let cursor = cursor(client)?;
+    // An acknowledgment that failed last time (the service process died
+    // after answering the poll): again, or the entries stay queued.
+    if read_position(client, ACKED_KEY)? < cursor && ds.ack(cursor).is_ok() {
+        client.store_mut().apply(acked_batch(cursor))?;
+    }
     let entries = ds.poll(cursor, wait)?;
     let mut out = vec![];
     let mut done = cursor;
@@ -724,8 +744,13 @@ fn receive_entries(client: &mut Client, ds: &DsClient, wait: u64, keep: bool) ->
         done = d.id;
         out.push(received);
     }
+    // A failed acknowledgment loses nothing: the outcomes are processed
+    // and returned (or kept), and the next call acknowledges again.
     if done > cursor {
-        ds.ack(done)?;
+        match ds.ack(done) {
+            Ok(()) => client.store_mut().apply(acked_batch(done))?,
+            Err(e) => stopped = stopped.or(Some(e)),
+        }
     }
     match stopped.or(unavailable) {
         // Without the inbox, the processed outcomes live only in what is
@@ -843,10 +868,21 @@ impl InboxSink {
 }
 
 fn cursor(client: &Client) -> Result<i64> {
-    Ok(match client.store().get(Table::Meta, CURSOR_KEY)? {
-        Some(b) => i64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt("cursor"))?),
+    read_position(client, CURSOR_KEY)
+}
+
+/// A queue position kept in the client's store (0 if none).
+fn read_position(client: &Client, key: &[u8]) -> Result<i64> {
+    Ok(match client.store().get(Table::Meta, key)? {
+        Some(b) => i64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt("queue position"))?),
         None => 0,
     })
+}
+
+fn acked_batch(upto: i64) -> Batch {
+    let mut batch = Batch::new();
+    batch.put(Table::Meta, ACKED_KEY, upto.to_be_bytes().to_vec());
+    batch
 }
 
 /// `s` as one URL path segment: every byte but RFC 3986's unreserved

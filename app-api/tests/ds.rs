@@ -428,7 +428,24 @@ fn acknowledged_messages_leave_the_log(backend: Backend) {
     assert_eq!(messages(), 0);
 }
 
+/// A message sent again with the same bytes (its sender never read the
+/// answer) gets the first answer and is delivered once.
+fn a_message_sent_again_is_delivered_once(backend: Backend) {
+    let url = service(backend, "again", Limits::default());
+    let (mut alice, ads, mut bob, bds) = group_of_two(&url);
+    let m = alice.group(b"g").unwrap().send(b"once").unwrap();
+    let first = ads.post(&m).unwrap();
+    assert!(matches!(first, Answer::Accepted(_)));
+    assert_eq!(format!("{first:?}"), format!("{:?}", ads.post(&m).unwrap()));
+    let got = remote::receive(&mut bob, &bds, 0).unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    // Another member posting alice's bytes is not taken for her resend.
+    let (_, carol_ds) = client(&url, "carol");
+    assert!(carol_ds.post(&m).is_err() || matches!(carol_ds.post(&m).unwrap(), Answer::Refused(_)));
+}
+
 on_both_databases!(
+    a_message_sent_again_is_delivered_once,
     authentication_and_own_queues,
     the_service_reads_routing_from_the_message_and_lets_only_members_post,
     a_removed_member_can_no_longer_take_an_epoch,

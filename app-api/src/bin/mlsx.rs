@@ -195,6 +195,12 @@ enum Command {
         /// valid commits.
         #[arg(long)]
         private_handshakes: bool,
+        /// Share the listening address with other `mlsx ds` processes on
+        /// this machine (SO_REUSEPORT: the kernel spreads connections over
+        /// them, and a process that dies stops getting new ones). With
+        /// `--db postgres://…`, several processes behind one address.
+        #[arg(long)]
+        reuse_port: bool,
     },
     /// Prints the side-by-side benchmark (`cargo bench --bench peers`) as a
     /// Markdown table of medians and mlsx / fastest-peer ratios.
@@ -704,7 +710,7 @@ fn kinds(kind: &str) -> Result<Vec<mlsx_app::GroupKind>, String> {
 
 fn run_ds(
     db: &mlsx_app::ds::Database,
-    listen: &str,
+    (listen, reuse_port): (&str, bool),
     limits: mlsx_app::ds::Limits,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -712,7 +718,24 @@ fn run_ds(
     let store = db.open()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let listener = if reuse_port {
+            let addr = tokio::net::lookup_host(listen)
+                .await?
+                .next()
+                .ok_or_else(|| format!("{listen}: no address"))?;
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            #[cfg(unix)]
+            socket.set_reuseport(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)?
+        } else {
+            tokio::net::TcpListener::bind(listen).await?
+        };
         println!("mlsx ds: listening on {scheme}://{}, state in {db}", listener.local_addr()?,);
         // Every request's work is one database transaction: stopping
         // between two leaves nothing half done.
@@ -902,6 +925,7 @@ fn main() -> ExitCode {
             rate,
             max_body,
             private_handshakes,
+            reuse_port,
             tls_cert,
             tls_key,
         } => {
@@ -929,7 +953,7 @@ fn main() -> ExitCode {
                 },
                 _ => None,
             };
-            match run_ds(&db, &listen, limits, tls) {
+            match run_ds(&db, (&listen, reuse_port), limits, tls) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("mlsx ds: {e}");

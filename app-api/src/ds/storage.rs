@@ -217,6 +217,9 @@ pub trait Tx {
     /// The log position of the commit with this digest, if it took the
     /// epoch.
     fn commit_seq(&mut self, group_id: &[u8], epoch: i64, digest: &[u8]) -> R<Option<i64>>;
+    /// The log position of the message (not a commit) `sender` posted
+    /// with this digest, while the log holds it.
+    fn logged(&mut self, group_id: &[u8], sender: &str, digest: &[u8]) -> R<Option<i64>>;
     /// Whether a commit took the epoch.
     fn epoch_taken(&mut self, group_id: &[u8], epoch: i64) -> R<bool>;
     /// The last epoch a commit took.

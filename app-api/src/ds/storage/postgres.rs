@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token
                        digest BYTEA NOT NULL, body BYTEA NOT NULL, self_remove BOOLEAN NOT NULL);
      CREATE INDEX log_group ON log (group_id, seq);
      CREATE INDEX log_self_remove ON log (group_id, epoch) WHERE self_remove;
+     CREATE INDEX log_digest ON log (group_id, digest);
      CREATE TABLE commit_epoch (group_id BYTEA NOT NULL, epoch BIGINT NOT NULL, digest BYTEA NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (group_id, epoch));
      CREATE TABLE queue (id BIGSERIAL PRIMARY KEY, recipient TEXT NOT NULL, seq BIGINT NOT NULL);
      CREATE INDEX queue_recipient ON queue (recipient, id);
@@ -564,6 +565,14 @@ impl Tx for PgTx<'_> {
         let row = self.c()?.opt(
             "SELECT seq FROM commit_epoch WHERE group_id = $1 AND epoch = $2 AND digest = $3",
             &[&group_id, &epoch, &digest],
+        )?;
+        row.map(|r| Self::get(&r, 0)).transpose()
+    }
+
+    fn logged(&mut self, group_id: &[u8], sender: &str, digest: &[u8]) -> R<Option<i64>> {
+        let row = self.c()?.opt(
+            "SELECT seq FROM log WHERE group_id = $1 AND digest = $2 AND sender = $3 AND kind = 'message' LIMIT 1",
+            &[&group_id, &digest, &sender],
         )?;
         row.map(|r| Self::get(&r, 0)).transpose()
     }

@@ -78,6 +78,9 @@ pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY
        UPDATE usage SET bytes = bytes + length(NEW.body) - length(OLD.body) WHERE name = (SELECT introducer FROM group_state WHERE group_id = NEW.group_id); END;
      CREATE TRIGGER usage_info_out AFTER DELETE ON group_info BEGIN
        UPDATE usage SET bytes = bytes - length(OLD.body) WHERE name = (SELECT introducer FROM group_state WHERE group_id = OLD.group_id); END;",
+    // 9: a message sent again (its sender lost the answer) is found by
+    // its digest while the log holds it.
+    "CREATE INDEX log_digest ON log (group_id, digest);",
 ];
 
 /// The service's state in an SQLite file.
@@ -296,6 +299,14 @@ impl Tx for SqliteTx<'_> {
             .conn
             .prepare_cached("SELECT seq FROM commit_epoch WHERE group_id = ?1 AND epoch = ?2 AND digest = ?3")?
             .query_row(params![group_id, epoch, digest], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn logged(&mut self, group_id: &[u8], sender: &str, digest: &[u8]) -> R<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT seq FROM log WHERE group_id = ?1 AND digest = ?2 AND sender = ?3 AND kind = 'message' LIMIT 1")?
+            .query_row(params![group_id, digest, sender], |r| r.get(0))
             .optional()?)
     }
 

@@ -125,22 +125,49 @@ fn info(dir: &Path, who: &str, group: &str) -> serde_json::Value {
     serde_json::from_str(&ok(dir, &format!("group info --dir {who} {group} --json"))).unwrap()
 }
 
-#[test]
-fn readme_walkthrough_then_races_and_bad_input() {
-    let dir = temp_dir("walk");
-    let mut ds = None;
+/// Runs the README's walk-through in `dir`: the service it starts (and
+/// its address). With `postgres`, the service is two processes on that
+/// database behind one address (`--reuse-port`), as the README's
+/// PostgreSQL section runs it.
+fn run_walkthrough(dir: &Path, postgres: Option<&str>) -> (Vec<Ds>, String) {
+    let mut ds = vec![];
     let mut addr = String::new();
     for (cmd, wants) in walkthrough() {
         if cmd.starts_with("ds ") {
-            let args = words(&cmd);
-            let (d, a) = start_ds(&dir, &args);
-            ds = Some(d);
-            addr = a;
+            let mut args = words(&cmd);
+            match postgres {
+                None => {
+                    let (d, a) = start_ds(dir, &args);
+                    ds.push(d);
+                    addr = a;
+                }
+                Some(url) => {
+                    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+                    addr = format!("127.0.0.1:{port}");
+                    let i = args.iter().position(|a| a == "--db").unwrap();
+                    args[i + 1] = url.to_owned();
+                    let i = args.iter().position(|a| a == "--listen").unwrap();
+                    args[i + 1] = addr.clone();
+                    args.push("--reuse-port".into());
+                    for _ in 0..2 {
+                        let mut child = Command::new(BIN)
+                            .args(&args)
+                            .current_dir(dir)
+                            .stdout(Stdio::piped())
+                            .spawn()
+                            .unwrap();
+                        let mut line = String::new();
+                        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+                        assert!(line.contains(&addr), "{line}");
+                        ds.push(Ds(child));
+                    }
+                }
+            }
             continue;
         }
         if let Some(other) = cmd.strip_prefix('!') {
             let args = words(other);
-            let o = Command::new(&args[0]).args(&args[1..]).current_dir(&dir).output().unwrap();
+            let o = Command::new(&args[0]).args(&args[1..]).current_dir(dir).output().unwrap();
             assert!(o.status.success(), "{other}: {}", text(&o));
             continue;
         }
@@ -149,7 +176,7 @@ fn readme_walkthrough_then_races_and_bad_input() {
             .replace("127.0.0.1:8700", &addr)
             .replace("localhost:8700", &format!("localhost:{port}"));
         let args = words(&cmd);
-        let o = mlsx(&dir, &args);
+        let o = mlsx(dir, &args);
         let out = text(&o);
         let must_fail = wants.iter().any(|w| w.starts_with("mlsx: "));
         assert_eq!(o.status.success(), !must_fail, "mlsx {cmd}: {out}");
@@ -157,6 +184,26 @@ fn readme_walkthrough_then_races_and_bad_input() {
             assert!(out.lines().any(|l| l == w), "mlsx {cmd}: expected {w:?}, got:\n{out}");
         }
     }
+    (ds, addr)
+}
+
+/// The walk-through on PostgreSQL, the service two processes behind one
+/// address: the same lines, the same end.
+#[test]
+fn readme_walkthrough_on_postgres_with_two_processes() {
+    let dir = temp_dir("walk-pg");
+    let url = mlsx_app::ds::cluster::Cluster::shared().unwrap().fresh_database("walk").unwrap();
+    let (ds, _) = run_walkthrough(&dir, Some(&url));
+    assert_eq!(ds.len(), 2);
+    let (a, b) = (info(&dir, "alice", "team"), info(&dir, "bob", "team"));
+    assert_eq!(a["epoch_authenticator"], b["epoch_authenticator"]);
+    assert_eq!(a["pq_epoch"], b["pq_epoch"]);
+}
+
+#[test]
+fn readme_walkthrough_then_races_and_bad_input() {
+    let dir = temp_dir("walk");
+    let (ds, addr) = run_walkthrough(&dir, None);
     let (a, b) = (info(&dir, "alice", "team"), info(&dir, "bob", "team"));
     assert_eq!(a["epoch_authenticator"], b["epoch_authenticator"]);
     assert_eq!(a["pq_epoch"], b["pq_epoch"]);

@@ -288,7 +288,7 @@ pub trait Tx {
 
 /// Splits names into payloads of at most `max` bytes, one name per line
 /// (names hold no control characters: [`crate::directory::MAX_NAME`]).
-pub(crate) fn wake_payloads<'a>(names: &[&'a str], max: usize) -> Vec<String> {
+pub(crate) fn wake_payloads(names: &[&str], max: usize) -> Vec<String> {
     let mut out: Vec<String> = vec![];
     for n in names {
         match out.last_mut() {

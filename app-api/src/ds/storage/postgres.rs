@@ -461,7 +461,7 @@ impl Tx for PgTx<'_> {
             "SELECT EXISTS(SELECT 1 FROM client WHERE name = $1), (SELECT count(*) FROM queue WHERE recipient = $1)",
             &[&name],
         )?;
-        Ok(Self::get::<bool>(&r, 0)?.then(|| Self::get(&r, 1)).transpose()?)
+        Self::get::<bool>(&r, 0)?.then(|| Self::get(&r, 1)).transpose()
     }
 
     fn bind_key(&mut self, name: &str, s: u16, key: &[u8], now: i64) -> R<()> {

@@ -450,7 +450,13 @@ struct Shared {
     limits: Limits,
     buckets: Mutex<HashMap<String, Bucket>>,
     ext: mlsx_extensions::Extensions,
+    /// Clients by the SHA-256 of their token, as found (at most
+    /// [`TOKENS_CACHED`]).
+    tokens: Mutex<HashMap<Vec<u8>, String>>,
 }
+
+/// Tokens a process remembers the client of.
+const TOKENS_CACHED: usize = 1 << 16;
 
 type St = Arc<Shared>;
 
@@ -548,13 +554,29 @@ async fn with_db<T: Send + 'static>(
     st: &St,
     f: impl Fn(&mut dyn Tx, &Shared) -> Result<T, Refusal> + Send + 'static,
 ) -> Result<T, Refusal> {
+    run_db(st, false, f).await
+}
+
+/// [`with_db`] for `f` that reads with one statement ([`Storage::read`]).
+async fn with_read<T: Send + 'static>(
+    st: &St,
+    f: impl Fn(&mut dyn Tx, &Shared) -> Result<T, Refusal> + Send + 'static,
+) -> Result<T, Refusal> {
+    run_db(st, true, f).await
+}
+
+async fn run_db<T: Send + 'static>(
+    st: &St,
+    read: bool,
+    f: impl Fn(&mut dyn Tx, &Shared) -> Result<T, Refusal> + Send + 'static,
+) -> Result<T, Refusal> {
     let st = st.clone();
     tokio::task::spawn_blocking(move || {
         let mut tries = 0;
         loop {
             tries += 1;
             let attempt = (|| {
-                let mut tx = st.store.begin()?;
+                let mut tx = if read { st.store.read()? } else { st.store.begin()? };
                 let value = f(&mut *tx, &st)?;
                 tx.commit()?;
                 Ok(value)
@@ -580,7 +602,29 @@ async fn caller(st: &St, peer: &Peer, headers: &HeaderMap) -> Result<String, Ref
         return Err(Refusal(StatusCode::UNAUTHORIZED, "no bearer token".into()));
     };
     let hash = digest(token.as_bytes());
-    let name = with_db(st, move |tx, _| Ok(tx.client_of_token(&hash)?)).await?;
+    // Tokens are never reissued to another name: a name, once found, is
+    // kept in this process (bounded: forgotten all at once when full).
+    let cached = st
+        .tokens
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&hash)
+        .cloned();
+    let name = match cached {
+        Some(name) => Some(name),
+        None => {
+            let key = hash.clone();
+            let name = with_read(st, move |tx, _| Ok(tx.client_of_token(&key)?)).await?;
+            if let Some(n) = &name {
+                let mut tokens = st.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if tokens.len() >= TOKENS_CACHED {
+                    tokens.clear();
+                }
+                tokens.insert(hash, n.clone());
+            }
+            name
+        }
+    };
     let Some(name) = name else {
         // Guessing tokens costs the guesser's address.
         charge_anonymous(st, peer)?;
@@ -1041,9 +1085,9 @@ fn post_private(
     }
     let welcome_to: Vec<&str> = req.welcome_to.iter().map(String::as_str).collect();
     let everyone: Vec<&str> = deliver_to.iter().chain(&welcome_to).copied().collect();
-    tx.lock_queues(&everyone)?;
-    for r in &everyone {
-        let depth = tx.queue_depth(r)?.ok_or_else(|| bad(format!("no client {r}")))?;
+    let depths = tx.lock_queues(&everyone)?;
+    for (r, depth) in everyone.iter().zip(depths) {
+        let depth = depth.ok_or_else(|| bad(format!("no client {r}")))?;
         // A full queue refuses messages, never a commit: refusing it
         // would stop the group for one absent member.
         if !commit && depth >= sh.limits.max_queue {
@@ -1246,9 +1290,9 @@ fn post_observed(tx: &mut dyn Tx, sh: &Shared, p: &Observed) -> Result<(i64, Vec
     let deliver_to: Vec<&str> = deliver_to.iter().map(String::as_str).collect();
     let welcome_to: Vec<&str> = welcome_to.iter().map(String::as_str).collect();
     let everyone: Vec<&str> = deliver_to.iter().chain(&welcome_to).copied().collect();
-    tx.lock_queues(&everyone)?;
-    for r in &everyone {
-        let depth = tx.queue_depth(r)?.ok_or_else(|| bad(format!("no client {r}")))?;
+    let depths = tx.lock_queues(&everyone)?;
+    for (r, depth) in everyone.iter().zip(depths) {
+        let depth = depth.ok_or_else(|| bad(format!("no client {r}")))?;
         // A full queue refuses messages and Welcomes, never a commit to a
         // member (see post_private).
         if (!p.commit || welcome_to.contains(r)) && depth >= sh.limits.max_queue {
@@ -1419,7 +1463,7 @@ async fn poll(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let (name, after) = (me.clone(), q.after);
-        let messages = with_db(&st, move |tx, _| {
+        let messages = with_read(&st, move |tx, _| {
             let rows = tx.deliveries(&name, after, limit, max_bytes)?;
             Ok(rows
                 .into_iter()
@@ -1463,6 +1507,7 @@ pub fn router(store: Arc<dyn Storage>, limits: Limits) -> Router {
         limits,
         buckets: Mutex::new(HashMap::new()),
         ext: mlsx_extensions::Extensions::new(),
+        tokens: Mutex::new(HashMap::new()),
     });
     // Wake-ups sent by the other processes on the same database.
     let (weak, alive) = (Arc::downgrade(&shared), Arc::downgrade(&shared));

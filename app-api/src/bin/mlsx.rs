@@ -182,6 +182,10 @@ enum Command {
         /// Largest request body, bytes.
         #[arg(long, default_value_t = 1 << 20)]
         max_body: usize,
+        /// Requests per second per source address that carry no token
+        /// (registrations, and requests refused as unauthenticated).
+        #[arg(long, default_value_t = 20)]
+        anonymous_rate: u32,
         /// Serve over TLS with this certificate chain (PEM, leaf first).
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -924,6 +928,7 @@ fn main() -> ExitCode {
             listen,
             rate,
             max_body,
+            anonymous_rate,
             private_handshakes,
             reuse_port,
             tls_cert,
@@ -931,6 +936,7 @@ fn main() -> ExitCode {
         } => {
             let limits = mlsx_app::ds::Limits {
                 requests_per_second: rate,
+                anonymous_requests_per_second: anonymous_rate,
                 max_body,
                 private_handshakes,
                 ..mlsx_app::ds::Limits::default()

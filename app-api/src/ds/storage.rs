@@ -99,6 +99,12 @@ pub type WakeFn = Arc<dyn Fn(Option<&str>) + Send + Sync>;
 pub trait Storage: Send + Sync {
     /// Starts a transaction.
     fn begin(&self) -> R<Box<dyn Tx + '_>>;
+    /// Starts a read of one statement, which needs no transaction of its
+    /// own (a token's client, a queue's entries): fewer round trips to a
+    /// database server. It must not write.
+    fn read(&self) -> R<Box<dyn Tx + '_>> {
+        self.begin()
+    }
     /// Delivers the wake-ups other service processes send ([`Tx::notify`])
     /// to `wake`, until `alive` says to stop. A single-process storage
     /// has none to deliver.
@@ -172,9 +178,10 @@ pub trait Tx {
     /// group are ordered, whichever process serves them.
     fn lock_group(&mut self, group_id: &[u8]) -> R<()>;
     /// Holds the queue locks of these clients until the transaction ends,
-    /// so that their queue ids grow in commit order. Called once per
-    /// transaction, before [`Tx::enqueue`].
-    fn lock_queues(&mut self, names: &[&str]) -> R<()>;
+    /// so that their queue ids grow in commit order, and answers the
+    /// length of each one's queue (`None`: no such client), in order.
+    /// Called once per transaction, before [`Tx::enqueue`].
+    fn lock_queues(&mut self, names: &[&str]) -> R<Vec<Option<i64>>>;
 
     // Clients and the directory of their keys.
 

@@ -95,7 +95,20 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token
          IF who IS NOT NULL THEN PERFORM mlsx_usage(who, length(NEW.body)); END IF;
        END IF;
        RETURN NULL; END $$;
-     CREATE TRIGGER usage_info AFTER INSERT OR UPDATE OR DELETE ON group_info FOR EACH ROW EXECUTE FUNCTION mlsx_usage_info();"];
+     CREATE TRIGGER usage_info AFTER INSERT OR UPDATE OR DELETE ON group_info FOR EACH ROW EXECUTE FUNCTION mlsx_usage_info();
+     -- Tx::ack in one round trip (see there).
+     CREATE FUNCTION mlsx_ack(who TEXT, upto BIGINT) RETURNS BIGINT LANGUAGE plpgsql AS $$
+     DECLARE seqs BIGINT[]; n BIGINT;
+     BEGIN
+       SET LOCAL synchronous_commit = off;
+       SELECT coalesce(array_agg(seq), '{}') INTO seqs FROM
+         (SELECT seq FROM log WHERE seq IN (SELECT seq FROM queue WHERE recipient = who AND id <= upto) ORDER BY seq FOR UPDATE) l;
+       DELETE FROM queue WHERE recipient = who AND id <= upto;
+       GET DIAGNOSTICS n = ROW_COUNT;
+       DELETE FROM log WHERE seq = ANY(seqs) AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.seq = log.seq)
+         AND (NOT self_remove OR EXISTS (SELECT 1 FROM commit_epoch c WHERE c.group_id = log.group_id AND c.epoch >= log.epoch));
+       RETURN n;
+     END $$;"];
 
 /// The advisory lock that orders schema migrations of processes starting
 /// at once.
@@ -295,6 +308,16 @@ impl Postgres {
 }
 
 impl Storage for Postgres {
+    fn read(&self) -> R<Box<dyn Tx + '_>> {
+        let (c, _) = self.pool.get()?;
+        // Each statement its own transaction: no BEGIN, no COMMIT.
+        Ok(Box::new(PgTx {
+            pool: &self.pool,
+            conn: Some(c),
+            autocommit: true,
+        }))
+    }
+
     fn begin(&self) -> R<Box<dyn Tx + '_>> {
         let (mut c, pooled) = self.pool.get()?;
         match c.client.batch_execute("BEGIN") {
@@ -308,6 +331,7 @@ impl Storage for Postgres {
                         Ok(()) => Ok(Box::new(PgTx {
                             pool: &self.pool,
                             conn: Some(c),
+                            autocommit: false,
                         })),
                         Err(e) => {
                             self.pool.discard();
@@ -325,6 +349,7 @@ impl Storage for Postgres {
         Ok(Box::new(PgTx {
             pool: &self.pool,
             conn: Some(c),
+            autocommit: false,
         }))
     }
 
@@ -375,11 +400,16 @@ struct PgTx<'a> {
     pool: &'a Pool,
     /// `None` once committed.
     conn: Option<Conn>,
+    /// A read ([`Storage::read`]): no transaction to end.
+    autocommit: bool,
 }
 
 impl Drop for PgTx<'_> {
     fn drop(&mut self) {
         if let Some(mut c) = self.conn.take() {
+            if self.autocommit {
+                return self.pool.put(c);
+            }
             match c.client.batch_execute("ROLLBACK") {
                 Ok(()) => self.pool.put(c),
                 Err(_) => self.pool.discard(),
@@ -409,6 +439,10 @@ impl Tx for PgTx<'_> {
         let Some(mut c) = self.conn.take() else {
             return Err(StorageError::Failed("the transaction is over".into()));
         };
+        if self.autocommit {
+            self.pool.put(c);
+            return Ok(());
+        }
         match c.client.batch_execute("COMMIT") {
             Ok(()) => {
                 self.pool.put(c);
@@ -435,12 +469,21 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn lock_queues(&mut self, names: &[&str]) -> R<()> {
-        if !names.is_empty() {
-            self.c()?
-                .query("SELECT name FROM client WHERE name = ANY($1) ORDER BY name FOR UPDATE", &[&names])?;
+    fn lock_queues(&mut self, names: &[&str]) -> R<Vec<Option<i64>>> {
+        if names.is_empty() {
+            return Ok(vec![]);
         }
-        Ok(())
+        let c = self.c()?;
+        let locked = c.query("SELECT name FROM client WHERE name = ANY($1) ORDER BY name FOR UPDATE", &[&names])?;
+        let rows = c.query(
+            "SELECT recipient, count(*) FROM queue WHERE recipient = ANY($1) GROUP BY recipient",
+            &[&names],
+        )?;
+        let mut depth: HashMap<String, i64> = locked.iter().map(|r| Ok((Self::get(r, 0)?, 0))).collect::<R<_>>()?;
+        for r in &rows {
+            depth.insert(Self::get(r, 0)?, Self::get(r, 1)?);
+        }
+        Ok(names.iter().map(|n| depth.get(*n).copied()).collect())
     }
 
     fn client_of_token(&mut self, token_hash: &[u8]) -> R<Option<String>> {
@@ -752,26 +795,18 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
+    /// `mlsx_ack` (the schema), in one round trip: the log entries the
+    /// acknowledgment may leave without a queue are locked first, in
+    /// order, so that of two last recipients acknowledging at once the
+    /// second waits and then sees the first's deletion. It does not wait
+    /// for the disk (`synchronous_commit = off` for its transaction): an
+    /// acknowledgment lost in a crash of the server delivers its entries
+    /// again, which clients skip (they keep their queue position), and
+    /// the client's next one covers them.
     fn ack(&mut self, name: &str, upto: i64) -> R<usize> {
-        let c = self.c()?;
-        // The entries this may leave without a queue, locked first (in
-        // order): of two last recipients acknowledging at once, the
-        // second waits and then sees the first's deletion.
-        let seqs: Vec<i64> = c
-            .query(
-                "SELECT seq FROM log WHERE seq IN (SELECT seq FROM queue WHERE recipient = $1 AND id <= $2) ORDER BY seq FOR UPDATE",
-                &[&name, &upto],
-            )?
-            .iter()
-            .map(|r| Self::get(r, 0))
-            .collect::<R<_>>()?;
-        let count = c.exec("DELETE FROM queue WHERE recipient = $1 AND id <= $2", &[&name, &upto])?;
-        c.exec(
-            "DELETE FROM log WHERE seq = ANY($1) AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.seq = log.seq)
-             AND (NOT self_remove OR EXISTS (SELECT 1 FROM commit_epoch c WHERE c.group_id = log.group_id AND c.epoch >= log.epoch))",
-            &[&seqs],
-        )?;
-        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+        let r = self.c()?.one("SELECT mlsx_ack($1, $2)", &[&name, &upto])?;
+        let count: i64 = Self::get(&r, 0)?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     fn notify(&mut self, names: &[&str]) -> R<()> {

@@ -172,8 +172,8 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn lock_queues(&mut self, _: &[&str]) -> R<()> {
-        Ok(())
+    fn lock_queues(&mut self, names: &[&str]) -> R<Vec<Option<i64>>> {
+        names.iter().map(|n| self.queue_depth(n)).collect()
     }
 
     fn client_of_token(&mut self, token_hash: &[u8]) -> R<Option<String>> {

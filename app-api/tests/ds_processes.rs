@@ -325,3 +325,64 @@ fn a_database_restart_is_answered_503_and_recovered_from() {
         assert_eq!(got, expected, "{}", m.name);
     }
 }
+
+/// Processes started at once on a new database: the schema is made once
+/// (they take turns under an advisory lock), and all of them serve. A
+/// database whose schema is newer than this build's is refused, not used.
+#[test]
+fn processes_starting_at_once_migrate_once() {
+    let cluster = Cluster::shared().unwrap();
+    let db = cluster.fresh_database("migrate").unwrap();
+    let mut children: Vec<Child> = (0..3)
+        .map(|_| {
+            Command::new(BIN)
+                .args(["ds", "--db", &db, "--listen", "127.0.0.1:0"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let procs: Vec<Ds> = children
+        .drain(..)
+        .map(|mut child| {
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            assert!(line.contains("listening on"), "{line:?}");
+            let addr = line.split("://").nth(1).unwrap().split(',').next().unwrap().to_owned();
+            Ds {
+                child,
+                url: format!("http://{addr}"),
+            }
+        })
+        .collect();
+    let urls: Vec<String> = procs.iter().map(|p| p.url.clone()).collect();
+    let mut members = group_of_three(&urls, GroupKind::Plain);
+    let out = members[2].client.group(b"g").unwrap().update(false).unwrap();
+    assert!(matches!(members[2].with(|c, ds| remote::send(c, ds, &out)), Answer::Accepted(_)));
+    let mut sql = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    let versions: Vec<i64> = sql
+        .query("SELECT version FROM mlsx_schema", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![1]);
+    // A newer schema: no process of this build starts on it.
+    sql.execute("UPDATE mlsx_schema SET version = 99", &[]).unwrap();
+    let Err(e) = mlsx_app::ds::Database::Postgres(db.clone()).open() else {
+        panic!("a newer schema was opened");
+    };
+    let e = e.to_string();
+    assert!(e.contains("newer"), "{e}");
+    let out = Command::new(BIN)
+        .args(["ds", "--db", &db, "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("newer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

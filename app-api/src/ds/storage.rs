@@ -325,6 +325,23 @@ pub(crate) const TABLES: &[&str] = &[
 
 #[cfg(test)]
 mod tests {
+    use super::Database;
+
+    #[test]
+    fn a_database_is_a_url_or_a_path_and_its_password_is_not_shown() {
+        let pg = Database::parse("postgres://mlsx:s3cret@db.example:5432/service");
+        assert_eq!(pg, Database::Postgres("postgres://mlsx:s3cret@db.example:5432/service".into()));
+        let shown = pg.to_string();
+        assert!(
+            !shown.contains("s3cret") && shown.contains("service") && shown.contains("mlsx"),
+            "{shown}"
+        );
+        assert!(matches!(Database::parse("postgresql://h/d"), Database::Postgres(_)));
+        // A file whose name merely starts like a scheme is a file.
+        assert_eq!(Database::parse("postgres.db"), Database::Sqlite("postgres.db".into()));
+        assert_eq!(Database::parse("./ds.db").to_string(), "./ds.db");
+    }
+
     #[test]
     fn wake_payloads_split_at_the_limit() {
         let names = ["a", "bb", "ccc", "dddd"];

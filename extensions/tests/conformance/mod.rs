@@ -28,9 +28,16 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The names of the `#[test]` functions in `source`.
+/// The names of the `#[test]` functions in `source`, and of the test
+/// functions a file makes into a test per database
+/// (`on_both_databases!(name, …);`, `app-api/tests/common`).
 fn test_fns(source: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
+    if let Some((_, listed)) = source.split_once("on_both_databases!(")
+        && let Some((listed, _)) = listed.split_once(')')
+    {
+        out.extend(listed.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned));
+    }
     let mut lines = source.lines().map(str::trim);
     while let Some(line) = lines.next() {
         if line != "#[test]" {

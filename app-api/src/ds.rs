@@ -613,6 +613,11 @@ async fn caller(st: &St, peer: &Peer, headers: &HeaderMap) -> Result<String, Ref
     let name = match cached {
         Some(name) => Some(name),
         None => {
+            // A token not seen yet costs a database read: not when its
+            // source address has no budget left for unknown tokens.
+            if anonymous_spent(st, peer) {
+                return Err(Refusal(StatusCode::TOO_MANY_REQUESTS, "rate limit (unauthenticated)".into()));
+            }
             let key = hash.clone();
             let name = with_read(st, move |tx, _| Ok(tx.client_of_token(&key)?)).await?;
             if let Some(n) = &name {
@@ -679,13 +684,27 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     }
 }
 
+/// The bucket of requests without a valid token from `peer`.
+fn anonymous_key(peer: &Peer) -> String {
+    match peer.0 {
+        Some(ip) => format!("\u{0}addr {ip}"),
+        None => "\u{0}addr".to_owned(),
+    }
+}
+
+/// Whether `peer`'s bucket for requests without a valid token is empty
+/// (without taking from it).
+fn anonymous_spent(st: &St, peer: &Peer) -> bool {
+    let buckets = st.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    buckets
+        .get(&anonymous_key(peer))
+        .is_some_and(|b| b.tokens + Instant::now().duration_since(b.at).as_secs_f64() * b.rate < 1.0)
+}
+
 /// Charges the bucket of a request without a valid token: its source
 /// address's.
 fn charge_anonymous(st: &St, peer: &Peer) -> Result<(), Refusal> {
-    let key = match peer.0 {
-        Some(ip) => format!("\u{0}addr {ip}"),
-        None => "\u{0}addr".to_owned(),
-    };
+    let key = anonymous_key(peer);
     let rate = f64::from(st.limits.anonymous_requests_per_second);
     charge_at(st, &key, rate, rate * 2.0, "rate limit (unauthenticated)")
 }
@@ -718,6 +737,7 @@ async fn register(State(st): State<St>, peer: Peer, Json(req): Json<wire::Regist
     rand::fill(&mut raw);
     let token = hex::encode(raw);
     let hash = digest(token.as_bytes());
+    let name = req.name.clone();
     with_db(&st, move |tx, _| {
         let now = now_seconds();
         if !tx.insert_client(&req.name, &hash, &key, now)? {
@@ -729,6 +749,15 @@ async fn register(State(st): State<St>, peer: Peer, Json(req): Json<wire::Regist
         Ok(())
     })
     .await?;
+    // Its first requests here need no database read (nor the address's
+    // budget for unknown tokens).
+    {
+        let mut tokens = st.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tokens.len() >= TOKENS_CACHED {
+            tokens.clear();
+        }
+        tokens.insert(digest(token.as_bytes()), name.clone());
+    }
     Ok(Json(wire::Registered { token }))
 }
 
@@ -783,6 +812,9 @@ async fn add_key(
     .map_err(|e| Refusal(StatusCode::FORBIDDEN, format!("the authorization does not verify ({e})")))?;
     let suite = req.key.suite;
     let count = with_db(&st, move |tx, sh| {
+        // One change of a name's keys at a time (two rotations signed by
+        // the same key would both see it current).
+        tx.lock_client(&me)?;
         if !tx.key_is_bound(&me, req.authorizer_suite, &authorizer, true)? {
             return Err(Refusal(
                 StatusCode::FORBIDDEN,
@@ -894,6 +926,8 @@ async fn publish(
     }
     let count = rows.len();
     with_db(&st, move |tx, sh| {
+        // One publication of a client's at a time: the count below holds.
+        tx.lock_client(&me)?;
         // New KeyPackages carry the name's current keys.
         check_bound(tx, &keys, true).map_err(|Refusal(status, why)| match status {
             StatusCode::BAD_REQUEST => Refusal(StatusCode::FORBIDDEN, why),
@@ -1214,12 +1248,16 @@ fn post_observed(tx: &mut dyn Tx, sh: &Shared, p: &Observed) -> Result<(i64, Vec
     let d = digest(&p.body);
     // The same message again (its sender lost our answer, say to a
     // service process that died): the same answer (see post_private).
-    let again = if p.commit {
-        tx.commit_seq(&p.group_id, p.epoch, &d)?
-    } else {
-        tx.logged(&p.group_id, &p.me, &d)?
+    // Asked again under the locks below, for a first copy that another
+    // process is still taking.
+    let again = |tx: &mut dyn Tx| -> Result<Option<i64>, Refusal> {
+        Ok(if p.commit {
+            tx.commit_seq(&p.group_id, p.epoch, &d)?
+        } else {
+            tx.logged(&p.group_id, &p.me, &d)?
+        })
     };
-    if let Some(seq) = again {
+    if let Some(seq) = again(tx)? {
         return Ok((seq, vec![]));
     }
     let msg: mlsx_base::codec::MlsMessage = mlsx_base::codec::decode(&p.body).map_err(|e| bad(e.to_string()))?;
@@ -1237,7 +1275,15 @@ fn post_observed(tx: &mut dyn Tx, sh: &Shared, p: &Observed) -> Result<(i64, Vec
     let mut obs = if application {
         None
     } else {
+        // Strangers do not queue for the group's lock (only a joiner's
+        // external commit comes from outside).
+        if !p.external_commit && tx.membership(&p.group_id, &p.me)? == (true, false) {
+            return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
+        }
         tx.lock_group(&p.group_id)?;
+        if let Some(seq) = again(tx)? {
+            return Ok((seq, vec![]));
+        }
         Some(load_observer(tx, &p.group_id)?)
     };
     let members: BTreeSet<String> = match &obs {
@@ -1291,6 +1337,11 @@ fn post_observed(tx: &mut dyn Tx, sh: &Shared, p: &Observed) -> Result<(i64, Vec
     let welcome_to: Vec<&str> = welcome_to.iter().map(String::as_str).collect();
     let everyone: Vec<&str> = deliver_to.iter().chain(&welcome_to).copied().collect();
     let depths = tx.lock_queues(&everyone)?;
+    // Two copies of one application message go to the same queues: the
+    // second waits for the first's locks, then finds it.
+    if application && let Some(seq) = again(tx)? {
+        return Ok((seq, vec![]));
+    }
     for (r, depth) in everyone.iter().zip(depths) {
         let depth = depth.ok_or_else(|| bad(format!("no client {r}")))?;
         // A full queue refuses messages and Welcomes, never a commit to a
@@ -1350,6 +1401,7 @@ fn put_group_info_observed(tx: &mut dyn Tx, sh: &Shared, me: &str, group_id: &[u
             return Err(Refusal(StatusCode::FORBIDDEN, "not a member of this group".into()));
         }
     } else {
+        tx.lock_client(me)?;
         if tx.groups_introduced(me)? >= sh.limits.max_groups {
             return Err(Refusal(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -905,7 +905,41 @@ fn stored_bytes_are_bounded(backend: Backend) {
     assert_eq!(counted, actual);
 }
 
+/// Quotas that are counts hold when a client's requests race (on
+/// PostgreSQL, at once on several connections): publications of
+/// KeyPackages at once never store more than the limit.
+fn counted_quotas_hold_under_concurrent_requests(backend: Backend) {
+    let (url, db) = service_at(
+        backend,
+        "race-quota",
+        Limits {
+            max_key_packages: 10,
+            ..Limits::default()
+        },
+    );
+    let (mut bob, bds) = client(&url, "bob");
+    let batches: Vec<_> = (0..6).map(|_| bob.key_packages(GroupKind::Plain, 4, false).unwrap()).collect();
+    let barrier = std::sync::Barrier::new(batches.len());
+    let results: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = batches
+            .iter()
+            .map(|b| {
+                let (bds, barrier) = (bds.clone(), &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    bds.publish(b).is_ok()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let stored = query_i64(&db, "SELECT count(*) FROM key_package WHERE owner = ?1", "bob");
+    assert!(stored <= 10, "{stored} stored, {results:?}");
+    assert_eq!(stored, 4 * results.iter().filter(|ok| **ok).count() as i64);
+}
+
 on_both_databases!(
+    counted_quotas_hold_under_concurrent_requests,
     bogus_commits_do_not_take_the_epoch,
     membership_is_the_groups_not_the_posters,
     forged_and_stale_group_infos_are_refused,

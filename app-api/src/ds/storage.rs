@@ -177,6 +177,10 @@ pub trait Tx {
     /// Holds the group's lock until the transaction ends: requests on one
     /// group are ordered, whichever process serves them.
     fn lock_group(&mut self, group_id: &[u8]) -> R<()>;
+    /// Holds `name`'s lock until the transaction ends: the counts of what
+    /// it has (keys, KeyPackages, groups) are read and changed by one
+    /// request at a time. Taken after a group's lock, never before.
+    fn lock_client(&mut self, name: &str) -> R<()>;
     /// Holds the queue locks of these clients until the transaction ends,
     /// so that their queue ids grow in commit order, and answers the
     /// length of each one's queue (`None`: no such client), in order.

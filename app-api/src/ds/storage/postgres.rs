@@ -21,8 +21,17 @@
 //!   the second sees the first's deletion.
 //! - **Quotas** are rows (`usage`, kept by triggers; counts of stored
 //!   KeyPackages, keys and groups), locked by the writes that change them.
-//! - **Wake-ups** cross processes with `NOTIFY mlsx_queue` (sent at
-//!   commit, one line per client), which every process `LISTEN`s for.
+//! - **Counts** of what one client has (keys, KeyPackages, groups) are
+//!   read and changed under that client's row lock ([`Tx::lock_client`]).
+//! - **Resends** are looked for again under the locks a first copy holds
+//!   (the group's for handshakes, the recipients' queues for application
+//!   messages), so that a copy another process is still taking is found.
+//! - **Wake-ups** cross processes with `NOTIFY mlsx_queue` (sent just
+//!   after commit, one line per client), which every process `LISTEN`s
+//!   for. Not inside the transaction: a notifying transaction holds a
+//!   database-wide lock while it commits.
+//! - **Waits are bounded**: `lock_timeout` 10 s, `statement_timeout` 60 s
+//!   (503 after either), TCP keepalives.
 //!
 //! A deadlock or serialization failure the database reports is a
 //! [`StorageError::Retry`]: the service runs the request again. A lost
@@ -51,6 +60,7 @@ use super::{LogEntry, QueuedMessage, R, Storage, StorageError, StoredOffer, Tx, 
 const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token_hash BYTEA NOT NULL UNIQUE, signature_key BYTEA NOT NULL, registered BIGINT NOT NULL);
      CREATE TABLE client_key (name TEXT NOT NULL, suite BIGINT NOT NULL, signature_key BYTEA NOT NULL, added BIGINT NOT NULL, current BOOLEAN NOT NULL,
                               PRIMARY KEY (name, suite, signature_key));
+     CREATE UNIQUE INDEX client_key_current ON client_key (name, suite) WHERE current;
      CREATE TABLE key_package (id BIGSERIAL PRIMARY KEY, owner TEXT NOT NULL, kind BIGINT NOT NULL, last_resort BOOLEAN NOT NULL, body BYTEA NOT NULL,
                                t_suite BIGINT NOT NULL, pq_suite BIGINT NOT NULL);
      CREATE INDEX key_package_owner ON key_package (owner, kind, last_resort, id);
@@ -103,6 +113,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY KEY, token
        SET LOCAL synchronous_commit = off;
        SELECT coalesce(array_agg(seq), '{}') INTO seqs FROM
          (SELECT seq FROM log WHERE seq IN (SELECT seq FROM queue WHERE recipient = who AND id <= upto) ORDER BY seq FOR UPDATE) l;
+       -- The senders' byte counts the deletions change, in name order:
+       -- two acknowledgments never take them in opposite orders.
+       PERFORM 1 FROM usage WHERE name IN (SELECT sender FROM log WHERE seq = ANY(seqs)) ORDER BY name FOR UPDATE;
        DELETE FROM queue WHERE recipient = who AND id <= upto;
        GET DIAGNOSTICS n = ROW_COUNT;
        DELETE FROM log WHERE seq = ANY(seqs) AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.seq = log.seq)
@@ -128,13 +141,28 @@ fn classify(e: &postgres::Error) -> StorageError {
     match e.code() {
         Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE => StorageError::Retry(e.to_string()),
         // Connection exceptions, an operator's intervention (shutdown,
-        // starting up), too many connections.
-        Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") || c.code().starts_with("53") => {
+        // starting up), too many connections, a lock or statement that
+        // took too long (`lock_timeout`, `statement_timeout`).
+        Some(c)
+            if c.code().starts_with("08")
+                || c.code().starts_with("57P")
+                || c.code().starts_with("53")
+                || *c == SqlState::LOCK_NOT_AVAILABLE
+                || *c == SqlState::QUERY_CANCELED =>
+        {
             StorageError::Unavailable(e.to_string())
         }
         Some(_) => StorageError::Failed(e.to_string()),
-        // No server error: the connection (closed, refused, timed out).
-        None => StorageError::Unavailable(e.to_string()),
+        // No server error: the connection (closed, refused, timed out), or
+        // else a fault of ours (a row of the wrong type or count).
+        None => {
+            let io = std::error::Error::source(e).is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+            if e.is_closed() || io || e.to_string().contains("timeout") {
+                StorageError::Unavailable(e.to_string())
+            } else {
+                StorageError::Failed(e.to_string())
+            }
+        }
     }
 }
 
@@ -264,6 +292,16 @@ impl Postgres {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
+        // A request waits at most this long for a lock (a group's, while
+        // another request of the group is checked) or a statement, then
+        // is answered 503 and frees its connection; a silent network is
+        // found by keepalives.
+        let options = format!(
+            "{} -c lock_timeout=10s -c statement_timeout=60s",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(options.trim());
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
         config.application_name("mlsx ds");
         let store = Self {
             pool: Pool {
@@ -315,6 +353,7 @@ impl Storage for Postgres {
             pool: &self.pool,
             conn: Some(c),
             autocommit: true,
+            wake: vec![],
         }))
     }
 
@@ -332,6 +371,7 @@ impl Storage for Postgres {
                             pool: &self.pool,
                             conn: Some(c),
                             autocommit: false,
+                            wake: vec![],
                         })),
                         Err(e) => {
                             self.pool.discard();
@@ -350,6 +390,7 @@ impl Storage for Postgres {
             pool: &self.pool,
             conn: Some(c),
             autocommit: false,
+            wake: vec![],
         }))
     }
 
@@ -402,6 +443,8 @@ struct PgTx<'a> {
     conn: Option<Conn>,
     /// A read ([`Storage::read`]): no transaction to end.
     autocommit: bool,
+    /// Wake-ups to send once committed ([`Tx::notify`]).
+    wake: Vec<String>,
 }
 
 impl Drop for PgTx<'_> {
@@ -445,6 +488,17 @@ impl Tx for PgTx<'_> {
         }
         match c.client.batch_execute("COMMIT") {
             Ok(()) => {
+                // After the commit, each its own transaction: a notifying
+                // transaction holds a lock of the whole database while it
+                // commits, which would order every post's commit behind
+                // every other's. A wake-up lost here costs a long-poll at
+                // most its deadline.
+                for p in std::mem::take(&mut self.wake) {
+                    if c.exec("SELECT pg_notify($1, $2)", &[&CHANNEL, &p]).is_err() {
+                        self.pool.discard();
+                        return Ok(());
+                    }
+                }
                 self.pool.put(c);
                 Ok(())
             }
@@ -466,6 +520,11 @@ impl Tx for PgTx<'_> {
         let mut k = [0u8; 8];
         k.copy_from_slice(&d[..8]);
         self.c()?.exec("SELECT pg_advisory_xact_lock($1)", &[&i64::from_be_bytes(k)])?;
+        Ok(())
+    }
+
+    fn lock_client(&mut self, name: &str) -> R<()> {
+        self.c()?.query("SELECT 1 FROM client WHERE name = $1 FOR UPDATE", &[&name])?;
         Ok(())
     }
 
@@ -810,10 +869,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn notify(&mut self, names: &[&str]) -> R<()> {
-        // A payload is under 8,000 bytes.
-        for p in super::wake_payloads(names, 7900) {
-            self.c()?.exec("SELECT pg_notify($1, $2)", &[&CHANNEL, &p])?;
-        }
+        // A payload is under 8,000 bytes; sent once committed.
+        self.wake.extend(super::wake_payloads(names, 7900));
         Ok(())
     }
 }

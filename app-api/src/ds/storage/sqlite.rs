@@ -81,6 +81,8 @@ pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE client (name TEXT PRIMARY
     // 9: a message sent again (its sender lost the answer) is found by
     // its digest while the log holds it.
     "CREATE INDEX log_digest ON log (group_id, digest);",
+    // 10: one current key per name and suite, whatever happens.
+    "CREATE UNIQUE INDEX client_key_current ON client_key (name, suite) WHERE current = 1;",
 ];
 
 /// The service's state in an SQLite file.
@@ -169,6 +171,10 @@ impl Tx for SqliteTx<'_> {
 
     // One connection, one transaction at a time: every lock is held.
     fn lock_group(&mut self, _: &[u8]) -> R<()> {
+        Ok(())
+    }
+
+    fn lock_client(&mut self, _: &str) -> R<()> {
         Ok(())
     }
 

@@ -502,8 +502,8 @@ impl Drop for Waiting {
 
 /// Wakes the long-polls of these clients (only theirs) in this process;
 /// the storage wakes those in the others ([`Tx::notify`]).
-fn wake<'a>(st: &St, names: impl IntoIterator<Item = &'a String>) {
-    let waiters = st.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+fn wake<'a>(sh: &Shared, names: impl IntoIterator<Item = &'a String>) {
+    let waiters = sh.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for n in names {
         if let Some((notify, _)) = waiters.get(n) {
             notify.notify_waiters();
@@ -513,15 +513,23 @@ fn wake<'a>(st: &St, names: impl IntoIterator<Item = &'a String>) {
 
 /// A wake-up from another process: `name`'s long-polls, or all of them.
 fn wake_here(sh: &Shared, name: Option<&str>) {
-    let waiters = sh.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     match name {
-        Some(n) => {
-            if let Some((notify, _)) = waiters.get(n) {
-                notify.notify_waiters();
-            }
+        Some(n) => wake(sh, [&n.to_owned()]),
+        None => {
+            let waiters = sh.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            waiters.values().for_each(|(notify, _)| notify.notify_waiters());
         }
-        None => waiters.values().for_each(|(notify, _)| notify.notify_waiters()),
     }
+}
+
+/// Remembers the client a token (its SHA-256) belongs to, in this
+/// process ([`TOKENS_CACHED`] at most: forgotten all at once when full).
+fn remember_token(sh: &Shared, hash: Vec<u8>, name: &str) {
+    let mut tokens = sh.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if tokens.len() >= TOKENS_CACHED {
+        tokens.clear();
+    }
+    tokens.insert(hash, name.to_owned());
 }
 
 fn digest(bytes: &[u8]) -> Vec<u8> {
@@ -621,11 +629,7 @@ async fn caller(st: &St, peer: &Peer, headers: &HeaderMap) -> Result<String, Ref
             let key = hash.clone();
             let name = with_read(st, move |tx, _| Ok(tx.client_of_token(&key)?)).await?;
             if let Some(n) = &name {
-                let mut tokens = st.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if tokens.len() >= TOKENS_CACHED {
-                    tokens.clear();
-                }
-                tokens.insert(hash, n.clone());
+                remember_token(st, hash, n);
             }
             name
         }
@@ -751,13 +755,7 @@ async fn register(State(st): State<St>, peer: Peer, Json(req): Json<wire::Regist
     .await?;
     // Its first requests here need no database read (nor the address's
     // budget for unknown tokens).
-    {
-        let mut tokens = st.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if tokens.len() >= TOKENS_CACHED {
-            tokens.clear();
-        }
-        tokens.insert(digest(token.as_bytes()), name.clone());
-    }
+    remember_token(&st, digest(token.as_bytes()), &name);
     Ok(Json(wire::Registered { token }))
 }
 

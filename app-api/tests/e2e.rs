@@ -26,8 +26,14 @@ fn start_ds(dir: &Path, args: &[String]) -> (Ds, String) {
     if let Some(i) = args.iter().position(|a| a == "--listen") {
         args[i + 1] = "127.0.0.1:0".into();
     }
+    launch_ds(dir, &args)
+}
+
+/// Starts `mlsx` with `args` (a `ds` command line): the address it says
+/// it listens on.
+fn launch_ds(dir: &Path, args: &[String]) -> (Ds, String) {
     let mut child = Command::new(BIN)
-        .args(&args)
+        .args(args)
         .current_dir(dir)
         .stdout(Stdio::piped())
         .spawn()
@@ -150,16 +156,9 @@ fn run_walkthrough(dir: &Path, postgres: Option<&str>) -> (Vec<Ds>, String) {
                     args[i + 1] = addr.clone();
                     args.push("--reuse-port".into());
                     for _ in 0..2 {
-                        let mut child = Command::new(BIN)
-                            .args(&args)
-                            .current_dir(dir)
-                            .stdout(Stdio::piped())
-                            .spawn()
-                            .unwrap();
-                        let mut line = String::new();
-                        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-                        assert!(line.contains(&addr), "{line}");
-                        ds.push(Ds(child));
+                        let (d, listening) = launch_ds(dir, &args);
+                        assert_eq!(listening, addr);
+                        ds.push(d);
                     }
                 }
             }

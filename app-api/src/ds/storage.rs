@@ -109,10 +109,6 @@ pub trait Storage: Send + Sync {
     /// to `wake`, until `alive` says to stop. A single-process storage
     /// has none to deliver.
     fn listen(&self, wake: WakeFn, alive: Arc<dyn Fn() -> bool + Send + Sync>);
-    /// The number of rows of one of the service's tables (for tests and
-    /// operators): `client`, `key_package`, `log`, `commit_epoch`,
-    /// `queue`, `group_info`, `group_member`, `group_state`.
-    fn rows(&self, table: &str) -> R<i64>;
 }
 
 /// A message kept in a group's log.
@@ -312,20 +308,6 @@ pub(crate) fn wake_payloads(names: &[&str], max: usize) -> Vec<String> {
     }
     out
 }
-
-/// The tables [`Storage::rows`] counts.
-pub(crate) const TABLES: &[&str] = &[
-    "client",
-    "client_key",
-    "key_package",
-    "log",
-    "commit_epoch",
-    "queue",
-    "group_info",
-    "group_member",
-    "group_state",
-    "usage",
-];
 
 #[cfg(test)]
 mod tests {

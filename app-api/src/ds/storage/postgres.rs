@@ -422,19 +422,6 @@ impl Storage for Postgres {
         // Without a listener, long-polls still end at their deadline.
         drop(spawned);
     }
-
-    fn rows(&self, table: &str) -> R<i64> {
-        let Some(table) = super::TABLES.iter().find(|t| **t == table) else {
-            return Err(StorageError::Failed(format!("no table {table}")));
-        };
-        let (mut c, _) = self.pool.get()?;
-        let n = c
-            .client
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-            .and_then(|r| r.try_get(0));
-        self.pool.put(c);
-        Ok(n?)
-    }
 }
 
 struct PgTx<'a> {

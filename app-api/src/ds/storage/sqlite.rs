@@ -133,14 +133,6 @@ impl Storage for Sqlite {
     }
 
     fn listen(&self, _wake: WakeFn, _alive: Arc<dyn Fn() -> bool + Send + Sync>) {}
-
-    fn rows(&self, table: &str) -> R<i64> {
-        let Some(table) = super::TABLES.iter().find(|t| **t == table) else {
-            return Err(StorageError::Failed(format!("no table {table}")));
-        };
-        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
-    }
 }
 
 struct SqliteTx<'a> {

@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::{Client, Event, GroupKind, KeyPackageOffer, Outgoing, OutgoingKind, show};
-use crate::ds::wire;
+use crate::wire;
 use crate::error::{Error, Result};
 use crate::store::{Batch, Table};
 
@@ -349,10 +349,10 @@ impl DsClient {
     fn post_or_unknown(&self, out: &Outgoing) -> Result<Option<Answer>> {
         let path = format!("/v1/groups/{}/messages", hex::encode(&out.group));
         Ok(Some(
-            match self.call_status::<wire::Posted>("POST", &path, Some(&crate::ds::post_body(out)))? {
+            match self.call_status::<wire::Posted>("POST", &path, Some(&wire::post_body(out)))? {
                 Ok(p) => Answer::Accepted(p.seq),
                 Err((412, _)) => return Ok(None),
-                Err((status, reason)) if crate::ds::is_conflict(status) => Answer::Conflict(reason),
+                Err((status, reason)) if wire::is_conflict(status) => Answer::Conflict(reason),
                 // Malformed, forbidden, too large: for good.
                 Err((status @ (400 | 403 | 413), reason)) => Answer::Refused(format!("{reason} (HTTP {status})")),
                 Err((status, reason)) => return Err(Error::Ds(format!("{reason} (HTTP {status})"))),

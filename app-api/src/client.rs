@@ -118,6 +118,20 @@ pub struct GroupOptions {
     /// The group's name, as its members see it ([`GROUP_NAME`]), and this
     /// client's label for it ([`Client::group_by_label`]). `None`: no name.
     pub name: Option<String>,
+    /// In an extended group: the components every member must support
+    /// (`app_components`, draft-ietf-mls-extensions §5), whose
+    /// AppDataUpdate, AppEphemeral and SafeAAD data every member then
+    /// checks the same way.
+    pub components: Vec<mlsx_extensions::ComponentId>,
+    /// In an extended group: the SafeAAD components every member must
+    /// support (`safe_aad`, §4.9).
+    pub safe_aad_components: Vec<mlsx_extensions::ComponentId>,
+    /// In an extended group: the wire formats every member must support
+    /// (`required_wire_formats`, §5).
+    pub wire_formats: Vec<u16>,
+    /// In an extended group: the components' first entries in the app data
+    /// dictionary (§4.6), each checked by its component.
+    pub app_data: Vec<(mlsx_extensions::ComponentId, Vec<u8>)>,
 }
 
 impl GroupOptions {
@@ -140,6 +154,45 @@ impl GroupOptions {
     pub fn media_types(mut self, types: &[&str]) -> Self {
         self.media_types = types.iter().map(|t| (*t).to_owned()).collect();
         self
+    }
+
+    /// Requires these components of every member (extended groups).
+    #[must_use]
+    pub fn require_components(mut self, ids: &[mlsx_extensions::ComponentId]) -> Self {
+        self.components = ids.to_vec();
+        self
+    }
+
+    /// Requires these SafeAAD components of every member (extended
+    /// groups).
+    #[must_use]
+    pub fn require_safe_aad(mut self, ids: &[mlsx_extensions::ComponentId]) -> Self {
+        self.safe_aad_components = ids.to_vec();
+        self
+    }
+
+    /// Requires these wire formats of every member (extended groups).
+    #[must_use]
+    pub fn require_wire_formats(mut self, wire_formats: &[u16]) -> Self {
+        self.wire_formats = wire_formats.to_vec();
+        self
+    }
+
+    /// Starts the group with this entry of a component in its app data
+    /// dictionary (extended groups).
+    #[must_use]
+    pub fn app_data(mut self, component: mlsx_extensions::ComponentId, data: &[u8]) -> Self {
+        self.app_data.retain(|(c, _)| *c != component);
+        self.app_data.push((component, data.to_vec()));
+        self
+    }
+
+    fn asks_extensions(&self) -> bool {
+        !(self.media_types.is_empty()
+            && self.components.is_empty()
+            && self.safe_aad_components.is_empty()
+            && self.wire_formats.is_empty()
+            && self.app_data.is_empty())
     }
 }
 
@@ -238,6 +291,22 @@ pub enum Event {
     RemovedSelf,
     /// A proposal was cached for the next commit.
     Proposal,
+    /// A commit changed a component's entry in the app data dictionary
+    /// (draft-ietf-mls-extensions §4.7); [`Group::app_data`] reads it.
+    AppDataChanged {
+        /// The component.
+        component: u16,
+    },
+    /// A commit carried AppEphemeral data for a component (§4.8).
+    AppEphemeral {
+        /// The component.
+        component: u16,
+        /// Who proposed it (the committer, for proposals by value).
+        sender: String,
+        /// The data.
+        #[serde(serialize_with = "text_or_base64", deserialize_with = "from_text_or_base64")]
+        data: Vec<u8>,
+    },
     /// We joined the group.
     Joined {
         /// The group's id.
@@ -564,32 +633,134 @@ pub struct Client {
     directory: Option<Arc<dyn crate::directory::KeyDirectory>>,
 }
 
-impl Client {
-    /// [`Self::create`] with the application's components for extended
-    /// groups (the same must be given to [`Self::open_with`] each time;
-    /// register [`mlsx_extensions::ContentMediaTypes`] among them for
-    /// groups that frame content, as [`Self::create`] does).
-    pub fn create_with(store: Box<dyn Store>, config: ClientConfig, ext: Arc<mlsx_extensions::Extensions>) -> Result<Self> {
-        let mut c = Self::create(store, config)?;
-        c.ext = ext;
-        Ok(c)
+/// Builds a [`Client`] with the application's own components
+/// (draft-ietf-mls-extensions §4.1), installed once for every group the
+/// client creates, joins or opens. The client's default machinery
+/// ([`mlsx_extensions::ContentMediaTypes`]) is installed too, so a client
+/// with components and one without handle media types alike.
+///
+/// The store remembers which components its client advertised; opening it
+/// with one of them missing is refused ([`Error::MissingComponents`])
+/// rather than failing later on the first group that needs it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mlsx_app::{ClientBuilder, ClientConfig, Component, Error, MemoryStore};
+///
+/// #[derive(Debug)]
+/// struct Pins;
+/// impl Component for Pins {
+///     fn id(&self) -> u16 { 0x8001 }
+/// }
+///
+/// let mut builder = ClientBuilder::new();
+/// let pins = builder.component(Arc::new(Pins))?;
+/// assert_eq!(pins.id(), 0x8001);
+/// let alice = builder.create(Box::new(MemoryStore::new()), ClientConfig::new("alice"))?;
+///
+/// // Opened again without its component: refused, with the ids missing.
+/// let store = alice.into_store();
+/// assert!(matches!(ClientBuilder::new().open(store), Err(Error::MissingComponents(ids)) if ids == [0x8001]));
+/// # Ok::<(), mlsx_app::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    ext: mlsx_extensions::Extensions,
+}
+
+impl ClientBuilder {
+    /// A builder with no component of the application's.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// [`Self::open`] with the application's components.
-    pub fn open_with(store: Box<dyn Store>, ext: Arc<mlsx_extensions::Extensions>) -> Result<Self> {
-        let mut c = Self::open(store)?;
-        c.ext = ext;
-        Ok(c)
+    /// Registers a component and returns its key, the only one issued
+    /// ([`mlsx_extensions::ComponentKey`]): the key is what
+    /// [`Group::safe_export_secret`], [`Group::safe_sign`] and
+    /// [`Group::inject_app_psk`] ask for. Refused for reserved and GREASE
+    /// ids and for an id registered twice.
+    pub fn component(&mut self, component: Arc<dyn mlsx_extensions::Component>) -> Result<mlsx_extensions::ComponentKey> {
+        Ok(self.ext.register(component)?)
+    }
+
+    /// Creates a client in `store` ([`Client::create`]) with these
+    /// components.
+    pub fn create(self, store: Box<dyn Store>, config: ClientConfig) -> Result<Client> {
+        let ext = self.finish()?;
+        let mut client = Client::create_inner(store, config, ext)?;
+        client.remember_components()?;
+        Ok(client)
+    }
+
+    /// Opens the client in `store` ([`Client::open`]) with these
+    /// components: refused if the client advertised a component that is
+    /// not among them.
+    pub fn open(self, store: Box<dyn Store>) -> Result<Client> {
+        let ext = self.finish()?;
+        let mut client = Client::open_inner(store, ext)?;
+        client.remember_components()?;
+        Ok(client)
+    }
+
+    fn finish(mut self) -> Result<Arc<mlsx_extensions::Extensions>> {
+        if self.ext.component(mlsx_extensions::CONTENT_MEDIA_TYPES).is_none() {
+            self.ext.register(Arc::new(mlsx_extensions::ContentMediaTypes))?;
+        }
+        Ok(Arc::new(self.ext))
+    }
+}
+
+/// The key under which the store keeps the ids of the components its
+/// client advertised (JSON list).
+const COMPONENTS_KEY: &[u8] = b"components";
+
+impl Client {
+    /// A builder for a client with the application's components.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// The store, given back (to open it again, say).
+    pub fn into_store(self) -> Box<dyn Store> {
+        self.store
+    }
+
+    /// Checks that every component the store's client advertised is
+    /// registered, and records those registered now.
+    fn remember_components(&mut self) -> Result<()> {
+        let stored: Vec<u16> = match self.store.get(Table::Meta, COMPONENTS_KEY)? {
+            Some(b) => serde_json::from_slice(&b).map_err(|_| Error::Corrupt("components"))?,
+            None => vec![],
+        };
+        let now = self.ext.component_ids();
+        let missing: Vec<u16> = stored.iter().copied().filter(|id| !now.contains(id)).collect();
+        if !missing.is_empty() {
+            return Err(Error::MissingComponents(missing));
+        }
+        if stored != now {
+            let mut batch = Batch::new();
+            batch.put(
+                Table::Meta,
+                COMPONENTS_KEY,
+                serde_json::to_vec(&now).map_err(|e| Error::Config(e.to_string()))?,
+            );
+            self.store.apply(batch)?;
+        }
+        Ok(())
     }
 
     /// Creates a client with fresh signature keys in its traditional and
     /// PQ suites and stores it. Refused if the store already holds one.
     pub fn create(store: Box<dyn Store>, config: ClientConfig) -> Result<Self> {
+        ClientBuilder::new().create(store, config)
+    }
+
+    fn create_inner(store: Box<dyn Store>, config: ClientConfig, ext: Arc<mlsx_extensions::Extensions>) -> Result<Self> {
         if let Some(existing) = store.get(Table::Meta, CONFIG_KEY)? {
             let c: ClientConfig = serde_json::from_slice(&existing).map_err(|_| Error::Corrupt("config"))?;
             return Err(Error::ClientExists(c.name));
         }
-        let mut client = Self::from_config(store, config)?;
+        let mut client = Self::from_config(store, config, ext)?;
         // Checks the suite rules of the combiner (§7) for this pair once.
         client.setup()?;
         let mut batch = Batch::new();
@@ -604,14 +775,19 @@ impl Client {
         Ok(client)
     }
 
-    /// Opens the client in `store`.
+    /// Opens the client in `store`, without components of the
+    /// application's ([`ClientBuilder::open`] with them).
     pub fn open(store: Box<dyn Store>) -> Result<Self> {
-        let bytes = store.get(Table::Meta, CONFIG_KEY)?.ok_or(Error::NoClient)?;
-        let config: ClientConfig = serde_json::from_slice(&bytes).map_err(|_| Error::Corrupt("config"))?;
-        Self::from_config(store, config)
+        ClientBuilder::new().open(store)
     }
 
-    fn from_config(store: Box<dyn Store>, config: ClientConfig) -> Result<Self> {
+    fn open_inner(store: Box<dyn Store>, ext: Arc<mlsx_extensions::Extensions>) -> Result<Self> {
+        let bytes = store.get(Table::Meta, CONFIG_KEY)?.ok_or(Error::NoClient)?;
+        let config: ClientConfig = serde_json::from_slice(&bytes).map_err(|_| Error::Corrupt("config"))?;
+        Self::from_config(store, config, ext)
+    }
+
+    fn from_config(store: Box<dyn Store>, config: ClientConfig, ext: Arc<mlsx_extensions::Extensions>) -> Result<Self> {
         let (t_cs, pq_cs, mode) = providers(config.suites())?;
         Ok(Self {
             store,
@@ -620,7 +796,7 @@ impl Client {
             t_cs,
             pq_cs,
             mode,
-            ext: default_extensions()?,
+            ext,
             directory: None,
         })
     }
@@ -1015,8 +1191,10 @@ impl Client {
     /// [`Self::create_group`] with options.
     pub fn create_group_with(&mut self, group_id: &[u8], kind: GroupKind, options: &GroupOptions) -> Result<Group<'_>> {
         self.use_suites(options.suites.unwrap_or_else(|| self.config.suites()))?;
-        if !options.media_types.is_empty() && kind != GroupKind::Extended {
-            return Err(Error::WrongKind("required media types need an extended group"));
+        if options.asks_extensions() && kind != GroupKind::Extended {
+            return Err(Error::WrongKind(
+                "required media types, components, wire formats and app data need an extended group",
+            ));
         }
         if self.store.get(Table::Group, group_id)?.is_some() {
             return Err(Error::Config(format!("group {} exists", show(group_id))));
@@ -1034,9 +1212,32 @@ impl Client {
         let inner = match kind {
             GroupKind::Plain | GroupKind::Extended => {
                 let mut requirements = mlsx_extensions::GroupRequirements {
-                    safe_aad: Some(vec![]),
-                    ..mlsx_extensions::GroupRequirements::default()
+                    components: options.components.clone(),
+                    safe_aad: Some(options.safe_aad_components.clone()),
+                    wire_formats: options.wire_formats.iter().map(|w| mlsx_base::codec::WireFormat(*w)).collect(),
+                    data: options.app_data.clone(),
                 };
+                // A requirement this client could not meet itself would
+                // make a group nobody, its creator included, can join.
+                let ours = self.ext.component_ids();
+                if let Some(id) = options
+                    .components
+                    .iter()
+                    .chain(&options.safe_aad_components)
+                    .chain(options.app_data.iter().map(|(c, _)| c))
+                    .find(|c| !ours.contains(c))
+                {
+                    return Err(Error::UnknownComponent(*id));
+                }
+                for (component, data) in &options.app_data {
+                    if let Some(c) = self.ext.component(*component) {
+                        c.validate_data(mlsx_base::group::hooks::ExtensionContext::GroupContext, data)
+                            .map_err(|r| mlsx_extensions::Error::ComponentRejected {
+                                component: *component,
+                                reason: r.0,
+                            })?;
+                    }
+                }
                 if !options.media_types.is_empty() {
                     let list = mlsx_extensions::MediaTypeList::parse(options.media_types.iter().map(String::as_str))?;
                     requirements.components.push(mlsx_extensions::CONTENT_MEDIA_TYPES);
@@ -1395,14 +1596,6 @@ impl Client {
     pub fn key_package_count(&self) -> Result<usize> {
         Ok(self.store.list(Table::KeyPackage)?.len())
     }
-}
-
-/// The extensions of a client that brings none: the draft's machinery and
-/// content advertisement.
-fn default_extensions() -> Result<Arc<mlsx_extensions::Extensions>> {
-    let mut ext = mlsx_extensions::Extensions::new();
-    ext.register(Arc::new(mlsx_extensions::ContentMediaTypes))?;
-    Ok(Arc::new(ext))
 }
 
 type Providers = (Arc<dyn CipherSuiteProvider>, Arc<dyn CipherSuiteProvider>, Mode);
@@ -1950,6 +2143,115 @@ impl Group<'_> {
         self.commit(Change::Psks(proposals))
     }
 
+    /// A commit with these changes to the application's components
+    /// (draft-ietf-mls-extensions §4.7, §4.8), in an extended group. Each
+    /// change is judged by its component here, as every member's component
+    /// will judge it: an update the component refuses is refused before
+    /// anything is sent, with the error a receiver would report, and the
+    /// group stays as it was.
+    pub fn commit_app(&mut self, changes: &[AppChange]) -> Result<Outgoing> {
+        self.extended_only("AppDataUpdate and AppEphemeral need an extended group")?;
+        if changes.is_empty() {
+            return Err(Error::Config("name at least one change".into()));
+        }
+        let ext = self.client.ext.clone();
+        let mut proposals = vec![];
+        for change in changes {
+            let component = change.component();
+            if ext.component(component).is_none() {
+                return Err(Error::UnknownComponent(component));
+            }
+            proposals.push(match change {
+                AppChange::Update { component, data } => ext.app_data_update(*component, data.clone())?,
+                AppChange::Remove { component } => ext.app_data_remove(*component)?,
+                AppChange::Ephemeral { component, data } => ext.app_ephemeral(*component, data.clone())?,
+            });
+        }
+        self.commit(Change::App(proposals))
+    }
+
+    /// A commit with one AppDataUpdate (§4.7) for `component`: its
+    /// [`Component::apply_updates`](mlsx_extensions::Component::apply_updates)
+    /// computes the new entry from the current one and `update`.
+    pub fn update_app_data(&mut self, component: mlsx_extensions::ComponentId, update: &[u8]) -> Result<Outgoing> {
+        self.commit_app(&[AppChange::Update {
+            component,
+            data: update.to_vec(),
+        }])
+    }
+
+    /// A commit with one AppEphemeral proposal (§4.8) carrying `data` for
+    /// `component`; receivers see it as [`Event::AppEphemeral`].
+    pub fn send_app_ephemeral(&mut self, component: mlsx_extensions::ComponentId, data: &[u8]) -> Result<Outgoing> {
+        self.commit_app(&[AppChange::Ephemeral {
+            component,
+            data: data.to_vec(),
+        }])
+    }
+
+    /// A component's entry in the group's app data dictionary (§4.6), if
+    /// it has one.
+    pub fn app_data(&self, component: mlsx_extensions::ComponentId) -> Result<Option<Vec<u8>>> {
+        self.extended_only("the app data dictionary needs an extended group")?;
+        let dictionary = self.client.ext.dictionary(self.inner.t().context())?;
+        Ok(dictionary.get(component).map(<[u8]>::to_vec))
+    }
+
+    /// `SafeExportSecret` (§4.4) of the component holding `key`, in the
+    /// current epoch: a secret of the hash's length that every member's
+    /// component gets alike and no other component can get. Once per
+    /// component and epoch: the secret is deleted from the group, and the
+    /// deletion is stored before the secret is returned, so a restart
+    /// cannot give it out twice.
+    pub fn safe_export_secret(&mut self, key: &mlsx_extensions::ComponentKey) -> Result<Zeroizing<Vec<u8>>> {
+        self.no_pending()?;
+        let Inner::Plain(g, GroupKind::Extended) = &mut self.inner else {
+            return Err(Error::WrongKind("SafeExportSecret needs an extended group"));
+        };
+        let secret = Zeroizing::new(key.safe_export_secret(g)?.as_bytes().to_vec());
+        let result = self.store_state(Batch::new()).map(|()| secret);
+        self.reload_on_error(result)
+    }
+
+    /// `SafeSignWithLabel` (§4.3) of `content` under the component holding
+    /// `key`, with our leaf's signature key; others check it against our
+    /// leaf's key with
+    /// [`safe_verify_with_label`](mlsx_extensions::safe_verify_with_label).
+    pub fn safe_sign(&self, key: &mlsx_extensions::ComponentKey, label: &[u8], content: &[u8]) -> Result<Vec<u8>> {
+        self.extended_only("safe signatures need an extended group")?;
+        Ok(key.sign_in_group(self.inner.t(), label, content)?)
+    }
+
+    /// A commit with a PreSharedKey proposal for the application PSK
+    /// `psk_id` of the component holding `key` (§4.5), with a fresh nonce:
+    /// the new epoch's secrets depend on it, so only members whose
+    /// component holds the same value
+    /// ([`Component::psk`](mlsx_extensions::Component::psk)) can follow.
+    /// Refused here, before sending, if our own component does not hold
+    /// it.
+    pub fn inject_app_psk(&mut self, key: &mlsx_extensions::ComponentKey, psk_id: &[u8]) -> Result<Outgoing> {
+        self.extended_only("application PSKs need an extended group")?;
+        let component = self.client.ext.component(key.id()).ok_or(Error::UnknownComponent(key.id()))?;
+        if component.psk(psk_id).is_none() {
+            return Err(Error::UnknownPsk(show(psk_id)));
+        }
+        let proposal = self
+            .client
+            .ext
+            .application_psk(self.client.t_cs.as_ref(), key.id(), psk_id.to_vec())?;
+        self.commit(Change::Psks(vec![proposal]))
+    }
+
+    fn extended_only(&self, what: &'static str) -> Result<()> {
+        if self.gone {
+            return Err(Error::UnknownGroup(show(&self.id)));
+        }
+        match self.inner.kind() {
+            GroupKind::Extended => Ok(()),
+            _ => Err(Error::WrongKind(what)),
+        }
+    }
+
     fn commit(&mut self, change: Change) -> Result<Outgoing> {
         self.no_pending()?;
         let result = self.commit_unchecked(change);
@@ -1989,7 +2291,7 @@ impl Group<'_> {
                         CommitOptions::remove(leaves)
                     }
                     Change::Update { .. } => CommitOptions::default(),
-                    Change::Psks(proposals) | Change::Extensions(proposals, _) => CommitOptions {
+                    Change::Psks(proposals) | Change::Extensions(proposals, _) | Change::App(proposals) => CommitOptions {
                         proposals,
                         ..CommitOptions::default()
                     },
@@ -2025,6 +2327,7 @@ impl Group<'_> {
                     Change::Update { full: false } => s.commit(vec![]),
                     Change::Psks(proposals) => s.commit(proposals),
                     Change::Extensions(t, pq) => s.full_commit(t, pq),
+                    Change::App(_) => return Err(Error::WrongKind("AppDataUpdate and AppEphemeral need an extended group")),
                 };
                 let out = match out {
                     Ok(o) => o,
@@ -2221,11 +2524,29 @@ impl Group<'_> {
                 Received::Proposal(_) => events.push(Event::Proposal),
                 Received::Commit(staged) => {
                     removed = staged.removes_self();
+                    let mut app_events = vec![];
+                    if *kind == GroupKind::Extended {
+                        for (sender, e) in self.client.ext.app_ephemeral_with_senders(&staged)? {
+                            app_events.push(Event::AppEphemeral {
+                                component: e.component_id,
+                                sender: sender_name(g, sender),
+                                data: e.data.as_slice().to_vec(),
+                            });
+                        }
+                    }
+                    let dictionary_before = (*kind == GroupKind::Extended)
+                        .then(|| self.client.ext.dictionary(g.context()))
+                        .transpose()?;
                     g.merge_staged_commit(staged)?;
                     events.push(Event::EpochChanged {
                         epoch: g.epoch(),
                         kind: "commit".into(),
                     });
+                    if let Some(before) = dictionary_before {
+                        let after = self.client.ext.dictionary(g.context())?;
+                        events.extend(changed_components(&before, &after).map(|component| Event::AppDataChanged { component }));
+                    }
+                    events.extend(app_events);
                 }
                 Received::Envelope { .. } => return Err(Error::WrongKind("a message of a wire format this group does not use")),
             },
@@ -2301,6 +2622,65 @@ enum Change {
     Psks(Vec<Proposal>),
     /// GroupContextExtensions: for the T (or only) group, and the PQ group.
     Extensions(Vec<Proposal>, Vec<Proposal>),
+    /// AppDataUpdate and AppEphemeral proposals (extended groups).
+    App(Vec<Proposal>),
+}
+
+/// A change to a component's data, committed with [`Group::commit_app`]
+/// (draft-ietf-mls-extensions §4.7, §4.8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppChange {
+    /// An AppDataUpdate `update` of the component's dictionary entry.
+    Update {
+        /// The component.
+        component: mlsx_extensions::ComponentId,
+        /// The update, interpreted by the component.
+        data: Vec<u8>,
+    },
+    /// An AppDataUpdate `remove` of the component's dictionary entry.
+    Remove {
+        /// The component.
+        component: mlsx_extensions::ComponentId,
+    },
+    /// An AppEphemeral proposal: data for this commit only.
+    Ephemeral {
+        /// The component.
+        component: mlsx_extensions::ComponentId,
+        /// The data.
+        data: Vec<u8>,
+    },
+}
+
+impl AppChange {
+    /// The component the change is for.
+    pub fn component(&self) -> mlsx_extensions::ComponentId {
+        match self {
+            AppChange::Update { component, .. } | AppChange::Remove { component } | AppChange::Ephemeral { component, .. } => *component,
+        }
+    }
+}
+
+/// The name of a sender of a proposal in `group`, before its commit is
+/// merged: a member's name, or how an external party is described.
+fn sender_name(group: &mlsx_base::group::Group, sender: mlsx_base::codec::Sender) -> String {
+    match sender {
+        mlsx_base::codec::Sender::Member(leaf) => group
+            .tree()
+            .leaf(leaf)
+            .map_or_else(|| format!("leaf {}", leaf.0), |l| name_of(&l.credential)),
+        mlsx_base::codec::Sender::External(i) => format!("external sender {i}"),
+        mlsx_base::codec::Sender::NewMemberCommit | mlsx_base::codec::Sender::NewMemberProposal => "a new member".into(),
+    }
+}
+
+/// The components whose dictionary entries differ between two
+/// dictionaries.
+fn changed_components<'a>(
+    before: &'a mlsx_extensions::AppDataDictionary,
+    after: &'a mlsx_extensions::AppDataDictionary,
+) -> impl Iterator<Item = u16> + 'a {
+    let ids: BTreeSet<u16> = before.ids().chain(after.ids()).collect();
+    ids.into_iter().filter(move |id| before.get(*id) != after.get(*id))
 }
 
 /// A snapshot of the client's external PSKs, consulted by its groups when

@@ -1528,4 +1528,3 @@ pub fn spawn_on(db: &Database, limits: Limits, tls: Option<Arc<rustls::ServerCon
     })?;
     Ok(addr)
 }
-

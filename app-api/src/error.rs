@@ -51,6 +51,13 @@ pub enum Error {
     /// An external PSK named in a command is not in the store.
     #[error("no PSK {0} in this store (add it with `mlsx psk add`)")]
     UnknownPsk(String),
+    /// The store's client advertised components that are not registered
+    /// now ([`crate::ClientBuilder`]): its groups may need them.
+    #[error("the client in this store advertised components {0:04x?}, which are not registered")]
+    MissingComponents(Vec<u16>),
+    /// A component named in a call is not registered with this client.
+    #[error("no component {0:#06x} is registered with this client")]
+    UnknownComponent(u16),
     /// The message is for another group.
     #[error("the message is for group {found}, not {expected}")]
     WrongGroup {

@@ -25,9 +25,17 @@ pub mod vectors;
 pub mod wire;
 
 pub use client::{
-    Client, ClientConfig, Event, Group, GroupInfo, GroupKind, GroupOptions, KeyPackageOffer, Outgoing, OutgoingKind, Recorder,
+    AppChange, Client, ClientBuilder, ClientConfig, Event, Group, GroupInfo, GroupKind, GroupOptions, KeyPackageOffer, Outgoing,
+    OutgoingKind, Recorder,
 };
 pub use error::{Error, Result};
+/// The extensions draft's types a component is written with, so that an
+/// application needs no other crate than this one.
+pub use mlsx_base::crypto::Secret;
+pub use mlsx_base::group::hooks::ExtensionContext;
+pub use mlsx_extensions::{Component, ComponentId, ComponentKey, Origin, Rejection, safe_verify_with_label};
 pub use store::{Batch, MemoryStore, SqliteGroupStorage, SqliteStore, Store, Table};
 #[cfg(feature = "vectors")]
-pub use vectors::{Totals, default_vector_folders, generate_combiner_vectors, generate_extension_vectors, generate_vectors, verify_vectors};
+pub use vectors::{
+    Totals, default_vector_folders, generate_combiner_vectors, generate_extension_vectors, generate_vectors, verify_vectors,
+};

@@ -37,9 +37,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::{Client, Event, GroupKind, KeyPackageOffer, Outgoing, OutgoingKind, show};
-use crate::wire;
 use crate::error::{Error, Result};
 use crate::store::{Batch, Table};
+use crate::wire;
 
 /// How a delivery service answered a message.
 #[derive(Debug, Clone, PartialEq, Eq)]

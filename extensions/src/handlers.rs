@@ -320,7 +320,10 @@ impl SafeAadFraming {
 
 impl FramingHandler for SafeAadFraming {
     /// Empty data becomes the empty SafeAAD; anything else must already be
-    /// a sorted SafeAAD ([`SafeAad::build`]).
+    /// a sorted SafeAAD ([`SafeAad::build`]) whose items our own
+    /// components accept: the sender runs the receivers' check
+    /// ([`Self::check_items`]), so it never sends a message that every
+    /// member with the same components would refuse.
     fn frame_authenticated_data(&self, context: &GroupContext, authenticated_data: Vec<u8>) -> Result<Vec<u8>, mlsx_base::Error> {
         if !self.active(context)? {
             return Ok(authenticated_data);
@@ -328,7 +331,7 @@ impl FramingHandler for SafeAadFraming {
         if authenticated_data.is_empty() {
             return mlsx_base::codec::encode(&SafeAad::default());
         }
-        SafeAad::parse(&authenticated_data)?;
+        self.check_items(&authenticated_data)?;
         Ok(authenticated_data)
     }
 
@@ -336,6 +339,15 @@ impl FramingHandler for SafeAadFraming {
         if !self.active(context)? {
             return Ok(());
         }
+        self.check_items(authenticated_data)
+    }
+}
+
+impl SafeAadFraming {
+    /// Parses a SafeAAD (§4.9: sorted, no duplicate ids) and has each
+    /// registered component check its own item; items of components this
+    /// client does not have are not its to judge.
+    fn check_items(&self, authenticated_data: &[u8]) -> Result<(), mlsx_base::Error> {
         let aad = SafeAad::parse(authenticated_data)?;
         for item in &aad.aad_items {
             if let Some(c) = self.0.components.get(&item.component_id) {

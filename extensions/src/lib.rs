@@ -305,6 +305,16 @@ impl Extensions {
         Ok(ComponentKey::new(id))
     }
 
+    /// The ids of the registered components, ascending.
+    pub fn component_ids(&self) -> Vec<ComponentId> {
+        self.components.keys().copied().collect()
+    }
+
+    /// The registered component with this id.
+    pub fn component(&self, id: ComponentId) -> Option<&Arc<dyn Component>> {
+        self.components.get(&id)
+    }
+
     /// Declares support for a wire format beyond RFC 9420's, advertised in
     /// `supported_wire_formats` (§5); its handler is installed separately.
     pub fn support_wire_format(&mut self, wire_format: WireFormat) {

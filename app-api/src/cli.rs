@@ -211,7 +211,7 @@ pub fn create(dir: &Path, group: &str, kind: GroupKind, suites: Option<Suites>, 
     let options = crate::client::GroupOptions {
         media_types: media_types.to_vec(),
         suites,
-        name: None,
+        ..Default::default()
     };
     // A random id: two clients' "team" never collide, and nobody can take
     // a group's id before its creator (or guess it).
@@ -605,6 +605,12 @@ fn event_line(group: &str, sender: &str, e: &Event) -> String {
         Event::RemovedSelf => format!("[{group}] we were removed by {sender}"),
         Event::Proposal => format!("[{group}] proposal from {sender}"),
         Event::Joined { group } => format!("[{group}] joined (Welcome from {sender})"),
+        Event::AppDataChanged { component } => format!("[{group}] component {component:#06x}'s data changed by {sender}"),
+        Event::AppEphemeral {
+            component,
+            sender: s,
+            data,
+        } => format!("[{group}] {s} to component {component:#06x}: {}", String::from_utf8_lossy(data)),
     }
 }
 

@@ -414,30 +414,76 @@ impl KeyPackageOffer {
 
     /// Reads [`Self::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let bad = || Error::Codec("not a KeyPackage offer".into());
-        let (&kind, rest) = bytes.split_first().ok_or_else(bad)?;
-        let parts = unframe(rest)?;
-        let kp = |b: &[u8]| -> Result<KeyPackage> {
-            match decode::<MlsMessage>(b)?.body {
-                MlsMessageBody::KeyPackage(k) => Ok(k),
-                _ => Err(bad()),
+        const WHAT: &str = "KeyPackage offer";
+        let bad = |offset: usize, expected: String, found: Option<String>| Error::Malformed {
+            what: WHAT,
+            offset,
+            expected,
+            found,
+        };
+        let &kind = bytes.first().ok_or_else(|| bad(0, "a kind byte".into(), None))?;
+        let (kind, count) = match kind {
+            0 => (GroupKind::Plain, 2),
+            2 => (GroupKind::Extended, 2),
+            1 => (GroupKind::Hybrid, 3),
+            k => return Err(bad(0, "kind 0 (plain), 1 (hybrid) or 2 (extended)".into(), Some(k.to_string()))),
+        };
+        // Parts: the owner's name, then each KeyPackage as an MLSMessage,
+        // each after its 4-byte length.
+        let mut parts = vec![];
+        let mut at = 1;
+        while at < bytes.len() {
+            let len = bytes
+                .get(at..at + 4)
+                .and_then(|l| <[u8; 4]>::try_from(l).ok())
+                .ok_or_else(|| bad(at, "a 4-byte length".into(), None))?;
+            let start = at + 4;
+            let part = usize::try_from(u32::from_be_bytes(len))
+                .ok()
+                .and_then(|len| bytes.get(start..start.checked_add(len)?))
+                .ok_or_else(|| {
+                    bad(
+                        bytes.len(),
+                        format!("{} bytes of part {}", u32::from_be_bytes(len), parts.len() + 1),
+                        None,
+                    )
+                })?;
+            parts.push((start, part));
+            at = start + part.len();
+        }
+        if parts.len() != count {
+            return Err(bad(
+                bytes.len(),
+                format!("{count} parts (the owner's name, then the KeyPackages)"),
+                Some(format!("{} parts", parts.len())),
+            ));
+        }
+        let kp = |(start, b): (usize, &[u8])| -> Result<KeyPackage> {
+            match crate::input::message(b, WHAT, &[WIRE_KEY_PACKAGE]) {
+                Ok(MlsMessage {
+                    body: MlsMessageBody::KeyPackage(k),
+                    ..
+                }) => Ok(k),
+                Ok(m) => Err(bad(
+                    start + 2,
+                    "a KeyPackage".into(),
+                    Some(format!("wire format {}", m.body.wire_format().0)),
+                )),
+                Err(Error::Malformed {
+                    offset, expected, found, ..
+                }) => Err(bad(start + offset, expected, found)),
+                Err(e) => Err(e),
             }
         };
-        match (kind, parts.as_slice()) {
-            (0 | 2, [owner, t]) => Ok(Self {
-                kind: if kind == 0 { GroupKind::Plain } else { GroupKind::Extended },
-                owner: String::from_utf8_lossy(owner).into_owned(),
-                t: kp(t)?,
-                pq: None,
-            }),
-            (1, [owner, t, pq]) => Ok(Self {
-                kind: GroupKind::Hybrid,
-                owner: String::from_utf8_lossy(owner).into_owned(),
-                t: kp(t)?,
-                pq: Some(kp(pq)?),
-            }),
-            _ => Err(bad()),
-        }
+        let mut parts = parts.into_iter();
+        let owner = parts
+            .next()
+            .map(|(_, o)| String::from_utf8_lossy(o).into_owned())
+            .unwrap_or_default();
+        let t = parts.next().map(kp).transpose()?;
+        let pq = parts.next().map(kp).transpose()?;
+        let t = t.ok_or_else(|| bad(bytes.len(), "a KeyPackage".into(), None))?;
+        Ok(Self { kind, owner, t, pq })
     }
 }
 
@@ -472,22 +518,6 @@ pub(crate) fn kind_byte(kind: GroupKind) -> u8 {
 fn frame(out: &mut Vec<u8>, part: &[u8]) {
     out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(part);
-}
-
-fn unframe(mut bytes: &[u8]) -> Result<Vec<&[u8]>> {
-    let bad = || Error::Codec("truncated record".into());
-    let mut parts = vec![];
-    while !bytes.is_empty() {
-        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(bad)?;
-        let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad())?;
-        if rest.len() < len {
-            return Err(bad());
-        }
-        let (part, rest) = rest.split_at(len);
-        parts.push(part);
-        bytes = rest;
-    }
-    Ok(parts)
 }
 
 /// A stored group: its state, and while a commit of ours waits for the
@@ -1293,7 +1323,7 @@ impl Client {
     /// [`Self::join_with`], where `record` adds to the batch what must be
     /// written with the join's events (see [`Group::process_recording`]).
     pub fn join_recording(&mut self, welcome: &[u8], mut batch: Batch, recorder: &mut Recorder<'_>) -> Result<(Vec<u8>, Vec<Event>)> {
-        let msg: MlsMessage = decode(welcome)?;
+        let msg = crate::input::message(welcome, "Welcome", &[WIRE_WELCOME, mlsx_combiner::APQ_MESSAGE_PAIR.0])?;
         let (t_welcome, hybrid) = match &msg.body {
             MlsMessageBody::Welcome(w) => (w.clone(), false),
             MlsMessageBody::Custom(_) => match ApqMessagePair::from_message(&msg)?.t_message.body {
@@ -1380,7 +1410,7 @@ impl Client {
     /// like any commit: [`Group::accepted`] when the delivery service takes
     /// it, [`Group::refused`] (which forgets the group) when not.
     pub fn join_external(&mut self, kind: GroupKind, group_info: &[u8], self_removes: &[Vec<u8>]) -> Result<Outgoing> {
-        let msg: MlsMessage = decode(group_info)?;
+        let msg = crate::input::message(group_info, "GroupInfo", &[WIRE_GROUP_INFO, mlsx_combiner::APQ_MESSAGE_PAIR.0])?;
         // The members before the join (some may leave by it): the names in
         // the GroupInfo's tree (of the T group, for a pair).
         let before: BTreeSet<String> = match &msg.body {
@@ -2467,8 +2497,48 @@ impl Group<'_> {
         // Whatever moved in memory before a failure (a ratchet step before
         // the content was refused, say) goes back to what the store holds;
         // the message's error is the one reported.
-        let result = self.process_unchecked(message, batch, record);
+        let result = self
+            .process_unchecked(message, batch, record)
+            .map_err(|e| self.name_epoch(e, message));
         self.reload_on_error(result)
+    }
+
+    /// An engine's wrong-epoch error as [`Error::WrongEpoch`]: with the
+    /// group it is about (the T or the PQ group of a hybrid session) and
+    /// the epoch [`Self::epoch`] shows.
+    fn name_epoch(&self, e: Error, message: &[u8]) -> Error {
+        let wrong = |b: &mlsx_base::Error| match b {
+            mlsx_base::Error::Peer(mlsx_base::PeerError::WrongEpoch { message, group }) => Some((*message, *group)),
+            _ => None,
+        };
+        let found = match &e {
+            Error::Mls(b) | Error::Combiner(mlsx_combiner::Error::Base(b)) => wrong(b),
+            _ => None,
+        };
+        let Some((message_epoch, current)) = found else {
+            return e;
+        };
+        let visible = self.epoch();
+        let group = match &self.inner {
+            Inner::Plain(..) => "MLS",
+            Inner::Hybrid(s) => {
+                let (t, pq) = decode::<MlsMessage>(message).map(|m| Self::headers(&m)).unwrap_or((None, None));
+                let t_epoch = s.t_group().epoch();
+                let pq_epoch = s.pq_group().epoch();
+                // The group whose current epoch the error names and whose
+                // message has the epoch it names; when both fit, the
+                // numbers are the same for either.
+                let is_t = current == t_epoch && t.is_none_or(|(_, e)| e == message_epoch);
+                let is_pq = current == pq_epoch && pq.is_some_and(|(_, e)| e == message_epoch);
+                if is_pq && !is_t { "PQ" } else { "T" }
+            }
+        };
+        Error::WrongEpoch {
+            group,
+            message: message_epoch,
+            current,
+            visible,
+        }
     }
 
     fn reload(&mut self) -> Result<()> {
@@ -2482,8 +2552,56 @@ impl Group<'_> {
         Ok(())
     }
 
+    /// Refuses a message for another group ([`Error::WrongGroup`], with
+    /// both ids) before anything is processed.
+    fn check_addressed(&self, msg: &MlsMessage) -> Result<()> {
+        let (t, pq) = Self::headers(msg);
+        let mut expected = vec![(t, self.id.clone())];
+        if let Inner::Hybrid(s) = &self.inner {
+            expected.push((pq, s.pq_group().context().group_id.as_slice().to_vec()));
+        }
+        for (header, ours) in expected {
+            if let Some((id, _)) = header
+                && id != ours
+            {
+                return Err(Error::WrongGroup {
+                    found: show(&id),
+                    expected: show(&ours),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The (group id, epoch) a message names in clear: of the message, or
+    /// of the T and PQ messages of a hybrid pair.
+    fn headers(msg: &MlsMessage) -> (Option<Header>, Option<Header>) {
+        fn header(msg: &MlsMessage) -> Option<Header> {
+            match &msg.body {
+                MlsMessageBody::PublicMessage(p) => Some((p.content.group_id.as_slice().to_vec(), p.content.epoch)),
+                MlsMessageBody::PrivateMessage(p) => Some((p.group_id.as_slice().to_vec(), p.epoch)),
+                _ => None,
+            }
+        }
+        match &msg.body {
+            // A pair that does not decode is refused when processed.
+            MlsMessageBody::Custom(c) if c.wire_format == mlsx_combiner::APQ_MESSAGE_PAIR => {
+                match decode::<mlsx_combiner::ApqMessagePair>(c.body.as_slice()) {
+                    Ok(pair) => (header(&pair.t_message), header(&pair.pq_message)),
+                    Err(_) => (None, None),
+                }
+            }
+            _ => (header(msg), None),
+        }
+    }
+
     fn process_unchecked(&mut self, message: &[u8], mut batch: Batch, record: &mut Recorder<'_>) -> Result<Vec<Event>> {
-        let msg: MlsMessage = decode(message)?;
+        let accepted: &[u16] = match self.inner {
+            Inner::Plain(..) => &[WIRE_PUBLIC, WIRE_PRIVATE],
+            Inner::Hybrid(_) => &[WIRE_PUBLIC, WIRE_PRIVATE, mlsx_combiner::APQ_MESSAGE_PAIR.0],
+        };
+        let msg = crate::input::message(message, "message", accepted)?;
+        self.check_addressed(&msg)?;
         let t = self.inner.t();
         if !external_join_allowed(&msg, t.context(), t.tree()) {
             return Err(Error::ExternalJoinsClosed);
@@ -2659,6 +2777,16 @@ impl AppChange {
         }
     }
 }
+
+/// A message's group id and epoch, as its header names them.
+type Header = (Vec<u8>, u64);
+
+// RFC 9420 §6 wire formats.
+const WIRE_PUBLIC: u16 = 1;
+const WIRE_PRIVATE: u16 = 2;
+const WIRE_WELCOME: u16 = 3;
+const WIRE_GROUP_INFO: u16 = 4;
+const WIRE_KEY_PACKAGE: u16 = 5;
 
 /// The name of a sender of a proposal in `group`, before its commit is
 /// merged: a member's name, or how an external party is described.

@@ -19,6 +19,10 @@ pub enum Error {
     /// The database failed.
     #[error("storage: {0}")]
     Storage(#[from] rusqlite::Error),
+    /// Another handle holds the store: one writer per store
+    /// ([`crate::SqliteStore`]).
+    #[error("storage: {0} is held by another handle (one writer per store)")]
+    StoreInUse(String),
     /// A stored record does not decode.
     #[error("storage: corrupt record in {0}")]
     Corrupt(&'static str),
@@ -33,11 +37,43 @@ pub enum Error {
     /// Encoding or decoding a wire structure failed.
     #[error("codec: {0}")]
     Codec(String),
+    /// Input that does not decode as what it should be (a message, a
+    /// Welcome, a GroupInfo, a KeyPackage offer): garbage, truncated, or
+    /// with bytes after its end. Not a peer's protocol violation: nothing
+    /// was authenticated or processed, and the state is unchanged.
+    #[error("malformed {what}: at byte {offset}, expected {expected}{}", found.as_ref().map(|f| format!(", found {f}")).unwrap_or_default())]
+    Malformed {
+        /// What the input should have been.
+        what: &'static str,
+        /// Where in the input decoding stopped.
+        offset: usize,
+        /// What was expected there.
+        expected: String,
+        /// What was there instead, when it says more than the offset.
+        found: Option<String>,
+    },
+    /// A message for another epoch than its group's, and not for a past
+    /// epoch whose keys are kept (RFC 9420 §6). In a hybrid session the
+    /// epoch is that of the group named in `group` ("T" or "PQ"), while
+    /// `visible` is the session's epoch as [`crate::Group::epoch`] shows
+    /// it (the T group's).
+    #[error("message is for epoch {message} of the {group} group, which is at epoch {current} (the group's epoch is {visible})")]
+    WrongEpoch {
+        /// "T", "PQ" (the two groups of a hybrid session), or "MLS" (a
+        /// plain or extended group).
+        group: &'static str,
+        /// The message's epoch.
+        message: u64,
+        /// That group's current epoch.
+        current: u64,
+        /// The epoch [`crate::Group::epoch`] shows.
+        visible: u64,
+    },
     /// No such group in the store.
     #[error("no group {0} in this store")]
     UnknownGroup(String),
-    /// The store holds no client (run `mlsx init`).
-    #[error("no client in this store (run `mlsx init` first)")]
+    /// The store holds no client ([`crate::Client::create`] makes one).
+    #[error("no client in this store")]
     NoClient,
     /// The store already holds a client.
     #[error("this store already holds client {0}")]
@@ -49,7 +85,7 @@ pub enum Error {
     #[error("no member {0} in the group")]
     UnknownMember(String),
     /// An external PSK named in a command is not in the store.
-    #[error("no PSK {0} in this store (add it with `mlsx psk add`)")]
+    #[error("no PSK {0} in this store")]
     UnknownPsk(String),
     /// The store's client advertised components that are not registered
     /// now ([`crate::ClientBuilder`]): its groups may need them.
@@ -72,14 +108,14 @@ pub enum Error {
     /// An external commit to a group whose members have not opened it to
     /// external joins ([`crate::client::EXTERNAL_JOINS`]), and that is not
     /// the resync of a member's own leaf.
-    #[error("this group is closed to external joins (its members open it with `mlsx group external-joins … open`)")]
+    #[error("this group is closed to external joins")]
     ExternalJoinsClosed,
     /// A commit that would put one name in two leaves of a group: names
     /// are how members know each other, so each is in a group once.
     #[error("the commit puts a name in the group twice")]
     DuplicateName,
     /// A commit of ours waits for the delivery service's answer.
-    #[error("group {0} has a commit waiting for the delivery service; run `mlsx receive` first")]
+    #[error("group {0} has a commit waiting for the delivery service's answer")]
     CommitPending(String),
     /// A group of ours whose stored state cannot be loaded: receipt stops
     /// before its messages, which stay queued (nothing of it is
@@ -110,6 +146,7 @@ impl Error {
         !matches!(
             self,
             Error::Storage(_)
+                | Error::StoreInUse(_)
                 | Error::Io(_)
                 | Error::Corrupt(_)
                 | Error::SchemaTooNew { .. }
@@ -117,6 +154,20 @@ impl Error {
                 | Error::NoClient
                 | Error::GroupUnavailable { .. }
         )
+    }
+}
+
+impl Error {
+    /// What the command-line tool adds to the error for its user: the
+    /// command that gets past it. Library users act on the variant.
+    pub fn cli_hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::NoClient => "run `mlsx init` first",
+            Error::UnknownPsk(_) => "add it with `mlsx psk add`",
+            Error::ExternalJoinsClosed => "its members open it with `mlsx group external-joins … open`",
+            Error::CommitPending(_) => "run `mlsx receive` first",
+            _ => return None,
+        })
     }
 }
 

@@ -248,6 +248,30 @@ pub(crate) fn open_private(path: &Path) -> Result<Connection> {
     Ok(Connection::open(path)?)
 }
 
+/// Takes the lock that makes a store's holder its only writer: an
+/// exclusive advisory lock on `<path>.lock`, without waiting.
+fn hold(path: &Path) -> Result<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    if std::fs::symlink_metadata(&lock_path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Config(format!("{} is a symbolic link", lock_path.display())));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&lock_path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::StoreInUse(path.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 /// The permission bits of `path` beyond its owner's (group and others),
 /// when there are any: a store holding private keys should have none.
 /// `None` on other systems than Unix and for paths that do not exist.
@@ -277,22 +301,38 @@ fn connect(path: Option<&Path>) -> Result<Connection> {
 }
 
 /// A store in an SQLite file (or in memory, with [`SqliteStore::in_memory`]).
+///
+/// One writer per file: while a `SqliteStore` holds a file, opening it
+/// again, in this process or another, is refused with
+/// [`Error::StoreInUse`]. Two handles would each load a group, change it,
+/// and the second write would drop the first's epoch. The hold is an
+/// advisory lock on `<file>.lock` beside the database, released when the
+/// store is dropped or its process ends (also by a crash).
 #[derive(Debug)]
 pub struct SqliteStore {
+    // Dropped before the lock (fields drop in order).
     conn: Connection,
+    _lock: Option<std::fs::File>,
 }
 
 impl SqliteStore {
     /// Opens or creates the database at `path`, migrating its schema.
+    /// Refused with [`Error::StoreInUse`] while another `SqliteStore`
+    /// holds it.
     pub fn open(path: &Path) -> Result<Self> {
+        let lock = hold(path)?;
         Ok(Self {
             conn: connect(Some(path))?,
+            _lock: Some(lock),
         })
     }
 
     /// A database in memory.
     pub fn in_memory() -> Result<Self> {
-        Ok(Self { conn: connect(None)? })
+        Ok(Self {
+            conn: connect(None)?,
+            _lock: None,
+        })
     }
 
     /// The schema version of the open database.

@@ -344,6 +344,9 @@ fn state_survives_reopening_with_a_pending_commit() {
         messages(&b.group(b"g").unwrap().process(&m.message).unwrap()),
         vec![("alice".to_string(), b"after restart".to_vec())]
     );
+    // One writer per store.
+    assert!(matches!(SqliteStore::open(&path), Err(mlsx_app::Error::StoreInUse(_))));
+    drop(a);
     assert!(matches!(
         Client::create(Box::new(SqliteStore::open(&path).unwrap()), ClientConfig::new("x")),
         Err(mlsx_app::Error::ClientExists(_))

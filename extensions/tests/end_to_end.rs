@@ -452,15 +452,23 @@ fn safe_aad_frames_the_whole_authenticated_data() {
         let err = m[1].g().process_message(&forged).unwrap_err();
         assert!(matches!(ext_error(&err), Error::AadNotSafe), "{err:?}");
     }
-    // A component refuses its item; the receiver is unchanged and takes
-    // the next message.
+    // A component refuses its item: the sender's own component first, with
+    // the error a receiver reports, so nothing is sent ...
     let bad = SafeAad::build([(RECEIPTS, b"forbidden".to_vec())]).unwrap();
-    let msg = m[2].g().encrypt_application(b"x", &bad).unwrap();
-    let err = receive_app(&mut m[1], &msg).unwrap_err();
+    let sent = m[2].g().encrypt_application(b"x", &bad).unwrap_err();
+    assert!(
+        matches!(ext_error(&sent), Error::ComponentRejected { component: RECEIPTS, .. }),
+        "{sent:?}"
+    );
+    // ... and a receiver, from a sender that sends it anyway (re-signed);
+    // the receiver is unchanged and takes the next message.
+    let forged = forge(&mut m[0], &update, |c| c.authenticated_data = bad.clone().into());
+    let err = m[1].g().process_message(&forged).unwrap_err();
     assert!(
         matches!(ext_error(&err), Error::ComponentRejected { component: RECEIPTS, .. }),
         "{err:?}"
     );
+    assert_eq!(err.to_string(), sent.to_string());
     let msg = m[2].g().encrypt_application(b"after", &[]).unwrap();
     assert_eq!(receive_app(&mut m[1], &msg).unwrap().0, b"after");
 }

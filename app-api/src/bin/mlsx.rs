@@ -262,7 +262,7 @@ impl GroupSuites {
         if self.t_suite.is_none() && self.pq_suite.is_none() && self.mode.is_none() {
             return Ok(None);
         }
-        let mut s = mlsx_app::cli::open(dir).map_err(|e| e.to_string())?.config().suites();
+        let mut s = mlsx_app::cli::open(dir).map_err(shown)?.config().suites();
         if let Some(t) = self.t_suite {
             s.t_suite = t;
         }
@@ -673,6 +673,15 @@ fn print_report(json: bool, r: &mlsx_app::cli::Report) -> std::io::Result<()> {
     out.flush()
 }
 
+/// A library error as the command line shows it: with the command that
+/// gets past it, when there is one.
+fn shown(e: mlsx_app::Error) -> String {
+    match e.cli_hint() {
+        Some(hint) => format!("{e} ({hint})"),
+        None => e.to_string(),
+    }
+}
+
 fn report(json: bool, r: Result<mlsx_app::cli::Report, String>) -> ExitCode {
     match r {
         Ok(r) => match print_report(json, &r) {
@@ -755,7 +764,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Every PQ provider this process makes from now on runs on it.
     cli.backend.set_process_default();
-    let s = |r: mlsx_app::Result<mlsx_app::cli::Report>| r.map_err(|e| e.to_string());
+    let s = |r: mlsx_app::Result<mlsx_app::cli::Report>| r.map_err(shown);
     match cli.command {
         Command::Init {
             at,

@@ -2609,6 +2609,8 @@ impl Group<'_> {
         let before = self.inner.roster();
         let mut events = vec![];
         let mut removed = false;
+        // The epoch a commit leaves (of the T group in a hybrid session).
+        let left = self.inner.t().epoch();
         match &mut self.inner {
             Inner::Plain(g, kind) => match g.process_message(&msg)? {
                 Received::Application {
@@ -2657,7 +2659,9 @@ impl Group<'_> {
                         .transpose()?;
                     g.merge_staged_commit(staged)?;
                     events.push(Event::EpochChanged {
-                        epoch: g.epoch(),
+                        // A member the commit removes does not enter the
+                        // new epoch, but the commit made it all the same.
+                        epoch: g.epoch().max(left + 1),
                         kind: "commit".into(),
                     });
                     if let Some(before) = dictionary_before {
@@ -2679,7 +2683,8 @@ impl Group<'_> {
                 ApqReceived::Full { removed_self } => {
                     removed = removed_self;
                     events.push(Event::EpochChanged {
-                        epoch: s.t_group().epoch(),
+                        // As for a plain group: the epoch the commit made.
+                        epoch: s.t_group().epoch().max(left + 1),
                         kind: "FULL".into(),
                     });
                 }

@@ -177,8 +177,12 @@
 //! | [`Error::Config`], [`Error::PqSuite`], [`Error::Codec`] | A setting or argument that cannot be used; a structure of ours that does not encode. | no | Fix the call. |
 //! | [`Error::Ds`] | The delivery service refused or failed (`remote`). | no | See its message; try again if it failed. |
 //!
-//! `tests/errors.rs` makes each of them through the library alone. The
-//! command-line tool adds its own hints ([`Error::cli_hint`]).
+//! The tests make them through the library alone: `tests/errors.rs`
+//! (malformed input, wrong group and epoch, engine refusals, closed
+//! groups, misuse, one writer per store), `tests/components.rs` (component
+//! refusals on send and receipt, missing and unknown components) and the
+//! stores' own tests (a newer schema). The command-line tool adds its own
+//! hints ([`Error::cli_hint`]).
 //!
 //! ## Cargo features
 //!

@@ -542,3 +542,23 @@ fn a_failed_propose_leaves_no_proposal_behind() {
     let auth = a.group(b"g").unwrap().info().unwrap().epoch_authenticator;
     assert_eq!(b.group(b"g").unwrap().info().unwrap().epoch_authenticator, auth);
 }
+
+#[test]
+fn a_removed_member_is_told_the_epoch_that_removed_it() {
+    for kind in [GroupKind::Plain, GroupKind::Extended, GroupKind::Hybrid] {
+        let (mut a, mut b, _c) = three(kind);
+        let mut g = a.group(b"g").unwrap();
+        let out = g.remove(&["bob".into()]).unwrap();
+        g.accepted().unwrap();
+        let epoch = g.epoch();
+        drop(g);
+        let events = b.group(b"g").unwrap().process(&out.message).unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::EpochChanged { epoch: new, .. } if *new == epoch)),
+            "{kind:?}: {events:?}"
+        );
+        assert!(events.contains(&Event::RemovedSelf));
+    }
+}

@@ -227,3 +227,29 @@ fn one_writer_per_store() {
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(path.with_extension("db.lock"));
 }
+
+#[test]
+fn protocol_refusals_change_nothing() {
+    let (mut a, mut b) = pair(GroupKind::Plain, b"g");
+    // A replayed application message: its key is used up; the engine
+    // refuses (RFC 9420 §9.2).
+    let m = a.group(b"g").unwrap().send(b"once").unwrap();
+    b.group(b"g").unwrap().process(&m.message).unwrap();
+    let e = b.group(b"g").unwrap().process(&m.message).unwrap_err();
+    assert!(matches!(e, Error::Mls(_)) && e.is_refusal(), "{e}");
+
+    // An external join to a group its members have not opened.
+    let info = a.group(b"g").unwrap().group_info().unwrap();
+    let mut eve = memory("eve");
+    match eve.join_external(GroupKind::Plain, &info, &[]) {
+        Err(Error::ExternalJoinsClosed) => {}
+        Ok(out) => {
+            let e = b.group(b"g").unwrap().process(&out.message).unwrap_err();
+            assert!(matches!(e, Error::ExternalJoinsClosed), "{e}");
+        }
+        Err(e) => panic!("{e}"),
+    }
+    // A call that cannot be done: no PSK named.
+    assert!(matches!(a.group(b"g").unwrap().inject_psks(&[]), Err(Error::Config(_))));
+    still_usable(&mut a, &mut b, b"g");
+}

@@ -157,7 +157,96 @@ impl Error {
     }
 }
 
+/// What kind of failure an [`Error`] is, for applications and bindings
+/// that handle errors by family (the table in the crate docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorFamily {
+    /// An input (a message, a Welcome, an offer, a commit of a peer) was
+    /// refused: malformed, for another group or epoch, or against a rule
+    /// of the protocol. The state is unchanged; drop the input.
+    Protocol,
+    /// The call cannot be done as asked (a pending commit, an unknown name,
+    /// the wrong kind of group, a bad setting). The state is unchanged.
+    Usage,
+    /// The store failed or holds what cannot be read, or another handle
+    /// holds it. Try again, or restore the store.
+    Storage,
+    /// The delivery service refused or failed.
+    Service,
+}
+
 impl Error {
+    /// The variant's name ("Malformed", "WrongEpoch", …), stable across
+    /// versions, for logs and bindings.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Mls(_) => "Mls",
+            Error::Extensions(_) => "Extensions",
+            Error::Combiner(_) => "Combiner",
+            Error::PqSuite(_) => "PqSuite",
+            Error::Storage(_) => "Storage",
+            Error::StoreInUse(_) => "StoreInUse",
+            Error::Corrupt(_) => "Corrupt",
+            Error::SchemaTooNew { .. } => "SchemaTooNew",
+            Error::Codec(_) => "Codec",
+            Error::Malformed { .. } => "Malformed",
+            Error::WrongEpoch { .. } => "WrongEpoch",
+            Error::UnknownGroup(_) => "UnknownGroup",
+            Error::NoClient => "NoClient",
+            Error::ClientExists(_) => "ClientExists",
+            Error::NoKeyPackageForWelcome => "NoKeyPackageForWelcome",
+            Error::UnknownMember(_) => "UnknownMember",
+            Error::UnknownPsk(_) => "UnknownPsk",
+            Error::MissingComponents(_) => "MissingComponents",
+            Error::UnknownComponent(_) => "UnknownComponent",
+            Error::WrongGroup { .. } => "WrongGroup",
+            Error::WrongKind(_) => "WrongKind",
+            Error::ExternalJoinsClosed => "ExternalJoinsClosed",
+            Error::DuplicateName => "DuplicateName",
+            Error::CommitPending(_) => "CommitPending",
+            Error::GroupUnavailable { .. } => "GroupUnavailable",
+            Error::Ds(_) => "Ds",
+            Error::Io(_) => "Io",
+            Error::Config(_) => "Config",
+        }
+    }
+
+    /// The error's family.
+    pub fn family(&self) -> ErrorFamily {
+        match self {
+            Error::Mls(mlsx_base::Error::Misuse(_)) => ErrorFamily::Usage,
+            Error::Mls(_)
+            | Error::Extensions(_)
+            | Error::Combiner(_)
+            | Error::Malformed { .. }
+            | Error::WrongEpoch { .. }
+            | Error::WrongGroup { .. }
+            | Error::NoKeyPackageForWelcome
+            | Error::ExternalJoinsClosed
+            | Error::DuplicateName => ErrorFamily::Protocol,
+            Error::Storage(_)
+            | Error::StoreInUse(_)
+            | Error::Corrupt(_)
+            | Error::SchemaTooNew { .. }
+            | Error::GroupUnavailable { .. }
+            | Error::Io(_) => ErrorFamily::Storage,
+            Error::Ds(_) => ErrorFamily::Service,
+            Error::PqSuite(_)
+            | Error::Codec(_)
+            | Error::UnknownGroup(_)
+            | Error::NoClient
+            | Error::ClientExists(_)
+            | Error::UnknownMember(_)
+            | Error::UnknownPsk(_)
+            | Error::MissingComponents(_)
+            | Error::UnknownComponent(_)
+            | Error::WrongKind(_)
+            | Error::CommitPending(_)
+            | Error::Config(_) => ErrorFamily::Usage,
+        }
+    }
+
     /// What the command-line tool adds to the error for its user: the
     /// command that gets past it. Library users act on the variant.
     pub fn cli_hint(&self) -> Option<&'static str> {

@@ -223,7 +223,7 @@ pub use client::{
     AppChange, Client, ClientBuilder, ClientConfig, Event, Group, GroupInfo, GroupKind, GroupOptions, KeyPackageOffer, Outgoing,
     OutgoingKind, Recorder,
 };
-pub use error::{Error, Result};
+pub use error::{Error, ErrorFamily, Result};
 /// The extensions draft's types a component is written with, so that an
 /// application needs no other crate than this one.
 pub use mlsx_base::crypto::Secret;

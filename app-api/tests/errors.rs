@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mlsx_app::client::GroupOptions;
-use mlsx_app::{Client, ClientConfig, Error, Event, GroupKind, MemoryStore, SqliteStore};
+use mlsx_app::{Client, ClientConfig, Error, ErrorFamily, Event, GroupKind, MemoryStore, SqliteStore};
 
 fn memory(name: &str) -> Client {
     Client::create(Box::new(MemoryStore::new()), ClientConfig::new(name)).unwrap()
@@ -53,6 +53,7 @@ fn garbage_is_malformed_with_where_and_what() {
                 other => panic!("{kind:?}: {other}"),
             }
             assert!(e.is_refusal());
+            assert_eq!((e.kind(), e.family()), ("Malformed", ErrorFamily::Protocol));
             assert_eq!(b.group(b"g").unwrap().epoch(), epoch);
         }
         // The real message, after all that, is still read.
@@ -177,6 +178,7 @@ fn misuse_errors_name_what_is_missing_without_cli_hints() {
     g.update(false).unwrap();
     let e = g.send(b"during a commit").unwrap_err();
     assert!(matches!(e, Error::CommitPending(_)));
+    assert_eq!((e.kind(), e.family()), ("CommitPending", ErrorFamily::Usage));
     // The library speaks of itself; the CLI adds its commands.
     assert!(!e.to_string().contains("mlsx"), "{e}");
     assert_eq!(e.cli_hint(), Some("run `mlsx receive` first"));
@@ -208,6 +210,7 @@ fn one_writer_per_store() {
     // refusal of input (try again once the first is closed).
     let e = SqliteStore::open(&path).unwrap_err();
     assert!(matches!(&e, Error::StoreInUse(_)) && !e.is_refusal(), "{e}");
+    assert_eq!(e.family(), ErrorFamily::Storage);
     let other = std::thread::spawn({
         let path = path.clone();
         move || matches!(SqliteStore::open(&path), Err(Error::StoreInUse(_)))

@@ -20,7 +20,10 @@ py="$venv/bin/python"
 pip=("$py" -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" pytest mypy matplotlib pandas
 echo "== pip install ./python"
-"${pip[@]}" "$here"
+# The `quick` profile (Cargo.toml): the release profile less optimised, to
+# keep the repository's test run short; `pip install ./python` alone
+# builds the release profile.
+MATURIN_PEP517_ARGS="${MATURIN_PEP517_ARGS:---profile quick}" "${pip[@]}" "$here"
 
 cd "$here"
 echo "== pytest"

@@ -126,9 +126,6 @@ pub struct GroupOptions {
     /// In an extended group: the SafeAAD components every member must
     /// support (`safe_aad`, §4.9).
     pub safe_aad_components: Vec<mlsx_extensions::ComponentId>,
-    /// In an extended group: the wire formats every member must support
-    /// (`required_wire_formats`, §5).
-    pub wire_formats: Vec<u16>,
     /// In an extended group: the components' first entries in the app data
     /// dictionary (§4.6), each checked by its component.
     pub app_data: Vec<(mlsx_extensions::ComponentId, Vec<u8>)>,
@@ -171,13 +168,6 @@ impl GroupOptions {
         self
     }
 
-    /// Requires these wire formats of every member (extended groups).
-    #[must_use]
-    pub fn require_wire_formats(mut self, wire_formats: &[u16]) -> Self {
-        self.wire_formats = wire_formats.to_vec();
-        self
-    }
-
     /// Starts the group with this entry of a component in its app data
     /// dictionary (extended groups).
     #[must_use]
@@ -188,11 +178,7 @@ impl GroupOptions {
     }
 
     fn asks_extensions(&self) -> bool {
-        !(self.media_types.is_empty()
-            && self.components.is_empty()
-            && self.safe_aad_components.is_empty()
-            && self.wire_formats.is_empty()
-            && self.app_data.is_empty())
+        !(self.media_types.is_empty() && self.components.is_empty() && self.safe_aad_components.is_empty() && self.app_data.is_empty())
     }
 }
 
@@ -717,9 +703,7 @@ impl ClientBuilder {
     /// components.
     pub fn create(self, store: Box<dyn Store>, config: ClientConfig) -> Result<Client> {
         let ext = self.finish()?;
-        let mut client = Client::create_inner(store, config, ext)?;
-        client.remember_components()?;
-        Ok(client)
+        Client::create_inner(store, config, ext)
     }
 
     /// Opens the client in `store` ([`Client::open`]) with these
@@ -798,6 +782,13 @@ impl Client {
             Table::Meta,
             CONFIG_KEY,
             serde_json::to_vec(&client.config).map_err(|e| Error::Config(e.to_string()))?,
+        );
+        // The components the client advertises, with its config: a later
+        // open without one of them is refused.
+        batch.put(
+            Table::Meta,
+            COMPONENTS_KEY,
+            serde_json::to_vec(&client.ext.component_ids()).map_err(|e| Error::Config(e.to_string()))?,
         );
         let (t_cs, pq_cs) = (client.t_cs.clone(), client.pq_cs.clone());
         client.missing_identities(&[&t_cs, &pq_cs], &mut batch)?;
@@ -1223,7 +1214,7 @@ impl Client {
         self.use_suites(options.suites.unwrap_or_else(|| self.config.suites()))?;
         if options.asks_extensions() && kind != GroupKind::Extended {
             return Err(Error::WrongKind(
-                "required media types, components, wire formats and app data need an extended group",
+                "required media types, components and app data need an extended group",
             ));
         }
         if self.store.get(Table::Group, group_id)?.is_some() {
@@ -1244,7 +1235,7 @@ impl Client {
                 let mut requirements = mlsx_extensions::GroupRequirements {
                     components: options.components.clone(),
                     safe_aad: Some(options.safe_aad_components.clone()),
-                    wire_formats: options.wire_formats.iter().map(|w| mlsx_base::codec::WireFormat(*w)).collect(),
+                    wire_formats: vec![],
                     data: options.app_data.clone(),
                 };
                 // A requirement this client could not meet itself would
@@ -1328,9 +1319,9 @@ impl Client {
             MlsMessageBody::Welcome(w) => (w.clone(), false),
             MlsMessageBody::Custom(_) => match ApqMessagePair::from_message(&msg)?.t_message.body {
                 MlsMessageBody::Welcome(w) => (w, true),
-                _ => return Err(Error::Codec("not a Welcome".into())),
+                _ => return Err(Error::WrongInput("a pair that does not hold a Welcome")),
             },
-            _ => return Err(Error::Codec("not a Welcome".into())),
+            _ => return Err(Error::WrongInput("not a Welcome")),
         };
         let mut found = None;
         for s in &t_welcome.secrets {
@@ -1344,7 +1335,7 @@ impl Client {
         self.use_suites(record.suites)?;
         let inner = if hybrid {
             if record.kind != GroupKind::Hybrid {
-                return Err(Error::WrongKind("a hybrid Welcome for a plain KeyPackage"));
+                return Err(Error::WrongInput("a hybrid Welcome for a plain KeyPackage"));
             }
             let client = self.apq_client()?;
             let bundles = ApqKeyPackageBundles {
@@ -1362,7 +1353,7 @@ impl Client {
             Inner::Hybrid(Box::new(client.join(&msg, bundles)?))
         } else {
             if record.kind == GroupKind::Hybrid {
-                return Err(Error::WrongKind("a plain Welcome for a hybrid KeyPackage"));
+                return Err(Error::WrongInput("a plain Welcome for a hybrid KeyPackage"));
             }
             let b = self.own_bundle(
                 &self.t_cs,
@@ -1429,7 +1420,7 @@ impl Client {
                 }
                 let pair = ApqMessagePair::from_message(&msg)?;
                 let MlsMessageBody::GroupInfo(t_gi) = &pair.t_message.body else {
-                    return Err(Error::Codec("not a GroupInfo pair".into()));
+                    return Err(Error::WrongInput("not a GroupInfo pair"));
                 };
                 let epoch = t_gi.group_context.epoch;
                 let (session, commit) = self.apq_client()?.join_external(&msg)?;
@@ -1601,7 +1592,7 @@ impl Client {
                     }
                 }
             }
-            _ => return Err(Error::Codec("not a GroupInfo".into())),
+            _ => return Err(Error::WrongInput("not a GroupInfo")),
         }
         Ok(suites)
     }
@@ -1746,9 +1737,13 @@ pub fn external_join_allowed(msg: &MlsMessage, context: &mlsx_base::codec::Group
 
 /// A group id for people: UTF-8 as is, otherwise hex.
 pub fn show(id: &[u8]) -> String {
+    // An id from a hostile message may be as long as the message: shown
+    // in part.
+    const MAX: usize = 64;
+    let (id, cut) = if id.len() > MAX { (&id[..MAX], "…") } else { (id, "") };
     match std::str::from_utf8(id) {
-        Ok(s) if s.chars().all(|c| !c.is_control()) => s.to_owned(),
-        _ => hex::encode(id),
+        Ok(s) if s.chars().all(|c| !c.is_control()) => format!("{s}{cut}"),
+        _ => format!("{}{cut}", hex::encode(id)),
     }
 }
 
@@ -1978,6 +1973,16 @@ impl Group<'_> {
         aad: &[(mlsx_extensions::ComponentId, Vec<u8>)],
     ) -> Result<Outgoing> {
         self.no_pending()?;
+        let result = self.send_unchecked(data, media_type, aad);
+        self.reload_on_error(result)
+    }
+
+    fn send_unchecked(
+        &mut self,
+        data: &[u8],
+        media_type: Option<&str>,
+        aad: &[(mlsx_extensions::ComponentId, Vec<u8>)],
+    ) -> Result<Outgoing> {
         if (!aad.is_empty() || media_type.is_some()) && self.inner.kind() != GroupKind::Extended {
             return Err(Error::WrongKind("SafeAAD and media types need an extended group"));
         }
@@ -2115,6 +2120,11 @@ impl Group<'_> {
     /// removes us ([`Event::RemovedSelf`] then).
     pub fn leave(&mut self) -> Result<Outgoing> {
         self.no_pending()?;
+        let result = self.leave_unchecked();
+        self.reload_on_error(result)
+    }
+
+    fn leave_unchecked(&mut self) -> Result<Outgoing> {
         let epoch = self.epoch();
         let Inner::Plain(g, GroupKind::Extended) = &mut self.inner else {
             return Err(Error::WrongKind("leaving by SelfRemove needs an extended group"));
@@ -2235,11 +2245,21 @@ impl Group<'_> {
     /// cannot give it out twice.
     pub fn safe_export_secret(&mut self, key: &mlsx_extensions::ComponentKey) -> Result<Zeroizing<Vec<u8>>> {
         self.no_pending()?;
+        // Only the key this client's components were issued: another
+        // builder's key for the same id is not this component's.
+        if !self.client.ext.issued(key) {
+            return Err(Error::UnknownComponent(key.id()));
+        }
         let Inner::Plain(g, GroupKind::Extended) = &mut self.inner else {
             return Err(Error::WrongKind("SafeExportSecret needs an extended group"));
         };
-        let secret = Zeroizing::new(key.safe_export_secret(g)?.as_bytes().to_vec());
-        let result = self.store_state(Batch::new()).map(|()| secret);
+        // A failure after the slot was taken goes back to the stored
+        // state, so nothing half-exported is stored later.
+        let result = key
+            .safe_export_secret(g)
+            .map_err(Error::from)
+            .map(|s| Zeroizing::new(s.as_bytes().to_vec()))
+            .and_then(|secret| self.store_state(Batch::new()).map(|()| secret));
         self.reload_on_error(result)
     }
 
@@ -2249,6 +2269,9 @@ impl Group<'_> {
     /// [`safe_verify_with_label`](mlsx_extensions::safe_verify_with_label).
     pub fn safe_sign(&self, key: &mlsx_extensions::ComponentKey, label: &[u8], content: &[u8]) -> Result<Vec<u8>> {
         self.extended_only("safe signatures need an extended group")?;
+        if !self.client.ext.issued(key) {
+            return Err(Error::UnknownComponent(key.id()));
+        }
         Ok(key.sign_in_group(self.inner.t(), label, content)?)
     }
 
@@ -2261,6 +2284,9 @@ impl Group<'_> {
     /// it.
     pub fn inject_app_psk(&mut self, key: &mlsx_extensions::ComponentKey, psk_id: &[u8]) -> Result<Outgoing> {
         self.extended_only("application PSKs need an extended group")?;
+        if !self.client.ext.issued(key) {
+            return Err(Error::UnknownComponent(key.id()));
+        }
         let component = self.client.ext.component(key.id()).ok_or(Error::UnknownComponent(key.id()))?;
         if component.psk(psk_id).is_none() {
             return Err(Error::UnknownPsk(show(psk_id)));
@@ -2558,7 +2584,13 @@ impl Group<'_> {
         let (t, pq) = Self::headers(msg);
         let mut expected = vec![(t, self.id.clone())];
         if let Inner::Hybrid(s) = &self.inner {
-            expected.push((pq, s.pq_group().context().group_id.as_slice().to_vec()));
+            let pq_id = s.pq_group().context().group_id.as_slice().to_vec();
+            // A lone message of the PQ group is the combiner's to refuse
+            // (it names its group rightly, but not alone).
+            if pq.is_none() && expected[0].0.as_ref().is_some_and(|(id, _)| *id == pq_id) {
+                return Ok(());
+            }
+            expected.push((pq, pq_id));
         }
         for (header, ours) in expected {
             if let Some((id, _)) = header
@@ -2661,7 +2693,7 @@ impl Group<'_> {
                     events.push(Event::EpochChanged {
                         // A member the commit removes does not enter the
                         // new epoch, but the commit made it all the same.
-                        epoch: g.epoch().max(left + 1),
+                        epoch: g.epoch().max(left.saturating_add(1)),
                         kind: "commit".into(),
                     });
                     if let Some(before) = dictionary_before {
@@ -2670,7 +2702,7 @@ impl Group<'_> {
                     }
                     events.extend(app_events);
                 }
-                Received::Envelope { .. } => return Err(Error::WrongKind("a message of a wire format this group does not use")),
+                Received::Envelope { .. } => return Err(Error::WrongInput("a message of a wire format this group does not use")),
             },
             Inner::Hybrid(s) => match s.process(&msg)? {
                 ApqReceived::Application { sender, data } => events.push(Event::Message {
@@ -2684,7 +2716,7 @@ impl Group<'_> {
                     removed = removed_self;
                     events.push(Event::EpochChanged {
                         // As for a plain group: the epoch the commit made.
-                        epoch: s.t_group().epoch().max(left + 1),
+                        epoch: s.t_group().epoch().max(left.saturating_add(1)),
                         kind: "FULL".into(),
                     });
                 }
@@ -2692,7 +2724,7 @@ impl Group<'_> {
                     epoch: s.t_group().epoch(),
                     kind: "PARTIAL".into(),
                 }),
-                _ => return Err(Error::WrongKind("a message this version does not know how to report")),
+                _ => return Err(Error::WrongInput("a message this version does not know how to report")),
             },
         }
         if removed {

@@ -102,6 +102,11 @@ pub enum Error {
         /// This group.
         expected: String,
     },
+    /// An input of the wrong kind: a Welcome or GroupInfo that is not
+    /// one, a hybrid Welcome for a plain KeyPackage, a message in a wire
+    /// format the group does not use.
+    #[error("{0}")]
+    WrongInput(&'static str),
     /// The operation needs the other kind of group.
     #[error("{0}")]
     WrongKind(&'static str),
@@ -143,17 +148,7 @@ impl Error {
     /// offer), as opposed to a failure of storage, I/O or the service,
     /// after which the same input should be tried again.
     pub fn is_refusal(&self) -> bool {
-        !matches!(
-            self,
-            Error::Storage(_)
-                | Error::StoreInUse(_)
-                | Error::Io(_)
-                | Error::Corrupt(_)
-                | Error::SchemaTooNew { .. }
-                | Error::Ds(_)
-                | Error::NoClient
-                | Error::GroupUnavailable { .. }
-        )
+        !matches!(self.family(), ErrorFamily::Storage | ErrorFamily::Service) && !matches!(self, Error::NoClient)
     }
 }
 
@@ -202,6 +197,7 @@ impl Error {
             Error::UnknownComponent(_) => "UnknownComponent",
             Error::WrongGroup { .. } => "WrongGroup",
             Error::WrongKind(_) => "WrongKind",
+            Error::WrongInput(_) => "WrongInput",
             Error::ExternalJoinsClosed => "ExternalJoinsClosed",
             Error::DuplicateName => "DuplicateName",
             Error::CommitPending(_) => "CommitPending",
@@ -215,11 +211,21 @@ impl Error {
     /// The error's family.
     pub fn family(&self) -> ErrorFamily {
         match self {
-            Error::Mls(mlsx_base::Error::Misuse(_)) => ErrorFamily::Usage,
-            Error::Mls(_)
-            | Error::Extensions(_)
-            | Error::Combiner(_)
+            Error::Mls(e) | Error::Extensions(mlsx_extensions::Error::Base(e)) | Error::Combiner(mlsx_combiner::Error::Base(e)) => {
+                engine_family(e)
+            }
+            Error::Extensions(e) => match e {
+                mlsx_extensions::Error::AlreadyExported(_)
+                | mlsx_extensions::Error::ReservedComponent(_)
+                | mlsx_extensions::Error::DuplicateComponent(_)
+                | mlsx_extensions::Error::UnknownComponent(_)
+                | mlsx_extensions::Error::NoExporterTree
+                | mlsx_extensions::Error::NoPrivateKey => ErrorFamily::Usage,
+                _ => ErrorFamily::Protocol,
+            },
+            Error::Combiner(_)
             | Error::Malformed { .. }
+            | Error::WrongInput(_)
             | Error::WrongEpoch { .. }
             | Error::WrongGroup { .. }
             | Error::NoKeyPackageForWelcome
@@ -257,6 +263,16 @@ impl Error {
             Error::CommitPending(_) => "run `mlsx receive` first",
             _ => return None,
         })
+    }
+}
+
+/// The family of an engine error: a peer's input refused, a wrong call, or
+/// saved state that cannot be used.
+fn engine_family(e: &mlsx_base::Error) -> ErrorFamily {
+    match e {
+        mlsx_base::Error::Misuse(_) | mlsx_base::Error::UnsupportedCipherSuite(_) => ErrorFamily::Usage,
+        mlsx_base::Error::State(_) | mlsx_base::Error::Storage(_) => ErrorFamily::Storage,
+        _ => ErrorFamily::Protocol,
     }
 }
 

@@ -156,13 +156,18 @@
 //! One type, [`Error`]. A refused input or call never changes the
 //! client's state: the group stays as it was, in memory and in the store
 //! ([`Error::is_refusal`] tells a refusal from a failure to try again).
+//! [`Error::family`] sorts the kinds into [`ErrorFamily::Protocol`] (an
+//! input refused), [`ErrorFamily::Usage`] (a call that cannot be done),
+//! [`ErrorFamily::Storage`] and [`ErrorFamily::Service`];
+//! [`Error::kind`] names the variant.
 //!
 //! | Kind | What it means | State changed | What to do |
 //! |---|---|---|---|
 //! | [`Error::Malformed`] | The input does not decode as what it should be (garbage, truncated, bytes after its end); `offset` says where, `expected` what. Nothing was authenticated. | no | Drop it. |
+//! | [`Error::WrongInput`] | An input of the wrong kind: not a Welcome or GroupInfo, a hybrid Welcome for a plain KeyPackage, a wire format the group does not use. | no | Drop it. |
 //! | [`Error::WrongGroup`] | A message for another group; `found` and `expected` name both. | no | Route it to the group it names. |
 //! | [`Error::WrongEpoch`] | A message of an epoch this group is not at and keeps no keys for; in a hybrid session `group` says "T" or "PQ", and `visible` is the epoch [`Group::epoch`] shows. | no | A later epoch: process the commits before it first. An earlier one: drop it. |
-//! | [`Error::Mls`] | The engine refused: a peer broke a rule of RFC 9420 ([`mlsx_base::PeerError`]), or a call was wrong ([`mlsx_base::MisuseError`]). | no | Drop the message; report the sender if it persists. |
+//! | [`Error::Mls`] | The engine refused: a peer broke a rule of RFC 9420 ([`mlsx_base::PeerError`]), a call was wrong ([`mlsx_base::MisuseError`]), or saved state cannot be used ([`mlsx_base::StateError`], family Storage). | no | Drop the message; report the sender if it persists. |
 //! | [`Error::Extensions`] | A component or a rule of draft-ietf-mls-extensions refused (on receipt, or the same check on send). | no | Drop the message, or fix the data before sending. |
 //! | [`Error::Combiner`] | The hybrid session refused (a pair that does not match, a lone PQ message, …). | no | Drop the message. |
 //! | [`Error::CommitPending`] | A commit of ours waits for the delivery service's answer. | no | Call [`Group::accepted`] or [`Group::refused`] first. |

@@ -251,6 +251,16 @@ pub(crate) fn open_private(path: &Path) -> Result<Connection> {
 /// Takes the lock that makes a store's holder its only writer: an
 /// exclusive advisory lock on `<path>.lock`, without waiting.
 fn hold(path: &Path) -> Result<std::fs::File> {
+    // The lock beside the file the path resolves to (symbolic links and
+    // `..` resolved), so that two paths to one database share it. A hard
+    // link is another name of the file that is not resolved: do not make
+    // them of a store.
+    let resolved = std::fs::canonicalize(path).or_else(|_| {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().ok_or_else(|| std::io::Error::other("no file name"))?;
+        std::fs::canonicalize(parent).map(|p| p.join(name))
+    });
+    let path = resolved.as_deref().unwrap_or(path);
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     let lock_path = std::path::PathBuf::from(name);
@@ -303,11 +313,13 @@ fn connect(path: Option<&Path>) -> Result<Connection> {
 /// A store in an SQLite file (or in memory, with [`SqliteStore::in_memory`]).
 ///
 /// One writer per file: while a `SqliteStore` holds a file, opening it
-/// again, in this process or another, is refused with
+/// again, in this process or another, by the same path or another that
+/// resolves to it (symbolic links, `..`), is refused with
 /// [`Error::StoreInUse`]. Two handles would each load a group, change it,
 /// and the second write would drop the first's epoch. The hold is an
 /// advisory lock on `<file>.lock` beside the database, released when the
-/// store is dropped or its process ends (also by a crash).
+/// store is dropped or its process ends (also by a crash). Keep the folder
+/// private: whoever can write there can hold the lock (and the database).
 #[derive(Debug)]
 pub struct SqliteStore {
     // Dropped before the lock (fields drop in order).

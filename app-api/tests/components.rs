@@ -254,6 +254,13 @@ fn safe_export_secret_once_per_epoch_also_after_a_restart() {
     let (mut bob, bob_key) = client("bob", 4);
     group(&mut alice, &mut [&mut bob]);
 
+    // A key issued by another builder for the same id is not this
+    // client's component: refused, and the epoch's secret is still there.
+    let forged = ClientBuilder::new().component(Arc::new(Counter { aad_limit: 4 })).unwrap();
+    assert!(matches!(
+        alice.group(b"g").unwrap().safe_export_secret(&forged),
+        Err(Error::UnknownComponent(COUNTER))
+    ));
     let a = alice.group(b"g").unwrap().safe_export_secret(&alice_key).unwrap();
     let b = bob.group(b"g").unwrap().safe_export_secret(&bob_key).unwrap();
     assert_eq!(a, b);

@@ -333,8 +333,10 @@ impl ApqClient {
             return Err(Error::ApqInfoChanged);
         }
         let updates = [
-            ApqInfoUpdate::NewTEpoch(t_gi.group_context.epoch + 1),
-            ApqInfoUpdate::NewPqEpoch(pq_gi.group_context.epoch + 1),
+            // Saturating: a GroupInfo at the last epoch is refused by the
+            // engine when it joins (its epoch cannot advance).
+            ApqInfoUpdate::NewTEpoch(t_gi.group_context.epoch.saturating_add(1)),
+            ApqInfoUpdate::NewPqEpoch(pq_gi.group_context.epoch.saturating_add(1)),
         ];
         let proposals = |half: &Half| -> Result<Vec<Proposal>, Error> {
             updates

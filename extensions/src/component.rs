@@ -121,11 +121,17 @@ pub trait Component: Send + Sync + fmt::Debug {
 #[derive(Debug)]
 pub struct ComponentKey {
     id: ComponentId,
+    issuer: u64,
 }
 
 impl ComponentKey {
-    pub(crate) fn new(id: ComponentId) -> Self {
-        Self { id }
+    pub(crate) fn new(id: ComponentId, issuer: u64) -> Self {
+        Self { id, issuer }
+    }
+
+    /// The number of the [`crate::Extensions`] that issued the key.
+    pub(crate) fn issuer(&self) -> u64 {
+        self.issuer
     }
 
     /// The id of the component this key belongs to.

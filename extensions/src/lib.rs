@@ -248,18 +248,41 @@ pub enum DictionaryPlacement {
 
 /// The components of an application and the draft's machinery, to install
 /// in a [`GroupConfig`] and to advertise in an [`Identity`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Extensions {
     components: BTreeMap<ComponentId, Arc<dyn Component>>,
     code_points: CodePoints,
     wire_formats: Vec<WireFormat>,
     placement: DictionaryPlacement,
+    /// This value's own number, in every [`ComponentKey`] it issues
+    /// ([`Self::issued`]).
+    issuer: u64,
+}
+
+impl Default for Extensions {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            components: BTreeMap::new(),
+            code_points: CodePoints::default(),
+            wire_formats: vec![],
+            placement: DictionaryPlacement::default(),
+            issuer: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
 }
 
 impl Extensions {
     /// No components, the suggested code points.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether `key` was issued by this value's [`Self::register`] (not by
+    /// another `Extensions` for a component of the same id): what an
+    /// application layer checks before acting for a component.
+    pub fn issued(&self, key: &ComponentKey) -> bool {
+        key.issuer() == self.issuer && self.components.contains_key(&key.id())
     }
 
     /// Other code points (for peers that use other values).
@@ -302,7 +325,7 @@ impl Extensions {
             return Err(Error::DuplicateComponent(id));
         }
         self.components.insert(id, component);
-        Ok(ComponentKey::new(id))
+        Ok(ComponentKey::new(id, self.issuer))
     }
 
     /// The ids of the registered components, ascending.

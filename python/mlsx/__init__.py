@@ -22,6 +22,7 @@ import json
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from . import vectors
+from .component import Component
 from ._native import (
     Client,
     Event,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Client",
+    "Component",
     "Event",
     "Group",
     "KeyPackageOffer",

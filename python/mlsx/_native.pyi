@@ -1,6 +1,8 @@
 """Type stubs of the Rust extension module (``python/src/lib.rs``)."""
 
-from typing import Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .component import Component
 
 class MlsxError(Exception):
     """Every error of mlsx."""
@@ -22,50 +24,64 @@ class StorageError(MlsxError):
 class ServiceError(MlsxError):
     """The delivery service refused or failed."""
 
-class Component(Protocol):
-    """A component written in Python (draft-ietf-mls-extensions §4.1).
-
-    Only ``id`` is required. Each callback may be left out: then
-    AppDataUpdate and AppEphemeral data are refused and everything else is
-    accepted. A callback refuses by raising; every member runs it on the
-    same data and must decide the same way."""
-
-    id: int
-
 class Outgoing:
-    """A message to send, with what the delivery service needs."""
+    """A message to send, with what the delivery service needs. Made by
+    the library, read-only."""
 
-    group: bytes
-    epoch: int
-    kind: str
-    """"commit" or "message"."""
-    commit_kind: Optional[str]
-    """"FULL" or "PARTIAL" (hybrid sessions) or "commit"; None for messages."""
-    message: bytes
-    welcome: Optional[bytes]
-    recipients: List[str]
-    welcome_to: List[str]
-    removed: List[str]
+    @property
+    def group(self) -> bytes: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def kind(self) -> str:
+        """"commit" or "message"."""
+    @property
+    def commit_kind(self) -> Optional[str]:
+        """A commit's kind: "FULL" or "PARTIAL" (hybrid sessions) or
+        "commit"; None for other messages, and for a pending commit read
+        back (``Group.pending``)."""
+    @property
+    def message(self) -> bytes: ...
+    @property
+    def welcome(self) -> Optional[bytes]: ...
+    @property
+    def recipients(self) -> List[str]: ...
+    @property
+    def welcome_to(self) -> List[str]: ...
+    @property
+    def removed(self) -> List[str]: ...
 
 class Event:
-    """What happened; ``kind`` says which attributes are set."""
+    """What happened; ``kind`` says which attributes are set. Made by the
+    library, read-only."""
 
-    kind: str
-    """"message", "epoch_changed", "member_added", "member_removed",
-    "removed_self", "proposal", "joined", "app_data_changed" or
-    "app_ephemeral"."""
-    sender: Optional[str]
-    data: Optional[bytes]
-    epoch: Optional[int]
-    commit_kind: Optional[str]
-    name: Optional[str]
-    component: Optional[int]
-    safe_aad: List[Tuple[int, bytes]]
-    media_type: Optional[str]
-    group: Optional[str]
+    @property
+    def kind(self) -> str:
+        """"message", "epoch_changed", "member_added", "member_removed",
+        "removed_self", "proposal", "joined", "app_data_changed",
+        "app_ephemeral", or "unknown" (an event newer than these bindings)."""
+    @property
+    def sender(self) -> Optional[str]: ...
+    @property
+    def data(self) -> Optional[bytes]: ...
+    @property
+    def epoch(self) -> Optional[int]: ...
+    @property
+    def commit_kind(self) -> Optional[str]: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    @property
+    def component(self) -> Optional[int]: ...
+    @property
+    def safe_aad(self) -> List[Tuple[int, bytes]]: ...
+    @property
+    def media_type(self) -> Optional[str]: ...
+    @property
+    def group(self) -> Optional[str]: ...
 
 class KeyPackageOffer:
-    """A KeyPackage (or hybrid pair) to be added with."""
+    """A KeyPackage (or hybrid pair) to be added with; from
+    ``Client.key_packages`` or ``from_bytes``."""
 
     @staticmethod
     def from_bytes(data: bytes) -> KeyPackageOffer: ...
@@ -87,10 +103,10 @@ class Client:
         t_suite: int = 1,
         pq_suite: int = 6,
         mode: int = 0,
-        components: Sequence[object] = ...,
+        components: Sequence[Component] = ...,
     ) -> None: ...
     @staticmethod
-    def open(path: str, *, components: Sequence[object] = ...) -> Client: ...
+    def open(path: str, *, components: Sequence[Component] = ...) -> Client: ...
     @property
     def name(self) -> str: ...
     def key_packages(self, kind: str = "plain", count: int = 1, last_resort: bool = False) -> List[KeyPackageOffer]: ...
@@ -111,7 +127,8 @@ class Client:
     def add_psk(self, psk_id: bytes, secret: bytes) -> None: ...
 
 class Group:
-    """A group of a client; every change is stored before a call returns."""
+    """A group of a client (from ``Client.create_group``, ``join`` or
+    ``group``); every change is stored before a call returns."""
 
     @property
     def id(self) -> bytes: ...

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Union
+from typing import Optional, Sequence, TypedDict, Union
 
 from ._native import verify_vectors as _verify
 
 
-def verify(path: Optional[Union[str, Sequence[str]]] = None) -> Dict[str, object]:
+class Report(TypedDict):
+    """What :func:`verify` found."""
+
+    passed: int
+    failed: int
+    skipped: int
+    text: str
+
+
+def verify(path: Optional[Union[str, Sequence[str]]] = None) -> Report:
     """Checks the vector files at ``path`` (a file or folder, or several;
     the repository's official, generated, PQ, extensions and combiner vector
     folders if ``None``) and returns the report: ``passed``, ``failed``,

@@ -10,11 +10,12 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use mlsx_app::client::GroupOptions;
 use mlsx_app::{ClientBuilder, ClientConfig, ComponentKey, ErrorFamily, GroupKind, MemoryStore, Origin, Rejection, SqliteStore};
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
@@ -42,7 +43,7 @@ pyo3::create_exception!(
     MlsxError,
     "The store failed, cannot be read, or is held by another handle."
 );
-pyo3::create_exception!(_native, ServiceError, MlsxError, "The delivery service refused or failed.");
+pyo3::create_exception!(mlsx, ServiceError, MlsxError, "The delivery service refused or failed.");
 
 /// An `mlsx-app` error as the exception of its family, with `kind` (the
 /// variant's name) and `family` attributes.
@@ -78,11 +79,44 @@ fn kind_of(name: &str) -> PyResult<GroupKind> {
 
 // ---------------------------------------------------------------- components
 
+thread_local! {
+    /// Set while a component's callback runs on this thread: a callback
+    /// may not call into any client (it would wait for a client held by
+    /// the call it runs in, or for one whose callback waits for it).
+    static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// What a callback raised that is not a refusal (an interrupt, an
+    /// error of mlsx itself): raised again once the call that ran the
+    /// callback has failed, instead of that call's error.
+    static STASHED: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps `e` (the first of a call) to raise once the call has failed, and
+/// makes the refusal that fails it.
+fn stash(e: PyErr) -> Rejection {
+    let text = e.to_string();
+    STASHED.with(|s| {
+        s.borrow_mut().get_or_insert(e);
+    });
+    Rejection::new(text)
+}
+
+/// The error a call that ran callbacks ends with: what a callback stashed,
+/// if anything, else the call's own.
+fn unstash<T>(result: PyResult<T>) -> PyResult<T> {
+    match STASHED.with(|s| s.borrow_mut().take()) {
+        Some(e) => Err(e),
+        None => result,
+    }
+}
+
 /// A component written in Python: an object with an `id` (int) and any of
 /// `validate_data(place, data)`, `apply_updates(current, updates)`,
 /// `allow_remove(current)`, `check_ephemeral(data)`, `check_aad_item(data)`
-/// and `psk(psk_id)`, and `uses_safe_aad` (bool). An exception in a
-/// callback is the component's refusal, with the exception's text.
+/// and `psk(psk_id)`, and `uses_safe_aad` (bool, or a method returning
+/// one). A callback that raises an `Exception` refuses, with the
+/// exception's text. Anything else it raises (`KeyboardInterrupt`, an
+/// `MlsxError` from calling into a client) is not a refusal: the call
+/// that ran the callback fails, changes nothing, and raises it.
 #[derive(Debug)]
 struct PyComponent {
     id: u16,
@@ -99,10 +133,23 @@ impl PyComponent {
         args: impl pyo3::call::PyCallArgs<'py>,
     ) -> Option<Result<Bound<'py, PyAny>, Rejection>> {
         let object = self.object.bind(py);
-        if !object.hasattr(name).unwrap_or(false) {
-            return None;
-        }
-        Some(object.call_method1(name, args).map_err(|e| Rejection::new(e.to_string())))
+        let result = match object.hasattr(name) {
+            Ok(false) => return None,
+            Ok(true) => {
+                IN_CALLBACK.with(|c| c.set(true));
+                let r = object.call_method1(name, args);
+                IN_CALLBACK.with(|c| c.set(false));
+                r
+            }
+            Err(e) => Err(e),
+        };
+        Some(result.map_err(|e| {
+            if e.is_instance_of::<PyException>(py) && !e.is_instance_of::<MlsxError>(py) {
+                Rejection::new(e.to_string())
+            } else {
+                stash(e)
+            }
+        }))
     }
 
     fn check(&self, name: &str, data: &[u8], default: Result<(), Rejection>) -> Result<(), Rejection> {
@@ -137,13 +184,12 @@ impl mlsx_app::Component for PyComponent {
             let current = current.map(|c| bytes(py, c));
             match self.call(py, "apply_updates", (current, list)) {
                 None => Err(Rejection::new("this component takes no AppDataUpdate")),
-                Some(r) => {
-                    let out = r?;
-                    let out = out
-                        .cast::<PyBytes>()
-                        .map_err(|_| Rejection::new("apply_updates must return bytes"))?;
-                    Ok(out.as_bytes().to_vec())
-                }
+                Some(r) => match r?.cast::<PyBytes>() {
+                    Ok(out) => Ok(out.as_bytes().to_vec()),
+                    // A programming error, not a refusal: raised once the
+                    // call has failed.
+                    Err(_) => Err(stash(PyTypeError::new_err("apply_updates must return bytes"))),
+                },
             }
         })
     }
@@ -171,8 +217,16 @@ impl mlsx_app::Component for PyComponent {
     fn psk(&self, psk_id: &[u8]) -> Option<mlsx_app::Secret> {
         Python::attach(|py| {
             let r = self.call(py, "psk", (bytes(py, psk_id),))?.ok()?;
-            let b = r.cast::<PyBytes>().ok()?;
-            Some(mlsx_app::Secret::new(b.as_bytes().to_vec()))
+            if r.is_none() {
+                return None;
+            }
+            match r.cast::<PyBytes>() {
+                Ok(b) => Some(mlsx_app::Secret::new(b.as_bytes().to_vec())),
+                Err(_) => {
+                    stash(PyTypeError::new_err("psk must return bytes or None"));
+                    None
+                }
+            }
         })
     }
 }
@@ -185,6 +239,7 @@ fn register(builder: &mut ClientBuilder, components: Vec<Py<PyAny>>) -> PyResult
             let bound = object.bind(py);
             let id: u16 = bound.getattr("id")?.extract()?;
             let safe_aad = match bound.getattr("uses_safe_aad") {
+                Ok(v) if v.is_callable() => v.call0()?.is_truthy()?,
                 Ok(v) => v.is_truthy()?,
                 Err(_) => false,
             };
@@ -413,15 +468,77 @@ impl KeyPackageOffer {
 #[derive(Debug)]
 struct Client {
     inner: Mutex<mlsx_app::Client>,
+    /// The thread holding `inner` (0: none), to refuse a call back into
+    /// the client from a component callback of the same thread rather than
+    /// wait for itself forever.
+    owner: AtomicU64,
     keys: HashMap<u16, ComponentKey>,
 }
 
+/// This thread's number (from 1), for [`Client::owner`].
+fn this_thread() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local!(static ME: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+    ME.with(|me| *me)
+}
+
+/// The client, held by this thread until dropped.
+struct Held<'a> {
+    guard: MutexGuard<'a, mlsx_app::Client>,
+    owner: &'a AtomicU64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.owner.store(0, Ordering::Release);
+    }
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = mlsx_app::Client;
+    fn deref(&self) -> &mlsx_app::Client {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut mlsx_app::Client {
+        &mut self.guard
+    }
+}
+
 impl Client {
-    fn lock(&self) -> PyResult<MutexGuard<'_, mlsx_app::Client>> {
-        // A panic cannot happen while the lock is held (every call returns
-        // errors); a poisoned lock would still hold a consistent client,
-        // as each change is stored in one transaction.
-        Ok(self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    /// Holds the client for one call. Another thread's call is waited for
+    /// without holding the interpreter (its component callbacks need it);
+    /// a call from a component callback of the call in progress is refused
+    /// (`UsageError`).
+    fn lock(&self, py: Python<'_>) -> PyResult<Held<'_>> {
+        if IN_CALLBACK.with(std::cell::Cell::get) {
+            return Err(usage("a component callback cannot call into a client"));
+        }
+        // What an earlier call's callback stashed and nothing raised is
+        // not this call's.
+        STASHED.with(|s| s.borrow_mut().take());
+        let me = this_thread();
+        loop {
+            let guard = match self.inner.try_lock() {
+                Ok(g) => g,
+                // Each change is stored in one transaction, so a client
+                // whose call panicked is still consistent.
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    if self.owner.load(Ordering::Acquire) == me {
+                        return Err(usage(
+                            "the client is in the middle of a call on this thread (a component callback cannot call into its client)",
+                        ));
+                    }
+                    py.detach(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+                    continue;
+                }
+            };
+            self.owner.store(me, Ordering::Release);
+            return Ok(Held { guard, owner: &self.owner });
+        }
     }
 
     fn key(&self, component: u16) -> PyResult<&ComponentKey> {
@@ -452,6 +569,7 @@ impl Client {
         let inner = builder.create(store(path)?, config).map_err(py_err)?;
         Ok(Self {
             inner: Mutex::new(inner),
+            owner: AtomicU64::new(0),
             keys,
         })
     }
@@ -466,20 +584,21 @@ impl Client {
         let inner = builder.open(store(Some(path))?).map_err(py_err)?;
         Ok(Self {
             inner: Mutex::new(inner),
+            owner: AtomicU64::new(0),
             keys,
         })
     }
 
     /// The client's name.
     #[getter]
-    fn name(&self) -> PyResult<String> {
-        Ok(self.lock()?.name().to_owned())
+    fn name(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.lock(py)?.name().to_owned())
     }
 
     /// Fresh KeyPackage offers for groups of `kind`.
     #[pyo3(signature = (kind="plain", count=1, last_resort=false))]
-    fn key_packages(&self, kind: &str, count: usize, last_resort: bool) -> PyResult<Vec<KeyPackageOffer>> {
-        let offers = self.lock()?.key_packages(kind_of(kind)?, count, last_resort).map_err(py_err)?;
+    fn key_packages(&self, py: Python<'_>, kind: &str, count: usize, last_resort: bool) -> PyResult<Vec<KeyPackageOffer>> {
+        let offers = self.lock(py)?.key_packages(kind_of(kind)?, count, last_resort).map_err(py_err)?;
         Ok(offers.into_iter().map(|inner| KeyPackageOffer { inner }).collect())
     }
 
@@ -510,7 +629,13 @@ impl Client {
             options = options.app_data(component, &data);
         }
         let kind = kind_of(kind)?;
-        slf.get().lock()?.create_group_with(group_id, kind, &options).map_err(py_err)?;
+        let created = slf
+            .get()
+            .lock(slf.py())?
+            .create_group_with(group_id, kind, &options)
+            .map(|_| ())
+            .map_err(py_err);
+        unstash(created)?;
         Ok(Group {
             client: slf.unbind(),
             id: group_id.to_vec(),
@@ -519,13 +644,14 @@ impl Client {
 
     /// Joins from a Welcome (or a pair of Welcomes): the group.
     fn join(slf: Bound<'_, Self>, welcome: &[u8]) -> PyResult<Group> {
-        let (id, _) = slf.get().lock()?.join(welcome).map_err(py_err)?;
+        let joined = slf.get().lock(slf.py())?.join(welcome).map_err(py_err);
+        let (id, _) = unstash(joined)?;
         Ok(Group { client: slf.unbind(), id })
     }
 
     /// A stored group.
     fn group(slf: Bound<'_, Self>, group_id: &[u8]) -> PyResult<Group> {
-        slf.get().lock()?.group(group_id).map_err(py_err)?;
+        slf.get().lock(slf.py())?.group(group_id).map_err(py_err)?;
         Ok(Group {
             client: slf.unbind(),
             id: group_id.to_vec(),
@@ -534,16 +660,16 @@ impl Client {
 
     /// The ids of the client's groups.
     fn groups<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        Ok(self.lock()?.groups().map_err(py_err)?.iter().map(|g| bytes(py, g)).collect())
+        Ok(self.lock(py)?.groups().map_err(py_err)?.iter().map(|g| bytes(py, g)).collect())
     }
 
     /// Stores an external PSK shared out of band.
-    fn add_psk(&self, psk_id: &[u8], secret: &[u8]) -> PyResult<()> {
-        self.lock()?.add_psk(psk_id, secret).map_err(py_err)
+    fn add_psk(&self, py: Python<'_>, psk_id: &[u8], secret: &[u8]) -> PyResult<()> {
+        self.lock(py)?.add_psk(psk_id, secret).map_err(py_err)
     }
 
-    fn __repr__(&self) -> PyResult<String> {
-        Ok(format!("Client(name={:?})", self.lock()?.name()))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("Client(name={:?})", self.lock(py)?.name()))
     }
 }
 
@@ -562,9 +688,10 @@ impl Group {
     /// Runs `f` on the loaded group.
     fn with<T>(&self, py: Python<'_>, f: impl FnOnce(&mut mlsx_app::Group<'_>, &Client) -> mlsx_app::Result<T>) -> PyResult<T> {
         let client = self.client.bind(py).get();
-        let mut inner = client.lock()?;
-        let mut group = inner.group(&self.id).map_err(py_err)?;
-        f(&mut group, client).map_err(py_err)
+        let mut inner = client.lock(py)?;
+        let result = inner.group(&self.id).and_then(|mut group| f(&mut group, client)).map_err(py_err);
+        drop(inner);
+        unstash(result)
     }
 
     /// A commit, with its kind: FULL if the PQ epoch moved, PARTIAL if
@@ -663,8 +790,10 @@ impl Group {
     /// before it.
     fn refused(&self, py: Python<'_>) -> PyResult<()> {
         let client = self.client.bind(py).get();
-        let mut inner = client.lock()?;
-        inner.group(&self.id).map_err(py_err)?.refused().map_err(py_err)
+        let mut inner = client.lock(py)?;
+        let result = inner.group(&self.id).and_then(mlsx_app::Group::refused).map_err(py_err);
+        drop(inner);
+        unstash(result)
     }
 
     /// Encrypts application data; in an extended group with SafeAAD items

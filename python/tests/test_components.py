@@ -76,8 +76,8 @@ def test_a_python_component_round_trip() -> None:
 
     secret = g.safe_export_secret(COUNTER)
     assert len(secret) == 32 and at_bob.safe_export_secret(COUNTER) == secret
-    with pytest.raises(mlsx.ProtocolError):
-        g.safe_export_secret(COUNTER)  # once per epoch
+    with pytest.raises(mlsx.UsageError):
+        g.safe_export_secret(COUNTER)  # once per epoch (asking twice is a usage error)
 
 
 def test_what_the_component_refuses_is_refused_before_sending() -> None:
@@ -111,3 +111,58 @@ def test_a_client_reopened_needs_its_components(tmp_path: object) -> None:
         mlsx.Client.open(path)
     assert e.value.kind == "MissingComponents"
     assert mlsx.Client.open(path, components=[Counter()]).name == "c"
+
+
+class Meddler:
+    """A component whose callback calls back into its own client."""
+
+    id = 0x8002
+
+    def __init__(self) -> None:
+        self.client: Optional[mlsx.Client] = None
+        self.seen: List[str] = []
+
+    def apply_updates(self, current: Optional[bytes], updates: List[bytes]) -> bytes:
+        assert self.client is not None
+        try:
+            self.client.groups()
+        except mlsx.UsageError as e:
+            self.seen.append(e.kind)
+            raise
+        return b"\x01"
+
+
+def test_a_callback_calling_its_client_is_refused_not_deadlocked() -> None:
+    meddler = Meddler()
+    alice = mlsx.Client("alice", components=[meddler])
+    meddler.client = alice
+    g = alice.create_group(b"g", "extended", require_components=[0x8002])
+    # Not a refusal of the update: the call fails with the callback's own
+    # error, and nothing changed.
+    with pytest.raises(mlsx.UsageError) as e:
+        g.update_app_data(0x8002, b"\x01")
+    assert "cannot call into a client" in str(e.value)
+    assert meddler.seen == ["Config"]
+    assert g.epoch == 0 and g.pending is None
+
+
+class Interrupted:
+    """A component whose callback is interrupted (Ctrl-C)."""
+
+    id = 0x8003
+
+    def uses_safe_aad(self) -> bool:
+        return True
+
+    def apply_updates(self, current: Optional[bytes], updates: List[bytes]) -> bytes:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupt_in_a_callback_is_raised_not_taken_for_a_refusal() -> None:
+    alice = mlsx.Client("alice", components=[Interrupted()])
+    g = alice.create_group(b"g", "extended", require_components=[0x8003], require_safe_aad=[0x8003])
+    with pytest.raises(KeyboardInterrupt):
+        g.update_app_data(0x8003, b"\x01")
+    assert g.epoch == 0 and g.pending is None
+    # SafeAAD through a method `uses_safe_aad`: its items are allowed.
+    assert g.send(b"x", aad=[(0x8003, b"t")]).kind == "message"

@@ -10,7 +10,6 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use mlsx_app::client::GroupOptions;
@@ -468,76 +467,30 @@ impl KeyPackageOffer {
 #[derive(Debug)]
 struct Client {
     inner: Mutex<mlsx_app::Client>,
-    /// The thread holding `inner` (0: none), to refuse a call back into
-    /// the client from a component callback of the same thread rather than
-    /// wait for itself forever.
-    owner: AtomicU64,
     keys: HashMap<u16, ComponentKey>,
-}
-
-/// This thread's number (from 1), for [`Client::owner`].
-fn this_thread() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local!(static ME: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
-    ME.with(|me| *me)
-}
-
-/// The client, held by this thread until dropped.
-struct Held<'a> {
-    guard: MutexGuard<'a, mlsx_app::Client>,
-    owner: &'a AtomicU64,
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        self.owner.store(0, Ordering::Release);
-    }
-}
-
-impl std::ops::Deref for Held<'_> {
-    type Target = mlsx_app::Client;
-    fn deref(&self) -> &mlsx_app::Client {
-        &self.guard
-    }
-}
-
-impl std::ops::DerefMut for Held<'_> {
-    fn deref_mut(&mut self) -> &mut mlsx_app::Client {
-        &mut self.guard
-    }
 }
 
 impl Client {
     /// Holds the client for one call. Another thread's call is waited for
-    /// without holding the interpreter (its component callbacks need it);
-    /// a call from a component callback of the call in progress is refused
-    /// (`UsageError`).
-    fn lock(&self, py: Python<'_>) -> PyResult<Held<'_>> {
+    /// without holding the interpreter (its component callbacks need it).
+    /// This thread can hold it already only from a component callback of
+    /// the call in progress, which is refused first (`IN_CALLBACK`), so the
+    /// wait never waits for itself.
+    fn lock(&self, py: Python<'_>) -> PyResult<MutexGuard<'_, mlsx_app::Client>> {
         if IN_CALLBACK.with(std::cell::Cell::get) {
             return Err(usage("a component callback cannot call into a client"));
         }
         // What an earlier call's callback stashed and nothing raised is
         // not this call's.
         STASHED.with(|s| s.borrow_mut().take());
-        let me = this_thread();
         loop {
-            let guard = match self.inner.try_lock() {
-                Ok(g) => g,
+            match self.inner.try_lock() {
+                Ok(guard) => return Ok(guard),
                 // Each change is stored in one transaction, so a client
                 // whose call panicked is still consistent.
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => {
-                    if self.owner.load(Ordering::Acquire) == me {
-                        return Err(usage(
-                            "the client is in the middle of a call on this thread (a component callback cannot call into its client)",
-                        ));
-                    }
-                    py.detach(|| std::thread::sleep(std::time::Duration::from_millis(1)));
-                    continue;
-                }
-            };
-            self.owner.store(me, Ordering::Release);
-            return Ok(Held { guard, owner: &self.owner });
+                Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(TryLockError::WouldBlock) => py.detach(|| std::thread::sleep(std::time::Duration::from_millis(1))),
+            }
         }
     }
 
@@ -569,7 +522,6 @@ impl Client {
         let inner = builder.create(store(path)?, config).map_err(py_err)?;
         Ok(Self {
             inner: Mutex::new(inner),
-            owner: AtomicU64::new(0),
             keys,
         })
     }
@@ -584,7 +536,6 @@ impl Client {
         let inner = builder.open(store(Some(path))?).map_err(py_err)?;
         Ok(Self {
             inner: Mutex::new(inner),
-            owner: AtomicU64::new(0),
             keys,
         })
     }

@@ -739,6 +739,13 @@ impl Client {
         self.store
     }
 
+    /// Adds to `batch` the record of the components registered now.
+    fn record_components(&self, batch: &mut Batch) -> Result<()> {
+        let ids = serde_json::to_vec(&self.ext.component_ids()).map_err(|e| Error::Config(e.to_string()))?;
+        batch.put(Table::Meta, COMPONENTS_KEY, ids);
+        Ok(())
+    }
+
     /// Checks that every component the store's client advertised is
     /// registered, and records those registered now.
     fn remember_components(&mut self) -> Result<()> {
@@ -753,11 +760,7 @@ impl Client {
         }
         if stored != now {
             let mut batch = Batch::new();
-            batch.put(
-                Table::Meta,
-                COMPONENTS_KEY,
-                serde_json::to_vec(&now).map_err(|e| Error::Config(e.to_string()))?,
-            );
+            self.record_components(&mut batch)?;
             self.store.apply(batch)?;
         }
         Ok(())
@@ -785,11 +788,7 @@ impl Client {
         );
         // The components the client advertises, with its config: a later
         // open without one of them is refused.
-        batch.put(
-            Table::Meta,
-            COMPONENTS_KEY,
-            serde_json::to_vec(&client.ext.component_ids()).map_err(|e| Error::Config(e.to_string()))?,
-        );
+        client.record_components(&mut batch)?;
         let (t_cs, pq_cs) = (client.t_cs.clone(), client.pq_cs.clone());
         client.missing_identities(&[&t_cs, &pq_cs], &mut batch)?;
         client.store.apply(batch)?;

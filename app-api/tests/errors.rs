@@ -256,3 +256,13 @@ fn protocol_refusals_change_nothing() {
     assert!(matches!(a.group(b"g").unwrap().inject_psks(&[]), Err(Error::Config(_))));
     still_usable(&mut a, &mut b, b"g");
 }
+
+#[test]
+fn a_hostile_group_id_is_shown_in_part() {
+    // An id as long as a message: errors quote 64 bytes of it, no more.
+    let shown = mlsx_app::client::show(&[b'a'; 100_000]);
+    assert_eq!(shown, format!("{}…", "a".repeat(64)));
+    let shown = mlsx_app::client::show(&[0xff; 100_000]);
+    assert_eq!(shown, format!("{}…", "ff".repeat(64)));
+    assert_eq!(mlsx_app::client::show(b"team"), "team");
+}
